@@ -1,0 +1,82 @@
+/// Compares backends against the float64 reference (`ReferenceConvolution`).
+///
+/// NaN and Inf: a reference output that is NaN must be NaN in the result and vice versa, likewise ±Inf; such outputs
+/// are counted as mismatches (which fail the check) and are otherwise left out of the error statistics, as are
+/// outputs whose scale Σ|w|·|x| is infinite. An output with zero scale has an exact reference of 0 and must be 0.
+public enum AccuracyChecker {
+    /// Measures `output` against `reference` for a backend whose declared bound is `errorBound`.
+    public static func compare(output: Tensor<Float>, reference: ReferenceResult, errorBound: Double) throws
+        -> AccuracyReport {
+        guard output.shape == reference.output.shape else {
+            throw ConvLabError.shapeMismatch(what: "output compared with the reference",
+                                             expected: "\(reference.output.shape)", actual: "\(output.shape)")
+        }
+        var report = AccuracyReport(errorBound: errorBound)
+        var sumRelative = 0.0
+        var sumSquares = 0.0
+        output.withUnsafeBufferPointer { y in
+            reference.output.withUnsafeBufferPointer { ref in
+                reference.magnitude.withUnsafeBufferPointer { scale in
+                    for i in 0..<y.count {
+                        let value = Double(y[i])
+                        let exact = ref[i]
+                        if exact.isNaN || value.isNaN {
+                            if exact.isNaN != value.isNaN { report.nanMismatches += 1 }
+                            continue
+                        }
+                        if exact.isInfinite || value.isInfinite {
+                            // A finite exact value can overflow float32 legitimately only if |exact| ≥ max float.
+                            let roundedExact = Double(Float(exact))
+                            if roundedExact != value { report.infinityMismatches += 1 }
+                            continue
+                        }
+                        if !scale[i].isFinite { continue }
+                        let absolute = abs(value - exact)
+                        let relative = scale[i] > 0 ? absolute / scale[i] : (absolute == 0 ? 0 : .infinity)
+                        report.maxAbsoluteError = max(report.maxAbsoluteError, absolute)
+                        report.maxRelativeError = max(report.maxRelativeError, relative)
+                        report.maxULPDistance = max(report.maxULPDistance, ulpDistance(y[i], Float(exact)))
+                        sumRelative += relative
+                        sumSquares += relative * relative
+                        report.comparedCount += 1
+                    }
+                }
+            }
+        }
+        if report.comparedCount > 0 {
+            report.meanRelativeError = sumRelative / Double(report.comparedCount)
+            report.rmsRelativeError = (sumSquares / Double(report.comparedCount)).squareRoot()
+        }
+        return report
+    }
+
+    /// Runs `plan` on `input` and compares it with the reference for (input, weights).
+    public static func check(plan: any ConvolutionPlan, input: Tensor<Float>, reference: ReferenceResult) throws
+        -> (output: Tensor<Float>, report: AccuracyReport) {
+        let output = try plan(input)
+        return (output, try compare(output: output, reference: reference, errorBound: plan.expectedErrorBound))
+    }
+
+    /// Seeded end-to-end check: random input and weights (uniform in [−1, 1) unless given), reference, plan, compare.
+    public static func check(backend: any Convolution, descriptor: ConvolutionDescriptor, seed: UInt64,
+                             distribution: Distribution = .uniform(low: -1, high: 1),
+                             options: PlanOptions = PlanOptions()) throws -> AccuracyReport {
+        let input = try Tensor<Float>.random(shape: descriptor.inputShape, distribution: distribution, seed: seed)
+        let weights = try Tensor<Float>.random(shape: descriptor.weightShape, distribution: distribution,
+                                               seed: seed &+ 0x5EED)
+        let reference = try ReferenceConvolution.compute(descriptor: descriptor, input: input, weights: weights,
+                                                         threads: options.threads)
+        let plan = try backend.makePlan(descriptor: descriptor, weights: weights, options: options)
+        return try check(plan: plan, input: input, reference: reference).report
+    }
+}
+
+/// Distance between two finite floats in units in the last place: how many representable float32 values lie
+/// between them (0 when equal, +0 and −0 are equal).
+public func ulpDistance(_ a: Float, _ b: Float) -> UInt64 {
+    func ordered(_ x: Float) -> Int64 {
+        let bits = Int64(x.bitPattern)
+        return bits & 0x8000_0000 != 0 ? -(bits & 0x7FFF_FFFF) : bits
+    }
+    return UInt64((ordered(a) - ordered(b)).magnitude)
+}

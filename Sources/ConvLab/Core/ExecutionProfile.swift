@@ -1,0 +1,32 @@
+import Dispatch
+
+/// Per-phase wall-clock times of one or more plan executions (cf. NNPACK's `nnp_profile`): e.g. "input transform",
+/// "multiply", "output transform". Pass one to `execute` to see where a backend spends its time; phases with the
+/// same name accumulate. Not thread-safe: one profile per executing thread.
+public final class ExecutionProfile {
+    public private(set) var phases: [(name: String, seconds: Double)] = []
+
+    public init() {}
+
+    public var totalSeconds: Double { phases.reduce(0) { $0 + $1.seconds } }
+
+    public func add(_ name: String, seconds: Double) {
+        if let index = phases.firstIndex(where: { $0.name == name }) {
+            phases[index].seconds += seconds
+        } else {
+            phases.append((name, seconds))
+        }
+    }
+
+    public func reset() { phases.removeAll() }
+}
+
+/// Runs `body`, adding its duration to `profile` under `name` when a profile is given.
+@inline(__always)
+func measurePhase<R>(_ name: String, in profile: ExecutionProfile?, _ body: () throws -> R) rethrows -> R {
+    guard let profile else { return try body() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try body()
+    profile.add(name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    return result
+}

@@ -1,0 +1,73 @@
+/// The matrix-multiply abstraction behind every GEMM stage (im2col's lowered product, Winograd's and FFT's
+/// transform-domain products). Engines are interchangeable so a researcher can run, say, im2col on Strassen.
+///
+/// Contract: C[m×n] = A[m×k]·B[k×n] (+ C when `accumulate`), row-major with leading dimensions, on the calling
+/// thread only (callers parallelise over independent products), using at most `workspaceBytes(m:n:k:)` of scratch.
+public protocol MatrixMultiplier: Sendable {
+    var name: String { get }
+    func workspaceBytes(m: Int, n: Int, k: Int) -> Int
+    func multiply(m: Int, n: Int, k: Int,
+                  a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  c: UnsafeMutablePointer<Float>, ldc: Int,
+                  accumulate: Bool, workspace: UnsafeMutableRawPointer?)
+}
+
+/// The engines a user can choose with `--gemm`.
+public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
+    /// OpenBLAS `cblas_sgemm`, single-threaded per call (convlab parallelises around it).
+    case blas
+
+    public static let names = ["blas"]
+
+    public init(parsing text: String) throws {
+        switch text.lowercased() {
+        case "blas": self = .blas
+        default: throw ConvLabError.unknownName(kind: "matrix engine", name: text, known: Self.names)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .blas: return "blas"
+        }
+    }
+
+    public func makeMultiplier() -> any MatrixMultiplier {
+        switch self {
+        case .blas: return BLASMultiplier()
+        }
+    }
+}
+
+extension MatrixMultiplier {
+    /// C = A·B split over column blocks on `threads` workers (each block is an independent product).
+    /// `workspace` must hold `threads × workspaceBytes(m:n:blockColumns,k:)`; see `parallelWorkspaceBytes`.
+    public func multiplyParallel(m: Int, n: Int, k: Int,
+                                 a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, ldb: Int,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int,
+                                 threads: Int, workspace: UnsafeMutableRawPointer?) {
+        let blocks = Self.columnBlocks(n: n, threads: threads)
+        let perWorker = workspaceBytes(m: m, n: blocks.width, k: k)
+        let shared = UncheckedSendable((a, b, c, workspace))
+        Parallel.forEach(taskCount: blocks.count, threads: threads) { worker, block in
+            let (a, b, c, workspace) = shared.value
+            let start = block * blocks.width
+            let width = min(blocks.width, n - start)
+            multiply(m: m, n: width, k: k, a: a, lda: lda, b: b + start, ldb: ldb, c: c + start, ldc: ldc,
+                     accumulate: false, workspace: workspace.map { $0 + worker * perWorker })
+        }
+    }
+
+    public func parallelWorkspaceBytes(m: Int, n: Int, k: Int, threads: Int) -> Int {
+        let blocks = Self.columnBlocks(n: n, threads: threads)
+        return min(threads, blocks.count) * workspaceBytes(m: m, n: blocks.width, k: k)
+    }
+
+    /// Column blocks: one per thread, rounded up to whole 64-column panels.
+    static func columnBlocks(n: Int, threads: Int) -> (count: Int, width: Int) {
+        let width = max(((n + max(threads, 1) - 1) / max(threads, 1) + 63) / 64 * 64, 1)
+        return ((n + width - 1) / width, width)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import ConvLab
+import Foundation
+
+/// `convlab bench`: the performance harness. Every suite row through every backend that supports it.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every row of a benchmark suite through every backend; one CSV row per (row, backend).",
+        discussion: """
+        The suite is CSV with columns name,N,C,H,W,K,R,S,stride,pad,groups and an optional dilation column \
+        (see shared/bench/suite.csv). Rows a backend does not support are skipped with a note on stderr. \
+        Compare with the peer in the same session: shared/anchors/run_onednn.sh SUITE 2.
+        """)
+
+    @Option(help: "Suite CSV file.")
+    var suite: String
+
+    @Option(help: "Comma-separated backends (default: every backend except 'reference').")
+    var backends: String?
+
+    @OptionGroup var runOptions: RunOptions
+
+    @Option(help: "Output format: csv, table or json.")
+    var format: OutputFormat = .csv
+
+    @Flag(name: .customLong("no-check"), help: "Skip the accuracy check against the float64 reference.")
+    var noCheck = false
+
+    @Flag(help: "Also record per-phase times (json output).")
+    var profile = false
+
+    func run() throws {
+        let rows = try SuiteFile.read(contentsOf: suite)
+        let options = try runOptions.planOptions()
+        let selected = try selectBackends(backends, default: BackendRegistry.all.filter { $0.name != "reference" })
+        if format == .csv { print(MeasurementRecord.csvHeader) }
+        var all: [MeasurementRecord] = []
+        for row in rows {
+            let runner = ComparisonRunner(descriptor: row.descriptor, options: options,
+                                          timing: try runOptions.timingPolicy(), seed: runOptions.seed,
+                                          checkAccuracy: !noCheck, profile: profile)
+            let supported = selected.filter { backend in
+                if case .unsupported(let reason) = backend.support(for: row.descriptor) {
+                    printError("bench: \(row.name): \(backend.name) skipped: \(reason)")
+                    return false
+                }
+                return true
+            }
+            let records = MeasurementRecord.records(try runner.run(backends: supported), name: row.name)
+            if format == .csv {
+                for record in records { print(record.csvRow) }
+                fflush(nil)
+            }
+            all += records
+        }
+        switch format {
+        case .csv: break
+        case .json: print(try jsonString(all))
+        case .table:
+            for name in rows.map(\.name) {
+                print("\n\(name)")
+                print(comparisonTable(all.filter { $0.name == name }))
+            }
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

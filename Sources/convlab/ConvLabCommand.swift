@@ -1,0 +1,12 @@
+import ArgumentParser
+import ConvLab
+
+@main
+struct ConvLabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convlab",
+        abstract: "Fast 2-D convolution research: run one layer through every algorithm, compare time and error.",
+        subcommands: [Compare.self, Conv.self, Bench.self, Matmul.self],
+        defaultSubcommand: nil
+    )
+}
