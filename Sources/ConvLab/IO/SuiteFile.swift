@@ -71,7 +71,8 @@ public enum SuiteFile {
 public enum ShapeSyntax {
     /// "3" → (3, 3); "7x1" or "7,1" → (7, 1).
     public static func pair(_ text: String, name: String, separators: String = "x,") throws -> (Int, Int) {
-        let parts = text.lowercased().split(whereSeparator: { separators.contains($0) }).map(String.init)
+        let parts = text.lowercased().split(omittingEmptySubsequences: false, whereSeparator: { separators.contains($0) })
+            .map(String.init)
         let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard values.count == parts.count, (1...2).contains(values.count) else {
             throw ConvLabError.invalidArgument(name: name, reason: "'\(text)' is not N or HxW")
@@ -86,7 +87,8 @@ public enum ShapeSyntax {
         case "valid": return .valid
         default: break
         }
-        let parts = text.split(whereSeparator: { separators.contains($0) }).map(String.init)
+        let parts = text.split(omittingEmptySubsequences: false, whereSeparator: { separators.contains($0) })
+            .map(String.init)
         let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard values.count == parts.count else {
             throw ConvLabError.invalidArgument(name: "pad", reason: "'\(text)' is not same, valid, P, h,w or t,b,l,r")

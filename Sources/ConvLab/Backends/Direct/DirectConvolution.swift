@@ -37,6 +37,8 @@ struct DirectPlan: ConvolutionPlan {
     let packedInput: WorkspaceRegion<Float>
     let workspaceBytes: Int
     let threads: Int
+    /// Tiles computed by one task (see `chunkSize`).
+    let tilesPerChunk: Int
 
     var backendName: String { "direct" }
     var isDeterministic: Bool { true }
@@ -71,6 +73,21 @@ struct DirectPlan: ConvolutionPlan {
             }
         }
         packedWeights = packed
+        tilesPerChunk = Self.chunkSize(geometry: geometry, blocksPerGroup: blocks, threads: threads)
+    }
+
+    /// Tiles per task. A chunk's input (C/G channels × its positions plus the kernel's reach) should fit in a quarter
+    /// of L2 so that all weight blocks reuse it from cache; and there should be ≥ 8 tasks per thread so that the
+    /// atomic hand-out stays cheap relative to the work and the threads balance.
+    static func chunkSize(geometry: PolyphaseGeometry, blocksPerGroup: Int, threads: Int) -> Int {
+        let d = geometry.descriptor
+        let budgetFloats = 256 * 1024 / MemoryLayout<Float>.stride
+        let reach = geometry.tapOffsets.last.map { $0 - (d.channelsPerGroup - 1) * geometry.channelStride } ?? 0
+        let fitting = max((budgetFloats / d.channelsPerGroup - reach) / tileWidth, 1)
+        let independent = d.batch * d.groups * blocksPerGroup
+        let chunksWanted = (8 * threads + independent - 1) / independent
+        let balanced = max((geometry.tileCount + chunksWanted - 1) / chunksWanted, 1)
+        return min(fitting, balanced)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -90,39 +107,43 @@ struct DirectPlan: ConvolutionPlan {
         }
 
         let (J, bc, blocks, tiles) = (d.reductionLength, blockChannels, blocksPerGroup, geometry.tileCount)
-        let kg = d.outputChannelsPerGroup
+        let (kg, chunkTiles) = (d.outputChannelsPerGroup, tilesPerChunk)
+        let chunks = (tiles + chunkTiles - 1) / chunkTiles
         let planeSize = d.outputHeight * d.outputWidth
         let tileWidth = Self.tileWidth
         measurePhase("convolve", in: profile) {
             packedWeights.withUnsafeBufferPointer { weights in
                 geometry.tapOffsets.withUnsafeBufferPointer { offsets in
                     let constants = UncheckedSendable((weights.baseAddress!, offsets.baseAddress!))
-                    Parallel.forEach(taskCount: d.batch * d.groups * blocks * tiles, threads: threads) { _, task in
+                    Parallel.forEach(taskCount: d.batch * d.groups * chunks * blocks, threads: threads) { _, task in
                         let (_, y, packed) = shared.value
                         let (weights, offsets) = constants.value
-                        // Tiles vary fastest, so consecutive tasks reuse one weight block from cache.
-                        let tile = task % tiles
-                        let block = (task / tiles) % blocks
-                        let g = (task / (tiles * blocks)) % d.groups
-                        let n = task / (tiles * blocks * d.groups)
-                        let position = tile * tileWidth
-                        let source = packed + (n * d.inputChannels + g * d.channelsPerGroup) * geometry.channelStride
-                            + position
+                        // Blocks vary fastest: consecutive tasks reuse one chunk of input from L2.
+                        let block = task % blocks
+                        let chunk = (task / blocks) % chunks
+                        let g = (task / (blocks * chunks)) % d.groups
+                        let n = task / (blocks * chunks * d.groups)
+                        let groupInput = packed + (n * d.inputChannels + g * d.channelsPerGroup) * geometry.channelStride
                         let blockWeights = weights + (g * blocks + block) * J * bc
+                        let firstChannel = block * bc
+                        let channels = min(bc, kg - firstChannel)
+                        let outputPlanes = y + (n * d.outputChannels + g * kg + firstChannel) * planeSize
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 64) { tileBuffer in
                             let tileOut = tileBuffer.baseAddress!
-                            if bc == 6 {
-                                DirectKernels.accumulate6x64(input: source, tapOffsets: offsets, count: J,
-                                                             weights: blockWeights, tile: tileOut, tileStride: 64)
-                            } else {
-                                DirectKernels.accumulate1x64(input: source, tapOffsets: offsets, count: J,
-                                                             weights: blockWeights, tile: tileOut, tileStride: 64)
+                            for tile in (chunk * chunkTiles)..<min((chunk + 1) * chunkTiles, tiles) {
+                                let position = tile * tileWidth
+                                if bc == 6 {
+                                    DirectKernels.accumulate6x64(input: groupInput + position, tapOffsets: offsets,
+                                                                 count: J, weights: blockWeights, tile: tileOut,
+                                                                 tileStride: 64)
+                                } else {
+                                    DirectKernels.accumulate1x64(input: groupInput + position, tapOffsets: offsets,
+                                                                 count: J, weights: blockWeights, tile: tileOut,
+                                                                 tileStride: 64)
+                                }
+                                geometry.storeTile(tileOut, tileStride: 64, channels: channels,
+                                                   firstPosition: position, outputPlanes: outputPlanes)
                             }
-                            let firstChannel = block * bc
-                            let channels = min(bc, kg - firstChannel)
-                            geometry.storeTile(tileOut, tileStride: 64, channels: channels, firstPosition: position,
-                                               outputPlanes: y + (n * d.outputChannels + g * kg + firstChannel)
-                                                   * planeSize)
                         }
                     }
                 }

@@ -8,6 +8,11 @@ public struct ReferenceResult: Sendable {
     public var output: Tensor<Double>
     /// Σ|w|·|x| over the same terms, shape N×K×Ho×Wo.
     public var magnitude: Tensor<Double>
+
+    public init(output: Tensor<Double>, magnitude: Tensor<Double>) {
+        self.output = output
+        self.magnitude = magnitude
+    }
 }
 
 public enum ReferenceConvolution {

@@ -1,0 +1,142 @@
+import ConvLab
+import Foundation
+import Testing
+
+/// The `convlab` executable, run as a user would: one line on stderr and a non-zero status for bad input.
+@Suite struct CLITests {
+    static let executable: URL = {
+        // `swift test` builds every product next to the test bundle.
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("convlab").path),
+              directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("convlab")
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("convlab-\(UUID())-\(name)").path
+    }
+
+    @Test func executableWasBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.executable.path))
+    }
+
+    @Test(arguments: [
+        ["compare", "--kernel", "0"],
+        ["compare", "--kernel", "3", "--channels", "6", "--groups", "4"],
+        ["compare", "--kernel", "9", "--size", "4", "--pad", "0"],
+        ["compare", "--kernel", "3", "--size", "100000", "--channels", "1"],
+        ["compare", "--backends", "nonsense"],
+        ["compare", "--threads", "0"],
+        ["compare", "--pad", "1,2,3"],
+        ["conv", "--input", "/nonexistent.npy", "--weights", "/nonexistent.npy", "--output", "/tmp/x.npy"],
+        ["bench", "--suite", "/nonexistent.csv"],
+        ["matmul", "--size", "0"],
+    ])
+    func badInputPrintsOneLineAndFails(arguments: [String]) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n").filter { !$0.hasPrefix("Usage") && !$0.hasPrefix("  See") }
+        #expect(lines.count == 1, "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func compareCSVHasTheRequiredColumns() throws {
+        let result = try Self.run(["compare", "--kernel", "3", "--channels", "8", "--size", "12", "--format", "csv",
+                                   "--repeat", "2", "--max-time", "0.2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        let header = lines.first.map { $0.split(separator: ",").map(String.init) } ?? []
+        for column in ["backend", "ms_median", "gflops_effective", "max_rel_error", "passed"] {
+            #expect(header.contains(column))
+        }
+        #expect(lines.count == 1 + BackendRegistry.all.count - 1)
+        let passedIndex = header.firstIndex(of: "passed")!
+        for line in lines.dropFirst() {
+            #expect(line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)[passedIndex] == "true")
+        }
+    }
+
+    @Test func compareTableListsEveryBackendAndProfiles() throws {
+        let result = try Self.run(["compare", "--kernel", "5x3", "--channels", "4", "--out-channels", "6",
+                                   "--size", "9x13", "--stride", "2,1", "--dilation", "1,2", "--repeat", "2",
+                                   "--max-time", "0.2", "--profile"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for name in ["im2col", "direct", "pad input", "convolve"] { #expect(result.stdout.contains(name)) }
+        #expect(!result.stdout.contains("FAIL"))
+    }
+
+    @Test func convMatchesTheLibraryAndAddsBias() throws {
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 4, inputHeight: 10, inputWidth: 8,
+                                          outputChannels: 6, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                                          strideWidth: 1, padding: .explicit(Padding(top: 1, bottom: 0, left: 2, right: 1)),
+                                          groups: 2)
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 1)
+        let w = try Tensor<Float>.random(shape: d.weightShape, seed: 2)
+        let bias = try Tensor<Float>(shape: [6], scalars: [1, 2, 3, 4, 5, 6])
+        let (xPath, wPath, bPath, yPath) = (Self.temporary("x.npy"), Self.temporary("w.npy"), Self.temporary("b.npy"),
+                                            Self.temporary("y.npy"))
+        defer { for p in [xPath, wPath, bPath, yPath] { try? FileManager.default.removeItem(atPath: p) } }
+        try NumpyArray(x).write(to: xPath)
+        try NumpyArray(w).write(to: wPath, float32: false)  // float64 weights are converted
+        try NumpyArray(bias).write(to: bPath)
+        for backend in ["im2col", "direct", "reference"] {
+            let result = try Self.run(["conv", "--input", xPath, "--weights", wPath, "--bias", bPath, "--output", yPath,
+                                       "--backend", backend, "--stride", "2,1", "--pad", "1,0,2,1", "--groups", "2",
+                                       "--check"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("pass"))
+            let y = try NumpyArray.read(contentsOf: yPath)
+            #expect(y.shape == d.outputShape)
+            let referencePlan = try ReferenceBackend().makePlan(descriptor: d, weights: w, options: PlanOptions())
+            var expected = try referencePlan(x)
+            try addChannelBias(bias, to: &expected)
+            let maxDifference = zip(y.values, expected.scalars).map { abs($0 - Double($1)) }.max() ?? 0
+            #expect(maxDifference < 1e-4)
+        }
+    }
+
+    @Test func convRefusesWeightsThatDoNotMatchTheInput() throws {
+        let (xPath, wPath) = (Self.temporary("x.npy"), Self.temporary("w.npy"))
+        defer { for p in [xPath, wPath] { try? FileManager.default.removeItem(atPath: p) } }
+        try NumpyArray(try Tensor<Float>(shape: [1, 3, 8, 8])).write(to: xPath)
+        try NumpyArray(try Tensor<Float>(shape: [4, 2, 3, 3])).write(to: wPath)
+        let result = try Self.run(["conv", "--input", xPath, "--weights", wPath, "--output", Self.temporary("y.npy")])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("C/groups"))
+    }
+
+    @Test func benchWritesOneRowPerSupportedBackend() throws {
+        let suite = Self.temporary("suite.csv")
+        defer { try? FileManager.default.removeItem(atPath: suite) }
+        try "name,N,C,H,W,K,R,S,stride,pad,groups\nsmall,1,8,16,16,8,3,3,1,1,1\ndw,1,8,16,16,8,3,3,2,1,8\n"
+            .write(toFile: suite, atomically: true, encoding: .utf8)
+        let result = try Self.run(["bench", "--suite", suite, "--threads", "2", "--repeat", "2", "--max-time", "0.2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("name,backend,") == true)
+        #expect(lines.count == 1 + 2 * (BackendRegistry.all.count - 1))
+    }
+}

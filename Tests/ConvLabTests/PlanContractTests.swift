@@ -1,0 +1,134 @@
+import ConvLab
+import Foundation
+import Synchronization
+import Testing
+
+/// The promises of `ConvolutionPlan`: validated buffers, caller-owned workspace, limits, thread safety, determinism.
+@Suite struct PlanContractTests {
+    static let descriptor = try! ConvolutionDescriptor(
+        batch: 2, inputChannels: 8, inputHeight: 21, inputWidth: 19, outputChannels: 10, kernelHeight: 3,
+        kernelWidth: 3, strideHeight: 1, strideWidth: 2, padding: .same, groups: 2)
+
+    static let backends = BackendRegistry.all.map(\.name)
+
+    @Test(arguments: backends)
+    func rejectsBadWeightsBuffersAndWorkspace(backendName: String) throws {
+        let backend = try BackendRegistry.backend(named: backendName)
+        let d = Self.descriptor
+        #expect(throws: ConvLabError.self) {
+            try backend.makePlan(descriptor: d, weights: try Tensor(shape: [10, 8, 3, 3]), options: PlanOptions())
+        }
+        #expect(throws: ConvLabError.self) {
+            try backend.makePlan(descriptor: d, weights: try Tensor(shape: d.weightShape),
+                                 options: PlanOptions(threads: 0))
+        }
+        let plan = try backend.makePlan(descriptor: d, weights: try Tensor(shape: d.weightShape),
+                                        options: PlanOptions())
+        let input = [Float](repeating: 1, count: d.inputCount)
+        var output = [Float](repeating: 0, count: d.outputCount)
+        let workspace = plan.workspaceBytes > 0 ? try plan.makeWorkspace() : nil
+        try Array(input.dropLast()).withUnsafeBufferPointer { x in
+            try output.withUnsafeMutableBufferPointer { y in
+                #expect(throws: ConvLabError.self) { try plan.execute(input: x, output: y, workspace: workspace, profile: nil) }
+            }
+        }
+        try input.withUnsafeBufferPointer { x in
+            try output.withUnsafeMutableBufferPointer { y in
+                let short = UnsafeMutableBufferPointer(rebasing: y.dropLast())
+                #expect(throws: ConvLabError.self) { try plan.execute(input: x, output: short, workspace: workspace, profile: nil) }
+                if plan.workspaceBytes > 0 {
+                    #expect(throws: ConvLabError.self) { try plan.execute(input: x, output: y, workspace: nil, profile: nil) }
+                    let small = try Workspace(byteCount: plan.workspaceBytes - 1)
+                    #expect(throws: ConvLabError.self) { try plan.execute(input: x, output: y, workspace: small, profile: nil) }
+                }
+                try plan.execute(input: x, output: y, workspace: workspace, profile: nil)
+            }
+        }
+        var wrongShape = try Tensor<Float>(shape: [2, 10, 21, 11])
+        #expect(throws: ConvLabError.self) {
+            try plan.execute(try Tensor(shape: d.inputShape), into: &wrongShape, workspace: workspace)
+        }
+    }
+
+    @Test func workspaceOverTheLimitIsRefusedAtPlanTime() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 64, inputWidth: 64, outputChannels: 64,
+                                          kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let tight = PlanOptions(limits: ResourceLimits(maxTensorBytes: 1 << 30, maxWorkspaceBytes: 4096))
+        for backend in [DirectBackend(), Im2colBackend()] as [any Convolution] {
+            #expect {
+                try backend.makePlan(descriptor: d, weights: try Tensor(shape: d.weightShape), options: tight)
+            } throws: { error in
+                guard case ConvLabError.memoryLimitExceeded(_, let required, let limit) = error else { return false }
+                return required > limit && limit == 4096
+            }
+        }
+    }
+
+    /// One plan, eight threads at once, each with its own buffers and workspace: same bits as a serial run.
+    @Test(arguments: backends)
+    func concurrentExecutionMatchesSerial(backendName: String) async throws {
+        let d = Self.descriptor
+        let backend = try BackendRegistry.backend(named: backendName)
+        let weights = try Tensor<Float>.random(shape: d.weightShape, seed: 1)
+        let plan = try backend.makePlan(descriptor: d, weights: weights, options: PlanOptions(threads: 2))
+        let inputs = try (0..<8).map { try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(10 + $0)) }
+        let serial = try inputs.map { try plan($0) }
+        let mismatches = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8 * 3) { task in
+            let i = task % 8
+            do {
+                let workspace = plan.workspaceBytes > 0 ? try plan.makeWorkspace() : nil
+                var output = try Tensor<Float>(shape: d.outputShape)
+                try plan.execute(inputs[i], into: &output, workspace: workspace)
+                if output != serial[i] { mismatches.add(1, ordering: .relaxed) }
+            } catch {
+                mismatches.add(1000, ordering: .relaxed)
+            }
+        }
+        #expect(mismatches.load(ordering: .relaxed) == 0)
+    }
+
+    @Test(arguments: backends)
+    func deterministicPlansRepeatBitForBit(backendName: String) throws {
+        let d = Self.descriptor
+        let plan = try BackendRegistry.backend(named: backendName).makePlan(
+            descriptor: d, weights: try Tensor.random(shape: d.weightShape, seed: 3), options: PlanOptions(threads: 2))
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 4)
+        #expect(plan.isDeterministic)
+        #expect(try plan(x) == plan(x))
+    }
+
+    @Test func profileRecordsNamedPhases() throws {
+        let d = Self.descriptor
+        let plan = try DirectBackend().makePlan(descriptor: d, weights: try Tensor(shape: d.weightShape),
+                                                options: PlanOptions())
+        var y = try Tensor<Float>(shape: d.outputShape)
+        let profile = ExecutionProfile()
+        try plan.execute(try Tensor(shape: d.inputShape), into: &y, workspace: try plan.makeWorkspace(),
+                         profile: profile)
+        #expect(profile.phases.map(\.name) == ["pad input", "convolve"])
+        #expect(profile.phases.allSatisfy { $0.seconds >= 0 })
+    }
+
+    @Test func threadCountDoesNotChangeDirectMethodResults() throws {
+        // The direct methods give each output to exactly one worker and sum in a fixed order, so results are
+        // bit-identical across thread counts.
+        let d = Self.descriptor
+        let weights = try Tensor<Float>.random(shape: d.weightShape, seed: 5)
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 6)
+        for backend in [DirectBackend(), Im2colBackend()] as [any Convolution] {
+            let one = try backend.makePlan(descriptor: d, weights: weights, options: PlanOptions(threads: 1))
+            let three = try backend.makePlan(descriptor: d, weights: weights, options: PlanOptions(threads: 3))
+            #expect(try one(x) == three(x))
+        }
+    }
+
+    @Test func unknownBackendNameListsTheKnownOnes() {
+        #expect {
+            try BackendRegistry.backend(named: "winograd-f99")
+        } throws: { error in
+            guard case ConvLabError.unknownName(_, _, let known) = error else { return false }
+            return known.contains("direct") && known.contains("im2col")
+        }
+    }
+}
