@@ -29,11 +29,23 @@ import Testing
         #expect(bad.nanMismatches == 2 && bad.infinityMismatches == 1 && !bad.passed)
     }
 
-    @Test func zeroScaleDemandsAnExactZero() throws {
+    @Test func allZeroScaleDemandsAnExactZero() throws {
         let reference = try Self.reference([0, 0], scale: [0, 0])
         let report = try AccuracyChecker.compare(output: try Tensor(shape: [1, 1, 1, 2], scalars: [0, 1e-30]),
                                                  reference: reference, errorBound: 1)
         #expect(report.maxRelativeError == .infinity && !report.passed)
+    }
+
+    /// An output with a (near) zero scale, e.g. entirely in the padding, is normalised by a quarter of the typical
+    /// scale Σ|w_k|·mean|x| of its channel.
+    @Test func tinyScalesAreNormalisedByTheTypicalScaleFloor() throws {
+        let reference = ReferenceResult(output: try Tensor(shape: [1, 1, 1, 3], scalars: [0, 1, 1]),
+                                        magnitude: try Tensor(shape: [1, 1, 1, 3], scalars: [0, 4, 0.5]),
+                                        typicalMagnitude: try Tensor(shape: [1, 1], scalars: [8]))
+        let output = try Tensor<Float>(shape: [1, 1, 1, 3], scalars: [0.25, 1, 1.5])
+        let report = try AccuracyChecker.compare(output: output, reference: reference, errorBound: 1)
+        #expect(report.maxRelativeError == 0.25)  // 0.25 / max(0, 8/4) = 0.125; 0.5 / max(0.5, 8/4) = 0.25
+        #expect(abs(report.meanRelativeError - (0.125 + 0 + 0.25) / 3) < 1e-12)
     }
 
     @Test func ulpDistance() {

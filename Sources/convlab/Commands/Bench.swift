@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
     var backends: String?
 
     @OptionGroup var runOptions: RunOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "Output format: csv, table or json.")
     var format: OutputFormat = .csv
@@ -32,7 +33,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let rows = try SuiteFile.read(contentsOf: suite)
         let options = try runOptions.planOptions()
-        let selected = try selectBackends(backends, default: BackendRegistry.all.filter { $0.name != "reference" })
+        let selected = try backendOptions.backends(backends)
         if format == .csv { print(MeasurementRecord.csvHeader) }
         var all: [MeasurementRecord] = []
         for row in rows {
@@ -46,7 +47,8 @@ struct Bench: ParsableCommand {
                 }
                 return true
             }
-            let records = MeasurementRecord.records(try runner.run(backends: supported), name: row.name)
+            let measurements = try backendOptions.withWisdom { try runner.run(backends: supported) }
+            let records = MeasurementRecord.records(measurements, name: row.name)
             if format == .csv {
                 for record in records { print(record.csvRow) }
                 fflush(nil)

@@ -14,6 +14,7 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var shape: ShapeOptions
     @OptionGroup var runOptions: RunOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: "Comma-separated backends (default: every backend except the slow float64 'reference'; known: \(BackendRegistry.names.joined(separator: ", "))).")
     var backends: String?
@@ -30,10 +31,10 @@ struct Compare: ParsableCommand {
     func run() throws {
         let descriptor = try shape.descriptor()
         let options = try runOptions.planOptions()
-        let selected = try selectBackends(backends, default: BackendRegistry.all.filter { $0.name != "reference" })
+        let selected = try backendOptions.backends(backends)
         let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: try runOptions.timingPolicy(),
                                       seed: runOptions.seed, checkAccuracy: !noCheck, profile: profile)
-        let measurements = try runner.run(backends: selected)
+        let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }
         let records = MeasurementRecord.records(measurements)
         switch format {
         case .csv:

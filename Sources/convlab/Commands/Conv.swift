@@ -42,6 +42,8 @@ struct Conv: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
+    @OptionGroup var backendOptions: BackendOptions
+
     @Flag(name: .customLong("float64-output"), help: "Write the output as float64 instead of float32.")
     var float64Output = false
 
@@ -77,9 +79,11 @@ struct Conv: ParsableCommand {
 
         let x = try inputArray.float32Tensor()
         let wt = try weightArray.float32Tensor()
-        let chosen = try BackendRegistry.backend(named: backend)
+        let chosen = try BackendRegistry.backend(named: backend, settings: try backendOptions.settings())
         if threads < 1 { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
-        let plan = try chosen.makePlan(descriptor: descriptor, weights: wt, options: PlanOptions(threads: threads))
+        let plan = try backendOptions.withWisdom {
+            try chosen.makePlan(descriptor: descriptor, weights: wt, options: PlanOptions(threads: threads))
+        }
         var y = try plan(x)
         if check {
             let reference = try ReferenceConvolution.compute(descriptor: descriptor, input: x, weights: wt,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvLab
+import Foundation
 
 /// The convolution problem, shared by every subcommand that takes one layer shape.
 struct ShapeOptions: ParsableArguments {
@@ -86,8 +87,49 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, csv, json
 }
 
-/// Parses `--backends a,b,c` against the registry; nil means "the default set".
-func selectBackends(_ list: String?, default defaultSet: [any Convolution]) throws -> [any Convolution] {
-    guard let list else { return defaultSet }
-    return try list.split(separator: ",").map { try BackendRegistry.backend(named: String($0).trimmingCharacters(in: .whitespaces)) }
+/// Settings of the backend families, shared by every subcommand that runs backends.
+struct BackendOptions: ParsableArguments {
+    @Option(name: .customLong("fft-tile"), help: "Force the tile size of fft-tiled (default: chosen by a cost model).")
+    var fftTile: Int?
+
+    @Option(name: .customLong("fft-product"), help: "Per-bin complex product: 4m (four multiplications) or 3m (Gauss).")
+    var fftProduct = "4m"
+
+    @Option(name: .customLong("fft-effort"), help: "FFTW planning effort: estimate, measure or patient.")
+    var fftEffort = "estimate"
+
+    @Option(help: "FFTW wisdom file: loaded before planning if it exists, saved afterwards.")
+    var wisdom: String?
+
+    func settings() throws -> BackendSettings {
+        guard let product = ComplexProduct(rawValue: fftProduct) else {
+            throw ConvLabError.unknownName(kind: "FFT product", name: fftProduct, known: ComplexProduct.allCases.map(\.rawValue))
+        }
+        guard let effort = FFTPlanningEffort(rawValue: fftEffort) else {
+            throw ConvLabError.unknownName(kind: "FFT planning effort", name: fftEffort,
+                                           known: FFTPlanningEffort.allCases.map(\.rawValue))
+        }
+        if let fftTile, fftTile < 2 {
+            throw ConvLabError.invalidArgument(name: "fft-tile", reason: "must be at least 2 (got \(fftTile))")
+        }
+        return BackendSettings(fftTile: fftTile, fftProduct: product, fftEffort: effort)
+    }
+
+    /// Runs `body` with FFTW wisdom loaded from and saved to `--wisdom` when given.
+    func withWisdom<R>(_ body: () throws -> R) throws -> R {
+        guard let wisdom else { return try body() }
+        if FileManager.default.fileExists(atPath: wisdom) { try FFTWisdom.load(from: wisdom) }
+        let result = try body()
+        try FFTWisdom.save(to: wisdom)
+        return result
+    }
+
+    /// The backends named in `list` (comma-separated), or every backend except `reference` when nil.
+    func backends(_ list: String?) throws -> [any Convolution] {
+        let settings = try settings()
+        guard let list else { return BackendRegistry.all(settings).filter { $0.name != "reference" } }
+        return try list.split(separator: ",").map {
+            try BackendRegistry.backend(named: String($0).trimmingCharacters(in: .whitespaces), settings: settings)
+        }
+    }
 }

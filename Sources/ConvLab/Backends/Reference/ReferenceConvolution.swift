@@ -8,10 +8,15 @@ public struct ReferenceResult: Sendable {
     public var output: Tensor<Double>
     /// Σ|w|·|x| over the same terms, shape N×K×Ho×Wo.
     public var magnitude: Tensor<Double>
+    /// Per image and output channel, Σ|w_k|·mean|x| over the group's input channels, shape N×K: the scale of an
+    /// output whose window lies wholly inside the image. Methods with a global error (FFT, Winograd tiles) err in
+    /// proportion to it, even at outputs whose own Σ|w|·|x| is tiny or zero (e.g. windows in the padding).
+    public var typicalMagnitude: Tensor<Double>?
 
-    public init(output: Tensor<Double>, magnitude: Tensor<Double>) {
+    public init(output: Tensor<Double>, magnitude: Tensor<Double>, typicalMagnitude: Tensor<Double>? = nil) {
         self.output = output
         self.magnitude = magnitude
+        self.typicalMagnitude = typicalMagnitude
     }
 }
 
@@ -41,7 +46,31 @@ public enum ReferenceConvolution {
                 }
             }
         }
-        return ReferenceResult(output: output, magnitude: magnitude)
+        return ReferenceResult(output: output, magnitude: magnitude,
+                               typicalMagnitude: try typicalMagnitude(d, input: input, weights: weights))
+    }
+
+    /// Σ|w_k| · mean |x| over image n's channels of k's group, for every (n, k).
+    static func typicalMagnitude(_ d: ConvolutionDescriptor, input: Tensor<Float>, weights: Tensor<Float>) throws
+        -> Tensor<Double> {
+        var typical = try Tensor<Double>(shape: [d.batch, d.outputChannels])
+        let planeSize = d.inputHeight * d.inputWidth
+        let x = input.scalars, w = weights.scalars
+        typical.withUnsafeMutableBufferPointer { t in
+            for n in 0..<d.batch {
+                for g in 0..<d.groups {
+                    let start = (n * d.inputChannels + g * d.channelsPerGroup) * planeSize
+                    let meanInput = x[start..<(start + d.channelsPerGroup * planeSize)]
+                        .reduce(0.0) { $0 + abs(Double($1)) } / Double(d.channelsPerGroup * planeSize)
+                    for k in (g * d.outputChannelsPerGroup)..<((g + 1) * d.outputChannelsPerGroup) {
+                        let weightSum = w[(k * d.reductionLength)..<((k + 1) * d.reductionLength)]
+                            .reduce(0.0) { $0 + abs(Double($1)) }
+                        t[n * d.outputChannels + k] = weightSum * meanInput
+                    }
+                }
+            }
+        }
+        return typical
     }
 
     /// One output plane y[n, k, :, :] and its magnitude plane.
