@@ -67,15 +67,15 @@ import Testing
         let result = try Self.run(["compare", "--kernel", "3", "--channels", "8", "--size", "12", "--format", "csv",
                                    "--repeat", "2", "--max-time", "0.2"])
         #expect(result.status == 0, "\(result.stderr)")
-        let lines = result.stdout.split(separator: "\n")
-        let header = lines.first.map { $0.split(separator: ",").map(String.init) } ?? []
+        let records = CSVReader.records(result.stdout)
+        let header = records.first ?? []
         for column in ["backend", "ms_median", "gflops_effective", "max_rel_error", "passed"] {
             #expect(header.contains(column))
         }
-        #expect(lines.count == 1 + BackendRegistry.all.count - 1)
-        let passedIndex = header.firstIndex(of: "passed")!
-        for line in lines.dropFirst() {
-            #expect(line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)[passedIndex] == "true")
+        #expect(records.count == 1 + BackendRegistry.all.count - 1)
+        for row in CSVReader.rows(result.stdout) {
+            #expect(row["passed"] == "true", "\(row)")
+            #expect(Double(row["ms_median"] ?? "") != nil)
         }
     }
 

@@ -52,3 +52,16 @@ import Testing
         #expect(throws: ConvLabError.self) { try ShapeSyntax.padding("1,2,3") }
     }
 }
+
+@Suite struct CSVReaderTests {
+    @Test func quotedFieldsRoundTripThroughTheWriter() {
+        let fields = ["plain", "with,comma", "with \"quote\"", "two\nlines", ""]
+        let line = fields.map(csvEscape).joined(separator: ",")
+        #expect(CSVReader.records("a,b,c,d,e\n" + line + "\n") == [["a", "b", "c", "d", "e"], fields])
+    }
+
+    @Test func rowsAreKeyedByTheHeader() {
+        let rows = CSVReader.rows("x,y\n1,2\n3,\"4,5\"")
+        #expect(rows.count == 2 && rows[1]["y"] == "4,5")
+    }
+}

@@ -58,6 +58,8 @@ public protocol ConvolutionPlan: Sendable {
     var isDeterministic: Bool { get }
     /// Relative error bound for this plan, in the checker's normalisation (see `Convolution.expectedErrorBound`).
     var expectedErrorBound: Double { get }
+    /// The variant the plan chose, for reports: e.g. "T=32x32 4m" for a tiled FFT. Empty when there is no choice.
+    var details: String { get }
 
     /// Computes output (N×K×Ho×Wo) from input (N×C×H×W). Throws `.shapeMismatch` for buffers of the wrong size
     /// and a too-small or missing workspace. `profile`, when given, receives per-phase times.
@@ -66,6 +68,8 @@ public protocol ConvolutionPlan: Sendable {
 }
 
 extension ConvolutionPlan {
+    public var details: String { "" }
+
     /// A workspace sized for this plan.
     public func makeWorkspace() throws -> Workspace {
         try Workspace(byteCount: workspaceBytes)

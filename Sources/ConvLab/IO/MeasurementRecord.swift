@@ -5,6 +5,7 @@ import Foundation
 public struct MeasurementRecord: Codable, Sendable {
     public var name: String?
     public var backend: String
+    public var variant: String?
     public var status: String
     public var N, C, H, W, K, R, S: Int
     public var strideH, strideW, padTop, padBottom, padLeft, padRight, dilationH, dilationW, groups: Int
@@ -30,6 +31,7 @@ public struct MeasurementRecord: Codable, Sendable {
         let d = m.descriptor
         self.name = name
         backend = m.backend
+        variant = m.details
         status = m.statusWord
         (N, C, H, W, K, R, S) = (d.batch, d.inputChannels, d.inputHeight, d.inputWidth, d.outputChannels,
                                  d.kernelHeight, d.kernelWidth)
@@ -68,7 +70,7 @@ public struct MeasurementRecord: Codable, Sendable {
     // MARK: CSV
 
     public static let csvColumns = [
-        "name", "backend", "status", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top",
+        "name", "backend", "variant", "status", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top",
         "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w", "groups", "threads", "ms_median", "ms_min",
         "repeats", "gflops_effective", "speedup_vs_im2col", "plan_ms", "workspace_bytes", "deterministic",
         "mean_rel_error", "max_rel_error", "max_abs_error", "max_ulp", "error_bound", "passed", "message",
@@ -81,7 +83,7 @@ public struct MeasurementRecord: Codable, Sendable {
             value.map { String(format: format, $0) } ?? ""
         }
         let fields: [String] = [
-            name ?? "", backend, status, "\(N)", "\(C)", "\(H)", "\(W)", "\(K)", "\(R)", "\(S)", "\(strideH)",
+            name ?? "", backend, variant ?? "", status, "\(N)", "\(C)", "\(H)", "\(W)", "\(K)", "\(R)", "\(S)", "\(strideH)",
             "\(strideW)", "\(padTop)", "\(padBottom)", "\(padLeft)", "\(padRight)", "\(dilationH)", "\(dilationW)",
             "\(groups)", "\(threads)", number(msMedian, "%.5f"), number(msMin, "%.5f"), repeats.map(String.init) ?? "",
             number(gflopsEffective, "%.2f"), number(speedupVsIm2col, "%.3f"), number(planMs, "%.3f"),

@@ -95,7 +95,9 @@ struct FFTPlan: ConvolutionPlan {
     let threads: Int
     let forward: FFTWTransform
     let inverse: FFTWTransform
-    /// Output channels per group rounded up to the 4-channel register block (extra filter rows are zero).
+    /// Output channels per register block of the products (4, or 1 for narrow groups).
+    let blockRows: Int
+    /// Output channels per group rounded up to the register block (extra filter rows are zero).
     let paddedOutputChannels: Int
     /// Filter spectra: [group][plane][binBlock][k][c][16].
     let filterSpectra: AlignedStorage<Float>
@@ -106,6 +108,11 @@ struct FFTPlan: ConvolutionPlan {
 
     var isDeterministic: Bool { true }
 
+    var details: String {
+        "\(tiling.transformHeight)x\(tiling.transformWidth) \(product.rawValue) \(tiling.tilesPerImage) tile"
+            + (tiling.tilesPerImage == 1 ? "" : "s")
+    }
+
     init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions, backend: FFTBackend,
          transformHeight: Int, transformWidth: Int) throws {
         descriptor = d
@@ -115,7 +122,8 @@ struct FFTPlan: ConvolutionPlan {
         let tiling = FFTTiling(descriptor: d, transformHeight: transformHeight, transformWidth: transformWidth)
         self.tiling = tiling
         expectedErrorBound = FFTBackend.errorBound(transformHeight: transformHeight, transformWidth: transformWidth)
-        paddedOutputChannels = (d.outputChannelsPerGroup + 3) / 4 * 4
+        blockRows = SpectralProduct.blockRows(outputChannelsPerGroup: d.outputChannelsPerGroup)
+        paddedOutputChannels = (d.outputChannelsPerGroup + blockRows - 1) / blockRows * blockRows
         let columns = d.batch * tiling.tilesPerImage
         let planes = product.planes
 
@@ -228,7 +236,8 @@ struct FFTPlan: ConvolutionPlan {
 
         // Product tasks: ranges of bin blocks (≥ 64K complex multiply-adds each, so hand-out stays cheap), split
         // further over output-channel blocks only when there are too few to keep every thread busy.
-        let kBlocks = kp / 4
+        let rows = blockRows
+        let kBlocks = kp / rows
         let workPerBlock = kp * cg * columns * 16
         let groupBlocks = d.groups * tiling.binBlocks
         let blocksPerTask = max(1, min(65536 / workPerBlock, groupBlocks / (8 * threads)))
@@ -247,12 +256,12 @@ struct FFTPlan: ConvolutionPlan {
                 guard kCount > 0 else { return }
                 for block in (binChunk * blocksPerTask)..<min((binChunk + 1) * blocksPerTask, tiling.binBlocks) {
                     SpectralProduct.multiply(
-                        form: product,
-                        w: filters + g * planes * filterPlaneStride + (block * kp + firstK * 4) * cg * 16,
+                        form: product, rows: rows,
+                        w: filters + g * planes * filterPlaneStride + (block * kp + firstK * rows) * cg * 16,
                         wPlaneStride: filterPlaneStride,
                         x: xSpectra + g * planes * inputPlaneStride + block * cg * columns * 16,
                         xPlaneStride: inputPlaneStride,
-                        y: ySpectra + g * 2 * outputPlaneStride + (block * kp + firstK * 4) * columns * 16,
+                        y: ySpectra + g * 2 * outputPlaneStride + (block * kp + firstK * rows) * columns * 16,
                         yPlaneStride: outputPlaneStride,
                         kBlocks: kCount, channels: cg, columns: columns)
                 }

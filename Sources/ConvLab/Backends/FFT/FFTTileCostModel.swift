@@ -38,7 +38,8 @@ enum FFTTileCostModel {
         -> Double {
         let tiling = FFTTiling(descriptor: d, transformHeight: tileSize, transformWidth: tileSize)
         let columns = Double(d.batch * tiling.tilesPerImage)
-        let paddedK = Double((d.outputChannelsPerGroup + 3) / 4 * 4 * d.groups)
+        let rows = SpectralProduct.blockRows(outputChannelsPerGroup: d.outputChannelsPerGroup)
+        let paddedK = Double((d.outputChannelsPerGroup + rows - 1) / rows * rows * d.groups)
         let transforms = columns * Double(d.inputChannels + d.outputChannels)
             * (try FFTSizes.roundTripSeconds(height: tileSize, width: tileSize)) / 2
         let multiplyAdds = Double(tiling.paddedBins) * paddedK * Double(d.channelsPerGroup) * columns
@@ -72,7 +73,7 @@ enum FFTTileCostModel {
         for _ in 0..<5 {
             let start = Timing.now()
             for block in 0..<binBlocks {
-                SpectralProduct.multiply(form: form, w: wStorage.pointer + block * kBlocks * 4 * channels * 16,
+                SpectralProduct.multiply(form: form, rows: 4, w: wStorage.pointer + block * kBlocks * 4 * channels * 16,
                                          wPlaneStride: wPlane, x: xStorage.pointer + block * channels * columns * 16,
                                          xPlaneStride: xPlane, y: yStorage.pointer + block * kBlocks * 4 * columns * 16,
                                          yPlaneStride: yPlane, kBlocks: kBlocks, channels: channels, columns: columns)

@@ -5,7 +5,7 @@
 ///     W[binBlock][k][c][16], X[binBlock][c][m][16], Y[binBlock][k][m][16].
 ///
 /// Two arithmetic forms, selectable because they trade differently here:
-/// - `fourMultiplication`: yr += wr·xr − wi·xi, yi += wr·xi + wi·xr (4 FMAs per complex multiply-add);
+/// - `fourMultiplication`: yr = Σ wr·xr − Σ wi·xi, yi = Σ wr·xi + wi·xr (4 FMAs per complex multiply-add);
 /// - `gauss`: Gauss's 3-multiplication product. With per-filter planes wr, wr + wi, wi − wr (plan time) and
 ///   per-input planes xr + xi, xi, xr: t1 = wr(xr + xi), t2 = xi(wr + wi), t3 = xr(wi − wr),
 ///   yr = Σt1 − Σt2, yi = Σt1 + Σt3 (3 FMAs, but 3 planes to load instead of 2).
@@ -28,12 +28,25 @@ enum SpectralProduct {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
     }
 
-    /// Y for one bin block: `kBlocks` blocks of 4 output channels × all `m` columns, summing over `c` channels.
-    /// Plane p of a matrix is at offset p·planeStride; entries are 16 floats apart along the row-major order.
-    static func multiply(form: ComplexProduct, w: UnsafePointer<Float>, wPlaneStride: Int,
+    /// Output channels per register block: 4, or 1 for narrow groups (depthwise, single-channel images) where
+    /// padding to 4 would stream three zero filter spectra for every real one.
+    static func blockRows(outputChannelsPerGroup: Int) -> Int { outputChannelsPerGroup >= 4 ? 4 : 1 }
+
+    /// Y for one bin block: `kBlocks` blocks of `rows` (4 or 1) output channels × all `m` columns, summing over `c`
+    /// channels. Plane p of a matrix is at offset p·planeStride; entries are 16 floats apart in row-major order.
+    static func multiply(form: ComplexProduct, rows: Int, w: UnsafePointer<Float>, wPlaneStride: Int,
                          x: UnsafePointer<Float>, xPlaneStride: Int,
                          y: UnsafeMutablePointer<Float>, yPlaneStride: Int,
                          kBlocks: Int, channels c: Int, columns m: Int) {
+        if rows == 1 {
+            for k in 0..<kBlocks {
+                for column in 0..<m {
+                    single(form: form, w: w + k * c * 16, ws: wPlaneStride, x: x + column * 16, xs: xPlaneStride,
+                           channels: c, columns: m, y: y + (k * m + column) * 16, ys: yPlaneStride)
+                }
+            }
+            return
+        }
         for kb in 0..<kBlocks {
             let wRow = w + kb * 4 * c * 16
             let yRow = y + kb * 4 * m * 16
@@ -60,11 +73,15 @@ enum SpectralProduct {
         }
     }
 
-    /// 4 output channels × 2 columns, 4-multiplication form: 16 accumulators, 4 + 8 loads per 32 FMAs.
+    /// 4 output channels × 2 columns, 4-multiplication form. The real part's subtraction is kept out of the loop:
+    /// yr = Σ wr·xr − Σ wi·xi in two accumulators, so every operation in the loop is a plain FMA (a negated operand
+    /// costs LLVM an extra xor per use here). 24 accumulators, 4 + 8 loads per 32 FMAs.
     static func fourM4x2(w: UnsafePointer<Float>, ws: Int, x: UnsafePointer<Float>, xs: Int, channels: Int,
                          columns: Int, y: UnsafeMutablePointer<Float>, ys: Int) {
-        var r00 = Vector(), r01 = Vector(), r10 = Vector(), r11 = Vector()
-        var r20 = Vector(), r21 = Vector(), r30 = Vector(), r31 = Vector()
+        var p00 = Vector(), p01 = Vector(), p10 = Vector(), p11 = Vector()
+        var p20 = Vector(), p21 = Vector(), p30 = Vector(), p31 = Vector()
+        var m00 = Vector(), m01 = Vector(), m10 = Vector(), m11 = Vector()
+        var m20 = Vector(), m21 = Vector(), m30 = Vector(), m31 = Vector()
         var i00 = Vector(), i01 = Vector(), i10 = Vector(), i11 = Vector()
         var i20 = Vector(), i21 = Vector(), i30 = Vector(), i31 = Vector()
         let rowStride = channels * 16
@@ -73,30 +90,32 @@ enum SpectralProduct {
             let xr0 = load(xp), xr1 = load(xp + 16), xi0 = load(xp + xs), xi1 = load(xp + xs + 16)
             let wp = w + c * 16
             var wr = load(wp), wi = load(wp + ws)
-            r00.addProduct(wr, xr0); r00.addProduct(-wi, xi0); i00.addProduct(wr, xi0); i00.addProduct(wi, xr0)
-            r01.addProduct(wr, xr1); r01.addProduct(-wi, xi1); i01.addProduct(wr, xi1); i01.addProduct(wi, xr1)
+            p00.addProduct(wr, xr0); m00.addProduct(wi, xi0); i00.addProduct(wr, xi0); i00.addProduct(wi, xr0)
+            p01.addProduct(wr, xr1); m01.addProduct(wi, xi1); i01.addProduct(wr, xi1); i01.addProduct(wi, xr1)
             wr = load(wp + rowStride); wi = load(wp + rowStride + ws)
-            r10.addProduct(wr, xr0); r10.addProduct(-wi, xi0); i10.addProduct(wr, xi0); i10.addProduct(wi, xr0)
-            r11.addProduct(wr, xr1); r11.addProduct(-wi, xi1); i11.addProduct(wr, xi1); i11.addProduct(wi, xr1)
+            p10.addProduct(wr, xr0); m10.addProduct(wi, xi0); i10.addProduct(wr, xi0); i10.addProduct(wi, xr0)
+            p11.addProduct(wr, xr1); m11.addProduct(wi, xi1); i11.addProduct(wr, xi1); i11.addProduct(wi, xr1)
             wr = load(wp + 2 * rowStride); wi = load(wp + 2 * rowStride + ws)
-            r20.addProduct(wr, xr0); r20.addProduct(-wi, xi0); i20.addProduct(wr, xi0); i20.addProduct(wi, xr0)
-            r21.addProduct(wr, xr1); r21.addProduct(-wi, xi1); i21.addProduct(wr, xi1); i21.addProduct(wi, xr1)
+            p20.addProduct(wr, xr0); m20.addProduct(wi, xi0); i20.addProduct(wr, xi0); i20.addProduct(wi, xr0)
+            p21.addProduct(wr, xr1); m21.addProduct(wi, xi1); i21.addProduct(wr, xi1); i21.addProduct(wi, xr1)
             wr = load(wp + 3 * rowStride); wi = load(wp + 3 * rowStride + ws)
-            r30.addProduct(wr, xr0); r30.addProduct(-wi, xi0); i30.addProduct(wr, xi0); i30.addProduct(wi, xr0)
-            r31.addProduct(wr, xr1); r31.addProduct(-wi, xi1); i31.addProduct(wr, xi1); i31.addProduct(wi, xr1)
+            p30.addProduct(wr, xr0); m30.addProduct(wi, xi0); i30.addProduct(wr, xi0); i30.addProduct(wi, xr0)
+            p31.addProduct(wr, xr1); m31.addProduct(wi, xi1); i31.addProduct(wr, xi1); i31.addProduct(wi, xr1)
         }
         let yRow = columns * 16
-        store(r00, y); store(r01, y + 16); store(i00, y + ys); store(i01, y + ys + 16)
-        store(r10, y + yRow); store(r11, y + yRow + 16); store(i10, y + yRow + ys); store(i11, y + yRow + ys + 16)
-        store(r20, y + 2 * yRow); store(r21, y + 2 * yRow + 16)
+        store(p00 - m00, y); store(p01 - m01, y + 16); store(i00, y + ys); store(i01, y + ys + 16)
+        store(p10 - m10, y + yRow); store(p11 - m11, y + yRow + 16)
+        store(i10, y + yRow + ys); store(i11, y + yRow + ys + 16)
+        store(p20 - m20, y + 2 * yRow); store(p21 - m21, y + 2 * yRow + 16)
         store(i20, y + 2 * yRow + ys); store(i21, y + 2 * yRow + ys + 16)
-        store(r30, y + 3 * yRow); store(r31, y + 3 * yRow + 16)
+        store(p30 - m30, y + 3 * yRow); store(p31 - m31, y + 3 * yRow + 16)
         store(i30, y + 3 * yRow + ys); store(i31, y + 3 * yRow + ys + 16)
     }
 
     static func fourM4x1(w: UnsafePointer<Float>, ws: Int, x: UnsafePointer<Float>, xs: Int, channels: Int,
                          columns: Int, y: UnsafeMutablePointer<Float>, ys: Int) {
-        var r0 = Vector(), r1 = Vector(), r2 = Vector(), r3 = Vector()
+        var p0 = Vector(), p1 = Vector(), p2 = Vector(), p3 = Vector()
+        var m0 = Vector(), m1 = Vector(), m2 = Vector(), m3 = Vector()
         var i0 = Vector(), i1 = Vector(), i2 = Vector(), i3 = Vector()
         let rowStride = channels * 16
         for c in 0..<channels {
@@ -104,17 +123,41 @@ enum SpectralProduct {
             let xr = load(xp), xi = load(xp + xs)
             let wp = w + c * 16
             var wr = load(wp), wi = load(wp + ws)
-            r0.addProduct(wr, xr); r0.addProduct(-wi, xi); i0.addProduct(wr, xi); i0.addProduct(wi, xr)
+            p0.addProduct(wr, xr); m0.addProduct(wi, xi); i0.addProduct(wr, xi); i0.addProduct(wi, xr)
             wr = load(wp + rowStride); wi = load(wp + rowStride + ws)
-            r1.addProduct(wr, xr); r1.addProduct(-wi, xi); i1.addProduct(wr, xi); i1.addProduct(wi, xr)
+            p1.addProduct(wr, xr); m1.addProduct(wi, xi); i1.addProduct(wr, xi); i1.addProduct(wi, xr)
             wr = load(wp + 2 * rowStride); wi = load(wp + 2 * rowStride + ws)
-            r2.addProduct(wr, xr); r2.addProduct(-wi, xi); i2.addProduct(wr, xi); i2.addProduct(wi, xr)
+            p2.addProduct(wr, xr); m2.addProduct(wi, xi); i2.addProduct(wr, xi); i2.addProduct(wi, xr)
             wr = load(wp + 3 * rowStride); wi = load(wp + 3 * rowStride + ws)
-            r3.addProduct(wr, xr); r3.addProduct(-wi, xi); i3.addProduct(wr, xi); i3.addProduct(wi, xr)
+            p3.addProduct(wr, xr); m3.addProduct(wi, xi); i3.addProduct(wr, xi); i3.addProduct(wi, xr)
         }
         let yRow = columns * 16
-        store(r0, y); store(i0, y + ys); store(r1, y + yRow); store(i1, y + yRow + ys)
-        store(r2, y + 2 * yRow); store(i2, y + 2 * yRow + ys); store(r3, y + 3 * yRow); store(i3, y + 3 * yRow + ys)
+        store(p0 - m0, y); store(i0, y + ys); store(p1 - m1, y + yRow); store(i1, y + yRow + ys)
+        store(p2 - m2, y + 2 * yRow); store(i2, y + 2 * yRow + ys)
+        store(p3 - m3, y + 3 * yRow); store(i3, y + 3 * yRow + ys)
+    }
+
+    /// One output channel × one column, either form (for narrow groups; bandwidth-bound like any depthwise work).
+    static func single(form: ComplexProduct, w: UnsafePointer<Float>, ws: Int, x: UnsafePointer<Float>, xs: Int,
+                       channels: Int, columns: Int, y: UnsafeMutablePointer<Float>, ys: Int) {
+        var a = Vector(), b = Vector(), i = Vector()
+        for c in 0..<channels {
+            let xp = x + c * columns * 16
+            let wp = w + c * 16
+            if form == .gauss {
+                a.addProduct(load(wp), load(xp))
+                b.addProduct(load(wp + ws), load(xp + xs))
+                i.addProduct(load(wp + 2 * ws), load(xp + 2 * xs))
+            } else {
+                let (wr, wi, xr, xi) = (load(wp), load(wp + ws), load(xp), load(xp + xs))
+                a.addProduct(wr, xr)
+                b.addProduct(wi, xi)
+                i.addProduct(wr, xi)
+                i.addProduct(wi, xr)
+            }
+        }
+        store(a - b, y)
+        store(form == .gauss ? a + i : i, y + ys)
     }
 
     /// 4 output channels × 2 columns, Gauss form: 24 accumulators, 6 + 12 loads per 24 FMAs.
