@@ -16,7 +16,7 @@ public struct PlanOptions: Sendable {
     public var matrixEngine: MatrixEngine
 
     public init(threads: Int = Parallel.defaultThreadCount, limits: ResourceLimits = .default,
-                matrixEngine: MatrixEngine = .blas) {
+                matrixEngine: MatrixEngine = .native) {
         self.threads = threads
         self.limits = limits
         self.matrixEngine = matrixEngine

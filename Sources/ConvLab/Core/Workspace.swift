@@ -5,6 +5,9 @@ public final class Workspace: @unchecked Sendable {
     public let byteCount: Int
     let base: UnsafeMutableRawPointer
 
+    /// The memory (64-byte aligned, `byteCount` bytes), e.g. for a `MatrixMultiplier` call.
+    public var baseAddress: UnsafeMutableRawPointer { base }
+
     /// Allocates `byteCount` bytes (64-byte aligned, zeroed). Throws when over `limits.maxWorkspaceBytes`.
     public init(byteCount: Int, limits: ResourceLimits = .default) throws {
         if byteCount < 0 {

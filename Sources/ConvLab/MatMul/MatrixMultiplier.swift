@@ -17,12 +17,23 @@ public protocol MatrixMultiplier: Sendable {
 public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
     /// OpenBLAS `cblas_sgemm`, single-threaded per call (convlab parallelises around it).
     case blas
+    /// convlab's own packed AVX-512 SGEMM (`NativeMultiplier`).
+    case native
+    /// Strassen–Winograd to `depth` levels over a base engine (`StrassenMultiplier`).
+    indirect case strassen(depth: Int, base: MatrixEngine)
 
-    public static let names = ["blas"]
+    public static let names = ["blas", "native", "strassen", "strassen-blas"]
 
-    public init(parsing text: String) throws {
+    /// Parses an engine name; `depth` applies to the Strassen engines (default 1).
+    public init(parsing text: String, depth: Int = 1) throws {
+        guard depth >= 0 && depth <= 8 else {
+            throw ConvLabError.invalidArgument(name: "depth", reason: "Strassen depth must be 0...8 (got \(depth))")
+        }
         switch text.lowercased() {
         case "blas": self = .blas
+        case "native": self = .native
+        case "strassen", "strassen-native": self = .strassen(depth: depth, base: .native)
+        case "strassen-blas": self = .strassen(depth: depth, base: .blas)
         default: throw ConvLabError.unknownName(kind: "matrix engine", name: text, known: Self.names)
         }
     }
@@ -30,12 +41,20 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .blas: return "blas"
+        case .native: return "native"
+        case let .strassen(depth, base): return base == .native ? "strassen\(depth)" : "strassen\(depth)-\(base)"
         }
     }
+
+    /// Recursion stops when a dimension would fall below this (products under ~512 gain nothing from Strassen here).
+    public static let strassenCutoff = 256
 
     public func makeMultiplier() -> any MatrixMultiplier {
         switch self {
         case .blas: return BLASMultiplier()
+        case .native: return NativeMultiplier()
+        case let .strassen(depth, base):
+            return StrassenMultiplier(base: base.makeMultiplier(), depth: depth, cutoff: Self.strassenCutoff)
         }
     }
 }

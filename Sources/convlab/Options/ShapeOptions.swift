@@ -62,13 +62,16 @@ struct RunOptions: ParsableArguments {
     var seed: UInt64 = 1
 
     @Option(name: .customLong("gemm"), help: "Matrix-multiply engine for GEMM stages: \(MatrixEngine.names.joined(separator: ", ")).")
-    var gemm = "blas"
+    var gemm = "native"
+
+    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
+    var strassenDepth = 1
 
     func planOptions() throws -> PlanOptions {
         if threads < 1 {
             throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1 (got \(threads))")
         }
-        return PlanOptions(threads: threads, matrixEngine: try MatrixEngine(parsing: gemm))
+        return PlanOptions(threads: threads, matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth))
     }
 
     func timingPolicy() throws -> TimingPolicy {

@@ -1,0 +1,111 @@
+import ConvLab
+import Testing
+
+/// Every engine against a float64 product, on odd sizes, sub-matrix views (leading dimensions) and accumulation.
+@Suite struct MatrixMultiplierTests {
+    static let engines: [MatrixEngine] = [.blas, .native, .strassen(depth: 1, base: .native),
+                                          .strassen(depth: 2, base: .native), .strassen(depth: 1, base: .blas)]
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 64, 128), (13, 70, 129), (130, 67, 300),
+                                            (512, 513, 515), (600, 520, 1031), (1025, 514, 516)]
+
+    /// max |C − C64| / Σ|a||b| over all elements.
+    static func error(engine: MatrixEngine, m: Int, n: Int, k: Int, accumulate: Bool, seed: UInt64) throws -> Double {
+        // Views into larger arrays: lda, ldb, ldc exceed the row lengths.
+        let (lda, ldb, ldc) = (k + 3, n + 5, n + 7)
+        let a = try Tensor<Float>.random(shape: [m, lda], seed: seed).scalars
+        let b = try Tensor<Float>.random(shape: [k, ldb], seed: seed + 1).scalars
+        let c0 = try Tensor<Float>.random(shape: [m, ldc], seed: seed + 2).scalars
+        var c = c0
+        let multiplier = engine.makeMultiplier()
+        let workspace = try Workspace(byteCount: multiplier.workspaceBytes(m: m, n: n, k: k))
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
+                                        c: c.baseAddress!, ldc: ldc, accumulate: accumulate, workspace: workspace.baseAddress)
+                }
+            }
+        }
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<ldc {
+                guard j < n else {
+                    // Outside the view nothing may change.
+                    if c[i * ldc + j] != c0[i * ldc + j] { return .infinity }
+                    continue
+                }
+                var exact = accumulate ? Double(c0[i * ldc + j]) : 0
+                var scale = accumulate ? abs(exact) : 0
+                for p in 0..<k {
+                    let product = Double(a[i * lda + p]) * Double(b[p * ldb + j])
+                    exact += product
+                    scale += abs(product)
+                }
+                worst = max(worst, abs(Double(c[i * ldc + j]) - exact) / max(scale, 1e-30))
+            }
+        }
+        return worst
+    }
+
+    @Test(arguments: engines.indices)
+    func agreesWithFloat64(engineIndex: Int) throws {
+        let engine = Self.engines[engineIndex]
+        for (index, (m, n, k)) in Self.shapes.enumerated() {
+            for accumulate in [false, true] {
+                let error = try Self.error(engine: engine, m: m, n: n, k: k, accumulate: accumulate,
+                                           seed: UInt64(10 * index))
+                // γ_k for classical products; each Strassen level adds roughly a factor of a few on top.
+                let levels: Int
+                if case .strassen(let depth, _) = engine { levels = depth } else { levels = 0 }
+                let bound = dotProductErrorBound(terms: k + 1) * pow(6, Double(levels))
+                #expect(error <= bound, "\(engine) \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
+            }
+        }
+    }
+
+    @Test func parallelSplitMatchesSerial() throws {
+        let (m, n, k) = (300, 1000, 200)
+        let a = try Tensor<Float>.random(shape: [m, k], seed: 1), b = try Tensor<Float>.random(shape: [k, n], seed: 2)
+        for engine in [MatrixEngine.native, .strassen(depth: 1, base: .native)] {
+            let multiplier = engine.makeMultiplier()
+            var serial = [Float](repeating: 0, count: m * n), parallel = serial
+            let one = try Workspace(byteCount: multiplier.workspaceBytes(m: m, n: n, k: k))
+            let three = try Workspace(byteCount: multiplier.parallelWorkspaceBytes(m: m, n: n, k: k, threads: 3))
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    serial.withUnsafeMutableBufferPointer { c in
+                        multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n,
+                                            c: c.baseAddress!, ldc: n, accumulate: false, workspace: one.baseAddress)
+                    }
+                    parallel.withUnsafeMutableBufferPointer { c in
+                        multiplier.multiplyParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
+                                                    ldb: n, c: c.baseAddress!, ldc: n, threads: 3, workspace: three.baseAddress)
+                    }
+                }
+            }
+            let worst = zip(serial, parallel).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-3, "\(engine)")
+        }
+    }
+
+    @Test func engineNamesParse() throws {
+        #expect(try MatrixEngine(parsing: "strassen", depth: 2) == .strassen(depth: 2, base: .native))
+        #expect(try MatrixEngine(parsing: "strassen-blas") == .strassen(depth: 1, base: .blas))
+        #expect(try MatrixEngine(parsing: "NATIVE") == .native)
+        #expect(throws: ConvLabError.self) { try MatrixEngine(parsing: "cublas") }
+        #expect(throws: ConvLabError.self) { try MatrixEngine(parsing: "strassen", depth: -1) }
+    }
+
+    /// im2col runs on every engine (the --gemm setting).
+    @Test(arguments: engines.indices)
+    func im2colRunsOnEveryEngine(engineIndex: Int) throws {
+        let d = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 40, inputWidth: 40, outputChannels: 600,
+                                          kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let engine = Self.engines[engineIndex]
+        let report = try AccuracyChecker.check(backend: Im2colBackend(), descriptor: d, seed: 1,
+                                               options: PlanOptions(threads: 2, matrixEngine: engine))
+        #expect(report.maxRelativeError <= report.errorBound * 50, "\(engine): \(report)")
+    }
+}
+
+import Foundation

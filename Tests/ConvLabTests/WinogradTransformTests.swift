@@ -1,0 +1,78 @@
+import ConvLab
+import Testing
+
+@Suite struct WinogradTransformTests {
+    static let sizes: [(Int, Int)] = [(2, 3), (4, 3), (6, 3), (8, 3), (2, 5), (4, 5), (2, 7), (3, 2), (1, 3), (5, 1)]
+
+    /// Every generated set satisfies the exact identity, for every fraction placement.
+    @Test(arguments: sizes.indices)
+    func generatedTransformsAreExact(index: Int) throws {
+        let (m, r) = Self.sizes[index]
+        for placement in WinogradTransform.FractionPlacement.allCases {
+            let t = try WinogradTransform(outputSize: m, kernelSize: r, fractions: placement)
+            #expect(try t.verify(), "\(t)")
+            #expect(t.AT.count == m && t.AT[0].count == m + r - 1)
+            #expect(t.G.count == m + r - 1 && t.G[0].count == r)
+            #expect(t.BT.count == m + r - 1 && t.BT[0].count == m + r - 1)
+        }
+    }
+
+    /// Independent of `verify()`: apply the transforms to random rational tiles and compare with the correlation.
+    @Test func transformsReproduceCorrelationOnRandomRationals() throws {
+        var generator = SeededGenerator(seed: 42)
+        for (m, r) in Self.sizes {
+            let t = try WinogradTransform(outputSize: m, kernelSize: r, points: nil, fractions: .a)
+            let n = m + r - 1
+            for _ in 0..<5 {
+                let d = try (0..<n).map { _ in try Rational(Int.random(in: -9...9, using: &generator), Int.random(in: 1...7, using: &generator)) }
+                let g = try (0..<r).map { _ in try Rational(Int.random(in: -9...9, using: &generator), Int.random(in: 1...7, using: &generator)) }
+                let gt = try t.G.map { row in try zip(row, g).reduce(Rational.zero) { try $0.adding($1.0.multiplied(by: $1.1)) } }
+                let bd = try t.BT.map { row in try zip(row, d).reduce(Rational.zero) { try $0.adding($1.0.multiplied(by: $1.1)) } }
+                let product = try zip(gt, bd).map { try $0.multiplied(by: $1) }
+                for i in 0..<m {
+                    let winograd = try zip(t.AT[i], product).reduce(Rational.zero) { try $0.adding($1.0.multiplied(by: $1.1)) }
+                    let direct = try (0..<r).reduce(Rational.zero) { try $0.adding(g[$1].multiplied(by: d[i + $1])) }
+                    #expect(winograd == direct, "F(\(m),\(r)) output \(i)")
+                }
+            }
+        }
+    }
+
+    @Test func f23MatchesTheClassicLavinGrayMatrices() throws {
+        // With points 0, 1, −1 and fractions in G, Bᵀ and Aᵀ are the familiar integer matrices (up to row signs
+        // and order of the interpolation points).
+        let t = try WinogradTransform(outputSize: 2, kernelSize: 3, points: [0, 1, -1])
+        #expect(t.AT == [[1, 1, 1, 0], [0, 1, -1, 1]])
+        #expect(t.multiplications2D == (16, 36))
+        for row in t.BT { #expect(row.allSatisfy { $0.denominator == 1 }) }
+        #expect(t.G.contains { row in row.contains { $0.denominator == 2 } })
+    }
+
+    @Test func customPointsAndBadPoints() throws {
+        let custom = try WinogradTransform(outputSize: 4, kernelSize: 3,
+                                           points: [0, 1, -1, try Rational(1, 2), try Rational(-1, 2)])
+        #expect(try custom.verify())
+        #expect(throws: ConvLabError.self) { try WinogradTransform(outputSize: 4, kernelSize: 3, points: [0, 1, -1, 2]) }
+        #expect(throws: ConvLabError.self) { try WinogradTransform(outputSize: 4, kernelSize: 3, points: [0, 1, -1, 2, 2]) }
+        #expect(throws: ConvLabError.self) { try WinogradTransform(outputSize: 0, kernelSize: 3) }
+        #expect(throws: ConvLabError.self) { try WinogradTransform(outputSize: 14, kernelSize: 5) }
+    }
+
+    @Test func errorGrowthIncreasesWithTheTile() throws {
+        let growth = try [2, 4, 6, 8].map { try WinogradTransform(outputSize: $0, kernelSize: 3).errorGrowth }
+        #expect(growth == growth.sorted())
+        #expect(growth[0] >= 1)
+        let identity = try WinogradTransform(outputSize: 4, kernelSize: 1)
+        #expect(try identity.verify())
+    }
+
+    @Test func rationalParsingAndArithmetic() throws {
+        #expect(try Rational(parsing: "-1/2") == Rational(-1, 2))
+        #expect(try Rational(parsing: "0.25") == Rational(1, 4))
+        #expect(try Rational(parsing: " 3 ") == 3)
+        #expect(throws: ConvLabError.self) { try Rational(parsing: "1/0") }
+        #expect(throws: ConvLabError.self) { try Rational(parsing: "x") }
+        #expect(try Rational(2, 4).adding(Rational(1, 3)) == Rational(5, 6))
+        #expect(throws: ConvLabError.self) { try Rational(Int.max / 2).multiplied(by: 4) }
+    }
+}
