@@ -3,7 +3,9 @@ import ConvLab
 /// Seeded random convolution problems covering the features every backend must handle: batch > 1, groups and
 /// depthwise, non-square and 1×1 kernels, 1×1 images, stride, dilation and asymmetric padding.
 enum RandomDescriptors {
-    static func make(count: Int, seed: UInt64, maxStride: Int = 3, maxDilation: Int = 3) -> [ConvolutionDescriptor] {
+    /// `kernelSizes`, when given, draws each kernel side from that list instead of 1...5.
+    static func make(count: Int, seed: UInt64, maxStride: Int = 3, maxDilation: Int = 3, kernelSizes: [Int]? = nil,
+                     accept: (ConvolutionDescriptor) -> Bool = { _ in true }) -> [ConvolutionDescriptor] {
         var generator = SeededGenerator(seed: seed)
         func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
         var result: [ConvolutionDescriptor] = []
@@ -17,8 +19,9 @@ enum RandomDescriptors {
             default: groups = 1
             }
             let outputPerGroup = groupsKind == 4 ? 1 : (groupsKind == 5 ? pick(2...3) : pick(1...14))
-            let kernelHeight = pick(0...4) == 0 ? 1 : pick(1...5)
-            let kernelWidth = pick(0...2) == 0 ? kernelHeight : pick(1...5)
+            let side = { kernelSizes.map { $0[Int.random(in: 0..<$0.count, using: &generator)] } ?? pick(1...5) }
+            let kernelHeight = pick(0...4) == 0 ? 1 : side()
+            let kernelWidth = pick(0...2) == 0 ? kernelHeight : side()
             let tiny = pick(0...9) == 0
             let padding = Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...3))
             let descriptor = try? ConvolutionDescriptor(
@@ -34,7 +37,7 @@ enum RandomDescriptors {
                 dilationHeight: pick(0...3) == 0 ? pick(1...maxDilation) : 1,
                 dilationWidth: pick(0...3) == 0 ? pick(1...maxDilation) : 1,
                 groups: groups)
-            if let descriptor { result.append(descriptor) }
+            if let descriptor, accept(descriptor) { result.append(descriptor) }
         }
         return result
     }

@@ -58,6 +58,10 @@ import Testing
         #expect(throws: ConvLabError.self) { try WinogradTransform(outputSize: 14, kernelSize: 5) }
     }
 
+    @Test func defaultPointCounts() {
+        for count in 0...12 { #expect(WinogradTransform.defaultPoints(count: count).count == count) }
+    }
+
     @Test func errorGrowthIncreasesWithTheTile() throws {
         let growth = try [2, 4, 6, 8].map { try WinogradTransform(outputSize: $0, kernelSize: 3).errorGrowth }
         #expect(growth == growth.sorted())

@@ -5,12 +5,21 @@ public struct BackendSettings: Hashable, Sendable {
     public var fftTile: Int?
     public var fftProduct: ComplexProduct
     public var fftEffort: FFTPlanningEffort
+    /// Output tile m of the generic `winograd` backend; nil: 4 for 3-tap kernels, 2 otherwise.
+    public var winogradTile: Int?
+    /// Interpolation points of the generic `winograd` backend; nil: the defaults.
+    public var winogradPoints: [Rational]?
+    public var winogradFractions: WinogradTransform.FractionPlacement
 
     public init(fftTile: Int? = nil, fftProduct: ComplexProduct = .fourMultiplication,
-                fftEffort: FFTPlanningEffort = .estimate) {
+                fftEffort: FFTPlanningEffort = .estimate, winogradTile: Int? = nil, winogradPoints: [Rational]? = nil,
+                winogradFractions: WinogradTransform.FractionPlacement = .g) {
         self.fftTile = fftTile
         self.fftProduct = fftProduct
         self.fftEffort = fftEffort
+        self.winogradTile = winogradTile
+        self.winogradPoints = winogradPoints
+        self.winogradFractions = winogradFractions
     }
 }
 
@@ -25,7 +34,18 @@ public enum BackendRegistry {
             FFTBackend(tiling: .wholeImage, product: settings.fftProduct, effort: settings.fftEffort),
             FFTBackend(tiling: .tiled(size: settings.fftTile), product: settings.fftProduct,
                        effort: settings.fftEffort),
-        ]
+            WinogradBackend(outputTile: settings.winogradTile, points: settings.winogradPoints,
+                            fractions: settings.winogradFractions),
+        ] + Self.winogradVariants.map { WinogradBackend(outputTile: $0.m, kernelSize: $0.r) }
+    }
+
+    /// The fixed Winograd variants listed as their own rows (F(m×m, r×r) and the 1-D forms for 1×r / r×1).
+    public static let winogradVariants: [(m: Int, r: Int)] = [(2, 3), (4, 3), (6, 3), (2, 5), (4, 5)]
+
+    /// Every backend except `reference` that supports `descriptor`: what `compare` runs by default.
+    public static func supporting(_ descriptor: ConvolutionDescriptor, settings: BackendSettings = BackendSettings())
+        -> [any Convolution] {
+        all(settings).filter { $0.name != "reference" && $0.support(for: descriptor).isSupported }
     }
 
     public static var all: [any Convolution] { all() }

@@ -24,7 +24,17 @@ struct NativeMultiplier: MatrixMultiplier {
 
     typealias Vector = SIMD16<Float>
 
+    /// Products this small skip packing: the micro-kernel reads A's rows and B's 64-column strips in place (a kc×64
+    /// strip of B stays in L2 across all row panels), which saves the two packing passes that otherwise cost a
+    /// large share of a Winograd-sized product (tiles × K × C, e.g. 196 × 256 × 256).
+    static func usesUnpacked(m: Int, n: Int, k: Int) -> Bool {
+        n <= 512 && k <= 1152 && m <= 4096
+    }
+
     func workspaceBytes(m: Int, n: Int, k: Int) -> Int {
+        if Self.usesUnpacked(m: m, n: n, k: k) {
+            return (k * Self.nr + k) * MemoryLayout<Float>.stride + 128  // one ragged B strip, one zero row
+        }
         let (kc, nc) = Self.blocking(m: m)
         let kb = min(kc, k)
         let mb = (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr
@@ -45,6 +55,11 @@ struct NativeMultiplier: MatrixMultiplier {
         defer { owned?.deallocate() }
         let base = (workspace ?? owned!)
         let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + 63) & ~63)!
+        if Self.usesUnpacked(m: m, n: n, k: k) {
+            multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
+                             scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
+            return
+        }
         let (kc, nc) = Self.blocking(m: m)
         let kb0 = min(kc, k)
         let packedA = aligned.bindMemory(to: Float.self, capacity: bytes / 4)
@@ -87,6 +102,95 @@ struct NativeMultiplier: MatrixMultiplier {
             }
             jc += nc
         }
+    }
+
+    /// The unpacked path: 64-column strips of B in place (a ragged last strip is copied, zero-padded), 6 rows of A
+    /// read in place (missing rows of a ragged last panel point at a zero row).
+    private func multiplyUnpacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                  ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                  scratch: UnsafeMutablePointer<Float>) {
+        let strip = scratch
+        let zeroRow = scratch + k * Self.nr
+        zeroRow.update(repeating: 0, count: k)
+        var jr = 0
+        while jr < n {
+            let columns = min(Self.nr, n - jr)
+            var (panel, panelStride) = (b + jr, ldb)
+            if columns < Self.nr {
+                for p in 0..<k {
+                    (strip + p * Self.nr).update(from: b + p * ldb + jr, count: columns)
+                    (strip + p * Self.nr + columns).update(repeating: 0, count: Self.nr - columns)
+                }
+                (panel, panelStride) = (UnsafePointer(strip), Self.nr)
+            }
+            var ir = 0
+            while ir < m {
+                let rows = min(Self.mr, m - ir)
+                let row = { (i: Int) -> UnsafePointer<Float> in i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow) }
+                let target = c + ir * ldc + jr
+                if rows == Self.mr && columns == Self.nr {
+                    Self.unpackedKernel(depth: k, rows: (row(0), row(1), row(2), row(3), row(4), row(5)), b: panel,
+                                        ldb: panelStride, c: target, ldc: ldc, accumulate: accumulate)
+                } else {
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.mr * Self.nr) { tile in
+                        let t = tile.baseAddress!
+                        Self.unpackedKernel(depth: k, rows: (row(0), row(1), row(2), row(3), row(4), row(5)), b: panel,
+                                            ldb: panelStride, c: t, ldc: Self.nr, accumulate: false)
+                        for i in 0..<rows {
+                            let (out, source) = (target + i * ldc, t + i * Self.nr)
+                            if accumulate {
+                                for j in 0..<columns { out[j] += source[j] }
+                            } else {
+                                out.update(from: source, count: columns)
+                            }
+                        }
+                    }
+                }
+                ir += Self.mr
+            }
+            jr += Self.nr
+        }
+    }
+
+    /// C[6×64] (+)= A rows · B strip, both read in place.
+    static func unpackedKernel(depth: Int, rows a: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                                   UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                               b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                               accumulate: Bool) {
+        var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
+        var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
+        var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
+        var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
+        var c40 = Vector(), c41 = Vector(), c42 = Vector(), c43 = Vector()
+        var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
+        var bp = b
+        for p in 0..<depth {
+            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
+            var s = Vector(repeating: a.0[p])
+            c00.addProduct(s, b0); c01.addProduct(s, b1); c02.addProduct(s, b2); c03.addProduct(s, b3)
+            s = Vector(repeating: a.1[p])
+            c10.addProduct(s, b0); c11.addProduct(s, b1); c12.addProduct(s, b2); c13.addProduct(s, b3)
+            s = Vector(repeating: a.2[p])
+            c20.addProduct(s, b0); c21.addProduct(s, b1); c22.addProduct(s, b2); c23.addProduct(s, b3)
+            s = Vector(repeating: a.3[p])
+            c30.addProduct(s, b0); c31.addProduct(s, b1); c32.addProduct(s, b2); c33.addProduct(s, b3)
+            s = Vector(repeating: a.4[p])
+            c40.addProduct(s, b0); c41.addProduct(s, b1); c42.addProduct(s, b2); c43.addProduct(s, b3)
+            s = Vector(repeating: a.5[p])
+            c50.addProduct(s, b0); c51.addProduct(s, b1); c52.addProduct(s, b2); c53.addProduct(s, b3)
+            bp += ldb
+        }
+        @inline(__always) func put(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
+            let p = c + row * ldc
+            if accumulate {
+                store(load(p) + v0, p); store(load(p + 16) + v1, p + 16)
+                store(load(p + 32) + v2, p + 32); store(load(p + 48) + v3, p + 48)
+            } else {
+                store(v0, p); store(v1, p + 16); store(v2, p + 32); store(v3, p + 48)
+            }
+        }
+        put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)
+        put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43); put(5, c50, c51, c52, c53)
     }
 
     /// A[rows×depth] → panels of 6 rows, each depth×6 (k-major), zero rows past `rows`.

@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
                                           checkAccuracy: !noCheck, profile: profile)
             let supported = selected.filter { backend in
                 if case .unsupported(let reason) = backend.support(for: row.descriptor) {
-                    printError("bench: \(row.name): \(backend.name) skipped: \(reason)")
+                    if backends != nil { printError("bench: \(row.name): \(backend.name) skipped: \(reason)") }
                     return false
                 }
                 return true

@@ -16,7 +16,7 @@ struct Compare: ParsableCommand {
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(help: "Comma-separated backends (default: every backend except the slow float64 'reference'; known: \(BackendRegistry.names.joined(separator: ", "))).")
+    @Option(help: "Comma-separated backends (default: every backend that supports the shape, except the slow float64 'reference'; known: \(BackendRegistry.names.joined(separator: ", "))).")
     var backends: String?
 
     @Option(help: "Output format: table, csv or json.")
@@ -31,7 +31,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         let descriptor = try shape.descriptor()
         let options = try runOptions.planOptions()
-        let selected = try backendOptions.backends(backends)
+        let selected = try backendOptions.backends(backends, for: descriptor)
         let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: try runOptions.timingPolicy(),
                                       seed: runOptions.seed, checkAccuracy: !noCheck, profile: profile)
         let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }

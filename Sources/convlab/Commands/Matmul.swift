@@ -11,7 +11,7 @@ struct Matmul: ParsableCommand {
     var size = "1024"
 
     @Option(help: "Engine: \(MatrixEngine.names.joined(separator: ", ")).")
-    var engine = "blas"
+    var engine = "native"
 
     @Option(help: "Strassen recursion depth (with --engine strassen or strassen-blas).")
     var depth = 1

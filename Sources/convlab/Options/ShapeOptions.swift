@@ -104,6 +104,15 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "FFTW wisdom file: loaded before planning if it exists, saved afterwards.")
     var wisdom: String?
 
+    @Option(name: .customLong("winograd-tile"), help: "Output tile m of the 'winograd' backend (default: 4 for 3x3, 2 otherwise).")
+    var winogradTile: Int?
+
+    @Option(name: .customLong("winograd-points"), help: "Interpolation points of the 'winograd' backend, e.g. \"0,1,-1,1/2,-1/2\".")
+    var winogradPoints: String?
+
+    @Option(name: .customLong("winograd-fractions"), help: "Which Winograd matrix carries the fractions: G, A or B.")
+    var winogradFractions = "G"
+
     func settings() throws -> BackendSettings {
         guard let product = ComplexProduct(rawValue: fftProduct) else {
             throw ConvLabError.unknownName(kind: "FFT product", name: fftProduct, known: ComplexProduct.allCases.map(\.rawValue))
@@ -115,7 +124,17 @@ struct BackendOptions: ParsableArguments {
         if let fftTile, fftTile < 2 {
             throw ConvLabError.invalidArgument(name: "fft-tile", reason: "must be at least 2 (got \(fftTile))")
         }
-        return BackendSettings(fftTile: fftTile, fftProduct: product, fftEffort: effort)
+        if let winogradTile, winogradTile < 1 || winogradTile > 14 {
+            throw ConvLabError.invalidArgument(name: "winograd-tile", reason: "must be 1...14 (got \(winogradTile))")
+        }
+        guard let fractions = WinogradTransform.FractionPlacement(rawValue: winogradFractions.uppercased()) else {
+            throw ConvLabError.unknownName(kind: "fraction placement", name: winogradFractions, known: ["G", "A", "B"])
+        }
+        let points = try winogradPoints.map { text in
+            try text.split(separator: ",").map { try Rational(parsing: String($0)) }
+        }
+        return BackendSettings(fftTile: fftTile, fftProduct: product, fftEffort: effort, winogradTile: winogradTile,
+                               winogradPoints: points, winogradFractions: fractions)
     }
 
     /// Runs `body` with FFTW wisdom loaded from and saved to `--wisdom` when given.
@@ -127,10 +146,15 @@ struct BackendOptions: ParsableArguments {
         return result
     }
 
-    /// The backends named in `list` (comma-separated), or every backend except `reference` when nil.
-    func backends(_ list: String?) throws -> [any Convolution] {
+    /// The backends named in `list` (comma-separated), or, when nil, every backend except `reference` that supports
+    /// `descriptor` (all of them when no descriptor is given).
+    func backends(_ list: String?, for descriptor: ConvolutionDescriptor? = nil) throws -> [any Convolution] {
         let settings = try settings()
-        guard let list else { return BackendRegistry.all(settings).filter { $0.name != "reference" } }
+        guard let list else {
+            return BackendRegistry.all(settings).filter {
+                $0.name != "reference" && (descriptor.map($0.support(for:))?.isSupported ?? true)
+            }
+        }
         return try list.split(separator: ",").map {
             try BackendRegistry.backend(named: String($0).trimmingCharacters(in: .whitespaces), settings: settings)
         }

@@ -34,6 +34,7 @@ public struct WinogradTransform: Hashable, Sendable, CustomStringConvertible {
     /// Default points 0, 1, −1, 2, −2, 1/2, −1/2, 4, −4, 1/4, −1/4, … (the small integers and their reciprocals of
     /// wincnn's examples and NNPACK's F(6,3)).
     public static func defaultPoints(count: Int) -> [Rational] {
+        guard count > 0 else { return [] }
         var points: [Rational] = [0]
         var magnitude = 1
         while points.count < count {
