@@ -30,3 +30,37 @@ func measurePhase<R>(_ name: String, in profile: ExecutionProfile?, _ body: () t
     profile.add(name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     return result
 }
+
+import Synchronization
+
+/// Per-stage CPU time summed over workers, for schedules where one task runs several stages (e.g. fused Winograd):
+/// workers add what they measured, the caller copies the totals into an `ExecutionProfile`. Does nothing (and reads
+/// no clock) unless profiling.
+final class StageTimes: Sendable {
+    private let totals: Mutex<[(name: String, nanoseconds: Int)]>
+    let enabled: Bool
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+        totals = Mutex([])
+    }
+
+    /// Nanoseconds on a monotonic clock (0 when disabled).
+    func now() -> Int { enabled ? Int(DispatchTime.now().uptimeNanoseconds) : 0 }
+
+    func add(_ name: String, nanoseconds: Int) {
+        guard enabled else { return }
+        totals.withLock { totals in
+            if let index = totals.firstIndex(where: { $0.name == name }) {
+                totals[index].nanoseconds += nanoseconds
+            } else {
+                totals.append((name, nanoseconds))
+            }
+        }
+    }
+
+    func report(into profile: ExecutionProfile?) {
+        guard let profile else { return }
+        for (name, nanoseconds) in totals.withLock({ $0 }) { profile.add(name, seconds: Double(nanoseconds) * 1e-9) }
+    }
+}

@@ -97,6 +97,16 @@ public struct WinogradBackend: Convolution {
 }
 
 struct WinogradPlan: ConvolutionPlan {
+    /// How the stages are scheduled.
+    enum Schedule: Sendable {
+        /// Each worker takes `tileRows` tile rows of one image and runs all stages on them in its own buffers (cache
+        /// resident, no barriers). Chosen when the filter transforms are small enough to re-read per chunk.
+        case fused(tileRows: Int)
+        /// Stage by stage over the whole batch, `tileRows` tile rows per pass, every stage parallel: the filter
+        /// transforms (large for wide layers, e.g. 38 MiB for 512 channels) are read once per pass.
+        case phases(tileRows: Int)
+    }
+
     let descriptor: ConvolutionDescriptor
     let backendName: String
     let expectedErrorBound: Double
@@ -105,26 +115,43 @@ struct WinogradPlan: ConvolutionPlan {
     let outputTransform: (height: TransformMatrix, width: TransformMatrix)
     let multiplier: any MatrixMultiplier
     let threads: Int
+    let schedule: Schedule
     /// W[group][ξν][c][k], C and K padded to multiples of 16 with zeros.
     let filters: AlignedStorage<Float>
-    let blockedInput: WorkspaceRegion<Float>
-    let transformedInput: WorkspaceRegion<Float>
-    let products: WorkspaceRegion<Float>
-    let gemmScratch: WorkspaceRegion<UInt8>
-    let gemmScratchPerWorker: Int
-    let outputRows: WorkspaceRegion<Float>
-    /// Tile rows (of all images) per chunk: input transform, GEMMs and output transform run chunk by chunk so that
-    /// X and M of a chunk (≈ 8 MiB) stay in cache instead of round-tripping through DRAM.
-    let tileRowsPerChunk: Int
-    /// GEMM rows (tiles) per GEMM task within a chunk.
-    let rowsPerTask: Int
+    let buffers: Buffers
     let workspaceBytes: Int
+
+    /// Workspace regions. Fused: one set per worker, sized for one chunk. Phases: shared, sized for one pass.
+    struct Buffers: Sendable {
+        let blocked: WorkspaceRegion<Float>
+        let blockedPerWorker: Int
+        let transformed: WorkspaceRegion<Float>
+        let transformedPerWorker: Int
+        let products: WorkspaceRegion<Float>
+        let productsPerWorker: Int
+        let gemmScratch: WorkspaceRegion<UInt8>
+        let gemmScratchPerWorker: Int
+        let outputRows: WorkspaceRegion<Float>
+        let transformScratch: WorkspaceRegion<Float>
+    }
 
     var isDeterministic: Bool { true }
     var details: String {
-        "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(descriptor.kernelHeight)x\(descriptor.kernelWidth)) "
-            + "\(geometry.tilesPerImage) tiles \(multiplier.name)"
+        let chunk: String
+        switch schedule {
+        case .fused(let rows): chunk = "fused \(rows)-row chunks"
+        case .phases(let rows): chunk = "\(rows)-row passes"
+        }
+        return "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(descriptor.kernelHeight)x\(descriptor.kernelWidth)) "
+            + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)"
     }
+
+    /// Filter transforms up to this size (per group) are re-read per chunk by the fused schedule.
+    static let fusedFilterBytes = 4 * 1024 * 1024
+    /// X + M of one fused chunk: about an L2.
+    static let fusedChunkBytes = 768 * 1024
+    /// X + M of one pass of the phase schedule: well inside L3.
+    static let passBytes = 8 * 1024 * 1024
 
     init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions, backendName: String,
          height: WinogradTransform, width: WinogradTransform) throws {
@@ -145,25 +172,49 @@ struct WinogradPlan: ConvolutionPlan {
         let filterFloats = d.groups * points * cp * kp
         try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4,
                                  limit: options.limits.maxWorkspaceBytes)
-        let bytesPerTileRow = d.groups * points * geometry.tileColumns * (cp + kp) * MemoryLayout<Float>.stride
-        tileRowsPerChunk = min(d.batch * geometry.tileRows, max(1, Self.chunkBytes / bytesPerTileRow))
-        let chunkRows = tileRowsPerChunk * geometry.tileColumns
-        rowsPerTask = Self.rowsPerTask(rows: chunkRows, independent: d.groups * points, threads: threads)
-        gemmScratchPerWorker = multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp)
+        let bytesPerTileRow = geometry.tileColumns * points * (cp + kp) * MemoryLayout<Float>.stride
         var layout = WorkspaceLayout()
-        blockedInput = layout.reserve(Float.self, count: geometry.blockedInputCount)
-        transformedInput = layout.reserve(Float.self, count: d.groups * points * chunkRows * cp)
-        products = layout.reserve(Float.self, count: d.groups * points * chunkRows * kp)
-        gemmScratch = layout.reserve(UInt8.self, count: threads * gemmScratchPerWorker)
-        outputRows = layout.reserve(Float.self, count: threads * geometry.outputRowFloats)
+        let workers = threads
+        if points * cp * kp * MemoryLayout<Float>.stride <= Self.fusedFilterBytes {
+            var tileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
+            // Enough chunks to keep every thread busy.
+            while tileRows > 1 && d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows) < 2 * threads {
+                tileRows = (tileRows + 1) / 2
+            }
+            schedule = .fused(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let blockedPerWorker = geometry.channelBlocks * geometry.blockedRows(tileRows: tileRows)
+                * geometry.blockedRowFloats
+            let scratch = multiplier.workspaceBytes(m: rows, n: kp, k: cp)
+            buffers = Buffers(
+                blocked: layout.reserve(Float.self, count: workers * blockedPerWorker), blockedPerWorker: blockedPerWorker,
+                transformed: layout.reserve(Float.self, count: workers * points * rows * cp),
+                transformedPerWorker: points * rows * cp,
+                products: layout.reserve(Float.self, count: workers * points * rows * kp), productsPerWorker: points * rows * kp,
+                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
+                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
+                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
+        } else {
+            let tileRows = min(d.batch * geometry.tileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
+            schedule = .phases(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let blocked = d.batch * d.groups * geometry.channelBlocks * geometry.blockedHeight * geometry.blockedRowFloats
+            let scratch = multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp)
+            buffers = Buffers(
+                blocked: layout.reserve(Float.self, count: blocked), blockedPerWorker: 0,
+                transformed: layout.reserve(Float.self, count: d.groups * points * rows * cp), transformedPerWorker: 0,
+                products: layout.reserve(Float.self, count: d.groups * points * rows * kp), productsPerWorker: 0,
+                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
+                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
+                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
+        }
         workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the Winograd workspace (\(chunkRows) tiles per pass, \(points) transform points)",
+        try ResourceLimits.check("the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)",
                                  bytes: workspaceBytes, limit: options.limits.maxWorkspaceBytes)
         filters = AlignedStorage(count: filterFloats)
         Self.transformFilters(weights, descriptor: d, geometry: geometry, height: height, width: width, into: filters)
     }
-
-    static let chunkBytes = 8 * 1024 * 1024
 
     /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
     static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {
@@ -204,84 +255,174 @@ struct WinogradPlan: ConvolutionPlan {
         }
     }
 
+    /// Raw pointers of one execution, shared with the workers.
+    private struct Pointers: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
+        let blocked: UnsafeMutablePointer<Float>
+        let transformed: UnsafeMutablePointer<Float>
+        let products: UnsafeMutablePointer<Float>
+        let scratch: UnsafeMutableRawPointer
+        let outputRows: UnsafeMutablePointer<Float>
+        let transformScratch: UnsafeMutablePointer<Float>
+        let filters: UnsafePointer<Float>
+    }
+
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  workspace: Workspace?, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
         guard let workspace else { return }  // unreachable: the workspace is never empty
-        let d = descriptor
-        let geometry = geometry
-        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, blockedInput.pointer(in: workspace),
-                                        transformedInput.pointer(in: workspace), products.pointer(in: workspace),
-                                        UnsafeMutableRawPointer(gemmScratch.pointer(in: workspace)),
-                                        UnsafePointer(filters.pointer)))
-        let rowBuffers = UncheckedSendable(outputRows.pointer(in: workspace))
-        let channelBlocks = geometry.channelBlocks
-
-        measurePhase("pad and block input", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.groups * channelBlocks, threads: threads) { _, task in
-                let (x, _, blocked, _, _, _, _) = shared.value
-                geometry.blockInput(x, task: task, into: blocked)
-            }
-        }
-
-        let totalTileRows = d.batch * geometry.tileRows
-        var firstTileRow = 0
-        while firstTileRow < totalTileRows {
-            let chunk = WinogradGeometry.Chunk(firstTileRow: firstTileRow,
-                                               tileRows: min(tileRowsPerChunk, totalTileRows - firstTileRow))
-            executeChunk(chunk, shared: shared, rowBuffers: rowBuffers, profile: profile)
-            firstTileRow += tileRowsPerChunk
+        let p = Pointers(x: input.baseAddress!, y: output.baseAddress!, blocked: buffers.blocked.pointer(in: workspace),
+                         transformed: buffers.transformed.pointer(in: workspace),
+                         products: buffers.products.pointer(in: workspace),
+                         scratch: UnsafeMutableRawPointer(buffers.gemmScratch.pointer(in: workspace)),
+                         outputRows: buffers.outputRows.pointer(in: workspace),
+                         transformScratch: buffers.transformScratch.pointer(in: workspace),
+                         filters: UnsafePointer(filters.pointer))
+        switch schedule {
+        case .fused(let tileRows): executeFused(p, tileRowsPerChunk: tileRows, profile: profile)
+        case .phases(let tileRows): executeInPhases(p, tileRowsPerPass: tileRows, profile: profile)
         }
     }
 
-    private func executeChunk(
-        _ chunk: WinogradGeometry.Chunk,
-        shared: UncheckedSendable<(UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-                                   UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutableRawPointer,
-                                   UnsafePointer<Float>)>,
-        rowBuffers: UncheckedSendable<UnsafeMutablePointer<Float>>, profile: ExecutionProfile?
-    ) {
+    private func outputChannels(_ p: Pointers, n: Int, g: Int, block: Int) -> UnsafeMutablePointer<Float> {
+        let d = descriptor
+        return p.y + (n * d.outputChannels + g * d.outputChannelsPerGroup + block * 16) * d.outputHeight * d.outputWidth
+    }
+
+    /// One GEMM per transform point: M[ξν][rows] = X[ξν][rows] · W[g][ξν].
+    private func multiply(point: Int, g: Int, x: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, rows: Int,
+                          firstRow: Int, count: Int, filters: UnsafePointer<Float>, scratch: UnsafeMutableRawPointer) {
+        let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
+        multiplier.multiply(m: count, n: kp, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
+                            b: filters + (g * geometry.points + point) * cp * kp, ldb: kp,
+                            c: m + (point * rows + firstRow) * kp, ldc: kp, accumulate: false, workspace: scratch)
+    }
+
+    /// All stages of `tileRowsPerChunk` tile rows of one image per task, in the worker's own buffers.
+    private func executeFused(_ p: Pointers, tileRowsPerChunk: Int, profile: ExecutionProfile?) {
         let d = descriptor
         let geometry = geometry
-        let (points, cp, kp) = (geometry.points, geometry.paddedChannels, geometry.paddedOutputChannels)
-        let (inputTransform, outputTransform) = (inputTransform, outputTransform)
-        let rows = chunk.tileRows * geometry.tileColumns
-        let channelBlocks = cp / 16
-        let outputBlocks = kp / 16
-
-        measurePhase("input transform", in: profile) {
-            Parallel.forEach(taskCount: d.groups * channelBlocks * chunk.tileRows, threads: threads) { _, task in
-                let (_, _, blocked, transformed, _, _, _) = shared.value
-                geometry.transformInputRow(task: task, chunk: chunk, blocked: blocked, transform: inputTransform,
-                                           into: transformed)
+        let chunks = (geometry.tileRows + tileRowsPerChunk - 1) / tileRowsPerChunk
+        let b = buffers
+        let blockStride = geometry.blockedRows(tileRows: tileRowsPerChunk) * geometry.blockedRowFloats
+        // Per-stage time summed over workers (CPU time), reported as phases when profiling.
+        let stages = StageTimes(enabled: profile != nil)
+        measurePhase("fused (wall)", in: profile) {
+            Parallel.forEach(taskCount: d.batch * d.groups * chunks, threads: threads) { worker, task in
+                let chunk = task % chunks
+                let g = (task / chunks) % d.groups
+                let n = task / (chunks * d.groups)
+                let firstTileRow = chunk * tileRowsPerChunk
+                let tileRows = min(tileRowsPerChunk, geometry.tileRows - firstTileRow)
+                let rows = tileRows * geometry.tileColumns
+                let blocked = p.blocked + worker * b.blockedPerWorker
+                let x = p.transformed + worker * b.transformedPerWorker
+                let m = p.products + worker * b.productsPerWorker
+                let scratch = p.scratch + worker * b.gemmScratchPerWorker
+                let rowBuffer = p.outputRows + worker * geometry.outputRowFloats
+                let transformScratch = p.transformScratch + worker * geometry.transformScratchFloats
+                var t0 = stages.now(), blocking = 0
+                for block in 0..<geometry.channelBlocks {
+                    let tb = stages.now()
+                    geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: firstTileRow * geometry.outputHeight,
+                                        rowCount: geometry.blockedRows(tileRows: tileRows),
+                                        into: blocked + block * blockStride)
+                    blocking += stages.now() - tb
+                    for local in 0..<tileRows {
+                        geometry.transformInput(
+                            patches: blocked + block * blockStride + local * geometry.outputHeight * geometry.blockedRowFloats,
+                            block: block, firstRow: local * geometry.tileColumns, x: x, rows: rows,
+                            transform: inputTransform, scratch: transformScratch)
+                    }
+                }
+                var t1 = stages.now()
+                stages.add("block input (cpu)", nanoseconds: blocking)
+                stages.add("input transform (cpu)", nanoseconds: t1 - t0 - blocking)
+                for point in 0..<geometry.points {
+                    multiply(point: point, g: g, x: x, m: m, rows: rows, firstRow: 0, count: rows, filters: p.filters,
+                             scratch: scratch)
+                }
+                t0 = stages.now()
+                stages.add("multiply (cpu)", nanoseconds: t0 - t1)
+                for block in 0..<geometry.outputBlocks {
+                    for local in 0..<tileRows {
+                        geometry.transformOutput(m: m, rows: rows, firstRow: local * geometry.tileColumns, block: block,
+                                                 tileRow: firstTileRow + local, transform: outputTransform,
+                                                 scratch: transformScratch, rowBuffer: rowBuffer,
+                                                 outputChannels: outputChannels(p, n: n, g: g, block: block))
+                    }
+                }
+                t1 = stages.now()
+                stages.add("output transform (cpu)", nanoseconds: t1 - t0)
             }
         }
+        stages.report(into: profile)
+    }
 
-        let chunks = (rows + rowsPerTask - 1) / rowsPerTask
-        let (multiplier, rowsPerTask, scratchPerWorker) = (multiplier, rowsPerTask, gemmScratchPerWorker)
-        measurePhase("multiply", in: profile) {
-            Parallel.forEach(taskCount: d.groups * points * chunks, threads: threads) { worker, task in
-                let (_, _, _, transformed, products, scratch, filters) = shared.value
-                let part = task % chunks
-                let point = (task / chunks) % points
-                let g = task / (chunks * points)
-                let first = part * rowsPerTask
-                let count = min(rowsPerTask, rows - first)
-                let matrix = g * points + point
-                multiplier.multiply(m: count, n: kp, k: cp,
-                                    a: transformed + (matrix * rows + first) * cp, lda: cp,
-                                    b: filters + matrix * cp * kp, ldb: kp,
-                                    c: products + (matrix * rows + first) * kp, ldc: kp,
-                                    accumulate: false, workspace: scratch + worker * scratchPerWorker)
+    /// Stage by stage, `tileRowsPerPass` tile rows of the batch per pass, every stage spread over the threads.
+    private func executeInPhases(_ p: Pointers, tileRowsPerPass: Int, profile: ExecutionProfile?) {
+        let d = descriptor
+        let geometry = geometry
+        let (points, blockedPlane) = (geometry.points, geometry.blockedHeight * geometry.blockedRowFloats)
+        measurePhase("pad and block input", in: profile) {
+            Parallel.forEach(taskCount: d.batch * d.groups * geometry.channelBlocks, threads: threads) { _, task in
+                let block = task % geometry.channelBlocks
+                let g = (task / geometry.channelBlocks) % d.groups
+                let n = task / (geometry.channelBlocks * d.groups)
+                geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: 0, rowCount: geometry.blockedHeight,
+                                    into: p.blocked + task * blockedPlane)
             }
         }
-
-        measurePhase("output transform", in: profile) {
-            Parallel.forEach(taskCount: d.groups * outputBlocks * chunk.tileRows, threads: threads) { worker, task in
-                let (_, y, _, _, products, _, _) = shared.value
-                geometry.transformOutputRow(task: task, chunk: chunk, products: products, transform: outputTransform,
-                                            rowBuffer: rowBuffers.value + worker * geometry.outputRowFloats, into: y)
+        let totalTileRows = d.batch * geometry.tileRows
+        var first = 0
+        while first < totalTileRows {
+            let passTileRows = min(tileRowsPerPass, totalTileRows - first)
+            let rows = passTileRows * geometry.tileColumns
+            let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
+            measurePhase("input transform", in: profile) {
+                Parallel.forEach(taskCount: d.groups * geometry.channelBlocks * passTileRows, threads: threads) { worker, task in
+                    let local = task % passTileRows
+                    let block = (task / passTileRows) % geometry.channelBlocks
+                    let g = task / (passTileRows * geometry.channelBlocks)
+                    let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
+                    let plane = p.blocked + ((n * d.groups + g) * geometry.channelBlocks + block) * blockedPlane
+                    geometry.transformInput(patches: plane + tileRow * geometry.outputHeight * geometry.blockedRowFloats,
+                                            block: block, firstRow: local * geometry.tileColumns,
+                                            x: p.transformed + g * points * rows * cp, rows: rows,
+                                            transform: inputTransform,
+                                            scratch: p.transformScratch + worker * geometry.transformScratchFloats)
+                }
             }
+            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let parts = (rows + rowsPerTask - 1) / rowsPerTask
+            let scratchPerWorker = buffers.gemmScratchPerWorker
+            measurePhase("multiply", in: profile) {
+                Parallel.forEach(taskCount: d.groups * points * parts, threads: threads) { worker, task in
+                    let part = task % parts
+                    let point = (task / parts) % points
+                    let g = task / (parts * points)
+                    multiply(point: point, g: g, x: p.transformed + g * points * rows * cp,
+                             m: p.products + g * points * rows * kp, rows: rows, firstRow: part * rowsPerTask,
+                             count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
+                             scratch: p.scratch + worker * scratchPerWorker)
+                }
+            }
+            measurePhase("output transform", in: profile) {
+                Parallel.forEach(taskCount: d.groups * geometry.outputBlocks * passTileRows, threads: threads) { worker, task in
+                    let local = task % passTileRows
+                    let block = (task / passTileRows) % geometry.outputBlocks
+                    let g = task / (passTileRows * geometry.outputBlocks)
+                    let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
+                    geometry.transformOutput(m: p.products + g * points * rows * kp, rows: rows,
+                                             firstRow: local * geometry.tileColumns, block: block, tileRow: tileRow,
+                                             transform: outputTransform,
+                                             scratch: p.transformScratch + worker * geometry.transformScratchFloats,
+                                             rowBuffer: p.outputRows + worker * geometry.outputRowFloats,
+                                             outputChannels: outputChannels(p, n: n, g: g, block: block))
+                }
+            }
+            first += passTileRows
         }
     }
 }
