@@ -3,8 +3,10 @@ import Testing
 
 /// Every engine against a float64 product, on odd sizes, sub-matrix views (leading dimensions) and accumulation.
 @Suite struct MatrixMultiplierTests {
-    static let engines: [MatrixEngine] = [.blas, .native, .strassen(depth: 1, base: .native),
-                                          .strassen(depth: 2, base: .native), .strassen(depth: 1, base: .blas)]
+    static let engines: [MatrixEngine] = [.blas, .native, .strassen(depth: 1, base: .native, cutoff: 256),
+                                          .strassen(depth: 2, base: .native, cutoff: 256),
+                                          .strassen(depth: 1, base: .blas, cutoff: 256),
+                                          .strassen(depth: 3, base: .native, cutoff: 8)]
     static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 64, 128), (13, 70, 129), (130, 67, 300),
                                             (512, 513, 515), (600, 520, 1031), (1025, 514, 516)]
 
@@ -55,9 +57,7 @@ import Testing
                 let error = try Self.error(engine: engine, m: m, n: n, k: k, accumulate: accumulate,
                                            seed: UInt64(10 * index))
                 // γ_k for classical products; each Strassen level adds roughly a factor of a few on top.
-                let levels: Int
-                if case .strassen(let depth, _) = engine { levels = depth } else { levels = 0 }
-                let bound = dotProductErrorBound(terms: k + 1) * pow(6, Double(levels))
+                let bound = dotProductErrorBound(terms: k + 1) * engine.errorGrowth
                 #expect(error <= bound, "\(engine) \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
             }
         }
@@ -66,7 +66,7 @@ import Testing
     @Test func parallelSplitMatchesSerial() throws {
         let (m, n, k) = (300, 1000, 200)
         let a = try Tensor<Float>.random(shape: [m, k], seed: 1), b = try Tensor<Float>.random(shape: [k, n], seed: 2)
-        for engine in [MatrixEngine.native, .strassen(depth: 1, base: .native)] {
+        for engine in [MatrixEngine.native, .strassen(depth: 1, base: .native, cutoff: 64)] {
             let multiplier = engine.makeMultiplier()
             var serial = [Float](repeating: 0, count: m * n), parallel = serial
             let one = try Workspace(byteCount: multiplier.workspaceBytes(m: m, n: n, k: k))
@@ -89,8 +89,9 @@ import Testing
     }
 
     @Test func engineNamesParse() throws {
-        #expect(try MatrixEngine(parsing: "strassen", depth: 2) == .strassen(depth: 2, base: .native))
-        #expect(try MatrixEngine(parsing: "strassen-blas") == .strassen(depth: 1, base: .blas))
+        #expect(try MatrixEngine(parsing: "strassen", depth: 2) == .strassen(depth: 2, base: .native, cutoff: 256))
+        #expect(try MatrixEngine(parsing: "strassen-blas", cutoff: 64) == .strassen(depth: 1, base: .blas, cutoff: 64))
+        #expect(throws: ConvLabError.self) { try MatrixEngine(parsing: "strassen", cutoff: 0) }
         #expect(try MatrixEngine(parsing: "NATIVE") == .native)
         #expect(throws: ConvLabError.self) { try MatrixEngine(parsing: "cublas") }
         #expect(throws: ConvLabError.self) { try MatrixEngine(parsing: "strassen", depth: -1) }

@@ -80,3 +80,67 @@ import Testing
         #expect(throws: ConvLabError.self) { try Rational(Int.max / 2).multiplied(by: 4) }
     }
 }
+
+@Suite struct WinogradBackendTests {
+    @Test func pointSearchRanksByMeasuredErrorAndBeatsTheNaiveF83Points() throws {
+        let ranked = try WinogradPointSearch.search(outputSize: 8, kernelSize: 3, tiles: 48, limit: 60)
+        #expect(ranked.count >= 30)
+        #expect(zip(ranked, ranked.dropFirst()).allSatisfy { $0.meanRelativeError <= $1.meanRelativeError })
+        let naive = try WinogradTransform(outputSize: 8, kernelSize: 3,
+                                          points: WinogradTransform.defaultPoints(count: 9))
+        let recommended = try WinogradTransform(outputSize: 8, kernelSize: 3)
+        let naiveError = WinogradPointSearch.measureError(naive, channels: 16, tiles: 64, seed: 5)
+        let recommendedError = WinogradPointSearch.measureError(recommended, channels: 16, tiles: 64, seed: 5)
+        #expect(recommendedError.mean < naiveError.mean / 1.5)
+        #expect(try recommended.verify())
+    }
+
+    @Test func customPointsAndFractionPlacementsRunThroughTheBackend() throws {
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 20, inputHeight: 17, inputWidth: 23,
+                                          outputChannels: 18, kernelHeight: 3, kernelWidth: 3, padding: .same)
+        for placement in WinogradTransform.FractionPlacement.allCases {
+            let backend = WinogradBackend(outputTile: 4, points: [0, 1, -1, try Rational(1, 2), try Rational(-1, 2)],
+                                          fractions: placement)
+            let report = try AccuracyChecker.check(backend: backend, descriptor: d, seed: 3)
+            #expect(report.passed, "fractions in \(placement): \(report)")
+        }
+    }
+
+    @Test func stridedDilatedAndMismatchedKernelsAreUnsupportedWithReasons() throws {
+        let strided = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                                kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2)
+        let dilated = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                                kernelHeight: 3, kernelWidth: 3, dilationHeight: 2, dilationWidth: 2)
+        let rectangular = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                                    kernelHeight: 3, kernelWidth: 5)
+        let pointwise = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                                  kernelHeight: 1, kernelWidth: 1)
+        for d in [strided, dilated, rectangular, pointwise] {
+            guard case .unsupported(let reason) = WinogradBackend().support(for: d) else {
+                Issue.record("\(d) should be unsupported")
+                continue
+            }
+            #expect(!reason.isEmpty)
+            #expect(throws: ConvLabError.self) {
+                try WinogradBackend().makePlan(descriptor: d, weights: try Tensor(shape: d.weightShape),
+                                               options: PlanOptions())
+            }
+        }
+        let threeTap = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                                 kernelHeight: 5, kernelWidth: 5)
+        #expect(!WinogradBackend(outputTile: 4, kernelSize: 3).support(for: threeTap).isSupported)
+    }
+
+    @Test func strassenRunsTheWinogradGemmsWithinTheCompoundedBound() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 40, inputWidth: 40, outputChannels: 64,
+                                          kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let engine = MatrixEngine.strassen(depth: 2, base: .native, cutoff: 4)
+        let report = try AccuracyChecker.check(backend: WinogradBackend(outputTile: 4), descriptor: d, seed: 1,
+                                               options: PlanOptions(threads: 2, matrixEngine: engine))
+        let classical = try AccuracyChecker.check(backend: WinogradBackend(outputTile: 4), descriptor: d, seed: 1,
+                                                  options: PlanOptions(threads: 2))
+        #expect(report.passed)
+        #expect(report.errorBound == classical.errorBound * 36)
+        #expect(report.meanRelativeError > classical.meanRelativeError)  // Strassen really ran and adds error
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The matrix-multiply abstraction behind every GEMM stage (im2col's lowered product, Winograd's and FFT's
 /// transform-domain products). Engines are interchangeable so a researcher can run, say, im2col on Strassen.
 ///
@@ -19,21 +21,25 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
     case blas
     /// convlab's own packed AVX-512 SGEMM (`NativeMultiplier`).
     case native
-    /// Strassen–Winograd to `depth` levels over a base engine (`StrassenMultiplier`).
-    indirect case strassen(depth: Int, base: MatrixEngine)
+    /// Strassen–Winograd to `depth` levels over a base engine (`StrassenMultiplier`); no recursion once a dimension
+    /// would drop below `cutoff`.
+    indirect case strassen(depth: Int, base: MatrixEngine, cutoff: Int)
 
     public static let names = ["blas", "native", "strassen", "strassen-blas"]
 
-    /// Parses an engine name; `depth` applies to the Strassen engines (default 1).
-    public init(parsing text: String, depth: Int = 1) throws {
+    /// Parses an engine name; `depth` and `cutoff` apply to the Strassen engines.
+    public init(parsing text: String, depth: Int = 1, cutoff: Int = MatrixEngine.strassenCutoff) throws {
         guard depth >= 0 && depth <= 8 else {
             throw ConvLabError.invalidArgument(name: "depth", reason: "Strassen depth must be 0...8 (got \(depth))")
+        }
+        guard cutoff >= 1 else {
+            throw ConvLabError.invalidArgument(name: "strassen cutoff", reason: "must be at least 1 (got \(cutoff))")
         }
         switch text.lowercased() {
         case "blas": self = .blas
         case "native": self = .native
-        case "strassen", "strassen-native": self = .strassen(depth: depth, base: .native)
-        case "strassen-blas": self = .strassen(depth: depth, base: .blas)
+        case "strassen", "strassen-native": self = .strassen(depth: depth, base: .native, cutoff: cutoff)
+        case "strassen-blas": self = .strassen(depth: depth, base: .blas, cutoff: cutoff)
         default: throw ConvLabError.unknownName(kind: "matrix engine", name: text, known: Self.names)
         }
     }
@@ -42,7 +48,17 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .blas: return "blas"
         case .native: return "native"
-        case let .strassen(depth, base): return base == .native ? "strassen\(depth)" : "strassen\(depth)-\(base)"
+        case let .strassen(depth, base, _): return base == .native ? "strassen\(depth)" : "strassen\(depth)-\(base)"
+        }
+    }
+
+    /// Factor by which this engine's rounding error can exceed a classical product's: 6 per Strassen level. Each
+    /// level multiplies the forward error by a small constant (Higham §23.2.2; measured here 1.7–3.3× per level on
+    /// random data, see `convlab matmul --depth`); 6 covers that with margin. Backends multiply their bounds by it.
+    public var errorGrowth: Double {
+        switch self {
+        case .blas, .native: return 1
+        case let .strassen(depth, base, _): return pow(6, Double(depth)) * base.errorGrowth
         }
     }
 
@@ -53,8 +69,8 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .blas: return BLASMultiplier()
         case .native: return NativeMultiplier()
-        case let .strassen(depth, base):
-            return StrassenMultiplier(base: base.makeMultiplier(), depth: depth, cutoff: Self.strassenCutoff)
+        case let .strassen(depth, base, cutoff):
+            return StrassenMultiplier(base: base.makeMultiplier(), depth: depth, cutoff: cutoff)
         }
     }
 }

@@ -16,6 +16,9 @@ struct Matmul: ParsableCommand {
     @Option(help: "Strassen recursion depth (with --engine strassen or strassen-blas).")
     var depth = 1
 
+    @Option(help: "No Strassen recursion once a dimension would fall below this.")
+    var cutoff = MatrixEngine.strassenCutoff
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
@@ -34,7 +37,7 @@ struct Matmul: ParsableCommand {
             throw ConvLabError.invalidArgument(name: "size", reason: "'\(size)' is not n or MxNxK with positive sizes")
         }
         let (m, n, k) = dims.count == 1 ? (dims[0], dims[0], dims[0]) : (dims[0], dims[1], dims[2])
-        let matrixEngine = try MatrixEngine(parsing: engine, depth: depth)
+        let matrixEngine = try MatrixEngine(parsing: engine, depth: depth, cutoff: cutoff)
         if threads < 1 { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
         let result = try MatrixBenchmark.run(m: m, n: n, k: k, engine: matrixEngine, threads: threads,
                                              checkRows: checkRows, seed: seed)

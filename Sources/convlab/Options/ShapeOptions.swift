@@ -67,11 +67,15 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
     var strassenDepth = 1
 
+    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
+    var strassenCutoff = MatrixEngine.strassenCutoff
+
     func planOptions() throws -> PlanOptions {
         if threads < 1 {
             throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1 (got \(threads))")
         }
-        return PlanOptions(threads: threads, matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth))
+        return PlanOptions(threads: threads, matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth,
+                                                                          cutoff: strassenCutoff))
     }
 
     func timingPolicy() throws -> TimingPolicy {

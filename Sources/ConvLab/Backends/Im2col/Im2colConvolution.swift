@@ -20,7 +20,8 @@ public struct Im2colBackend: Convolution {
         -> any ConvolutionPlan {
         try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
         return try Im2colPlan(descriptor: descriptor, weights: weights, options: options,
-                              expectedErrorBound: expectedErrorBound(for: descriptor))
+                              expectedErrorBound: expectedErrorBound(for: descriptor)
+                                  * options.matrixEngine.errorGrowth)
     }
 }
 

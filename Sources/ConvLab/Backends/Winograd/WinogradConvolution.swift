@@ -160,6 +160,7 @@ struct WinogradPlan: ConvolutionPlan {
         threads = options.threads
         expectedErrorBound = WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
                                                         widthGrowth: width.errorGrowth)
+            * options.matrixEngine.errorGrowth
         let geometry = WinogradGeometry(descriptor: d, height: height, width: width)
         self.geometry = geometry
         inputTransform = (TransformMatrix(rows: height.tileSize, columns: height.tileSize, entries: height.floatBT),

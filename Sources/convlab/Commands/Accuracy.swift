@@ -1,0 +1,73 @@
+import ArgumentParser
+import ConvLab
+import Foundation
+
+/// `convlab accuracy`: errors of backends over seeds and data distributions, against the float64 reference.
+struct Accuracy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure each backend's error over several seeds and data distributions (no timing).",
+        discussion: """
+        Weights are N(0, 1); inputs follow each --distributions entry (uniform, normal, relu = max(0, N(0,1)), like \
+        post-activation data). Errors are relative to Σ|w|·|x| per output (see README). Useful for the Winograd tile \
+        study (--backends winograd-f2x3,winograd-f4x3,winograd-f6x3) and for Strassen's compounding error \
+        (--gemm strassen --strassen-depth 2 --strassen-cutoff 32).
+        """)
+
+    @OptionGroup var shape: ShapeOptions
+    @OptionGroup var backendOptions: BackendOptions
+
+    @Option(help: "Comma-separated backends (default: every backend that supports the shape, except 'reference').")
+    var backends: String?
+
+    @Option(help: "Comma-separated input distributions: uniform, normal, relu.")
+    var distributions = "normal,relu"
+
+    @Option(help: "Random inputs per distribution.")
+    var seeds = 3
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Parallel.defaultThreadCount
+
+    @Option(name: .customLong("gemm"), help: "Matrix-multiply engine: \(MatrixEngine.names.joined(separator: ", ")).")
+    var gemm = "native"
+
+    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
+    var strassenDepth = 1
+
+    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
+    var strassenCutoff = MatrixEngine.strassenCutoff
+
+    @Option(help: "Output format: table, csv or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        guard seeds >= 1 else { throw ConvLabError.invalidArgument(name: "seeds", reason: "must be at least 1") }
+        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        let descriptor = try shape.descriptor()
+        let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
+        let records = try AccuracyStudy.run(
+            descriptor: descriptor, backends: try backendOptions.backends(backends, for: descriptor),
+            distributions: try distributions.split(separator: ",").map { try Distribution(named: String($0)) },
+            seeds: seeds, options: PlanOptions(threads: threads, matrixEngine: engine))
+        switch format {
+        case .json: print(try jsonString(records))
+        case .csv:
+            print("backend,variant,gemm,distribution,seeds,C,K,R,S,H,W,mean_rel_error,max_rel_error,error_bound,passed")
+            for r in records {
+                print([r.backend, r.variant, engine.description, r.distribution, "\(r.seeds)",
+                       "\(descriptor.inputChannels)", "\(descriptor.outputChannels)", "\(descriptor.kernelHeight)",
+                       "\(descriptor.kernelWidth)", "\(descriptor.inputHeight)", "\(descriptor.inputWidth)",
+                       String(format: "%.4e", r.meanRelativeError), String(format: "%.4e", r.maxRelativeError),
+                       String(format: "%.4e", r.errorBound), "\(r.passed)"].map(csvEscape).joined(separator: ","))
+            }
+        case .table:
+            print("convlab accuracy: \(descriptor), gemm \(engine), \(seeds) seeds; weights N(0,1)\n")
+            var table = TextTable(header: ["backend", "data", "mean rel err", "max rel err", "bound", "check", "variant"])
+            for r in records {
+                table.add([r.backend, r.distribution, Format.error(r.meanRelativeError), Format.error(r.maxRelativeError),
+                           Format.error(r.errorBound), r.passed ? "pass" : "FAIL", r.variant])
+            }
+            print(table.render())
+        }
+    }
+}
