@@ -28,6 +28,13 @@ public struct BackendMeasurement: Sendable {
     }
 
     /// A one-word status for tables and CSV: ok, unsupported, error.
+    public init(backend: String, descriptor: ConvolutionDescriptor, threads: Int, status: Status) {
+        self.backend = backend
+        self.descriptor = descriptor
+        self.threads = threads
+        self.status = status
+    }
+
     public var statusWord: String {
         switch status {
         case .measured: return "ok"

@@ -26,6 +26,7 @@ public struct MeasurementRecord: Codable, Sendable {
     public var passed: Bool?
     public var message: String?
     public var phases: [String: Double]?
+    public var metadata: RunMetadata = .current
 
     public init(_ m: BackendMeasurement, name: String? = nil, im2colMedian: Double? = nil) {
         let d = m.descriptor
@@ -67,6 +68,20 @@ public struct MeasurementRecord: Codable, Sendable {
         return measurements.map { MeasurementRecord($0, name: name, im2colMedian: baseline) }
     }
 
+    /// The (shape, threads, backend) identity of a row, for `sweep --resume`.
+    public var resumeKey: String {
+        [name ?? "", backend, "\(N)", "\(C)", "\(H)", "\(W)", "\(K)", "\(R)", "\(S)", "\(strideH)", "\(strideW)",
+         "\(padTop)", "\(padBottom)", "\(padLeft)", "\(padRight)", "\(dilationH)", "\(dilationW)", "\(groups)",
+         "\(threads)"].joined(separator: "|")
+    }
+
+    /// The same key read back from a CSV row (by column name).
+    public static func resumeKey(csvRow row: [String: String]) -> String {
+        ["name", "backend", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_bottom",
+         "pad_left", "pad_right", "dilation_h", "dilation_w", "groups", "threads"].map { row[$0] ?? "" }
+            .joined(separator: "|")
+    }
+
     // MARK: CSV
 
     public static let csvColumns = [
@@ -74,6 +89,7 @@ public struct MeasurementRecord: Codable, Sendable {
         "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w", "groups", "threads", "ms_median", "ms_min",
         "repeats", "gflops_effective", "speedup_vs_im2col", "plan_ms", "workspace_bytes", "deterministic",
         "mean_rel_error", "max_rel_error", "max_abs_error", "max_ulp", "error_bound", "passed", "message",
+        "convlab_version", "git_commit", "cpu", "cores", "date",
     ]
 
     public static var csvHeader: String { csvColumns.joined(separator: ",") }
@@ -90,6 +106,7 @@ public struct MeasurementRecord: Codable, Sendable {
             workspaceBytes.map(String.init) ?? "", deterministic.map(String.init) ?? "", number(meanRelError, "%.3e"),
             number(maxRelError, "%.3e"), number(maxAbsError, "%.3e"), maxULP.map(String.init) ?? "",
             number(errorBound, "%.3e"), passed.map(String.init) ?? "", message ?? "",
+            metadata.version, metadata.gitCommit, metadata.cpu, "\(metadata.cores)", metadata.date,
         ]
         return fields.map(csvEscape).joined(separator: ",")
     }

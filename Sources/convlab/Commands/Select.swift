@@ -1,0 +1,169 @@
+import ArgumentParser
+import ConvLab
+import Foundation
+
+/// `convlab select`: which backend for this layer, and why.
+struct Select: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Choose the backend for a layer (from wisdom, else the cost model) and explain the choice.",
+        discussion: """
+        Candidates must support the shape, have a declared error bound within --tolerance (default: 32x the float32 \
+        direct-method bound) and, when planned, a workspace within --max-workspace. --evaluate --suite PATH measures \
+        every candidate on each row and reports the heuristic's regret (time of its choice / best time − 1). \
+        --model-check CSV compares the cost model with the measurements in a sweep or bench CSV.
+        """)
+
+    @OptionGroup var shape: ShapeOptions
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Parallel.defaultThreadCount
+
+    @Option(help: "Largest acceptable error bound (relative to Σ|w|·|x|); default 32× the direct-method bound.")
+    var tolerance: Double?
+
+    @Option(name: .customLong("max-workspace"), help: "Largest acceptable workspace in bytes.")
+    var maxWorkspace: Int?
+
+    @Flag(help: "Print every candidate's predicted (or measured) time and why the others lost.")
+    var explain = false
+
+    @Option(help: "Wisdom file to consult (default: \(WisdomStore.defaultPath) if it exists).")
+    var wisdom: String?
+
+    @Flag(name: .customLong("no-wisdom"), help: "Ignore wisdom: use the cost model only.")
+    var noWisdom = false
+
+    @Flag(help: "Measure every candidate on each suite row and report the heuristic's regret.")
+    var evaluate = false
+
+    @Option(help: "Suite CSV for --evaluate.")
+    var suite: String?
+
+    @Option(name: .customLong("model-check"), help: "Compare the cost model with the measurements in this CSV.")
+    var modelCheck: String?
+
+    @Flag(help: "With --model-check: print backend,key,measured,physical seconds per row (for calibration).")
+    var dump = false
+
+    @Option(name: .customLong("max-time"), help: "With --evaluate: stop timing a candidate after this many seconds.")
+    var maxTime = 1.0
+
+    func run() throws {
+        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        if let tolerance, !(tolerance > 0) {
+            throw ConvLabError.invalidArgument(name: "tolerance", reason: "must be positive (got \(tolerance))")
+        }
+        if let modelCheck {
+            try runModelCheck(modelCheck)
+            return
+        }
+        if evaluate {
+            guard let suite else { throw ConvLabError.invalidArgument(name: "suite", reason: "--evaluate needs --suite PATH") }
+            try runEvaluation(suite)
+            return
+        }
+        let d = try shape.descriptor()
+        let store = noWisdom ? nil : WisdomStore(path: wisdom ?? WisdomStore.defaultPath)
+        if let warning = store?.warning { printError("select: \(warning)") }
+        let selector = Selector(tolerance: tolerance, wisdom: store)
+        let selection = selector.select(for: d, threads: threads)
+        let weights = try Tensor<Float>(shape: d.weightShape)
+        var chosen: (Selector.Candidate, any ConvolutionPlan)?
+        var overCap: [String] = []
+        for candidate in selection.ranked {
+            let plan = try candidate.backend.makePlan(descriptor: d, weights: weights, options: PlanOptions(threads: threads))
+            if let cap = maxWorkspace, plan.workspaceBytes > cap {
+                overCap.append(candidate.backend.name)
+                continue
+            }
+            chosen = (candidate, plan)
+            break
+        }
+        guard let (choice, plan) = chosen else {
+            throw ConvLabError.unsupported(backend: "selector", reason: "no backend meets tolerance "
+                                           + "\(Format.error(selection.tolerance))" + (maxWorkspace.map { " and workspace cap \($0) bytes" } ?? ""))
+        }
+        let source = selection.source == .wisdom ? "measured (wisdom)" : "predicted (cost model)"
+        print("\(choice.backend.name)  \(plan.details)")
+        print("  \(d)")
+        print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, error bound \(Format.error(choice.errorBound)) "
+              + "≤ tolerance \(Format.error(selection.tolerance)), workspace \(Format.bytes(plan.workspaceBytes))")
+        guard explain else { return }
+        print("")
+        var table = TextTable(header: ["candidate", selection.source == .wisdom ? "measured ms" : "predicted ms",
+                                       "error bound", "outcome"])
+        for candidate in selection.all {
+            let outcome: String
+            switch candidate.status {
+            case .eligible where candidate.backend.name == choice.backend.name: outcome = "chosen"
+            case .eligible where overCap.contains(candidate.backend.name): outcome = "workspace over --max-workspace"
+            case .eligible:
+                let ratio = (candidate.seconds ?? .infinity) / (choice.seconds ?? 1)
+                outcome = candidate.seconds == nil ? "no estimate" : String(format: "%.2fx slower", ratio)
+            case .unsupported(let reason): outcome = "unsupported: \(reason)"
+            case .tooInaccurate(let bound, let tolerance):
+                outcome = "bound \(Format.error(bound)) > tolerance \(Format.error(tolerance))"
+            case .failedWhenMeasured(let message): outcome = "failed when measured: \(message)"
+            }
+            table.add([candidate.backend.name, Format.ms(candidate.seconds.map { $0 * 1e3 }),
+                       Format.error(candidate.errorBound), outcome])
+        }
+        print(table.render())
+    }
+
+    private func runModelCheck(_ path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConvLabError.invalidFile(path: path, reason: "cannot read")
+        }
+        let check = try ModelCheck(csv: text)
+        if dump {
+            print("backend,key,measured_s,physical_s")
+            for line in check.dump { print(line) }
+            return
+        }
+        var table = TextTable(header: ["backend", "rows", "measured/predicted median", "p10", "p90"])
+        for fit in check.fits {
+            table.add([fit.backend, "\(fit.rows)", String(format: "%.2f", fit.medianRatio),
+                       String(format: "%.2f", fit.lowRatio), String(format: "%.2f", fit.highRatio)])
+        }
+        print(table.render())
+        let regrets = check.regrets.map(\.regret)
+        let within = regrets.filter { $0 <= 0.10 }.count
+        print("\nshapes \(regrets.count): regret ≤ 10% on \(within), mean \(String(format: "%.3f", regrets.reduce(0, +) / Double(max(regrets.count, 1)))), "
+              + "worst \(String(format: "%.3f", regrets.max() ?? 0))")
+        for r in check.regrets.sorted(by: { $0.regret > $1.regret }).prefix(12) where r.regret > 0.1 {
+            print("  \(r.name): chose \(r.chosen), best \(r.best), regret \(String(format: "%.2f", r.regret))")
+        }
+    }
+
+    private func runEvaluation(_ suitePath: String) throws {
+        let rows = try SuiteFile.read(contentsOf: suitePath)
+        let selector = Selector(tolerance: tolerance)
+        let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
+        var table = TextTable(header: ["row", "heuristic choice", "measured best", "choice ms", "best ms", "regret"])
+        var regrets: [Double] = []
+        for row in rows {
+            let selection = selector.select(for: row.descriptor, threads: threads)
+            guard let choice = selection.choice else { continue }
+            let runner = ComparisonRunner(descriptor: row.descriptor, options: PlanOptions(threads: threads),
+                                          timing: timing, checkAccuracy: false)
+            let measured = try runner.run(backends: selection.ranked.map(\.backend))
+                .filter { $0.timing != nil }
+            guard let best = measured.min(by: { $0.timing!.median < $1.timing!.median }),
+                  let chosen = measured.first(where: { $0.backend == choice.backend.name }),
+                  let chosenTime = chosen.timing?.median, let bestTime = best.timing?.median else { continue }
+            let regret = chosenTime / bestTime - 1
+            regrets.append(regret)
+            table.add([row.name, choice.backend.name, best.backend, Format.ms(chosenTime * 1e3),
+                       Format.ms(bestTime * 1e3), String(format: "%.3f", regret)])
+            printError("select: \(row.name) done")
+        }
+        print(table.render())
+        let within = regrets.filter { $0 <= 0.10 }.count
+        let mean = regrets.reduce(0, +) / Double(max(regrets.count, 1))
+        print("\nregret ≤ 10% on \(within) of \(regrets.count) rows; mean \(String(format: "%.3f", mean)), "
+              + "worst \(String(format: "%.3f", regrets.max() ?? 0))")
+        print("summary: rows=\(regrets.count) within10=\(within) mean_regret=\(String(format: "%.2f", mean)) "
+              + "worst_regret=\(String(format: "%.2f", regrets.max() ?? 0))")
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import ConvLab
+import Foundation
+
+/// `convlab sweep`: a grid of shapes through every backend, streamed as CSV.
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure every backend over a grid of shapes (kernels × channels × sizes × batches), as CSV.",
+        discussion: """
+        Square kernels and images, "same" padding, K = C unless --out-channels. One CSV row per (shape, backend) with \
+        the columns of `compare` plus metadata (convlab version, git commit, CPU, date). Rows stream as they finish; \
+        progress and ETA go to stderr. --resume FILE appends to FILE and skips rows already in it (an interrupted sweep \
+        leaves only complete rows). --shard i/n runs every n-th shape starting at the i-th, the same slice on every \
+        machine, so shards can run on several machines and be concatenated.
+        """)
+
+    @Option(help: "Comma-separated kernel sizes.")
+    var kernels = "1,3,5,7,9,11,13"
+
+    @Option(help: "Comma-separated input channel counts.")
+    var channels = "16,64,256"
+
+    @Option(help: "Comma-separated image sizes.")
+    var sizes = "14,28,56,112"
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batch = "1"
+
+    @Option(name: .customLong("out-channels"), help: "Output channels K (default: same as C).")
+    var outChannels: Int?
+
+    @Option(help: "Stride (both axes).")
+    var stride = 1
+
+    @Option(help: "Groups.")
+    var groups = 1
+
+    @Option(help: "Comma-separated backends (default: every backend that supports each shape, except 'reference').")
+    var backends: String?
+
+    @OptionGroup var runOptions: RunOptions
+    @OptionGroup var backendOptions: BackendOptions
+
+    @Option(help: "Write CSV to this file instead of stdout.")
+    var output: String?
+
+    @Option(help: "Append to this CSV file, skipping (shape, backend) rows it already has.")
+    var resume: String?
+
+    @Option(help: "Run shard i of n (1-based), e.g. 2/4.")
+    var shard: String?
+
+    @Flag(name: .customLong("no-check"), help: "Skip the accuracy check against the float64 reference.")
+    var noCheck = false
+
+    func run() throws {
+        func list(_ text: String, _ name: String) throws -> [Int] {
+            let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw ConvLabError.invalidArgument(name: name, reason: "'\(text)' is not a list of positive integers")
+            }
+            return values.compactMap { $0 }
+        }
+        let plan = SweepPlan(kernels: try list(kernels, "kernels"), channels: try list(channels, "channels"),
+                             sizes: try list(sizes, "sizes"), batches: try list(batch, "batch"),
+                             outputChannels: outChannels, stride: stride, groups: groups)
+        var shapes = plan.descriptors()
+        if let shard {
+            let parts = shard.split(separator: "/").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ConvLabError.invalidArgument(name: "shard", reason: "'\(shard)' is not i/n") }
+            shapes = try SweepPlan.shard(shapes, index: parts[0], count: parts[1])
+        }
+        if output != nil && resume != nil {
+            throw ConvLabError.invalidArgument(name: "output", reason: "give --output or --resume, not both")
+        }
+        let options = try runOptions.planOptions()
+        let timing = try runOptions.timingPolicy()
+
+        // Where rows go, and which are already done.
+        var done = Set<String>()
+        let sink: FileHandle
+        if let resume {
+            if FileManager.default.fileExists(atPath: resume) {
+                let text = (try? String(contentsOfFile: resume, encoding: .utf8)) ?? ""
+                done = Set(CSVReader.rows(text).map(MeasurementRecord.resumeKey(csvRow:)))
+                guard let handle = FileHandle(forWritingAtPath: resume) else {
+                    throw ConvLabError.invalidFile(path: resume, reason: "cannot open for appending")
+                }
+                handle.seekToEndOfFile()
+                sink = handle
+                if text.isEmpty { sink.write(Data((MeasurementRecord.csvHeader + "\n").utf8)) }
+            } else {
+                sink = try Self.create(resume)
+            }
+        } else if let output {
+            sink = try Self.create(output)
+        } else {
+            sink = FileHandle.standardOutput
+            sink.write(Data((MeasurementRecord.csvHeader + "\n").utf8))
+        }
+
+        let start = Date()
+        for (index, descriptor) in shapes.enumerated() {
+            let name = "k\(descriptor.kernelHeight)c\(descriptor.inputChannels)s\(descriptor.inputHeight)b\(descriptor.batch)"
+            let candidates = try backendOptions.backends(backends, for: descriptor).filter { backend in
+                let probe = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
+                                               status: .measured)
+                return !done.contains(MeasurementRecord(probe, name: name).resumeKey)
+            }
+            if !candidates.isEmpty {
+                let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing,
+                                              seed: runOptions.seed, checkAccuracy: !noCheck)
+                let measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
+                // One write per shape: an interrupt leaves only complete rows.
+                let lines = MeasurementRecord.records(measurements, name: name).map { $0.csvRow + "\n" }.joined()
+                sink.write(Data(lines.utf8))
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            let remaining = elapsed / Double(index + 1) * Double(shapes.count - index - 1)
+            printError("sweep: [\(index + 1)/\(shapes.count)] \(name) done, elapsed \(Int(elapsed)) s, ETA \(Int(remaining)) s")
+        }
+        if sink !== FileHandle.standardOutput { sink.closeFile() }
+    }
+
+    static func create(_ path: String) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: path, contents: Data((MeasurementRecord.csvHeader + "\n").utf8)),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw ConvLabError.invalidFile(path: path, reason: "cannot create")
+        }
+        handle.seekToEndOfFile()
+        return handle
+    }
+}
