@@ -41,6 +41,11 @@ public struct MachineSignature: Sendable, Codable, Hashable, CustomStringConvert
     public var cpu: String
     public var cores: Int
 
+    public init(cpu: String, cores: Int) {
+        self.cpu = cpu
+        self.cores = cores
+    }
+
     public static let current: MachineSignature = {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }

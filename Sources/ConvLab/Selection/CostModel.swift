@@ -23,8 +23,15 @@ public struct CostModel: Sendable {
     /// the physical estimate corrected by the backend's calibrated scale and fixed overhead.
     public func predictedSeconds(_ backend: any Convolution, _ d: ConvolutionDescriptor, threads: Int) -> Double? {
         guard let raw = physicalSeconds(backend, d, threads: threads) else { return nil }
-        let correction = machine.corrections[backend.name] ?? MachineModel.Correction(scale: 1, overhead: 0)
+        let correction = machine.corrections[Self.correctionKey(backend, d)]
+            ?? machine.corrections[backend.name] ?? MachineModel.Correction(scale: 1, overhead: 0)
         return correction.scale * raw + correction.overhead
+    }
+
+    /// Narrow groups (fewer than 4 output channels per group: depthwise, single-channel images) are bound by loads
+    /// and per-channel overheads rather than FMAs, so they get their own fitted correction, `<backend>-narrow`.
+    public static func correctionKey(_ backend: any Convolution, _ d: ConvolutionDescriptor) -> String {
+        d.outputChannelsPerGroup < 4 ? backend.name + "-narrow" : backend.name
     }
 
     /// The uncorrected estimate (what `scripts/calibrate-selector.py` fits the corrections to).
@@ -38,6 +45,12 @@ public struct CostModel: Sendable {
         case let f as FFTBackend: return fft(f, d, threads: t)
         default: return nil
         }
+    }
+
+    /// Threads a stage with `tasks` independent tasks keeps busy: all of them when there are enough tasks, else one per
+    /// task plus a little from work that parallelises inside a task (FFTW's own threads, the GEMM's column split).
+    func parallelism(tasks: Double, threads: Double) -> Double {
+        tasks >= threads ? threads : max(1, tasks) + (threads - max(1, tasks)) * 0.3
     }
 
     /// Efficiency of a GEMM with these dimensions relative to the core's peak: small dimensions leave register blocks
@@ -57,12 +70,12 @@ public struct CostModel: Sendable {
         let rate = machine.coreFLOPs * threads
         if d.outputChannelsPerGroup < 4 {
             // One 16-wide load per FMA: bound by loads, not FMAs.
-            return flops * positionWaste / (rate * machine.narrowDirectEfficiency) + bytes / machine.bandwidth
+            return flops * positionWaste / (rate * machine.narrowDirectEfficiency) + bytes / (machine.bandwidth * threads)
         }
         let channelWaste = (kg / 6).rounded(.up) * 6 / kg
         let reduction = Double(d.reductionLength)
         let efficiency = machine.directEfficiency * reduction / (reduction + 8)
-        return flops * positionWaste * channelWaste / (rate * efficiency) + bytes / machine.bandwidth
+        return flops * positionWaste * channelWaste / (rate * efficiency) + bytes / (machine.bandwidth * threads)
     }
 
     func im2col(_ d: ConvolutionDescriptor, threads: Double) -> Double {
@@ -82,13 +95,18 @@ public struct CostModel: Sendable {
         let points = Double(h.tileSize * w.tileSize)
         let cp = Double((d.channelsPerGroup + 15) / 16 * 16), kp = Double((d.outputChannelsPerGroup + 15) / 16 * 16)
         let gemmFlops = 2 * points * tiles * cp * kp
-        let gemm = gemmFlops / (machine.coreFLOPs * threads * gemmEfficiency(m: min(tiles, 112), n: kp, k: cp))
+        // Small filter transforms run fused per chunk of tile rows (parallel over chunks), others stage by stage
+        // (parallel over the n² GEMMs).
+        let fused = points * cp * kp * 4 <= Double(WinogradPlan.fusedFilterBytes)
+        let tileRows = Double((d.outputHeight + h.outputSize - 1) / h.outputSize * d.batch * d.groups)
+        let workers = parallelism(tasks: fused ? tileRows : points * Double(d.groups), threads: threads)
+        let gemm = gemmFlops / (machine.coreFLOPs * workers * gemmEfficiency(m: min(tiles, 112), n: kp, k: cp))
         // Transform work per tile and 16-channel block, relative to F(4,3)'s 6×6 tile (n·n·(n_h + n_w) FMAs).
         let scale = points * Double(h.tileSize + w.tileSize) / (36 * 12)
         let input = tiles * cp / 16 * (machine.winogradInputSeconds * scale
                                        + machine.winogradBlockingSeconds * Double(h.tileSize) / Double(h.outputSize))
         let output = tiles * kp / 16 * machine.winogradOutputSeconds * scale
-        return gemm + (input + output) / threads
+        return gemm + (input + output) / workers
     }
 
     func fft(_ backend: FFTBackend, _ d: ConvolutionDescriptor, threads: Double) -> Double? {
@@ -126,7 +144,9 @@ public struct CostModel: Sendable {
         let products = Double(tiling.paddedBins) * paddedK * Double(d.channelsPerGroup) * columns
             / machine.complexProductRate
         let filterBytes = 2 * Double(tiling.paddedBins) * paddedK * Double(d.channelsPerGroup) * 4
-        return (transforms + products) / threads + filterBytes / (machine.bandwidth * threads)
+        let workers = parallelism(tasks: Double(d.batch * min(d.inputChannels, d.outputChannels) * tiling.tileRows),
+                                  threads: threads)
+        return (transforms + products) / workers + filterBytes / (machine.bandwidth * threads)
     }
 }
 
@@ -163,14 +183,23 @@ public struct MachineModel: Sendable, Hashable, Codable {
         winogradOutputSeconds: 250e-9, fftSecondsPerPoint: 1.05e-10, complexProductRate: 8e9,
         // Fitted by scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv (2 threads).
         corrections: [
-            "direct": Correction(scale: 1.002, overhead: 8.127e-06),  // 192 rows, 90% within 1.56x
-            "fft": Correction(scale: 0.837, overhead: 3.522e-05),  // 192 rows, 90% within 1.94x
-            "fft-tiled": Correction(scale: 1.072, overhead: 3.631e-05),  // 192 rows, 90% within 2.24x
-            "im2col": Correction(scale: 1.502, overhead: 2.215e-08),  // 192 rows, 90% within 2.53x
-            "winograd-f2x3": Correction(scale: 0.944, overhead: 3.873e-05),  // 32 rows, 90% within 1.27x
-            "winograd-f2x5": Correction(scale: 0.881, overhead: 4.477e-05),  // 32 rows, 90% within 1.20x
-            "winograd-f4x3": Correction(scale: 1.341, overhead: 3.557e-05),  // 32 rows, 90% within 1.26x
-            "winograd-f4x5": Correction(scale: 1.080, overhead: 4.902e-05),  // 32 rows, 90% within 1.17x
-            "winograd-f6x3": Correction(scale: 1.375, overhead: 3.131e-05),  // 32 rows, 90% within 1.29x
+            "direct": Correction(scale: 1.066, overhead: 3.324e-06),  // 286 rows, 90% within 2.03x
+            "direct-narrow": Correction(scale: 0.380, overhead: 1.226e-05),  // 16 rows, 90% within 1.41x
+            "fft": Correction(scale: 0.870, overhead: 1.702e-05),  // 286 rows, 90% within 2.32x
+            "fft-narrow": Correction(scale: 1.008, overhead: 8.754e-05),  // 16 rows, 90% within 1.81x
+            "fft-tiled": Correction(scale: 1.045, overhead: 1.689e-05),  // 286 rows, 90% within 2.51x
+            "fft-tiled-narrow": Correction(scale: 1.410, overhead: 4.025e-05),  // 16 rows, 90% within 1.33x
+            "im2col": Correction(scale: 1.299, overhead: 3.892e-07),  // 286 rows, 90% within 2.73x
+            "im2col-narrow": Correction(scale: 0.357, overhead: 4.196e-05),  // 16 rows, 90% within 1.44x
+            "winograd-f2x3": Correction(scale: 0.848, overhead: 3.002e-05),  // 52 rows, 90% within 1.43x
+            "winograd-f2x3-narrow": Correction(scale: 0.714, overhead: 5.504e-05),  // 6 rows, 90% within 1.04x
+            "winograd-f2x5": Correction(scale: 0.779, overhead: 3.728e-05),  // 52 rows, 90% within 1.36x
+            "winograd-f2x5-narrow": Correction(scale: 0.665, overhead: 7.964e-05),  // 4 rows, 90% within 1.02x
+            "winograd-f4x3": Correction(scale: 1.160, overhead: 3.168e-05),  // 52 rows, 90% within 1.38x
+            "winograd-f4x3-narrow": Correction(scale: 0.890, overhead: 9.387e-05),  // 6 rows, 90% within 1.09x
+            "winograd-f4x5": Correction(scale: 0.956, overhead: 4.028e-05),  // 52 rows, 90% within 1.35x
+            "winograd-f4x5-narrow": Correction(scale: 0.791, overhead: 1.379e-04),  // 4 rows, 90% within 1.10x
+            "winograd-f6x3": Correction(scale: 1.237, overhead: 3.185e-05),  // 52 rows, 90% within 1.31x
+            "winograd-f6x3-narrow": Correction(scale: 0.892, overhead: 8.622e-05),  // 6 rows, 90% within 1.09x
         ])
 }

@@ -43,7 +43,7 @@ public struct ModelCheck: Sendable {
             else { continue }
             ratios[name, default: []].append(measured / predicted)
             if let physical = model.physicalSeconds(backend, d, threads: threads ?? int("threads")) {
-                dump.append("\(name),\(csvEscape(d.key)),\(measured),\(physical)")
+                dump.append("\(CostModel.correctionKey(backend, d)),\(csvEscape(d.key)),\(measured),\(physical)")
             }
             let shape = (row["name"] ?? "") + "|" + d.key
             shapes[shape, default: []].append((name, measured, predicted))

@@ -36,6 +36,15 @@ public struct WisdomEntry: Codable, Sendable {
     public var candidates: [WisdomRecord]
     public var measuredAt: String
 
+    public init(key: String, threads: Int, descriptor: ConvolutionDescriptor, candidates: [WisdomRecord],
+                measuredAt: String) {
+        self.key = key
+        self.threads = threads
+        self.descriptor = descriptor
+        self.candidates = candidates
+        self.measuredAt = measuredAt
+    }
+
     /// The fastest candidate that ran, within `tolerance` (declared bound) and `maxWorkspaceBytes`.
     public func best(tolerance: Double, maxWorkspaceBytes: Int? = nil) -> WisdomRecord? {
         candidates.filter { record in

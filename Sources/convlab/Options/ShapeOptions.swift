@@ -52,8 +52,8 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Minimum number of timed runs per backend.")
     var `repeat`: Int = 5
 
-    @Option(name: .customLong("min-time"), help: "Minimum seconds of timed runs per backend.")
-    var minTime: Double = 0.05
+    @Option(name: .customLong("min-time"), help: "Minimum seconds of timed runs per backend (default 0.05, at most --max-time).")
+    var minTime: Double?
 
     @Option(name: .customLong("max-time"), help: "Stop timing a backend after this many seconds.")
     var maxTime: Double = 1.5
@@ -82,11 +82,12 @@ struct RunOptions: ParsableArguments {
         guard `repeat` >= 1 else {
             throw ConvLabError.invalidArgument(name: "repeat", reason: "must be at least 1 (got \(`repeat`))")
         }
-        guard minTime >= 0, maxTime > 0, minTime <= maxTime else {
+        let minimum = minTime ?? min(0.05, maxTime)
+        guard minimum >= 0, maxTime > 0, minimum <= maxTime else {
             throw ConvLabError.invalidArgument(name: "min-time/max-time", reason: "need 0 ≤ min-time ≤ max-time, max-time > 0")
         }
-        return TimingPolicy(minRepeats: `repeat`, maxRepeats: max(`repeat`, 1000), minSeconds: minTime,
-                            maxSeconds: max(maxTime, minTime))
+        return TimingPolicy(minRepeats: `repeat`, maxRepeats: max(`repeat`, 1000), minSeconds: minimum,
+                            maxSeconds: maxTime)
     }
 }
 

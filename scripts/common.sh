@@ -1,0 +1,12 @@
+# Shared by the sweep scripts: build once, find the binary, and a helper that runs `convlab sweep` into a CSV.
+# shellcheck shell=bash
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CONVLAB=${CONVLAB:-.build/release/convlab}
+if [ ! -x "$CONVLAB" ]; then swift build -c release >&2; fi
+THREADS=${THREADS:-$(nproc)}
+# run_sweep OUT.csv [sweep options...]: a fresh sweep into OUT.csv (resumable: rerunning continues it).
+run_sweep() {
+  local out=$1; shift
+  "$CONVLAB" sweep --threads "$THREADS" --max-time "${MAX_TIME:-0.5}" --resume "$out" "$@"
+  echo "wrote $out" >&2
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""usage: python3 scripts/plot.py [DATA_DIR]   (default notebooks-data; figures go to DATA_DIR/figures)
+
+Draws the standard convlab figures from the CSVs the scripts in scripts/ write. Each figure is a function taking an
+axes, so notebooks-data/convlab.ipynb shows the same plots inline. Needs pandas and matplotlib
+(pip install -r requirements.txt).
+"""
+import os
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# The machine's float32 FMA limit on 2 cores (shared/TOOLCHAIN.md): effective GFLOP/s above it needs a fast algorithm.
+PEAK_GFLOPS = 535.0
+BACKEND_ORDER = ["im2col", "direct", "fft", "fft-tiled", "winograd-f2x3", "winograd-f4x3", "winograd-f6x3",
+                 "winograd-f2x5", "winograd-f4x5"]
+
+
+def read_measurements(path):
+    """A sweep/bench CSV, measured rows only."""
+    df = pd.read_csv(path)
+    return df[df["status"] == "ok"].copy()
+
+
+def time_vs_kernel(df, ax):
+    """Median time per backend versus kernel size (log scale), with the kernel size where each fast family first
+    beats the best direct method marked."""
+    pivot = df.pivot_table(index="R", columns="backend", values="ms_median", aggfunc="min")
+    for backend in [b for b in BACKEND_ORDER if b in pivot.columns]:
+        ax.plot(pivot.index, pivot[backend], marker="o", label=backend)
+    direct = pivot[[c for c in ["direct", "im2col"] if c in pivot.columns]].min(axis=1)
+    for family, color in [("fft", "tab:red"), ("winograd", "tab:green")]:
+        columns = [c for c in pivot.columns if c.startswith(family)]
+        if not columns:
+            continue
+        fast = pivot[columns].min(axis=1)
+        wins = fast.index[fast < direct]
+        if len(wins):
+            ax.axvline(wins[0], color=color, linestyle="--", alpha=0.6)
+            ax.annotate(f"{family} < direct from {wins[0]}×{wins[0]}", (wins[0], ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1),
+                        xytext=(5, -15), textcoords="offset points", color=color, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("kernel size R = S")
+    ax.set_ylabel("median time (ms)")
+    ax.set_title("Time versus kernel size (64→64 channels, 64×64)")
+    ax.legend(fontsize=7)
+
+
+def gflops_vs_peak(df, ax):
+    """Effective GFLOP/s (direct-method FLOPs / time) per suite row and backend, against the machine's peak."""
+    rows = list(dict.fromkeys(df["name"]))
+    for backend in [b for b in BACKEND_ORDER if b in set(df["backend"])]:
+        sub = df[df["backend"] == backend].set_index("name")
+        ax.scatter([rows.index(n) for n in sub.index], sub["gflops_effective"], label=backend, s=14)
+    ax.axhline(PEAK_GFLOPS, color="black", linestyle="--", linewidth=1)
+    ax.text(0, PEAK_GFLOPS * 1.05, f"FMA peak, 2 cores ≈ {PEAK_GFLOPS:.0f} GFLOP/s", fontsize=8)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(rows, rotation=70, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("effective GFLOP/s")
+    ax.set_title("Effective throughput per suite row (above the line: fewer multiplications than direct)")
+    ax.legend(fontsize=7, ncol=3)
+
+
+def winograd_error(df, ax):
+    """Mean and max relative error versus Winograd output tile m, per kernel size and data distribution."""
+    wino = df[df["backend"] == "winograd"].copy()
+    wino["m"] = wino["m"].astype(int)
+    for (kernel, distribution), sub in wino.groupby(["R", "distribution"]):
+        sub = sub.sort_values("m")
+        line, = ax.plot(sub["m"], sub["mean_rel_error"], marker="o", label=f"{kernel}×{kernel} {distribution} mean")
+        ax.plot(sub["m"], sub["max_rel_error"], marker="x", linestyle=":", color=line.get_color(),
+                label=f"{kernel}×{kernel} {distribution} max")
+    direct = df[(df["backend"] == "direct") & (df["distribution"] == "normal") & (df["R"] == 3)]
+    if len(direct):
+        ax.axhline(direct["mean_rel_error"].iloc[0], color="gray", linestyle="--", linewidth=1)
+        ax.text(2, direct["mean_rel_error"].iloc[0] * 1.2, "direct method, mean", fontsize=8, color="gray")
+    ax.set_yscale("log")
+    ax.set_xlabel("output tile m of F(m×m, r×r)")
+    ax.set_ylabel("relative error (to Σ|w||x|)")
+    ax.set_title("Winograd float32 error versus tile size (64 channels)")
+    ax.legend(fontsize=6, ncol=2)
+
+
+def read_regret(path):
+    """The table printed by `convlab select --evaluate` (scripts/selector-regret.sh)."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 6 and re.match(r"^-?[0-9.]+$", parts[-1]) and parts[0] != "row":
+                rows.append({"row": parts[0], "choice": parts[1], "best": parts[2], "regret": float(parts[5])})
+    return pd.DataFrame(rows)
+
+
+def regret_per_row(df, ax):
+    """The heuristic selector's regret (time of its choice / measured best − 1) per suite row."""
+    colors = ["tab:green" if r <= 0.10 else ("tab:orange" if r <= 0.5 else "tab:red") for r in df["regret"]]
+    ax.bar(range(len(df)), df["regret"], color=colors)
+    ax.axhline(0.10, color="black", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(df)))
+    ax.set_xticklabels(df["row"], rotation=70, fontsize=7)
+    ax.set_ylabel("regret")
+    within = (df["regret"] <= 0.10).sum()
+    ax.set_title(f"Selector regret per suite row ({within}/{len(df)} within 10%)")
+
+
+def strassen_depth(df, ax):
+    """Time and error of Strassen by recursion depth, relative to the native GEMM of the same size."""
+    for size, sub in df.groupby("m"):
+        base = sub[sub["depth"] == 0]["ms_median"].iloc[0]
+        ax.plot(sub["depth"], base / sub["ms_median"], marker="o", label=f"n = {size}: speed-up")
+    ax.set_xlabel("Strassen depth")
+    ax.set_ylabel("speed-up over native GEMM")
+    twin = ax.twinx()
+    for size, sub in df.groupby("m"):
+        twin.plot(sub["depth"], sub["max_rel_error"], marker="x", linestyle=":", label=f"n = {size}: max error")
+    twin.set_yscale("log")
+    twin.set_ylabel("max relative error")
+    ax.set_title("Strassen: speed versus error by depth")
+    ax.legend(fontsize=7, loc="upper left")
+    twin.legend(fontsize=7, loc="lower right")
+
+
+FIGURES = [
+    ("kernel-sweep.csv", read_measurements, time_vs_kernel, "time-vs-kernel.png"),
+    ("suite-bench.csv", read_measurements, gflops_vs_peak, "gflops-vs-peak.png"),
+    ("winograd-accuracy.csv", pd.read_csv, winograd_error, "winograd-error.png"),
+    ("selector-regret.txt", read_regret, regret_per_row, "selector-regret.png"),
+    ("strassen-depth.csv", pd.read_csv, strassen_depth, "strassen-depth.png"),
+]
+
+
+def main(data_dir="notebooks-data"):
+    out = os.path.join(data_dir, "figures")
+    os.makedirs(out, exist_ok=True)
+    for source, reader, draw, target in FIGURES + EXTRA_FIGURES:
+        path = os.path.join(data_dir, source)
+        if not os.path.exists(path):
+            print(f"plot: {path} missing, skipping {target}", file=sys.stderr)
+            continue
+        fig, ax = plt.subplots(figsize=(9, 5))
+        draw(reader(path), ax)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, target), dpi=110)
+        plt.close(fig)
+        print(f"plot: wrote {os.path.join(out, target)}", file=sys.stderr)
+
+
+# Figures added by later studies (layer designs, decompositions) register here.
+EXTRA_FIGURES = []
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "notebooks-data")

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# usage: scripts/run-all.sh
+# Regenerates every CSV in notebooks-data/ (a fresh run: old CSVs are moved to *.old), then the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release >&2
+for f in kernel-sweep size-sweep channel-sweep batch-sweep; do
+  [ -f "notebooks-data/$f.csv" ] && mv "notebooks-data/$f.csv" "notebooks-data/$f.csv.old"
+  "scripts/$f.sh"
+done
+scripts/winograd-accuracy.sh
+scripts/strassen-depth.sh
+scripts/selector-regret.sh
+if [ -f ../shared/bench/suite.csv ]; then
+  .build/release/convlab bench --suite ../shared/bench/suite.csv --threads "${THREADS:-$(nproc)}" > notebooks-data/suite-bench.csv
+fi
+python3 scripts/plot.py
