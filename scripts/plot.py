@@ -151,7 +151,46 @@ def main(data_dir="notebooks-data"):
 
 
 # Figures added by later studies (layer designs, decompositions) register here.
-EXTRA_FIGURES = []
+def layer_flops_vs_time(df, ax):
+    """Counted FLOPs against measured time for every layer design, one colour per C→K k×k layer: points far from
+    a common line are where FLOPs mislead (fast algorithms for the standard layer, memory-bound cheap designs)."""
+    df = df[df["design"] != "fully connected"]
+    for (c, k, kernel, h), sub in df.groupby(["C", "K", "kernel", "H"], sort=False):
+        ax.scatter(sub["flops"] / 1e6, sub["ms"], label=f"{c}→{k}, {kernel}×{kernel}, {h}×{h}")
+        for _, row in sub.iterrows():
+            short = row["design"].split(" (")[0].replace("depthwise separable", "depthwise").replace("ShuffleNet V2 unit", "SNv2")
+            ax.annotate(short, (row["flops"] / 1e6, row["ms"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("counted FLOPs (millions, direct-method)")
+    ax.set_ylabel("measured ms (median)")
+    ax.set_title("Layer designs: FLOPs versus measured time")
+    ax.legend(fontsize=7)
+
+
+def decomposition_tradeoff(df, ax):
+    """Output error against measured speed-up for SVD, CP and Tucker-2 at several ranks; the FLOP reduction the
+    counts promise is drawn hollow beside it."""
+    markers = {"svd": "o", "cp": "s", "tucker": "^"}
+    colors = dict(zip(df["kernel"].unique(), ["tab:blue", "tab:orange", "tab:green", "tab:red"]))
+    for (kernel, method), sub in df.groupby(["kernel", "method"], sort=False):
+        ax.plot(sub["speedup"], sub["output_error"], marker=markers.get(method, "o"), color=colors[kernel],
+                label=f"{method} {kernel}")
+        ax.scatter(sub["flop_reduction"], sub["output_error"], marker=markers.get(method, "o"), facecolors="none",
+                   edgecolors=colors[kernel], alpha=0.5)
+    ax.axvline(1.0, color="black", linewidth=1, linestyle="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("speed-up over the original layer (filled: measured; hollow: FLOP reduction)")
+    ax.set_ylabel("relative output error")
+    ax.set_title("Low-rank decompositions: accuracy versus speed")
+    ax.legend(fontsize=6, ncol=3)
+
+
+EXTRA_FIGURES = [
+    ("layers.csv", pd.read_csv, layer_flops_vs_time, "layer-flops-vs-time.png"),
+    ("decompositions.csv", pd.read_csv, decomposition_tradeoff, "decomposition-tradeoff.png"),
+]
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "notebooks-data")

@@ -11,6 +11,8 @@ done
 scripts/winograd-accuracy.sh
 scripts/strassen-depth.sh
 scripts/selector-regret.sh
+scripts/layers.sh
+scripts/decompositions.sh
 if [ -f ../shared/bench/suite.csv ]; then
   .build/release/convlab bench --suite ../shared/bench/suite.csv --threads "${THREADS:-$(nproc)}" > notebooks-data/suite-bench.csv
 fi
