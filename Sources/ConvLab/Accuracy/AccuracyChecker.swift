@@ -1,10 +1,13 @@
 /// Compares backends against the float64 reference (`ReferenceConvolution`).
 ///
-/// Normalisation: output i of image n, channel k is divided by max(Σ|w|·|x| of that output, `scaleFloor` · typical),
-/// typical = Σ|w_k| · mean|x| (`ReferenceResult.typicalMagnitude`), scaleFloor = 1/4. Without the floor, methods whose
-/// rounding error is global — the FFT spreads it over a whole tile — would be judged by a division by ~0 at outputs
-/// whose window lies in the padding or whose few terms happen to be tiny. Direct methods are unaffected: their error
-/// is at most γₙ·Σ|w|·|x| of the output itself, below γₙ times any larger denominator.
+/// Normalisation: output i of image n, channel k is divided by max(Σ|w|·|x| of that output, `scaleFloor` · local),
+/// scaleFloor = 1/4, local = the larger of the channel's typical scale Σ|w_k| · rms(x)
+/// (`ReferenceResult.typicalMagnitude`) and the largest Σ|w|·|x| among outputs within `neighbourhoodRadius` rows and
+/// columns. Without the floor, methods whose rounding error is spread over a tile — the FFT over its transform,
+/// Winograd over an m×m output tile, Strassen over output channels — would be judged by a division by ~0 at outputs
+/// whose window lies in the padding or holds only zeros (post-ReLU data) while their tile-mates are large. Direct
+/// methods are unaffected: their error is at most γₙ·Σ|w|·|x| of the output itself, below γₙ times any larger
+/// denominator; and a wrong value is still caught, because bugs err by O(1) of the scale, not by 10⁻⁶ of it.
 ///
 /// NaN and Inf: a reference output that is NaN must be NaN in the result and vice versa, likewise ±Inf; such outputs
 /// are counted as mismatches (which fail the check) and are otherwise left out of the error statistics, as are
@@ -20,6 +23,10 @@ public enum AccuracyChecker {
         var report = AccuracyReport(errorBound: errorBound)
         let typical = reference.typicalMagnitude?.scalars
         let planeSize = output.shape.count == 4 ? output.shape[2] * output.shape[3] : output.count
+        let neighbourhood = output.shape.count == 4
+            ? neighbourhoodMaximum(reference.magnitude.scalars, planes: output.count / max(planeSize, 1),
+                                   height: output.shape[2], width: output.shape[3], radius: neighbourhoodRadius)
+            : reference.magnitude.scalars
         var sumRelative = 0.0
         var sumSquares = 0.0
         output.withUnsafeBufferPointer { y in
@@ -40,7 +47,8 @@ public enum AccuracyChecker {
                         }
                         if !scale[i].isFinite { continue }
                         let absolute = abs(value - exact)
-                        let floor = typical.map { scaleFloor * $0[min(i / planeSize, $0.count - 1)] } ?? 0
+                        let channelScale = typical.map { $0[min(i / planeSize, $0.count - 1)] } ?? 0
+                        let floor = scaleFloor * max(channelScale, neighbourhood[i].isFinite ? neighbourhood[i] : 0)
                         let denominator = max(scale[i], floor)
                         let relative = denominator > 0 ? absolute / denominator : (absolute == 0 ? 0 : .infinity)
                         report.maxAbsoluteError = max(report.maxAbsoluteError, absolute)
@@ -60,8 +68,36 @@ public enum AccuracyChecker {
         return report
     }
 
-    /// Fraction of the typical scale below which outputs are normalised by the floor (see the type's note).
+    /// Fraction of the local scale below which outputs are normalised by the floor (see the type's note).
     public static let scaleFloor = 0.25
+    /// Rows and columns around an output whose scales count as its neighbourhood: the largest Winograd output tile
+    /// convlab generates is 8 wide.
+    public static let neighbourhoodRadius = 8
+
+    /// For each element of `planes` H×W planes, the maximum within ±`radius` rows and columns (separable: rows, then
+    /// columns), O(H·W·radius) per plane.
+    static func neighbourhoodMaximum(_ values: [Double], planes: Int, height: Int, width: Int, radius: Int) -> [Double] {
+        var rowMax = [Double](repeating: 0, count: values.count)
+        var result = [Double](repeating: 0, count: values.count)
+        for p in 0..<planes {
+            let base = p * height * width
+            for r in 0..<height {
+                for c in 0..<width {
+                    var m = 0.0
+                    for cc in max(0, c - radius)...min(width - 1, c + radius) { m = max(m, values[base + r * width + cc]) }
+                    rowMax[base + r * width + c] = m
+                }
+            }
+            for r in 0..<height {
+                for c in 0..<width {
+                    var m = 0.0
+                    for rr in max(0, r - radius)...min(height - 1, r + radius) { m = max(m, rowMax[base + rr * width + c]) }
+                    result[base + r * width + c] = m
+                }
+            }
+        }
+        return result
+    }
 
     /// Runs `plan` on `input` and compares it with the reference for (input, weights).
     public static func check(plan: any ConvolutionPlan, input: Tensor<Float>, reference: ReferenceResult) throws

@@ -8,9 +8,11 @@ public struct ReferenceResult: Sendable {
     public var output: Tensor<Double>
     /// Σ|w|·|x| over the same terms, shape N×K×Ho×Wo.
     public var magnitude: Tensor<Double>
-    /// Per image and output channel, Σ|w_k|·mean|x| over the group's input channels, shape N×K: the scale of an
+    /// Per image and output channel, Σ|w_k|·rms(x) over the group's input channels, shape N×K: the scale of an
     /// output whose window lies wholly inside the image. Methods with a global error (FFT, Winograd tiles) err in
-    /// proportion to it, even at outputs whose own Σ|w|·|x| is tiny or zero (e.g. windows in the padding).
+    /// proportion to it, even at outputs whose own Σ|w|·|x| is tiny or zero (e.g. windows in the padding, or all-zero
+    /// windows of post-ReLU data). RMS rather than mean|x|: a transform mixes every entry of its tile, so its rounding
+    /// error follows the tile's L2 norm; on half-zero ReLU data mean|x| understates that by 1.8×.
     public var typicalMagnitude: Tensor<Double>?
 
     public init(output: Tensor<Double>, magnitude: Tensor<Double>, typicalMagnitude: Tensor<Double>? = nil) {
@@ -50,7 +52,9 @@ public enum ReferenceConvolution {
                                typicalMagnitude: try typicalMagnitude(d, input: input, weights: weights))
     }
 
-    /// Σ|w_k| · mean |x| over image n's channels of k's group, for every (n, k).
+    /// max(Σ|w_k|, mean over k's group of Σ|w_k'|) · rms(x) over image n's channels of k's group, for every (n, k).
+    /// The group mean covers Strassen, which mixes output channels: a channel whose weights are all zero still gets
+    /// rounding noise of the group's scale, where a componentwise method would return exact zeros.
     static func typicalMagnitude(_ d: ConvolutionDescriptor, input: Tensor<Float>, weights: Tensor<Float>) throws
         -> Tensor<Double> {
         var typical = try Tensor<Double>(shape: [d.batch, d.outputChannels])
@@ -60,12 +64,16 @@ public enum ReferenceConvolution {
             for n in 0..<d.batch {
                 for g in 0..<d.groups {
                     let start = (n * d.inputChannels + g * d.channelsPerGroup) * planeSize
-                    let meanInput = x[start..<(start + d.channelsPerGroup * planeSize)]
-                        .reduce(0.0) { $0 + abs(Double($1)) } / Double(d.channelsPerGroup * planeSize)
-                    for k in (g * d.outputChannelsPerGroup)..<((g + 1) * d.outputChannelsPerGroup) {
-                        let weightSum = w[(k * d.reductionLength)..<((k + 1) * d.reductionLength)]
-                            .reduce(0.0) { $0 + abs(Double($1)) }
-                        t[n * d.outputChannels + k] = weightSum * meanInput
+                    let meanSquare = x[start..<(start + d.channelsPerGroup * planeSize)]
+                        .reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(d.channelsPerGroup * planeSize, 1))
+                    let rmsInput = meanSquare.squareRoot()
+                    let channels = (g * d.outputChannelsPerGroup)..<((g + 1) * d.outputChannelsPerGroup)
+                    let weightSums = channels.map { k in
+                        w[(k * d.reductionLength)..<((k + 1) * d.reductionLength)].reduce(0.0) { $0 + abs(Double($1)) }
+                    }
+                    let groupMean = weightSums.reduce(0, +) / Double(max(weightSums.count, 1))
+                    for (k, weightSum) in zip(channels, weightSums) {
+                        t[n * d.outputChannels + k] = max(weightSum, groupMean) * rmsInput
                     }
                 }
             }
