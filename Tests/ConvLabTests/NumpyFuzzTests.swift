@@ -263,16 +263,26 @@ import Testing
         #expect(reads > 2000 && errors > 2000, "reads \(reads), errors \(errors)")
     }
 
-    /// Inputs the coverage-guided fuzzer (Fuzz/run-npy-fuzzer.sh) saved: each must still give a clean outcome.
-    @Test func fuzzerRegressionsStayClean() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../Fuzz/regressions").standardized
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        #expect(!files.isEmpty, "no regression inputs in \(directory.path)")
-        for file in files {
-            let bytes = [UInt8](try Data(contentsOf: directory.appendingPathComponent(file)))
-            if case .foreign(let error) = Self.decode(bytes) { Issue.record("\(file): untyped error \(error)") }
+    /// Inputs of the coverage-guided fuzzer (Fuzz/run-npy-fuzzer.sh): its minimised corpus (one file per code path
+    /// it found) and any input that ever crashed it. Each must still give a clean outcome.
+    @Test func fuzzerCorpusAndRegressionsStayClean() throws {
+        let fuzz = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz")
+            .standardized
+        var replayed = 0
+        for directory in ["corpus", "regressions"] {
+            let folder = fuzz.appendingPathComponent(directory)
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                let bytes = [UInt8](try Data(contentsOf: folder.appendingPathComponent(file)))
+                replayed += 1
+                switch Self.decode(bytes) {
+                case .foreign(let error): Issue.record("\(directory)/\(file): untyped error \(error)")
+                case .read(let array) where array.values.count != array.shape.reduce(1, *):
+                    Issue.record("\(directory)/\(file): \(array.values.count) values for shape \(array.shape)")
+                default: break
+                }
+            }
         }
+        #expect(replayed >= 100, "only \(replayed) fuzzer inputs found under \(fuzz.path)")
     }
 
     static func elementSize(_ descr: String) -> Int { Int(descr.dropFirst(2)) ?? 1 }
