@@ -1,7 +1,6 @@
 import ConvLab
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 
 /// Plans are created and executed from many threads at once. FFTW's planner is not thread-safe, so convlab
@@ -28,8 +27,8 @@ import Testing
     /// tile cost model's measurement race for the same locks), then the same plans are made serially: same bits.
     @Test(arguments: ["fft", "fft-tiled", "winograd", "direct", "im2col"])
     func concurrentPlanningMatchesSerial(backend: String) throws {
-        let results = Mutex<[Int: Tensor<Float>]>([:])
-        let failures = Mutex<[String]>([])
+        let results = Locked<[Int: Tensor<Float>]>([:])
+        let failures = Locked<[String]>([])
         let wisdom = FileManager.default.temporaryDirectory.appendingPathComponent("convlab-wisdom-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: wisdom) }
         DispatchQueue.concurrentPerform(iterations: 16) { task in
@@ -52,7 +51,7 @@ import Testing
 
     /// The selector's one-call entry point from many threads at once (its cost model and plan caches are shared).
     @Test func selectorIsSafeToCallConcurrently() throws {
-        let failures = Mutex<Int>(0)
+        let failures = Locked<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 8) { i in
             do {
                 let d = Self.problems[i]

@@ -31,18 +31,17 @@ func measurePhase<R>(_ name: String, in profile: ExecutionProfile?, _ body: () t
     return result
 }
 
-import Synchronization
 
 /// Per-stage CPU time summed over workers, for schedules where one task runs several stages (e.g. fused Winograd):
 /// workers add what they measured, the caller copies the totals into an `ExecutionProfile`. Does nothing (and reads
 /// no clock) unless profiling.
 final class StageTimes: Sendable {
-    private let totals: Mutex<[(name: String, nanoseconds: Int)]>
+    private let totals: Locked<[(name: String, nanoseconds: Int)]>
     let enabled: Bool
 
     init(enabled: Bool) {
         self.enabled = enabled
-        totals = Mutex([])
+        totals = Locked([])
     }
 
     /// Nanoseconds on a monotonic clock (0 when disabled).

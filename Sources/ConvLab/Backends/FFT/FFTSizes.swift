@@ -1,11 +1,10 @@
-import Synchronization
 
 /// Transform sizes for FFT convolution, chosen by measurement rather than "next power of two": FFTW's time depends
 /// more on the factorisation of a size than on its magnitude (here a 1030² transform, 1030 = 2·5·103, took 4× longer
 /// than 1050² = (2·3·5²·7)²). Candidates are even sizes whose prime factors are 2, 3, 5 and 7; each is timed once per
 /// process (estimate-mode plans, best of a few runs) and remembered.
 enum FFTSizes {
-    private static let measured = Mutex<[SizeKey: Double]>([:])
+    private static let measured = Locked<[SizeKey: Double]>([:])
 
     private struct SizeKey: Hashable {
         var height: Int

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Chooses the tile size of `fft-tiled` by predicted time, from quantities measured on this machine.
 ///
@@ -51,7 +50,7 @@ enum FFTTileCostModel {
         return transforms + products + spectraBytes / cachedBandwidth + filterBytes / filterBandwidth
     }
 
-    private static let measuredRates = Mutex<[ComplexProduct: Double]>([:])
+    private static let measuredRates = Locked<[ComplexProduct: Double]>([:])
 
     /// Complex multiply-adds per second of one thread's `SpectralProduct` on a cache-resident block.
     static func productRate(_ form: ComplexProduct) throws -> Double {

@@ -1,5 +1,4 @@
 import CFFTW
-import Synchronization
 
 /// How hard FFTW searches for a fast algorithm when it makes a plan (FFTW's planner flags). `estimate` plans in
 /// microseconds from heuristics, the default for one-off CLI use; `measure` and `patient` time candidate algorithms
@@ -56,7 +55,7 @@ final class FFTWTransform: @unchecked Sendable {
 /// wisdom import and export goes through one lock, and plans are cached so each (size, effort, threads) is planned
 /// once per process.
 enum FFTW {
-    private static let planner = Mutex<[FFTWTransform.Key: FFTWTransform]>([:])
+    private static let planner = Locked<[FFTWTransform.Key: FFTWTransform]>([:])
     private static let threadsReady: Bool = fftwf_init_threads() != 0
 
     static func bins(height: Int, width: Int) -> Int { height * (width / 2 + 1) }
