@@ -4,8 +4,11 @@ public struct BackendMeasurement: Sendable {
         case measured
         /// The backend declined the descriptor; the reason is its `SupportStatus` text.
         case unsupported(String)
-        /// Planning or execution threw (e.g. the workspace limit); the message is the error's description.
+        /// Planning or execution threw; the message is the error's description.
         case failed(String)
+        /// Refused before allocating because it would exceed a memory limit (`ResourceLimits`); the message says
+        /// how much it needed.
+        case skipped(String)
     }
 
     public var backend: String
@@ -27,7 +30,7 @@ public struct BackendMeasurement: Sendable {
         timing.map { Double(descriptor.directFLOPs) / $0.median / 1e9 }
     }
 
-    /// A one-word status for tables and CSV: ok, unsupported, error.
+    /// A one-word status for tables and CSV: ok, unsupported, error, skipped.
     public init(backend: String, descriptor: ConvolutionDescriptor, threads: Int, status: Status) {
         self.backend = backend
         self.descriptor = descriptor
@@ -40,13 +43,14 @@ public struct BackendMeasurement: Sendable {
         case .measured: return "ok"
         case .unsupported: return "unsupported"
         case .failed: return "error"
+        case .skipped: return "skipped"
         }
     }
 
     public var statusMessage: String? {
         switch status {
         case .measured: return nil
-        case .unsupported(let reason), .failed(let reason): return reason
+        case .unsupported(let reason), .failed(let reason), .skipped(let reason): return reason
         }
     }
 }

@@ -24,10 +24,22 @@ public struct ComparisonRunner: Sendable {
         self.profile = profile
     }
 
+    /// Bytes the comparison itself holds besides any plan's workspace: float32 input, weights and output, and with
+    /// the accuracy check the float64 reference output, its magnitudes and the checker's neighbourhood scales.
+    /// (The descriptor's counts are validated to fit memory, so this arithmetic cannot overflow.)
+    public var requiredBytes: Int {
+        let d = descriptor
+        let float32Tensors = (d.inputCount + d.weightCount + d.outputCount) * 4
+        let reference = checkAccuracy ? d.outputCount * 8 * 4 : 0
+        return float32Tensors + reference
+    }
+
     /// Measures every backend in order; a backend that is unsupported or fails gets a row saying so.
     /// `onEach` is called as each measurement completes (for streaming output).
     public func run(backends: [any Convolution], onEach: (BackendMeasurement) -> Void = { _ in }) throws
         -> [BackendMeasurement] {
+        try ResourceLimits.check("the comparison's tensors (input, weights, output\(checkAccuracy ? ", float64 reference" : ""))",
+                                 bytes: requiredBytes, limit: options.limits.maxTensorBytes)
         let input = try Tensor<Float>.random(shape: descriptor.inputShape, distribution: distribution, seed: seed)
         let weights = try Tensor<Float>.random(shape: descriptor.weightShape, distribution: distribution,
                                                seed: seed &+ 0x5EED)
@@ -46,6 +58,9 @@ public struct ComparisonRunner: Sendable {
                 do {
                     try measure(backend, input: input, weights: weights, reference: reference, output: &output,
                                 into: &row)
+                } catch let error as ConvLabError {
+                    if case .memoryLimitExceeded = error { row.status = .skipped(error.description) }
+                    else { row.status = .failed(error.description) }
                 } catch {
                     row.status = .failed(String(describing: error))
                 }

@@ -21,25 +21,35 @@ public struct SweepPlan: Sendable {
         self.groups = groups
     }
 
-    /// Every valid descriptor in sweep order (kernel outermost, batch innermost); invalid combinations (e.g. groups
-    /// not dividing C) are skipped.
-    public func descriptors() -> [ConvolutionDescriptor] {
-        var result: [ConvolutionDescriptor] = []
+    /// Every grid point in sweep order (kernel outermost, batch innermost): a descriptor, or why the combination
+    /// is not a valid problem (e.g. groups not dividing C, an image smaller than the kernel, too much memory).
+    public func gridPoints() -> [(label: String, result: Result<ConvolutionDescriptor, ConvLabError>)] {
+        var result: [(label: String, result: Result<ConvolutionDescriptor, ConvLabError>)] = []
         for kernel in kernels {
             for c in channels {
                 for size in sizes {
                     for batch in batches {
-                        if let d = try? ConvolutionDescriptor(
-                            batch: batch, inputChannels: c, inputHeight: size, inputWidth: size,
-                            outputChannels: outputChannels ?? c, kernelHeight: kernel, kernelWidth: kernel,
-                            strideHeight: stride, strideWidth: stride, padding: .same, groups: groups) {
-                            result.append(d)
+                        let label = "k\(kernel)c\(c)s\(size)b\(batch)"
+                        do {
+                            result.append((label, .success(try ConvolutionDescriptor(
+                                batch: batch, inputChannels: c, inputHeight: size, inputWidth: size,
+                                outputChannels: outputChannels ?? c, kernelHeight: kernel, kernelWidth: kernel,
+                                strideHeight: stride, strideWidth: stride, padding: .same, groups: groups))))
+                        } catch let error as ConvLabError {
+                            result.append((label, .failure(error)))
+                        } catch {
+                            result.append((label, .failure(.invalidArgument(name: label, reason: "\(error)"))))
                         }
                     }
                 }
             }
         }
         return result
+    }
+
+    /// The valid descriptors of `gridPoints()`, in sweep order.
+    public func descriptors() -> [ConvolutionDescriptor] {
+        gridPoints().compactMap { try? $0.result.get() }
     }
 
     /// Shard `index` (1-based) of `count`: shapes index−1, index−1+count, … . The shards partition the shapes.

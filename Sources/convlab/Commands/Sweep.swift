@@ -9,8 +9,10 @@ struct Sweep: ParsableCommand {
         discussion: """
         Square kernels and images, "same" padding, K = C unless --out-channels. One CSV row per (shape, backend) with \
         the columns of `compare` plus metadata (convlab version, git commit, CPU, date). Rows stream as they finish; \
-        progress and ETA go to stderr. --resume FILE appends to FILE and skips rows already in it (an interrupted sweep \
-        leaves only complete rows). --shard i/n runs every n-th shape starting at the i-th, the same slice on every \
+        progress and ETA go to stderr. --resume FILE appends to FILE and skips rows already in it. Ctrl-C finishes the \
+        current shape, writes its rows and stops (exit 130); a second Ctrl-C stops at once, and since each shape's rows \
+        are one write, the file still holds only complete rows (--resume also drops a partial last line). Shapes over \
+        --max-memory get rows with status 'skipped' and the reason. --shard i/n runs every n-th shape starting at the i-th, the same slice on every \
         machine, so shards can run on several machines and be concatenated.
         """)
 
@@ -64,12 +66,17 @@ struct Sweep: ParsableCommand {
         let plan = SweepPlan(kernels: try list(kernels, "kernels"), channels: try list(channels, "channels"),
                              sizes: try list(sizes, "sizes"), batches: try list(batch, "batch"),
                              outputChannels: outChannels, stride: stride, groups: groups)
-        var shapes = plan.descriptors()
+        var points = plan.gridPoints()
         if let shard {
             let parts = shard.split(separator: "/").compactMap { Int($0) }
             guard parts.count == 2 else { throw ConvLabError.invalidArgument(name: "shard", reason: "'\(shard)' is not i/n") }
-            shapes = try SweepPlan.shard(shapes, index: parts[0], count: parts[1])
+            points = try SweepPlan.shard(points, index: parts[0], count: parts[1])
         }
+        // Grid points that are not valid problems are reported, not silently dropped.
+        for (label, result) in points {
+            if case .failure(let error) = result { printError("sweep: skipping \(label): \(error)") }
+        }
+        let shapes = points.compactMap { try? $0.result.get() }
         if output != nil && resume != nil {
             throw ConvLabError.invalidArgument(name: "output", reason: "give --output or --resume, not both")
         }
@@ -81,7 +88,8 @@ struct Sweep: ParsableCommand {
         let sink: FileHandle
         if let resume {
             if FileManager.default.fileExists(atPath: resume) {
-                let text = (try? String(contentsOfFile: resume, encoding: .utf8)) ?? ""
+                var text = (try? String(contentsOfFile: resume, encoding: .utf8)) ?? ""
+                text = try Self.dropIncompleteLastRow(of: resume, text: text)
                 done = Set(CSVReader.rows(text).map(MeasurementRecord.resumeKey(csvRow:)))
                 guard let handle = FileHandle(forWritingAtPath: resume) else {
                     throw ConvLabError.invalidFile(path: resume, reason: "cannot open for appending")
@@ -100,7 +108,14 @@ struct Sweep: ParsableCommand {
         }
 
         let start = Date()
+        SweepInterrupt.install()
         for (index, descriptor) in shapes.enumerated() {
+            if SweepInterrupt.requested {
+                let hint = resume ?? output.map { "\($0) (rerun with --resume \($0))" } ?? "stdout"
+                printError("sweep: interrupted after \(index) of \(shapes.count) shapes; complete rows are in \(hint)")
+                if sink !== FileHandle.standardOutput { sink.closeFile() }
+                throw ExitCode(130)
+            }
             let name = "k\(descriptor.kernelHeight)c\(descriptor.inputChannels)s\(descriptor.inputHeight)b\(descriptor.batch)"
             let candidates = try backendOptions.backends(backends, for: descriptor).filter { backend in
                 let probe = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
@@ -110,7 +125,18 @@ struct Sweep: ParsableCommand {
             if !candidates.isEmpty {
                 let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing,
                                               seed: runOptions.seed, checkAccuracy: !noCheck)
-                let measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
+                let measurements: [BackendMeasurement]
+                do {
+                    measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
+                } catch let error as ConvLabError {
+                    // Too big for this machine's limits: one row per backend saying so, and on to the next shape.
+                    guard case .memoryLimitExceeded = error else { throw error }
+                    printError("sweep: skipping \(name): \(error)")
+                    measurements = candidates.map {
+                        BackendMeasurement(backend: $0.name, descriptor: descriptor, threads: options.threads,
+                                           status: .skipped(error.description))
+                    }
+                }
                 // One write per shape: an interrupt leaves only complete rows.
                 let lines = MeasurementRecord.records(measurements, name: name).map { $0.csvRow + "\n" }.joined()
                 sink.write(Data(lines.utf8))
@@ -120,6 +146,20 @@ struct Sweep: ParsableCommand {
             printError("sweep: [\(index + 1)/\(shapes.count)] \(name) done, elapsed \(Int(elapsed)) s, ETA \(Int(remaining)) s")
         }
         if sink !== FileHandle.standardOutput { sink.closeFile() }
+    }
+
+    /// A sweep killed in the middle of a write can leave a partial last line; cut it so the file is valid CSV and
+    /// the shape is measured again.
+    static func dropIncompleteLastRow(of path: String, text: String) throws -> String {
+        guard !text.isEmpty, !text.hasSuffix("\n") else { return text }
+        let keep = text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)]
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw ConvLabError.invalidFile(path: path, reason: "cannot open to drop its incomplete last row")
+        }
+        handle.truncateFile(atOffset: UInt64(keep.utf8.count))
+        handle.closeFile()
+        printError("sweep: dropped an incomplete last row of \(path)")
+        return String(keep)
     }
 
     static func create(_ path: String) throws -> FileHandle {

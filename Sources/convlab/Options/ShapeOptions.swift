@@ -70,12 +70,23 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
     var strassenCutoff = MatrixEngine.strassenCutoff
 
+    @Option(name: .customLong("max-memory"),
+            help: "Refuse problems whose tensors need more than this (e.g. 4G, 512M; default: half of RAM).")
+    var maxMemory: String?
+
+    @Option(name: .customLong("max-workspace"),
+            help: "Refuse plans whose workspace needs more than this (e.g. 1G; default: a quarter of RAM).")
+    var maxWorkspace: String?
+
     func planOptions() throws -> PlanOptions {
         if threads < 1 {
             throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1 (got \(threads))")
         }
-        return PlanOptions(threads: threads, matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth,
-                                                                          cutoff: strassenCutoff))
+        var limits = ResourceLimits.default
+        if let maxMemory { limits.maxTensorBytes = try ByteCount.parse(maxMemory, name: "max-memory") }
+        if let maxWorkspace { limits.maxWorkspaceBytes = try ByteCount.parse(maxWorkspace, name: "max-workspace") }
+        return PlanOptions(threads: threads, limits: limits,
+                           matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff))
     }
 
     func timingPolicy() throws -> TimingPolicy {
@@ -163,5 +174,27 @@ struct BackendOptions: ParsableArguments {
         return try list.split(separator: ",").map {
             try BackendRegistry.backend(named: String($0).trimmingCharacters(in: .whitespaces), settings: settings)
         }
+    }
+}
+
+/// Byte counts on the command line: a plain number or one with a binary suffix (K, M, G, T; an optional trailing B or
+/// iB), e.g. 4096, 512M, 2GiB.
+enum ByteCount {
+    static func parse(_ text: String, name: String) throws -> Int {
+        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count {
+            digits.removeLast(suffix.count)
+            break
+        }
+        let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30, "T": 40]
+        var shift = 0
+        if let last = digits.last, let s = shifts[last] {
+            shift = s
+            digits.removeLast()
+        }
+        guard let value = Int(digits), value >= 0, value <= Int.max >> shift else {
+            throw ConvLabError.invalidArgument(name: name, reason: "'\(text)' is not a byte count such as 4096, 512M or 2G")
+        }
+        return value << shift
     }
 }
