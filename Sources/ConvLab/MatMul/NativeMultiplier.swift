@@ -12,6 +12,12 @@ struct NativeMultiplier: MatrixMultiplier {
 
     static let mr = 6
     static let nr = 64
+    /// Summation block along k: each element of C is the sum, in k order, of partial sums over k ∈ [128·j, 128·j + 128),
+    /// each accumulated from zero in registers and then added to C. Fixing these boundaries in absolute k (rather than
+    /// letting them follow kc or the packed/unpacked choice) makes every element's rounding independent of how a caller
+    /// or its threads split m and n, so results do not change with the thread count; blocked summation also keeps the
+    /// error near that of 128 + k/128 additions instead of k.
+    static let kSum = 128
     static let mc = 120
 
     /// Depth and column block sizes. Each depth block re-reads the m×nc block of C; when that block no longer fits
@@ -86,11 +92,19 @@ struct NativeMultiplier: MatrixMultiplier {
                             let target = c + (ic + ir) * ldc + jc + jr
                             let panelA = packedA + ir * kb
                             let panelB = packedB + jr * kb
-                            if rows == Self.mr && columns == Self.nr {
-                                Self.kernel(depth: kb, a: panelA, b: panelB, c: target, ldc: ldc, accumulate: add)
-                            } else {
-                                Self.edgeKernel(depth: kb, a: panelA, b: panelB, c: target, ldc: ldc, accumulate: add,
-                                                rows: rows, columns: columns)
+                            // kc is a multiple of kSum, so sub-blocks start at multiples of kSum in absolute k.
+                            var sub = 0
+                            while sub < kb {
+                                let depth = min(Self.kSum, kb - sub)
+                                let (pa, pb) = (panelA + sub * Self.mr, panelB + sub * Self.nr)
+                                if rows == Self.mr && columns == Self.nr {
+                                    Self.kernel(depth: depth, a: pa, b: pb, c: target, ldc: ldc,
+                                                accumulate: add || sub > 0)
+                                } else {
+                                    Self.edgeKernel(depth: depth, a: pa, b: pb, c: target, ldc: ldc,
+                                                    accumulate: add || sub > 0, rows: rows, columns: columns)
+                                }
+                                sub += Self.kSum
                             }
                             ir += Self.mr
                         }
@@ -128,23 +142,31 @@ struct NativeMultiplier: MatrixMultiplier {
                 let rows = min(Self.mr, m - ir)
                 let row = { (i: Int) -> UnsafePointer<Float> in i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow) }
                 let target = c + ir * ldc + jr
-                if rows == Self.mr && columns == Self.nr {
-                    Self.unpackedKernel(depth: k, rows: (row(0), row(1), row(2), row(3), row(4), row(5)), b: panel,
-                                        ldb: panelStride, c: target, ldc: ldc, accumulate: accumulate)
-                } else {
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.mr * Self.nr) { tile in
-                        let t = tile.baseAddress!
-                        Self.unpackedKernel(depth: k, rows: (row(0), row(1), row(2), row(3), row(4), row(5)), b: panel,
-                                            ldb: panelStride, c: t, ldc: Self.nr, accumulate: false)
-                        for i in 0..<rows {
-                            let (out, source) = (target + i * ldc, t + i * Self.nr)
-                            if accumulate {
-                                for j in 0..<columns { out[j] += source[j] }
-                            } else {
-                                out.update(from: source, count: columns)
+                // The same kSum summation blocks as the packed path (see `kSum`).
+                var p0 = 0
+                while p0 < k {
+                    let depth = min(Self.kSum, k - p0)
+                    let rowsAt = (row(0) + p0, row(1) + p0, row(2) + p0, row(3) + p0, row(4) + p0, row(5) + p0)
+                    let add = accumulate || p0 > 0
+                    if rows == Self.mr && columns == Self.nr {
+                        Self.unpackedKernel(depth: depth, rows: rowsAt, b: panel + p0 * panelStride, ldb: panelStride,
+                                            c: target, ldc: ldc, accumulate: add)
+                    } else {
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.mr * Self.nr) { tile in
+                            let t = tile.baseAddress!
+                            Self.unpackedKernel(depth: depth, rows: rowsAt, b: panel + p0 * panelStride,
+                                                ldb: panelStride, c: t, ldc: Self.nr, accumulate: false)
+                            for i in 0..<rows {
+                                let (out, source) = (target + i * ldc, t + i * Self.nr)
+                                if add {
+                                    for j in 0..<columns { out[j] += source[j] }
+                                } else {
+                                    out.update(from: source, count: columns)
+                                }
                             }
                         }
                     }
+                    p0 += Self.kSum
                 }
                 ir += Self.mr
             }
