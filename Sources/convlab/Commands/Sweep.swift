@@ -89,6 +89,12 @@ struct Sweep: ParsableCommand {
         if let resume {
             if FileManager.default.fileExists(atPath: resume) {
                 var text = (try? String(contentsOfFile: resume, encoding: .utf8)) ?? ""
+                // Appending convlab rows under another header would leave a CSV whose columns lie.
+                if let header = text.split(separator: "\n", maxSplits: 1).first,
+                   header != MeasurementRecord.csvHeader[...] {
+                    throw ConvLabError.invalidFile(path: resume, reason: "its header is not a convlab sweep header, "
+                                                       + "so rows cannot be appended (give a new --output)")
+                }
                 text = try Self.dropIncompleteLastRow(of: resume, text: text)
                 done = Set(CSVReader.rows(text).map(MeasurementRecord.resumeKey(csvRow:)))
                 guard let handle = FileHandle(forWritingAtPath: resume) else {
