@@ -27,7 +27,7 @@ public enum ConvLabError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unsupported(backend, reason):
             return "backend '\(backend)' does not support this convolution: \(reason)"
         case let .memoryLimitExceeded(what, required, limit):
-            return "\(what) needs \(formatBytes(required)), more than the limit of \(formatBytes(limit))"
+            return "\(what) would need \(formatBytes(required)), more than the limit of \(formatBytes(limit))"
         case let .unknownName(kind, name, known):
             return "unknown \(kind) '\(name)' (known: \(known.joined(separator: ", ")))"
         case let .invalidFile(path, reason):
