@@ -5,7 +5,8 @@
 /// Work is split into tiles of (image, group, block of 6 output channels, 64 output positions); each tile runs the
 /// whole (C/G)·R·S reduction in registers and stores its valid outputs once. Supports every stride, dilation,
 /// padding, group count and batch size. Depthwise and groups with fewer than 4 output channels use a 1-channel
-/// kernel so no lanes are spent on padding channels.
+/// kernel so no lanes are spent on padding channels; depthwise layers at stride 1 have their own plan
+/// (`DepthwisePlan`) that pads rows in cache instead of copying the whole input.
 public struct DirectBackend: Convolution {
     public init() {}
 
@@ -20,6 +21,10 @@ public struct DirectBackend: Convolution {
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
         try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
+        if DepthwisePlan.applies(to: descriptor) {
+            return try DepthwisePlan(descriptor: descriptor, weights: weights, options: options,
+                                     expectedErrorBound: expectedErrorBound(for: descriptor))
+        }
         return try DirectPlan(descriptor: descriptor, weights: weights, options: options,
                               expectedErrorBound: expectedErrorBound(for: descriptor))
     }
