@@ -26,7 +26,6 @@ struct DepthwisePlan: ConvolutionPlan {
     var backendName: String { "direct" }
     var isDeterministic: Bool { true }
 
-    static let vectorWidth = 16
     static let block = 64
 
     /// Depthwise at stride 1 (any padding, dilation, batch, channel multiplier) on rows of at least 24 outputs:
