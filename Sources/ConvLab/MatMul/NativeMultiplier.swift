@@ -96,14 +96,11 @@ struct NativeMultiplier: MatrixMultiplier {
                             var sub = 0
                             while sub < kb {
                                 let depth = min(Self.kSum, kb - sub)
-                                let (pa, pb) = (panelA + sub * Self.mr, panelB + sub * Self.nr)
-                                if rows == Self.mr && columns == Self.nr {
-                                    Self.kernel(depth: depth, a: pa, b: pb, c: target, ldc: ldc,
-                                                accumulate: add || sub > 0)
-                                } else {
-                                    Self.edgeKernel(depth: depth, a: pa, b: pb, c: target, ldc: ldc,
-                                                    accumulate: add || sub > 0, rows: rows, columns: columns)
-                                }
+                                // A packed panel holds its 6 rows interleaved: row i at pa + i, step mr.
+                                let pa = UnsafePointer(panelA + sub * Self.mr)
+                                Self.tile(depth: depth, a: (pa, pa + 1, pa + 2, pa + 3, pa + 4, pa + 5),
+                                          aStep: Self.mr, b: panelB + sub * Self.nr, bStep: Self.nr, c: target,
+                                          ldc: ldc, accumulate: add || sub > 0, rows: rows, columns: columns)
                                 sub += Self.kSum
                             }
                             ir += Self.mr
@@ -147,72 +144,14 @@ struct NativeMultiplier: MatrixMultiplier {
                 while p0 < k {
                     let depth = min(Self.kSum, k - p0)
                     let rowsAt = (row(0) + p0, row(1) + p0, row(2) + p0, row(3) + p0, row(4) + p0, row(5) + p0)
-                    let add = accumulate || p0 > 0
-                    if rows == Self.mr && columns == Self.nr {
-                        Self.unpackedKernel(depth: depth, rows: rowsAt, b: panel + p0 * panelStride, ldb: panelStride,
-                                            c: target, ldc: ldc, accumulate: add)
-                    } else {
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.mr * Self.nr) { tile in
-                            let t = tile.baseAddress!
-                            Self.unpackedKernel(depth: depth, rows: rowsAt, b: panel + p0 * panelStride,
-                                                ldb: panelStride, c: t, ldc: Self.nr, accumulate: false)
-                            for i in 0..<rows {
-                                let (out, source) = (target + i * ldc, t + i * Self.nr)
-                                if add {
-                                    for j in 0..<columns { out[j] += source[j] }
-                                } else {
-                                    out.update(from: source, count: columns)
-                                }
-                            }
-                        }
-                    }
+                    Self.tile(depth: depth, a: rowsAt, aStep: 1, b: panel + p0 * panelStride, bStep: panelStride,
+                              c: target, ldc: ldc, accumulate: accumulate || p0 > 0, rows: rows, columns: columns)
                     p0 += Self.kSum
                 }
                 ir += Self.mr
             }
             jr += Self.nr
         }
-    }
-
-    /// C[6×64] (+)= A rows · B strip, both read in place.
-    static func unpackedKernel(depth: Int, rows a: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
-                                                   UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                               b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                               accumulate: Bool) {
-        var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
-        var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
-        var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
-        var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
-        var c40 = Vector(), c41 = Vector(), c42 = Vector(), c43 = Vector()
-        var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
-        var bp = b
-        for p in 0..<depth {
-            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
-            var s = Vector(repeating: a.0[p])
-            c00.addProduct(s, b0); c01.addProduct(s, b1); c02.addProduct(s, b2); c03.addProduct(s, b3)
-            s = Vector(repeating: a.1[p])
-            c10.addProduct(s, b0); c11.addProduct(s, b1); c12.addProduct(s, b2); c13.addProduct(s, b3)
-            s = Vector(repeating: a.2[p])
-            c20.addProduct(s, b0); c21.addProduct(s, b1); c22.addProduct(s, b2); c23.addProduct(s, b3)
-            s = Vector(repeating: a.3[p])
-            c30.addProduct(s, b0); c31.addProduct(s, b1); c32.addProduct(s, b2); c33.addProduct(s, b3)
-            s = Vector(repeating: a.4[p])
-            c40.addProduct(s, b0); c41.addProduct(s, b1); c42.addProduct(s, b2); c43.addProduct(s, b3)
-            s = Vector(repeating: a.5[p])
-            c50.addProduct(s, b0); c51.addProduct(s, b1); c52.addProduct(s, b2); c53.addProduct(s, b3)
-            bp += ldb
-        }
-        @inline(__always) func put(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
-            let p = c + row * ldc
-            if accumulate {
-                store(load(p) + v0, p); store(load(p + 16) + v1, p + 16)
-                store(load(p + 32) + v2, p + 32); store(load(p + 48) + v3, p + 48)
-            } else {
-                store(v0, p); store(v1, p + 16); store(v2, p + 32); store(v3, p + 48)
-            }
-        }
-        put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)
-        put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43); put(5, c50, c51, c52, c53)
     }
 
     /// A[rows×depth] → panels of 6 rows, each depth×6 (k-major), zero rows past `rows`.
@@ -256,32 +195,60 @@ struct NativeMultiplier: MatrixMultiplier {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
     }
 
-    /// C[6×64] (+)= A panel · B panel.
-    static func kernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                       ldc: Int, accumulate: Bool) {
+    /// Six rows of A: row i's element p is at `rows.i[p · aStep]`.
+    typealias Rows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                      UnsafePointer<Float>, UnsafePointer<Float>)
+
+    /// C[rows×columns] (+)= A · B for one micro-tile: the full 6×64 kernel straight into C, or, for a partial
+    /// tile, into a stack tile whose valid part is then copied (added when accumulating) into C.
+    @inline(__always)
+    static func tile(depth: Int, a: Rows, aStep: Int, b: UnsafePointer<Float>, bStep: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, rows: Int, columns: Int) {
+        if rows == mr && columns == nr {
+            kernel(depth: depth, a: a, aStep: aStep, b: b, bStep: bStep, c: c, ldc: ldc, accumulate: accumulate)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { buffer in
+            let t = buffer.baseAddress!
+            kernel(depth: depth, a: a, aStep: aStep, b: b, bStep: bStep, c: t, ldc: nr, accumulate: false)
+            for i in 0..<rows {
+                let (target, source) = (c + i * ldc, t + i * nr)
+                if accumulate {
+                    for j in 0..<columns { target[j] += source[j] }
+                } else {
+                    target.update(from: source, count: columns)
+                }
+            }
+        }
+    }
+
+    /// C[6×64] (+)= A rows · B, B's rows `bStep` apart: the packed path passes interleaved panels (aStep = 6,
+    /// bStep = 64), the unpacked path rows and strips read in place (aStep = 1, bStep = ldb).
+    static func kernel(depth: Int, a: Rows, aStep: Int, b: UnsafePointer<Float>, bStep: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
         var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
         var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
         var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
         var c40 = Vector(), c41 = Vector(), c42 = Vector(), c43 = Vector()
         var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
-        var ap = a, bp = b
+        var bp = b, q = 0
         for _ in 0..<depth {
             let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
-            var s = Vector(repeating: ap[0])
+            var s = Vector(repeating: a.0[q])
             c00.addProduct(s, b0); c01.addProduct(s, b1); c02.addProduct(s, b2); c03.addProduct(s, b3)
-            s = Vector(repeating: ap[1])
+            s = Vector(repeating: a.1[q])
             c10.addProduct(s, b0); c11.addProduct(s, b1); c12.addProduct(s, b2); c13.addProduct(s, b3)
-            s = Vector(repeating: ap[2])
+            s = Vector(repeating: a.2[q])
             c20.addProduct(s, b0); c21.addProduct(s, b1); c22.addProduct(s, b2); c23.addProduct(s, b3)
-            s = Vector(repeating: ap[3])
+            s = Vector(repeating: a.3[q])
             c30.addProduct(s, b0); c31.addProduct(s, b1); c32.addProduct(s, b2); c33.addProduct(s, b3)
-            s = Vector(repeating: ap[4])
+            s = Vector(repeating: a.4[q])
             c40.addProduct(s, b0); c41.addProduct(s, b1); c42.addProduct(s, b2); c43.addProduct(s, b3)
-            s = Vector(repeating: ap[5])
+            s = Vector(repeating: a.5[q])
             c50.addProduct(s, b0); c51.addProduct(s, b1); c52.addProduct(s, b2); c53.addProduct(s, b3)
-            ap += mr
-            bp += nr
+            q += aStep
+            bp += bStep
         }
         @inline(__always) func put(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             let p = c + row * ldc
@@ -294,23 +261,5 @@ struct NativeMultiplier: MatrixMultiplier {
         }
         put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)
         put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43); put(5, c50, c51, c52, c53)
-    }
-
-    /// A partial tile: compute the full 6×64 tile into a stack buffer, then copy the valid part.
-    static func edgeKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                           ldc: Int, accumulate: Bool, rows: Int, columns: Int) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { tile in
-            let t = tile.baseAddress!
-            kernel(depth: depth, a: a, b: b, c: t, ldc: nr, accumulate: false)
-            for i in 0..<rows {
-                let target = c + i * ldc
-                let source = t + i * nr
-                if accumulate {
-                    for j in 0..<columns { target[j] += source[j] }
-                } else {
-                    target.update(from: source, count: columns)
-                }
-            }
-        }
     }
 }
