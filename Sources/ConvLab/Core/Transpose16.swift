@@ -3,7 +3,7 @@
 /// rotates the index of the 256 elements right by one bit, so four unzips transpose (64 `vpermt2ps` with AVX-512,
 /// ~11 ns per block here, against 256 strided scalar stores). Used to move data between NCHW rows and the
 /// 16-channel blocks the Winograd transforms work on.
-enum Transpose16 {
+enum Transpose16: VectorMemory {
     typealias Vector = SIMD16<Float>
 
     @inline(__always) private static func unzip(_ a: Vector, _ b: Vector) -> (Vector, Vector) {
@@ -11,13 +11,7 @@ enum Transpose16 {
         return (pair.evenHalf, pair.oddHalf)
     }
 
-    @inline(__always) private static func load(_ p: UnsafePointer<Float>) -> Vector {
-        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
-    }
 
-    @inline(__always) private static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
-    }
 
     /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats).
     static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {

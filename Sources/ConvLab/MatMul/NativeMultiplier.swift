@@ -7,7 +7,7 @@
 /// L2; the packed kc×nc block of B (512 KiB at nc = 1024) fits the 1 MiB L2 (nc = 2048 overflowed it: 173 versus 236
 /// GFLOP/s at n = 2048 on one core). See `blocking(m:)` for large products. Built with `-target-cpu native` the kernel is AVX-512 (`vfmadd231ps zmm`); without it, it still compiles and
 /// runs on plain x86-64 (slowly: see TOOLCHAIN.md).
-struct NativeMultiplier: MatrixMultiplier {
+struct NativeMultiplier: MatrixMultiplier, VectorMemory {
     var name: String { "native" }
 
     static let mr = 6
@@ -187,13 +187,7 @@ struct NativeMultiplier: MatrixMultiplier {
         }
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector {
-        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
-    }
 
-    @inline(__always) static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
-    }
 
     /// Six rows of A: row i's element p is at `rows.i[p · aStep]`.
     typealias Rows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,

@@ -8,7 +8,7 @@
 /// Σ over (r, s) of w[r][s] · row[r·dh][ox + s·dw …] — R·S broadcasts and 4·R·S unaligned loads per 64 outputs,
 /// accumulated in 4 registers and stored once. Each output is summed in (r, s) order by one worker, so the result
 /// does not depend on the thread count.
-struct DepthwisePlan: ConvolutionPlan {
+struct DepthwisePlan: ConvolutionPlan, VectorMemory {
     let descriptor: ConvolutionDescriptor
     let expectedErrorBound: Double
     /// Weights per output channel, R·S each (KCRS with C/G = 1 is already this layout).
@@ -166,8 +166,8 @@ struct DepthwisePlan: ConvolutionPlan {
                 // Each input vector is loaded once and feeds every output row j whose tap r = i − j exists: R + 3
                 // rows of loads for 4 output rows instead of 4·R (the unaligned loads, not the FMAs, bound this).
                 let p = row + s * dw
-                let x0 = DirectKernels.load(p), x1 = DirectKernels.load(p + 16)
-                let x2 = DirectKernels.load(p + 32), x3 = DirectKernels.load(p + 48)
+                let x0 = Self.load(p), x1 = Self.load(p + 16)
+                let x2 = Self.load(p + 32), x3 = Self.load(p + 48)
                 if i < R {
                     let b = Vector(repeating: weights[i * S + s])
                     a00.addProduct(x0, b); a01.addProduct(x1, b); a02.addProduct(x2, b); a03.addProduct(x3, b)
@@ -188,8 +188,8 @@ struct DepthwisePlan: ConvolutionPlan {
         }
         @inline(__always) func put(_ j: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             let t = target + j * targetStride
-            DirectKernels.store(v0, t); DirectKernels.store(v1, t + 16)
-            DirectKernels.store(v2, t + 32); DirectKernels.store(v3, t + 48)
+            Self.store(v0, t); Self.store(v1, t + 16)
+            Self.store(v2, t + 32); Self.store(v3, t + 48)
         }
         put(0, a00, a01, a02, a03); put(1, a10, a11, a12, a13)
         put(2, a20, a21, a22, a23); put(3, a30, a31, a32, a33)
@@ -207,11 +207,11 @@ struct DepthwisePlan: ConvolutionPlan {
             for s in 0..<S {
                 let p = row + s * dw
                 let b = Vector(repeating: weights[r * S + s])
-                a0.addProduct(DirectKernels.load(p), b); a1.addProduct(DirectKernels.load(p + 16), b)
-                a2.addProduct(DirectKernels.load(p + 32), b); a3.addProduct(DirectKernels.load(p + 48), b)
+                a0.addProduct(Self.load(p), b); a1.addProduct(Self.load(p + 16), b)
+                a2.addProduct(Self.load(p + 32), b); a3.addProduct(Self.load(p + 48), b)
             }
         }
-        DirectKernels.store(a0, tile); DirectKernels.store(a1, tile + 16)
-        DirectKernels.store(a2, tile + 32); DirectKernels.store(a3, tile + 48)
+        Self.store(a0, tile); Self.store(a1, tile + 16)
+        Self.store(a2, tile + 32); Self.store(a3, tile + 48)
     }
 }

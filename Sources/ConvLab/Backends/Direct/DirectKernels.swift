@@ -2,18 +2,8 @@
 /// `blockChannels` output channels × 64 consecutive output positions: per j, four 16-float loads of input at
 /// `input + tapOffsets[j]` and one broadcast weight per output channel, then one FMA per (channel, vector).
 /// Built with `-target-cpu native` these are AVX-512 `vfmadd231ps` on zmm registers (check with objdump).
-enum DirectKernels {
+enum DirectKernels: VectorMemory {
     typealias Vector = SIMD16<Float>
-
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> Vector {
-        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
-    }
-
-    @inline(__always)
-    static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
-    }
 
     /// 6 output channels × 64 positions: 24 accumulators, 10 loads per 24 FMAs.
     /// `weights` holds 6 floats per j; the result goes to `tile[channel · tileStride + position]`.
