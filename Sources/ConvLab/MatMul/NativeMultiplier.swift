@@ -25,8 +25,10 @@ struct NativeMultiplier: MatrixMultiplier, VectorMemory {
     /// with a narrower nc (the packed B block kc×nc must still fit L2). Measured on one core: kc 128 / nc 1024 gives
     /// 251 and 236 GFLOP/s at n = 1024 and 2048 but 170 at 4096; kc 384 / nc 512 gives 202 at 4096.
     static func blocking(m: Int) -> (kc: Int, nc: Int) {
-        m * 1024 * MemoryLayout<Float>.stride > 12 * 1024 * 1024 ? (384, 512) : (128, 1024)
+        usesLargeBlocking(m: m) ? (384, 512) : (128, 1024)
     }
+
+    static func usesLargeBlocking(m: Int) -> Bool { m * 1024 * MemoryLayout<Float>.stride > 12 * 1024 * 1024 }
 
     typealias Vector = SIMD16<Float>
 
@@ -34,18 +36,26 @@ struct NativeMultiplier: MatrixMultiplier, VectorMemory {
     /// strip of B stays in L2 across all row panels), which saves the two packing passes that otherwise cost a
     /// large share of a Winograd-sized product (tiles × K × C, e.g. 196 × 256 × 256).
     static func usesUnpacked(m: Int, n: Int, k: Int) -> Bool {
-        n <= 512 && k <= 1152 && m <= 4096
+        n <= 512 && k <= unpackedMaxDepth && m <= 4096
     }
 
+    static let unpackedMaxDepth = 1152
+
+    /// Scratch for every path a product no larger than m×n×k can take: one ragged B strip and a zero row (unpacked),
+    /// and the packed A and B blocks at the blocking its m selects. Each path's own size is not monotone (a 449-wide
+    /// product takes the unpacked path and needs more than a 576-wide packed one), but callers size one workspace
+    /// for a product and run narrower pieces of it inside (the ragged last block of `multiplyParallel`), so the
+    /// declared size covers them all: it never decreases when m, n or k grows.
     func workspaceBytes(m: Int, n: Int, k: Int) -> Int {
-        if Self.usesUnpacked(m: m, n: n, k: k) {
-            return (k * Self.nr + k) * MemoryLayout<Float>.stride + 128  // one ragged B strip, one zero row
+        let unpacked = min(k, Self.unpackedMaxDepth) * (Self.nr + 1)
+        func packed(_ blocking: (kc: Int, nc: Int)) -> Int {
+            let kb = min(blocking.kc, k)
+            let mb = (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr
+            let nb = (min(blocking.nc, n) + Self.nr - 1) / Self.nr * Self.nr
+            return mb * kb + kb * nb
         }
-        let (kc, nc) = Self.blocking(m: m)
-        let kb = min(kc, k)
-        let mb = (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr
-        let nb = (min(nc, n) + Self.nr - 1) / Self.nr * Self.nr
-        return (mb * kb + kb * nb) * MemoryLayout<Float>.stride + 128
+        let small = packed(Self.blocking(m: 1)), large = Self.usesLargeBlocking(m: m) ? packed(Self.blocking(m: m)) : 0
+        return max(unpacked, small, large) * MemoryLayout<Float>.stride + 128
     }
 
     func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
