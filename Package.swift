@@ -7,7 +7,20 @@ import Foundation
 /// to build without unsafe flags (a plain x86-64 binary, or when convlab is consumed as a dependency).
 let portable = ProcessInfo.processInfo.environment["CONVLAB_PORTABLE"] == "1"
 let hostCPU: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "native"])]
+let kernels: [SwiftSetting] = hostCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
+/// The layering, lowest first. Each arrow is a target dependency, so a module cannot use one above it: the compiler
+/// holds the architecture, not a convention.
+///
+///     ConvLabCore          descriptor, tensors, errors, limits, parallel-for, workspace layout, clock
+///       ← ConvLabMatMul    the matrix-multiply abstraction: native AVX-512 SGEMM, OpenBLAS, Strassen
+///       ← ConvLabBackends  the Convolution protocol, the registry, reference / im2col / direct / FFT / Winograd
+///       ← ConvLabAccuracy  checker against the float64 reference, accuracy study
+///       ← ConvLabBenchmark timing policy, comparison runner, sweeps, .npy / CSV / suite files
+///       ← ConvLabSelection cost model, selector, wisdom, autotuner
+///       ← ConvLabStudies   layer designs, low-rank decompositions
+///       ← ConvLab          umbrella: re-exports all of the above (`import ConvLab`)
+///       ← convlab          the command line (the only user of ArgumentParser)
 let package = Package(
     name: "convlab",
     platforms: [.macOS(.v15)],
@@ -19,18 +32,32 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
-        .target(
-            name: "ConvLab",
-            dependencies: ["CBLAS", "CFFTW"],
-            swiftSettings: hostCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-        ),
+        .target(name: "ConvLabCore", swiftSettings: kernels),
+        .target(name: "ConvLabMatMul", dependencies: ["ConvLabCore", "CBLAS"], swiftSettings: kernels),
+        .target(name: "ConvLabBackends", dependencies: ["ConvLabCore", "ConvLabMatMul", "CFFTW"], swiftSettings: kernels),
+        .target(name: "ConvLabAccuracy", dependencies: ["ConvLabCore", "ConvLabBackends"], swiftSettings: kernels),
+        .target(name: "ConvLabBenchmark",
+                dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy"],
+                swiftSettings: kernels),
+        .target(name: "ConvLabSelection",
+                dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabBenchmark"],
+                swiftSettings: kernels),
+        .target(name: "ConvLabStudies",
+                dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabBenchmark", "ConvLabSelection"],
+                swiftSettings: kernels),
+        .target(name: "ConvLab",
+                dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy",
+                               "ConvLabBenchmark", "ConvLabSelection", "ConvLabStudies"],
+                swiftSettings: hostCPU),
         .executableTarget(
             name: "convlab",
             dependencies: ["ConvLab", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: hostCPU
         ),
         .testTarget(name: "ConvLabTests", dependencies: ["ConvLab"], swiftSettings: hostCPU),
+
+        // MARK: - Implementation details: system libraries
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
     ]
 )

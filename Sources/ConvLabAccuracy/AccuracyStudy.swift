@@ -1,0 +1,75 @@
+import ConvLabBackends
+import ConvLabCore
+
+/// Error statistics of backends over several seeds and data distributions: what the Winograd tile study, the point
+/// search and the Strassen study measure. Every run compares with the float64 reference (`AccuracyChecker`).
+public struct AccuracyRecord: Codable, Sendable {
+    public var backend: String
+    public var variant: String
+    public var distribution: String
+    public var seeds: Int
+    /// Mean over seeds of each run's mean relative error.
+    public var meanRelativeError: Double
+    /// Largest relative error over all runs.
+    public var maxRelativeError: Double
+    public var errorBound: Double
+    public var passed: Bool
+}
+
+public enum AccuracyStudy {
+    public static func run(descriptor: ConvolutionDescriptor, backends: [any Convolution],
+                           distributions: [Distribution], seeds: Int, options: PlanOptions = PlanOptions()) throws
+        -> [AccuracyRecord] {
+        var records: [AccuracyRecord] = []
+        for distribution in distributions {
+            // The same inputs for every backend, so their errors are directly comparable.
+            var cases: [(Tensor<Float>, Tensor<Float>, ReferenceResult)] = []
+            for seed in 0..<seeds {
+                let x = try Tensor<Float>.random(shape: descriptor.inputShape, distribution: distribution,
+                                                 seed: UInt64(1000 + seed))
+                let w = try Tensor<Float>.random(shape: descriptor.weightShape,
+                                                 distribution: .normal(mean: 0, standardDeviation: 1),
+                                                 seed: UInt64(2000 + seed))
+                cases.append((x, w, try ReferenceConvolution.compute(descriptor: descriptor, input: x, weights: w,
+                                                                     threads: options.threads)))
+            }
+            for backend in backends where backend.support(for: descriptor).isSupported {
+                var (meanSum, worst, bound, passed, variant) = (0.0, 0.0, 0.0, true, "")
+                for (x, w, reference) in cases {
+                    let plan = try backend.makePlan(descriptor: descriptor, weights: w, options: options)
+                    let report = try AccuracyChecker.check(plan: plan, input: x, reference: reference).report
+                    meanSum += report.meanRelativeError
+                    worst = max(worst, report.maxRelativeError)
+                    bound = report.errorBound
+                    passed = passed && report.passed
+                    variant = plan.details
+                }
+                records.append(AccuracyRecord(backend: backend.name, variant: variant,
+                                              distribution: distribution.name, seeds: seeds,
+                                              meanRelativeError: meanSum / Double(max(seeds, 1)),
+                                              maxRelativeError: worst, errorBound: bound, passed: passed))
+            }
+        }
+        return records
+    }
+}
+
+extension Distribution {
+    /// Short names for the CLI: uniform (−1..1), normal (0, 1), relu (max(0, N(0, 1))).
+    public init(named name: String) throws {
+        switch name.lowercased() {
+        case "uniform": self = .uniform(low: -1, high: 1)
+        case "normal", "gaussian": self = .normal(mean: 0, standardDeviation: 1)
+        case "relu": self = .rectifiedNormal
+        default: throw ConvLabError.unknownName(kind: "distribution", name: name, known: ["uniform", "normal", "relu"])
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .uniform: return "uniform"
+        case .normal: return "normal"
+        case .rectifiedNormal: return "relu"
+        }
+    }
+}

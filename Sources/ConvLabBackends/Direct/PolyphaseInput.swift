@@ -1,0 +1,125 @@
+import ConvLabCore
+
+/// The input layout of the direct backend: each channel zero-padded and split into stride phases.
+///
+/// Phase plane (ph, pw) holds the padded input samples at rows ≡ ph (mod sh) and columns ≡ pw (mod sw), so
+/// padded sample (i, j) sits at row i / sh, column j / sw of plane (i mod sh, j mod sw). Output (oh, ow) with tap
+/// (r, s) reads padded sample (oh·sh + r·dh, ow·sw + s·dw), which is plane ((r·dh) mod sh, (s·dw) mod sw) at
+/// (oh + ⌊r·dh/sh⌋, ow + ⌊s·dw/sw⌋). With outputs numbered p = oh·Wq + ow on the plane's grid (Wq = plane width),
+/// every tap becomes "base + offset(c, r, s) + p": 16 consecutive outputs read 16 consecutive floats, for any
+/// stride, dilation and padding. Positions with ow ≥ Wo are computed and discarded (a waste of (Wq − Wo)/Wq).
+struct PolyphaseGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    /// Rows and columns of one phase plane: ⌈(H + pt + pb)/sh⌉ × ⌈(W + pl + pr)/sw⌉.
+    let planeHeight: Int
+    let planeWidth: Int
+    /// Phases (ph·sw + pw) that some tap reads; others are never packed.
+    let usedPhases: [Int]
+    /// Floats between consecutive phase planes: the plane plus slack so whole tiles can read past its end.
+    let planeStride: Int
+    /// Floats between consecutive channels: usedPhases.count · planeStride.
+    let channelStride: Int
+    /// Output positions on the plane grid, Ho·Wq, computed in tiles of `tileWidth`.
+    let positionCount: Int
+    let tileWidth: Int
+    let tileCount: Int
+    /// For j = (c·R + r)·S + s within a group: where tap (c, r, s) of position 0 reads, relative to the group's first
+    /// channel. The micro-kernel's only addressing.
+    let tapOffsets: [Int]
+
+    init(descriptor d: ConvolutionDescriptor, tileWidth: Int) {
+        descriptor = d
+        self.tileWidth = tileWidth
+        let (sh, sw) = (d.strideHeight, d.strideWidth)
+        planeHeight = (d.paddedHeight + sh - 1) / sh
+        planeWidth = (d.paddedWidth + sw - 1) / sw
+        positionCount = d.outputHeight * planeWidth
+        tileCount = (positionCount + tileWidth - 1) / tileWidth
+
+        var slotOfPhase = [Int](repeating: -1, count: sh * sw)
+        var used: [Int] = []
+        var inPlaneOffsets: [(slotPhase: Int, offset: Int)] = []
+        for r in 0..<d.kernelHeight {
+            for s in 0..<d.kernelWidth {
+                let (rowShift, columnShift) = (r * d.dilationHeight, s * d.dilationWidth)
+                let phase = (rowShift % sh) * sw + columnShift % sw
+                if slotOfPhase[phase] < 0 {
+                    slotOfPhase[phase] = used.count
+                    used.append(phase)
+                }
+                inPlaneOffsets.append((phase, (rowShift / sh) * planeWidth + columnShift / sw))
+            }
+        }
+        usedPhases = used
+        let maxOffset = inPlaneOffsets.map(\.offset).max() ?? 0
+        let needed = max(planeHeight * planeWidth, maxOffset + tileCount * tileWidth)
+        planeStride = (needed + 15) / 16 * 16
+        channelStride = used.count * planeStride
+
+        var offsets: [Int] = []
+        offsets.reserveCapacity(d.reductionLength)
+        for c in 0..<d.channelsPerGroup {
+            for tap in inPlaneOffsets {
+                offsets.append(c * channelStride + slotOfPhase[tap.slotPhase] * planeStride + tap.offset)
+            }
+        }
+        tapOffsets = offsets
+    }
+
+    /// Floats of the packed input for the whole batch.
+    var packedCount: Int { descriptor.batch * descriptor.inputChannels * channelStride }
+
+    /// Writes the padded phase planes of channel `channel` of image `n` (every float of its region, zeros included).
+    func pack(_ x: UnsafePointer<Float>, n: Int, channel: Int, into packed: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (H, W) = (d.inputHeight, d.inputWidth)
+        let source = x + (n * d.inputChannels + channel) * H * W
+        let channelBase = packed + (n * d.inputChannels + channel) * channelStride
+        for (slot, phase) in usedPhases.enumerated() {
+            let (ph, pw) = (phase / d.strideWidth, phase % d.strideWidth)
+            let plane = channelBase + slot * planeStride
+            let columnOffset = pw - d.padding.left
+            let valid = validOutputRange(outputSize: planeWidth, stride: d.strideWidth, offset: columnOffset,
+                                         inputSize: W)
+            for q in 0..<planeHeight {
+                let row = plane + q * planeWidth
+                let ih = q * d.strideHeight + ph - d.padding.top
+                guard ih >= 0 && ih < H, !valid.isEmpty else {
+                    row.update(repeating: 0, count: planeWidth)
+                    continue
+                }
+                let src = source + ih * W
+                row.update(repeating: 0, count: valid.lowerBound)
+                if d.strideWidth == 1 {
+                    (row + valid.lowerBound).update(from: src + valid.lowerBound + columnOffset, count: valid.count)
+                } else {
+                    for t in valid { row[t] = src[t * d.strideWidth + columnOffset] }
+                }
+                (row + valid.upperBound).update(repeating: 0, count: planeWidth - valid.upperBound)
+            }
+            (plane + planeHeight * planeWidth).update(repeating: 0, count: planeStride - planeHeight * planeWidth)
+        }
+    }
+
+    /// Copies the valid outputs of one computed tile (rows of `tileWidth` positions, one per output channel) into
+    /// the NCHW output planes, dropping positions with ow ≥ Wo or p ≥ Ho·Wq.
+    func storeTile(_ tile: UnsafePointer<Float>, tileStride: Int, channels: Int, firstPosition: Int,
+                   outputPlanes: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (Wo, planeSize) = (d.outputWidth, d.outputHeight * d.outputWidth)
+        let end = min(firstPosition + tileWidth, positionCount)
+        var p = firstPosition
+        while p < end {
+            let oh = p / planeWidth
+            let rowStart = oh * planeWidth
+            let segmentEnd = min(end, rowStart + Wo)
+            if p < segmentEnd {
+                for channel in 0..<channels {
+                    (outputPlanes + channel * planeSize + oh * Wo + (p - rowStart))
+                        .update(from: tile + channel * tileStride + (p - firstPosition), count: segmentEnd - p)
+                }
+            }
+            p = rowStart + planeWidth
+        }
+    }
+}

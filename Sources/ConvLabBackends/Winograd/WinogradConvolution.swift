@@ -1,0 +1,431 @@
+import ConvLabCore
+import ConvLabMatMul
+import Foundation
+
+/// Winograd minimal-filtering convolution F(m×m, r×r) (Lavin & Gray 2016), with transforms generated from
+/// interpolation points (`WinogradTransform`) and the element-wise stage run as n² GEMMs through the
+/// matrix-multiply abstraction (so `--gemm native|blas|strassen` applies).
+///
+/// Layout, per group: the input is zero-padded into 16-channel blocks ([n][c/16][h][w][16]), so a tile's n×n
+/// patch of 16 channels is n² aligned vector loads. The input transform Bᵀ d B writes X[ξν][tile][c]; the GEMMs are
+/// M[ξν] (tiles × K) = X[ξν] (tiles × C) · W[ξν] (C × K) with W[ξν] = (G g Gᵀ)[ξν] from plan time; the output
+/// transform Aᵀ M A reads 16 output channels as one vector and writes the m×m outputs. Partial tiles at the edges
+/// read zero padding and store only their valid outputs.
+///
+/// An axis with a 1-tap kernel uses the identity (tile 1 along it), so 1×r and r×1 kernels (the factorised layers of
+/// the design literature) run as 1-D Winograd. Stride > 1 and dilation are not supported (reported, not crashed).
+public struct WinogradBackend: Convolution {
+    /// Output tile m; nil picks a default for the kernel (4 for 3-tap, 2 otherwise).
+    public var outputTile: Int?
+    /// Kernel size r this variant is restricted to; nil accepts any r (the generic `winograd` backend).
+    public var kernelSize: Int?
+    /// Interpolation points (nil: `WinogradTransform.defaultPoints`) and where the fractions go.
+    public var points: [Rational]?
+    public var fractions: WinogradTransform.FractionPlacement
+
+    public init(outputTile: Int? = nil, kernelSize: Int? = nil, points: [Rational]? = nil,
+                fractions: WinogradTransform.FractionPlacement = .g) {
+        self.outputTile = outputTile
+        self.kernelSize = kernelSize
+        self.points = points
+        self.fractions = fractions
+    }
+
+    public var name: String {
+        guard let outputTile, let kernelSize else { return "winograd" }
+        return "winograd-f\(outputTile)x\(kernelSize)"
+    }
+
+    /// The r of a descriptor's kernel: R, S or both equal it and the other is 1 (or equal).
+    static func kernelTaps(_ d: ConvolutionDescriptor) -> Int? {
+        switch (d.kernelHeight, d.kernelWidth) {
+        case (1, 1): return nil
+        case let (r, 1), let (1, r): return r
+        case let (r, s) where r == s: return r
+        default: return nil
+        }
+    }
+
+    static func defaultTile(forKernel r: Int) -> Int { r == 3 ? 4 : 2 }
+
+    public func support(for d: ConvolutionDescriptor) -> SupportStatus {
+        if !d.isStrideOne { return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): Winograd tiles need stride 1") }
+        if !d.isUndilated { return .unsupported("dilation: Winograd tiles need undilated kernels") }
+        guard let r = Self.kernelTaps(d) else {
+            return .unsupported("kernel \(d.kernelHeight)x\(d.kernelWidth): needs r×r, 1×r or r×1 with r > 1")
+        }
+        if let kernelSize, r != kernelSize {
+            return .unsupported("this variant is for \(kernelSize)-tap kernels, not \(d.kernelHeight)x\(d.kernelWidth)")
+        }
+        let m = outputTile ?? Self.defaultTile(forKernel: r)
+        if m + r - 1 > 16 { return .unsupported("F(\(m),\(r)) needs a \(m + r - 1)-point tile; at most 16 supported") }
+        return .supported
+    }
+
+    /// The 1-D transforms along height and width for `d` (identity along a 1-tap axis).
+    package func transforms(for d: ConvolutionDescriptor) throws -> (height: WinogradTransform, width: WinogradTransform) {
+        guard let r = Self.kernelTaps(d) else {
+            throw ConvLabError.unsupported(backend: name, reason: "kernel \(d.kernelHeight)x\(d.kernelWidth)")
+        }
+        let m = outputTile ?? Self.defaultTile(forKernel: r)
+        func axis(_ taps: Int) throws -> WinogradTransform {
+            taps == 1 ? try WinogradTransform(outputSize: 1, kernelSize: 1)
+                      : try WinogradTransform(outputSize: m, kernelSize: r, points: points, fractions: fractions)
+        }
+        return (try axis(d.kernelHeight), try axis(d.kernelWidth))
+    }
+
+    /// Error bound c·u·(γ_h·γ_w)·(4 + log₂((C/G)·R·S)) with c = 2, relative to the checker's scale.
+    /// Why: the transforms multiply rounding errors by their error growth (`WinogradTransform.errorGrowth`, the
+    /// product over both axes in 2-D), and the channel sums in the GEMMs add the usual accumulation term, which in
+    /// blocked GEMMs grows like log₂ of the reduction rather than linearly; c = 2 covers the random-shape tests
+    /// with margin (see `convlab accuracy` / notebooks-data for measured values).
+    public func expectedErrorBound(for d: ConvolutionDescriptor) -> Double {
+        guard let (h, w) = try? transforms(for: d) else { return 1 }
+        return Self.errorBound(descriptor: d, heightGrowth: h.errorGrowth, widthGrowth: w.errorGrowth)
+    }
+
+    static func errorBound(descriptor d: ConvolutionDescriptor, heightGrowth: Double, widthGrowth: Double) -> Double {
+        2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(d.reductionLength)))
+    }
+
+    public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
+        -> any ConvolutionPlan {
+        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
+        let (h, w) = try transforms(for: descriptor)
+        return try WinogradPlan(descriptor: descriptor, weights: weights, options: options, backendName: name,
+                                height: h, width: w)
+    }
+}
+
+package struct WinogradPlan: ConvolutionPlan {
+    /// How the stages are scheduled.
+    enum Schedule: Sendable {
+        /// Each worker takes `tileRows` tile rows of one image and runs all stages on them in its own buffers (cache
+        /// resident, no barriers). Chosen when the filter transforms are small enough to re-read per chunk.
+        case fused(tileRows: Int)
+        /// Stage by stage over the whole batch, `tileRows` tile rows per pass, every stage parallel: the filter
+        /// transforms (large for wide layers, e.g. 38 MiB for 512 channels) are read once per pass.
+        case phases(tileRows: Int)
+    }
+
+    package let descriptor: ConvolutionDescriptor
+    package let backendName: String
+    package let expectedErrorBound: Double
+    let geometry: WinogradGeometry
+    let inputTransform: (height: TransformMatrix, width: TransformMatrix)
+    let outputTransform: (height: TransformMatrix, width: TransformMatrix)
+    let multiplier: any MatrixMultiplier
+    let threads: Int
+    let schedule: Schedule
+    /// W[group][ξν][c][k], C and K padded to multiples of 16 with zeros.
+    let filters: AlignedStorage<Float>
+    let buffers: Buffers
+    package let workspaceBytes: Int
+
+    /// Workspace regions. Fused: one set per worker, sized for one chunk. Phases: shared, sized for one pass.
+    struct Buffers: Sendable {
+        let blocked: WorkspaceRegion<Float>
+        let blockedPerWorker: Int
+        let transformed: WorkspaceRegion<Float>
+        let transformedPerWorker: Int
+        let products: WorkspaceRegion<Float>
+        let productsPerWorker: Int
+        let gemmScratch: WorkspaceRegion<UInt8>
+        let gemmScratchPerWorker: Int
+        let outputRows: WorkspaceRegion<Float>
+        let transformScratch: WorkspaceRegion<Float>
+    }
+
+    package var isDeterministic: Bool { true }
+    package var details: String {
+        let chunk: String
+        switch schedule {
+        case .fused(let rows): chunk = "fused \(rows)-row chunks"
+        case .phases(let rows): chunk = "\(rows)-row passes"
+        }
+        return "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(descriptor.kernelHeight)x\(descriptor.kernelWidth)) "
+            + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)"
+    }
+
+    /// Filter transforms up to this size (per group) are re-read per chunk by the fused schedule.
+    package static let fusedFilterBytes = 4 * 1024 * 1024
+    /// X + M of one fused chunk: about an L2.
+    static let fusedChunkBytes = 768 * 1024
+    /// X + M of one pass of the phase schedule: well inside L3.
+    static let passBytes = 8 * 1024 * 1024
+
+    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions, backendName: String,
+         height: WinogradTransform, width: WinogradTransform) throws {
+        descriptor = d
+        self.backendName = backendName
+        threads = options.threads
+        expectedErrorBound = WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
+                                                        widthGrowth: width.errorGrowth)
+            * options.matrixEngine.errorGrowth
+        let geometry = WinogradGeometry(descriptor: d, height: height, width: width)
+        self.geometry = geometry
+        inputTransform = (TransformMatrix(rows: height.tileSize, columns: height.tileSize, entries: height.floatBT),
+                          TransformMatrix(rows: width.tileSize, columns: width.tileSize, entries: width.floatBT))
+        outputTransform = (TransformMatrix(rows: height.outputSize, columns: height.tileSize, entries: height.floatAT),
+                           TransformMatrix(rows: width.outputSize, columns: width.tileSize, entries: width.floatAT))
+        multiplier = options.matrixEngine.makeMultiplier()
+
+        let (cp, kp, points) = (geometry.paddedChannels, geometry.paddedOutputChannels, geometry.points)
+        let filterFloats = d.groups * points * cp * kp
+        try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4,
+                                 limit: options.limits.maxWorkspaceBytes)
+        let bytesPerTileRow = geometry.tileColumns * points * (cp + kp) * MemoryLayout<Float>.stride
+        var layout = WorkspaceLayout()
+        let workers = threads
+        if points * cp * kp * MemoryLayout<Float>.stride <= Self.fusedFilterBytes {
+            var tileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
+            // Enough chunks to keep every thread busy.
+            while tileRows > 1 && d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows) < 2 * threads {
+                tileRows = (tileRows + 1) / 2
+            }
+            schedule = .fused(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let blockedPerWorker = geometry.channelBlocks * geometry.blockedRows(tileRows: tileRows)
+                * geometry.blockedRowFloats
+            let scratch = multiplier.workspaceBytes(m: rows, n: kp, k: cp)
+            buffers = Buffers(
+                blocked: layout.reserve(Float.self, count: workers * blockedPerWorker), blockedPerWorker: blockedPerWorker,
+                transformed: layout.reserve(Float.self, count: workers * points * rows * cp),
+                transformedPerWorker: points * rows * cp,
+                products: layout.reserve(Float.self, count: workers * points * rows * kp), productsPerWorker: points * rows * kp,
+                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
+                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
+                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
+        } else {
+            let tileRows = min(d.batch * geometry.tileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
+            schedule = .phases(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let blocked = d.batch * d.groups * geometry.channelBlocks * geometry.blockedHeight * geometry.blockedRowFloats
+            let scratch = multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp)
+            buffers = Buffers(
+                blocked: layout.reserve(Float.self, count: blocked), blockedPerWorker: 0,
+                transformed: layout.reserve(Float.self, count: d.groups * points * rows * cp), transformedPerWorker: 0,
+                products: layout.reserve(Float.self, count: d.groups * points * rows * kp), productsPerWorker: 0,
+                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
+                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
+                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
+        }
+        workspaceBytes = layout.byteCount
+        try ResourceLimits.check("the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)",
+                                 bytes: workspaceBytes, limit: options.limits.maxWorkspaceBytes)
+        filters = AlignedStorage(count: filterFloats)
+        Self.transformFilters(weights, descriptor: d, geometry: geometry, height: height, width: width, into: filters)
+    }
+
+    /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
+    static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {
+        let chunks = max(1, (4 * threads + independent - 1) / independent)
+        return max(16, (rows + chunks - 1) / chunks)
+    }
+
+    /// W[g][ξν][c][k] = Σ_{r,s} G_h[ξ][r]·w[k][c][r][s]·G_w[ν][s], in float64, rounded once.
+    static func transformFilters(_ weights: Tensor<Float>, descriptor d: ConvolutionDescriptor,
+                                 geometry: WinogradGeometry, height: WinogradTransform, width: WinogradTransform,
+                                 into filters: AlignedStorage<Float>) {
+        let gh = height.G.map { $0.map(\.doubleValue) }, gw = width.G.map { $0.map(\.doubleValue) }
+        let (nh, nw, cp, kp) = (height.tileSize, width.tileSize, geometry.paddedChannels, geometry.paddedOutputChannels)
+        let (R, S, cg, kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
+        let w = weights.scalars
+        let out = filters.pointer
+        var rowTransformed = [Double](repeating: 0, count: nh * S)
+        for g in 0..<d.groups {
+            for k in 0..<kg {
+                for c in 0..<cg {
+                    let filter = ((g * kg + k) * cg + c) * R * S
+                    for xi in 0..<nh {
+                        for s in 0..<S {
+                            var sum = 0.0
+                            for r in 0..<R { sum += gh[xi][r] * Double(w[filter + r * S + s]) }
+                            rowTransformed[xi * S + s] = sum
+                        }
+                    }
+                    for xi in 0..<nh {
+                        for nu in 0..<nw {
+                            var sum = 0.0
+                            for s in 0..<S { sum += rowTransformed[xi * S + s] * gw[nu][s] }
+                            out[((g * nh * nw + xi * nw + nu) * cp + c) * kp + k] = Float(sum)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Raw pointers of one execution, shared with the workers.
+    private struct Pointers: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
+        let blocked: UnsafeMutablePointer<Float>
+        let transformed: UnsafeMutablePointer<Float>
+        let products: UnsafeMutablePointer<Float>
+        let scratch: UnsafeMutableRawPointer
+        let outputRows: UnsafeMutablePointer<Float>
+        let transformScratch: UnsafeMutablePointer<Float>
+        let filters: UnsafePointer<Float>
+    }
+
+    package func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+        try validateBuffers(input: input, output: output, workspace: workspace)
+        guard let workspace else { return }  // unreachable: the workspace is never empty
+        let p = Pointers(x: input.baseAddress!, y: output.baseAddress!, blocked: buffers.blocked.pointer(in: workspace),
+                         transformed: buffers.transformed.pointer(in: workspace),
+                         products: buffers.products.pointer(in: workspace),
+                         scratch: UnsafeMutableRawPointer(buffers.gemmScratch.pointer(in: workspace)),
+                         outputRows: buffers.outputRows.pointer(in: workspace),
+                         transformScratch: buffers.transformScratch.pointer(in: workspace),
+                         filters: UnsafePointer(filters.pointer))
+        switch schedule {
+        case .fused(let tileRows): executeFused(p, tileRowsPerChunk: tileRows, profile: profile)
+        case .phases(let tileRows): executeInPhases(p, tileRowsPerPass: tileRows, profile: profile)
+        }
+    }
+
+    private func outputChannels(_ p: Pointers, n: Int, g: Int, block: Int) -> UnsafeMutablePointer<Float> {
+        let d = descriptor
+        return p.y + (n * d.outputChannels + g * d.outputChannelsPerGroup + block * 16) * d.outputHeight * d.outputWidth
+    }
+
+    /// One GEMM per transform point: M[ξν][rows] = X[ξν][rows] · W[g][ξν].
+    private func multiply(point: Int, g: Int, x: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, rows: Int,
+                          firstRow: Int, count: Int, filters: UnsafePointer<Float>, scratch: UnsafeMutableRawPointer) {
+        let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
+        multiplier.multiply(m: count, n: kp, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
+                            b: filters + (g * geometry.points + point) * cp * kp, ldb: kp,
+                            c: m + (point * rows + firstRow) * kp, ldc: kp, accumulate: false, workspace: scratch)
+    }
+
+    /// All stages of `tileRowsPerChunk` tile rows of one image per task, in the worker's own buffers.
+    private func executeFused(_ p: Pointers, tileRowsPerChunk: Int, profile: ExecutionProfile?) {
+        let d = descriptor
+        let geometry = geometry
+        let chunks = (geometry.tileRows + tileRowsPerChunk - 1) / tileRowsPerChunk
+        let b = buffers
+        let blockStride = geometry.blockedRows(tileRows: tileRowsPerChunk) * geometry.blockedRowFloats
+        // Per-stage time summed over workers (CPU time), reported as phases when profiling.
+        let stages = StageTimes(enabled: profile != nil)
+        measurePhase("fused (wall)", in: profile) {
+            Parallel.forEach(taskCount: d.batch * d.groups * chunks, threads: threads) { worker, task in
+                let chunk = task % chunks
+                let g = (task / chunks) % d.groups
+                let n = task / (chunks * d.groups)
+                let firstTileRow = chunk * tileRowsPerChunk
+                let tileRows = min(tileRowsPerChunk, geometry.tileRows - firstTileRow)
+                let rows = tileRows * geometry.tileColumns
+                let blocked = p.blocked + worker * b.blockedPerWorker
+                let x = p.transformed + worker * b.transformedPerWorker
+                let m = p.products + worker * b.productsPerWorker
+                let scratch = p.scratch + worker * b.gemmScratchPerWorker
+                let rowBuffer = p.outputRows + worker * geometry.outputRowFloats
+                let transformScratch = p.transformScratch + worker * geometry.transformScratchFloats
+                var t0 = stages.now(), blocking = 0
+                for block in 0..<geometry.channelBlocks {
+                    let tb = stages.now()
+                    geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: firstTileRow * geometry.outputHeight,
+                                        rowCount: geometry.blockedRows(tileRows: tileRows),
+                                        into: blocked + block * blockStride)
+                    blocking += stages.now() - tb
+                    for local in 0..<tileRows {
+                        geometry.transformInput(
+                            patches: blocked + block * blockStride + local * geometry.outputHeight * geometry.blockedRowFloats,
+                            block: block, firstRow: local * geometry.tileColumns, x: x, rows: rows,
+                            transform: inputTransform, scratch: transformScratch)
+                    }
+                }
+                var t1 = stages.now()
+                stages.add("block input (cpu)", nanoseconds: blocking)
+                stages.add("input transform (cpu)", nanoseconds: t1 - t0 - blocking)
+                for point in 0..<geometry.points {
+                    multiply(point: point, g: g, x: x, m: m, rows: rows, firstRow: 0, count: rows, filters: p.filters,
+                             scratch: scratch)
+                }
+                t0 = stages.now()
+                stages.add("multiply (cpu)", nanoseconds: t0 - t1)
+                for block in 0..<geometry.outputBlocks {
+                    for local in 0..<tileRows {
+                        geometry.transformOutput(m: m, rows: rows, firstRow: local * geometry.tileColumns, block: block,
+                                                 tileRow: firstTileRow + local, transform: outputTransform,
+                                                 scratch: transformScratch, rowBuffer: rowBuffer,
+                                                 outputChannels: outputChannels(p, n: n, g: g, block: block))
+                    }
+                }
+                t1 = stages.now()
+                stages.add("output transform (cpu)", nanoseconds: t1 - t0)
+            }
+        }
+        stages.report(into: profile)
+    }
+
+    /// Stage by stage, `tileRowsPerPass` tile rows of the batch per pass, every stage spread over the threads.
+    private func executeInPhases(_ p: Pointers, tileRowsPerPass: Int, profile: ExecutionProfile?) {
+        let d = descriptor
+        let geometry = geometry
+        let (points, blockedPlane) = (geometry.points, geometry.blockedHeight * geometry.blockedRowFloats)
+        measurePhase("pad and block input", in: profile) {
+            Parallel.forEach(taskCount: d.batch * d.groups * geometry.channelBlocks, threads: threads) { _, task in
+                let block = task % geometry.channelBlocks
+                let g = (task / geometry.channelBlocks) % d.groups
+                let n = task / (geometry.channelBlocks * d.groups)
+                geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: 0, rowCount: geometry.blockedHeight,
+                                    into: p.blocked + task * blockedPlane)
+            }
+        }
+        let totalTileRows = d.batch * geometry.tileRows
+        var first = 0
+        while first < totalTileRows {
+            let passTileRows = min(tileRowsPerPass, totalTileRows - first)
+            let rows = passTileRows * geometry.tileColumns
+            let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
+            measurePhase("input transform", in: profile) {
+                Parallel.forEach(taskCount: d.groups * geometry.channelBlocks * passTileRows, threads: threads) { worker, task in
+                    let local = task % passTileRows
+                    let block = (task / passTileRows) % geometry.channelBlocks
+                    let g = task / (passTileRows * geometry.channelBlocks)
+                    let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
+                    let plane = p.blocked + ((n * d.groups + g) * geometry.channelBlocks + block) * blockedPlane
+                    geometry.transformInput(patches: plane + tileRow * geometry.outputHeight * geometry.blockedRowFloats,
+                                            block: block, firstRow: local * geometry.tileColumns,
+                                            x: p.transformed + g * points * rows * cp, rows: rows,
+                                            transform: inputTransform,
+                                            scratch: p.transformScratch + worker * geometry.transformScratchFloats)
+                }
+            }
+            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let parts = (rows + rowsPerTask - 1) / rowsPerTask
+            let scratchPerWorker = buffers.gemmScratchPerWorker
+            measurePhase("multiply", in: profile) {
+                Parallel.forEach(taskCount: d.groups * points * parts, threads: threads) { worker, task in
+                    let part = task % parts
+                    let point = (task / parts) % points
+                    let g = task / (parts * points)
+                    multiply(point: point, g: g, x: p.transformed + g * points * rows * cp,
+                             m: p.products + g * points * rows * kp, rows: rows, firstRow: part * rowsPerTask,
+                             count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
+                             scratch: p.scratch + worker * scratchPerWorker)
+                }
+            }
+            measurePhase("output transform", in: profile) {
+                Parallel.forEach(taskCount: d.groups * geometry.outputBlocks * passTileRows, threads: threads) { worker, task in
+                    let local = task % passTileRows
+                    let block = (task / passTileRows) % geometry.outputBlocks
+                    let g = task / (passTileRows * geometry.outputBlocks)
+                    let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
+                    geometry.transformOutput(m: p.products + g * points * rows * kp, rows: rows,
+                                             firstRow: local * geometry.tileColumns, block: block, tileRow: tileRow,
+                                             transform: outputTransform,
+                                             scratch: p.transformScratch + worker * geometry.transformScratchFloats,
+                                             rowBuffer: p.outputRows + worker * geometry.outputRowFloats,
+                                             outputChannels: outputChannels(p, n: n, g: g, block: block))
+                }
+            }
+            first += passTileRows
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import ConvLabCore
+
+/// Tiling and data movement of `WinogradPlan`: output tiles of outputHeight×outputWidth read input patches of
+/// tileHeight×tileWidth (n = m + r − 1 per axis) that overlap by r − 1. Rows of the GEMMs are tiles.
+///
+/// Two buffers carry data between the stages, both per group: X[ξν][row][c] (transformed input, C padded to 16) and
+/// M[ξν][row][k] (GEMM products). The primitives below work on one tile row at a time and take explicit pointers, so
+/// the phase-parallel and the fused-per-worker execution of `WinogradPlan` share them.
+struct WinogradGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    let outputHeight: Int
+    let outputWidth: Int
+    let tileHeight: Int
+    let tileWidth: Int
+    let tileRows: Int
+    let tileColumns: Int
+    /// C/G and K/G rounded up to whole 16-channel vectors.
+    let paddedChannels: Int
+    let paddedOutputChannels: Int
+    /// Rows and columns of the zero-padded, channel-blocked input: every tile's patch lies inside it.
+    let blockedHeight: Int
+    let blockedWidth: Int
+
+    init(descriptor d: ConvolutionDescriptor, height: WinogradTransform, width: WinogradTransform) {
+        descriptor = d
+        outputHeight = height.outputSize
+        outputWidth = width.outputSize
+        tileHeight = height.tileSize
+        tileWidth = width.tileSize
+        tileRows = (d.outputHeight + outputHeight - 1) / outputHeight
+        tileColumns = (d.outputWidth + outputWidth - 1) / outputWidth
+        paddedChannels = (d.channelsPerGroup + 15) / 16 * 16
+        paddedOutputChannels = (d.outputChannelsPerGroup + 15) / 16 * 16
+        blockedHeight = tileRows * outputHeight + tileHeight - outputHeight
+        blockedWidth = tileColumns * outputWidth + tileWidth - outputWidth
+    }
+
+    var tilesPerImage: Int { tileRows * tileColumns }
+    /// Transform-domain points per tile (one GEMM each): tileHeight × tileWidth.
+    var points: Int { tileHeight * tileWidth }
+    var channelBlocks: Int { paddedChannels / 16 }
+    var outputBlocks: Int { paddedOutputChannels / 16 }
+    /// Floats of one blocked row: blockedWidth columns × 16 channels.
+    var blockedRowFloats: Int { blockedWidth * 16 }
+    /// Blocked rows that `tileRowCount` consecutive tile rows read.
+    func blockedRows(tileRows count: Int) -> Int { count * outputHeight + tileHeight - outputHeight }
+
+    /// Writes blocked rows firstRow..<firstRow+rowCount of one channel block of image n, group g: element
+    /// (h, w, lane) is x[n, g·C/G + block·16 + lane, h − pt, w − pl], zero outside the image and past C/G.
+    /// Full 16×16 pieces (16 channels × 16 columns of one row) go through `Transpose16`, ragged edges element-wise.
+    func blockInput(_ x: UnsafePointer<Float>, n: Int, g: Int, block: Int, firstRow: Int, rowCount: Int,
+                    into target: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (H, W, pt, pl) = (d.inputHeight, d.inputWidth, d.padding.top, d.padding.left)
+        let planeSize = H * W
+        let lanes = min(16, d.channelsPerGroup - block * 16)
+        let firstChannel = x + (n * d.inputChannels + g * d.channelsPerGroup + block * 16) * planeSize
+        let imageColumns = min(W, blockedWidth - pl)
+        for local in 0..<rowCount {
+            let row = target + local * blockedRowFloats
+            let ih = firstRow + local - pt
+            guard ih >= 0 && ih < H else {
+                row.update(repeating: 0, count: blockedRowFloats)
+                continue
+            }
+            row.update(repeating: 0, count: pl * 16)
+            (row + (pl + imageColumns) * 16).update(repeating: 0, count: (blockedWidth - pl - imageColumns) * 16)
+            let source = firstChannel + ih * W
+            var w = 0
+            if lanes == 16 {
+                while w + 16 <= imageColumns {
+                    Transpose16.transpose(source + w, stride: planeSize, into: row + (pl + w) * 16, stride: 16)
+                    w += 16
+                }
+            }
+            for column in w..<imageColumns {
+                let element = row + (pl + column) * 16
+                for lane in 0..<16 { element[lane] = lane < lanes ? source[lane * planeSize + column] : 0 }
+            }
+        }
+    }
+
+    /// Floats of one worker's transform scratch: the input's height-transformed tile row (n_h × blockedWidth
+    /// vectors) or the output's height-transformed tile row (m_h × n_w × tileColumns vectors), whichever is larger.
+    var transformScratchFloats: Int {
+        max(tileHeight * blockedWidth, outputHeight * tileWidth * tileColumns) * 16
+    }
+
+    /// Input transform of one tile row and one channel block: V = Bᵀ_h · d · B_w for every tile, from the tile row's
+    /// patches at `patches` (its first blocked row, rows `blockedRowFloats` apart) into X[ξν][firstRow + tile][block].
+    /// `x` is X of the group, `rows` the GEMM rows per point in it.
+    ///
+    /// Two sweeps: Bᵀ_h over the whole tile row (U[ξ][w] for every blocked column w — columns shared by neighbouring
+    /// tiles are transformed once), then for each ξ, B_w over all tiles at once (tile t reads U[ξ][t·m_w …]).
+    func transformInput(patches: UnsafePointer<Float>, block: Int, firstRow: Int, x: UnsafeMutablePointer<Float>,
+                        rows: Int, transform: (height: TransformMatrix, width: TransformMatrix),
+                        scratch: UnsafeMutablePointer<Float>) {
+        let (nh, nw, cp) = (tileHeight, tileWidth, paddedChannels)
+        let matrixStride = rows * cp
+        transform.height.apply(input: patches, contractionStride: blockedRowFloats, blockStride: 16, blocks: blockedWidth,
+                               output: scratch, outputRowStride: blockedRowFloats, outputBlockStride: 16)
+        let base = x + firstRow * cp + block * 16
+        for xi in 0..<nh {
+            transform.width.apply(input: scratch + xi * blockedRowFloats, contractionStride: 16,
+                                  blockStride: outputWidth * 16, blocks: tileColumns,
+                                  output: base + xi * nw * matrixStride, outputRowStride: matrixStride,
+                                  outputBlockStride: cp)
+        }
+    }
+
+    /// Floats of one worker's output row buffer: outputHeight rows × (tileColumns·outputWidth) columns × 16 channels.
+    var outputRowFloats: Int { outputHeight * tileColumns * outputWidth * 16 }
+
+    /// Output transform of one tile row and one block of 16 output channels: Y = Aᵀ_h · M · A_w for every tile, from
+    /// M[ξν][firstRow + tile][block] (`m` is M of the group, `rows` GEMM rows per point), into `rowBuffer`
+    /// ([row][column][16]), then written to output rows tileRow·m_h… of the 16 channel planes at `outputChannels` with
+    /// `Transpose16` (ragged edges element by element; edge tiles keep only their valid outputs).
+    ///
+    /// Two sweeps over all tiles of the row: Aᵀ_h for each ν (scratch[ν][i][t]), then A_w for each output row i.
+    func transformOutput(m: UnsafePointer<Float>, rows: Int, firstRow: Int, block: Int, tileRow: Int,
+                         transform: (height: TransformMatrix, width: TransformMatrix),
+                         scratch: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>,
+                         outputChannels: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (nw, mh, mw, kp) = (tileWidth, outputHeight, outputWidth, paddedOutputChannels)
+        let matrixStride = rows * kp
+        let base = m + firstRow * kp + block * 16
+        let tiles = tileColumns
+        for nu in 0..<nw {
+            transform.height.apply(input: base + nu * matrixStride, contractionStride: nw * matrixStride,
+                                   blockStride: kp, blocks: tiles,
+                                   output: scratch + nu * mh * tiles * 16, outputRowStride: tiles * 16,
+                                   outputBlockStride: 16)
+        }
+        let bufferWidth = tiles * mw
+        for i in 0..<mh {
+            transform.width.apply(input: scratch + i * tiles * 16, contractionStride: mh * tiles * 16,
+                                  blockStride: 16, blocks: tiles,
+                                  output: rowBuffer + i * bufferWidth * 16, outputRowStride: 16,
+                                  outputBlockStride: mw * 16)
+        }
+        let lanes = min(16, d.outputChannelsPerGroup - block * 16)
+        let planeSize = d.outputHeight * d.outputWidth
+        for i in 0..<min(mh, d.outputHeight - tileRow * mh) {
+            let buffer = rowBuffer + i * bufferWidth * 16
+            let target = outputChannels + (tileRow * mh + i) * d.outputWidth
+            var w = 0
+            if lanes == 16 {
+                while w + 16 <= d.outputWidth {
+                    Transpose16.transpose(buffer + w * 16, stride: 16, into: target + w, stride: planeSize)
+                    w += 16
+                }
+            }
+            for column in w..<d.outputWidth {
+                for lane in 0..<lanes { target[lane * planeSize + column] = buffer[column * 16 + lane] }
+            }
+        }
+    }
+}

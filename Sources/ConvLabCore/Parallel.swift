@@ -1,0 +1,41 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The one place convlab runs work on several threads. Every backend calls `Parallel.forEach`, so the thread
+/// count setting means the same thing everywhere and Swift 6's sendability rules are dealt with once, here.
+public enum Parallel {
+    /// All cores of this machine: the default for `PlanOptions.threads` and the CLI's `--threads`.
+    public static var defaultThreadCount: Int { max(ProcessInfo.processInfo.activeProcessorCount, 1) }
+
+    /// Calls `body(worker, task)` once for every `task` in `0..<taskCount`, on up to `threads` workers.
+    ///
+    /// Tasks are handed out dynamically (an atomic counter), so uneven tasks balance; `worker` is in
+    /// `0..<min(threads, taskCount)` and is unique among concurrently running calls, so a backend can give each
+    /// worker its own slice of a workspace. With one thread (or one task) everything runs inline on the caller.
+    public static func forEach(taskCount: Int, threads: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+        let workers = min(max(threads, 1), taskCount)
+        if workers <= 1 {
+            for task in 0..<taskCount { body(0, task) }
+            return
+        }
+        let nextTask = Atomic<Int>(0)
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while true {
+                    let task = nextTask.add(1, ordering: .relaxed).oldValue
+                    if task >= taskCount { break }
+                    shared.value(worker, task)
+                }
+            }
+        }
+    }
+}
+
+/// Wraps a value the compiler cannot prove sendable (raw pointers into buffers that the caller partitions
+/// between workers). Used only at the parallel-for boundary.
+package struct UncheckedSendable<Value>: @unchecked Sendable {
+    package let value: Value
+    package init(_ value: Value) { self.value = value }
+}

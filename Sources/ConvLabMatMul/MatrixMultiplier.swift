@@ -1,0 +1,109 @@
+import ConvLabCore
+import Foundation
+
+/// The matrix-multiply abstraction behind every GEMM stage (im2col's lowered product, Winograd's and FFT's
+/// transform-domain products). Engines are interchangeable so a researcher can run, say, im2col on Strassen.
+///
+/// Contract: C[m×n] = A[m×k]·B[k×n] (+ C when `accumulate`), row-major with leading dimensions, on the calling
+/// thread only (callers parallelise over independent products), using at most `workspaceBytes(m:n:k:)` of scratch.
+public protocol MatrixMultiplier: Sendable {
+    var name: String { get }
+    func workspaceBytes(m: Int, n: Int, k: Int) -> Int
+    func multiply(m: Int, n: Int, k: Int,
+                  a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  c: UnsafeMutablePointer<Float>, ldc: Int,
+                  accumulate: Bool, workspace: UnsafeMutableRawPointer?)
+}
+
+/// The engines a user can choose with `--gemm`.
+public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
+    /// OpenBLAS `cblas_sgemm`, single-threaded per call (convlab parallelises around it).
+    case blas
+    /// convlab's own packed AVX-512 SGEMM (`NativeMultiplier`).
+    case native
+    /// Strassen–Winograd to `depth` levels over a base engine (`StrassenMultiplier`); no recursion once a dimension
+    /// would drop below `cutoff`.
+    indirect case strassen(depth: Int, base: MatrixEngine, cutoff: Int)
+
+    public static let names = ["blas", "native", "strassen", "strassen-blas"]
+
+    /// Parses an engine name; `depth` and `cutoff` apply to the Strassen engines.
+    public init(parsing text: String, depth: Int = 1, cutoff: Int = MatrixEngine.strassenCutoff) throws {
+        guard depth >= 0 && depth <= 8 else {
+            throw ConvLabError.invalidArgument(name: "depth", reason: "Strassen depth must be 0...8 (got \(depth))")
+        }
+        guard cutoff >= 1 else {
+            throw ConvLabError.invalidArgument(name: "strassen cutoff", reason: "must be at least 1 (got \(cutoff))")
+        }
+        switch text.lowercased() {
+        case "blas": self = .blas
+        case "native": self = .native
+        case "strassen", "strassen-native": self = .strassen(depth: depth, base: .native, cutoff: cutoff)
+        case "strassen-blas": self = .strassen(depth: depth, base: .blas, cutoff: cutoff)
+        default: throw ConvLabError.unknownName(kind: "matrix engine", name: text, known: Self.names)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .blas: return "blas"
+        case .native: return "native"
+        case let .strassen(depth, base, _): return base == .native ? "strassen\(depth)" : "strassen\(depth)-\(base)"
+        }
+    }
+
+    /// Factor by which this engine's rounding error can exceed a classical product's: 6 per Strassen level. Each
+    /// level multiplies the forward error by a small constant (Higham §23.2.2; measured here 1.7–3.3× per level on
+    /// random data, see `convlab matmul --depth`); 6 covers that with margin. Backends multiply their bounds by it.
+    public var errorGrowth: Double {
+        switch self {
+        case .blas, .native: return 1
+        case let .strassen(depth, base, _): return pow(6, Double(depth)) * base.errorGrowth
+        }
+    }
+
+    /// Recursion stops when a dimension would fall below this (products under ~512 gain nothing from Strassen here).
+    public static let strassenCutoff = 256
+
+    public func makeMultiplier() -> any MatrixMultiplier {
+        switch self {
+        case .blas: return BLASMultiplier()
+        case .native: return NativeMultiplier()
+        case let .strassen(depth, base, cutoff):
+            return StrassenMultiplier(base: base.makeMultiplier(), depth: depth, cutoff: cutoff)
+        }
+    }
+}
+
+extension MatrixMultiplier {
+    /// C = A·B split over column blocks on `threads` workers (each block is an independent product).
+    /// `workspace` must hold `threads × workspaceBytes(m:n:blockColumns,k:)`; see `parallelWorkspaceBytes`.
+    public func multiplyParallel(m: Int, n: Int, k: Int,
+                                 a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, ldb: Int,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int,
+                                 threads: Int, workspace: UnsafeMutableRawPointer?) {
+        let blocks = Self.columnBlocks(n: n, threads: threads)
+        let perWorker = workspaceBytes(m: m, n: blocks.width, k: k)
+        let shared = UncheckedSendable((a, b, c, workspace))
+        Parallel.forEach(taskCount: blocks.count, threads: threads) { worker, block in
+            let (a, b, c, workspace) = shared.value
+            let start = block * blocks.width
+            let width = min(blocks.width, n - start)
+            multiply(m: m, n: width, k: k, a: a, lda: lda, b: b + start, ldb: ldb, c: c + start, ldc: ldc,
+                     accumulate: false, workspace: workspace.map { $0 + worker * perWorker })
+        }
+    }
+
+    public func parallelWorkspaceBytes(m: Int, n: Int, k: Int, threads: Int) -> Int {
+        let blocks = Self.columnBlocks(n: n, threads: threads)
+        return min(threads, blocks.count) * workspaceBytes(m: m, n: blocks.width, k: k)
+    }
+
+    /// Column blocks: one per thread, rounded up to whole 64-column panels.
+    static func columnBlocks(n: Int, threads: Int) -> (count: Int, width: Int) {
+        let width = max(((n + max(threads, 1) - 1) / max(threads, 1) + 63) / 64 * 64, 1)
+        return ((n + width - 1) / width, width)
+    }
+}

@@ -1,0 +1,271 @@
+import ConvLabCore
+
+/// SGEMM written in Swift: Goto/BLIS blocking with packed panels and a 6×64 register-blocked micro-kernel.
+///
+/// Loops, outermost first: column blocks of B (nc), depth blocks (kc; B's kc×nc block is packed into 64-column
+/// panels), row blocks of A (mc; packed into 6-row panels), then micro-tiles. A micro-kernel call keeps a 6×64 tile of
+/// C in 24 vector registers and, per step along k, loads 4 vectors of B and broadcasts 6 values of A: 24 FMAs per 10
+/// loads. The kc×64 B panel (32 KiB at kc = 128) stays in L1 while every A panel of the row block streams past it from
+/// L2; the packed kc×nc block of B (512 KiB at nc = 1024) fits the 1 MiB L2 (nc = 2048 overflowed it: 173 versus 236
+/// GFLOP/s at n = 2048 on one core). See `blocking(m:)` for large products. Built with `-target-cpu native` the kernel is AVX-512 (`vfmadd231ps zmm`); without it, it still compiles and
+/// runs on plain x86-64 (slowly: see TOOLCHAIN.md).
+struct NativeMultiplier: MatrixMultiplier, VectorMemory {
+    var name: String { "native" }
+
+    static let mr = 6
+    static let nr = 64
+    /// Summation block along k: each element of C is the sum, in k order, of partial sums over k ∈ [128·j, 128·j + 128),
+    /// each accumulated from zero in registers and then added to C. Fixing these boundaries in absolute k (rather than
+    /// letting them follow kc or the packed/unpacked choice) makes every element's rounding independent of how a caller
+    /// or its threads split m and n, so results do not change with the thread count; blocked summation also keeps the
+    /// error near that of 128 + k/128 additions instead of k.
+    static let kSum = 128
+    static let mc = 120
+
+    /// Depth and column block sizes. Each depth block re-reads the m×nc block of C; when that block no longer fits
+    /// comfortably in L3 (m = 4096: 16 MiB) it comes from DRAM, so large products use a deeper kc (fewer passes over C)
+    /// with a narrower nc (the packed B block kc×nc must still fit L2). Measured on one core: kc 128 / nc 1024 gives
+    /// 251 and 236 GFLOP/s at n = 1024 and 2048 but 170 at 4096; kc 384 / nc 512 gives 202 at 4096.
+    static func blocking(m: Int) -> (kc: Int, nc: Int) {
+        usesLargeBlocking(m: m) ? (384, 512) : (128, 1024)
+    }
+
+    static func usesLargeBlocking(m: Int) -> Bool { m * 1024 * MemoryLayout<Float>.stride > 12 * 1024 * 1024 }
+
+    typealias Vector = SIMD16<Float>
+
+    /// Products this small skip packing: the micro-kernel reads A's rows and B's 64-column strips in place (a kc×64
+    /// strip of B stays in L2 across all row panels), which saves the two packing passes that otherwise cost a
+    /// large share of a Winograd-sized product (tiles × K × C, e.g. 196 × 256 × 256).
+    static func usesUnpacked(m: Int, n: Int, k: Int) -> Bool {
+        n <= 512 && k <= unpackedMaxDepth && m <= 4096
+    }
+
+    static let unpackedMaxDepth = 1152
+
+    /// Scratch for every path a product no larger than m×n×k can take: one ragged B strip and a zero row (unpacked),
+    /// and the packed A and B blocks at the blocking its m selects. Each path's own size is not monotone (a 449-wide
+    /// product takes the unpacked path and needs more than a 576-wide packed one), but callers size one workspace
+    /// for a product and run narrower pieces of it inside (the ragged last block of `multiplyParallel`), so the
+    /// declared size covers them all: it never decreases when m, n or k grows.
+    func workspaceBytes(m: Int, n: Int, k: Int) -> Int {
+        let unpacked = min(k, Self.unpackedMaxDepth) * (Self.nr + 1)
+        func packed(_ blocking: (kc: Int, nc: Int)) -> Int {
+            let kb = min(blocking.kc, k)
+            let mb = (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr
+            let nb = (min(blocking.nc, n) + Self.nr - 1) / Self.nr * Self.nr
+            return mb * kb + kb * nb
+        }
+        let small = packed(Self.blocking(m: 1)), large = Self.usesLargeBlocking(m: m) ? packed(Self.blocking(m: m)) : 0
+        return max(unpacked, small, large) * MemoryLayout<Float>.stride + 128
+    }
+
+    func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawPointer?) {
+        guard m > 0 && n > 0 else { return }
+        if k == 0 {
+            if !accumulate { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        // The protocol promises a workspace of `workspaceBytes`; allocate only if a caller passed none.
+        let bytes = workspaceBytes(m: m, n: n, k: k)
+        let owned = workspace == nil ? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) : nil
+        defer { owned?.deallocate() }
+        let base = (workspace ?? owned!)
+        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + 63) & ~63)!
+        if Self.usesUnpacked(m: m, n: n, k: k) {
+            multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
+                             scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
+            return
+        }
+        let (kc, nc) = Self.blocking(m: m)
+        let kb0 = min(kc, k)
+        let packedA = aligned.bindMemory(to: Float.self, capacity: bytes / 4)
+        let packedB = packedA + (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr * kb0
+
+        var jc = 0
+        while jc < n {
+            let nb = min(nc, n - jc)
+            var pc = 0
+            while pc < k {
+                let kb = min(kc, k - pc)
+                Self.packB(b + pc * ldb + jc, ldb: ldb, depth: kb, columns: nb, into: packedB)
+                var ic = 0
+                while ic < m {
+                    let mb = min(Self.mc, m - ic)
+                    Self.packA(a + ic * lda + pc, lda: lda, rows: mb, depth: kb, into: packedA)
+                    let add = accumulate || pc > 0
+                    var jr = 0
+                    while jr < nb {
+                        let columns = min(Self.nr, nb - jr)
+                        var ir = 0
+                        while ir < mb {
+                            let rows = min(Self.mr, mb - ir)
+                            let target = c + (ic + ir) * ldc + jc + jr
+                            let panelA = packedA + ir * kb
+                            let panelB = packedB + jr * kb
+                            // kc is a multiple of kSum, so sub-blocks start at multiples of kSum in absolute k.
+                            var sub = 0
+                            while sub < kb {
+                                let depth = min(Self.kSum, kb - sub)
+                                // A packed panel holds its 6 rows interleaved: row i at pa + i, step mr.
+                                let pa = UnsafePointer(panelA + sub * Self.mr)
+                                Self.tile(depth: depth, a: (pa, pa + 1, pa + 2, pa + 3, pa + 4, pa + 5),
+                                          aStep: Self.mr, b: panelB + sub * Self.nr, bStep: Self.nr, c: target,
+                                          ldc: ldc, accumulate: add || sub > 0, rows: rows, columns: columns)
+                                sub += Self.kSum
+                            }
+                            ir += Self.mr
+                        }
+                        jr += Self.nr
+                    }
+                    ic += Self.mc
+                }
+                pc += kc
+            }
+            jc += nc
+        }
+    }
+
+    /// The unpacked path: 64-column strips of B in place (a ragged last strip is copied, zero-padded), 6 rows of A
+    /// read in place (missing rows of a ragged last panel point at a zero row).
+    private func multiplyUnpacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                  ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                  scratch: UnsafeMutablePointer<Float>) {
+        let strip = scratch
+        let zeroRow = scratch + k * Self.nr
+        zeroRow.update(repeating: 0, count: k)
+        var jr = 0
+        while jr < n {
+            let columns = min(Self.nr, n - jr)
+            var (panel, panelStride) = (b + jr, ldb)
+            if columns < Self.nr {
+                for p in 0..<k {
+                    (strip + p * Self.nr).update(from: b + p * ldb + jr, count: columns)
+                    (strip + p * Self.nr + columns).update(repeating: 0, count: Self.nr - columns)
+                }
+                (panel, panelStride) = (UnsafePointer(strip), Self.nr)
+            }
+            var ir = 0
+            while ir < m {
+                let rows = min(Self.mr, m - ir)
+                let row = { (i: Int) -> UnsafePointer<Float> in i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow) }
+                let target = c + ir * ldc + jr
+                // The same kSum summation blocks as the packed path (see `kSum`).
+                var p0 = 0
+                while p0 < k {
+                    let depth = min(Self.kSum, k - p0)
+                    let rowsAt = (row(0) + p0, row(1) + p0, row(2) + p0, row(3) + p0, row(4) + p0, row(5) + p0)
+                    Self.tile(depth: depth, a: rowsAt, aStep: 1, b: panel + p0 * panelStride, bStep: panelStride,
+                              c: target, ldc: ldc, accumulate: accumulate || p0 > 0, rows: rows, columns: columns)
+                    p0 += Self.kSum
+                }
+                ir += Self.mr
+            }
+            jr += Self.nr
+        }
+    }
+
+    /// A[rows×depth] → panels of 6 rows, each depth×6 (k-major), zero rows past `rows`.
+    static func packA(_ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int, into packed: UnsafeMutablePointer<Float>) {
+        var panel = 0
+        while panel < rows {
+            let target = packed + panel * depth
+            let valid = min(mr, rows - panel)
+            for i in 0..<mr {
+                if i < valid {
+                    let source = a + (panel + i) * lda
+                    for p in 0..<depth { target[p * mr + i] = source[p] }
+                } else {
+                    for p in 0..<depth { target[p * mr + i] = 0 }
+                }
+            }
+            panel += mr
+        }
+    }
+
+    /// B[depth×columns] → panels of 64 columns, each depth×64 (row-major), zero columns past `columns`.
+    static func packB(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int, into packed: UnsafeMutablePointer<Float>) {
+        var panel = 0
+        while panel < columns {
+            let target = packed + panel * depth
+            let valid = min(nr, columns - panel)
+            for p in 0..<depth {
+                let row = target + p * nr
+                row.update(from: b + p * ldb + panel, count: valid)
+                if valid < nr { (row + valid).update(repeating: 0, count: nr - valid) }
+            }
+            panel += nr
+        }
+    }
+
+
+
+    /// Six rows of A: row i's element p is at `rows.i[p · aStep]`.
+    typealias Rows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                      UnsafePointer<Float>, UnsafePointer<Float>)
+
+    /// C[rows×columns] (+)= A · B for one micro-tile: the full 6×64 kernel straight into C, or, for a partial
+    /// tile, into a stack tile whose valid part is then copied (added when accumulating) into C.
+    @inline(__always)
+    static func tile(depth: Int, a: Rows, aStep: Int, b: UnsafePointer<Float>, bStep: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, rows: Int, columns: Int) {
+        if rows == mr && columns == nr {
+            kernel(depth: depth, a: a, aStep: aStep, b: b, bStep: bStep, c: c, ldc: ldc, accumulate: accumulate)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { buffer in
+            let t = buffer.baseAddress!
+            kernel(depth: depth, a: a, aStep: aStep, b: b, bStep: bStep, c: t, ldc: nr, accumulate: false)
+            for i in 0..<rows {
+                let (target, source) = (c + i * ldc, t + i * nr)
+                if accumulate {
+                    for j in 0..<columns { target[j] += source[j] }
+                } else {
+                    target.update(from: source, count: columns)
+                }
+            }
+        }
+    }
+
+    /// C[6×64] (+)= A rows · B, B's rows `bStep` apart: the packed path passes interleaved panels (aStep = 6,
+    /// bStep = 64), the unpacked path rows and strips read in place (aStep = 1, bStep = ldb).
+    static func kernel(depth: Int, a: Rows, aStep: Int, b: UnsafePointer<Float>, bStep: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
+        var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
+        var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
+        var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
+        var c40 = Vector(), c41 = Vector(), c42 = Vector(), c43 = Vector()
+        var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
+        var bp = b, q = 0
+        for _ in 0..<depth {
+            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
+            var s = Vector(repeating: a.0[q])
+            c00.addProduct(s, b0); c01.addProduct(s, b1); c02.addProduct(s, b2); c03.addProduct(s, b3)
+            s = Vector(repeating: a.1[q])
+            c10.addProduct(s, b0); c11.addProduct(s, b1); c12.addProduct(s, b2); c13.addProduct(s, b3)
+            s = Vector(repeating: a.2[q])
+            c20.addProduct(s, b0); c21.addProduct(s, b1); c22.addProduct(s, b2); c23.addProduct(s, b3)
+            s = Vector(repeating: a.3[q])
+            c30.addProduct(s, b0); c31.addProduct(s, b1); c32.addProduct(s, b2); c33.addProduct(s, b3)
+            s = Vector(repeating: a.4[q])
+            c40.addProduct(s, b0); c41.addProduct(s, b1); c42.addProduct(s, b2); c43.addProduct(s, b3)
+            s = Vector(repeating: a.5[q])
+            c50.addProduct(s, b0); c51.addProduct(s, b1); c52.addProduct(s, b2); c53.addProduct(s, b3)
+            q += aStep
+            bp += bStep
+        }
+        @inline(__always) func put(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
+            let p = c + row * ldc
+            if accumulate {
+                store(load(p) + v0, p); store(load(p + 16) + v1, p + 16)
+                store(load(p + 32) + v2, p + 32); store(load(p + 48) + v3, p + 48)
+            } else {
+                store(v0, p); store(v1, p + 16); store(v2, p + 32); store(v3, p + 48)
+            }
+        }
+        put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)
+        put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43); put(5, c50, c51, c52, c53)
+    }
+}

@@ -1,0 +1,71 @@
+import ConvLabBenchmark
+import ConvLabCore
+
+/// Checks the cost model against measurements already on disk (a `sweep` or `bench` CSV): per backend, how far the
+/// predictions are from the measured medians, and per shape, the regret the heuristic would have had among the
+/// backends measured there. Used to calibrate `MachineModel` on one sweep and to test it on another.
+public struct ModelCheck: Sendable {
+    public struct BackendFit: Sendable {
+        public var backend: String
+        public var rows: Int
+        /// Median and 10th/90th percentiles of measured / predicted.
+        public var medianRatio: Double
+        public var lowRatio: Double
+        public var highRatio: Double
+    }
+
+    public struct ShapeRegret: Sendable {
+        public var name: String
+        public var chosen: String
+        public var best: String
+        public var regret: Double
+    }
+
+    public var fits: [BackendFit]
+    public var regrets: [ShapeRegret]
+    /// Every row used: backend, threads, measured and physical (uncorrected) seconds, as CSV lines.
+    public var dump: [String] = []
+
+    public init(csv text: String, model: CostModel = CostModel(), threads: Int? = nil) throws {
+        let rows = CSVReader.rows(text).filter { $0["status"] == "ok" }
+        var ratios: [String: [Double]] = [:]
+        var shapes: [String: [(backend: String, measured: Double, predicted: Double)]] = [:]
+        let backends = Dictionary(Selector.candidates().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for row in rows {
+            func int(_ key: String) -> Int { Int(row[key] ?? "") ?? 0 }
+            guard let name = row["backend"], let backend = backends[name],
+                  let measured = Double(row["ms_median"] ?? "").map({ $0 / 1e3 }),
+                  let d = try? ConvolutionDescriptor(
+                    batch: int("N"), inputChannels: int("C"), inputHeight: int("H"), inputWidth: int("W"),
+                    outputChannels: int("K"), kernelHeight: int("R"), kernelWidth: int("S"),
+                    strideHeight: int("stride_h"), strideWidth: int("stride_w"),
+                    padding: .explicit(Padding(top: int("pad_top"), bottom: int("pad_bottom"), left: int("pad_left"),
+                                               right: int("pad_right"))),
+                    dilationHeight: int("dilation_h"), dilationWidth: int("dilation_w"), groups: int("groups")),
+                  let predicted = model.predictedSeconds(backend, d, threads: threads ?? int("threads"))
+            else { continue }
+            ratios[name, default: []].append(measured / predicted)
+            if let physical = model.physicalSeconds(backend, d, threads: threads ?? int("threads")) {
+                dump.append("\(CostModel.correctionKey(backend, d)),\(csvEscape(d.key)),\(measured),\(physical)")
+            }
+            let shape = (row["name"] ?? "") + "|" + d.key
+            shapes[shape, default: []].append((name, measured, predicted))
+        }
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+        }
+        fits = ratios.keys.sorted().map { name in
+            let values = ratios[name] ?? []
+            return BackendFit(backend: name, rows: values.count, medianRatio: percentile(values, 0.5),
+                              lowRatio: percentile(values, 0.1), highRatio: percentile(values, 0.9))
+        }
+        regrets = shapes.keys.sorted().compactMap { shape in
+            guard let entries = shapes[shape], entries.count > 1,
+                  let chosen = entries.min(by: { $0.predicted < $1.predicted }),
+                  let best = entries.min(by: { $0.measured < $1.measured }) else { return nil }
+            return ShapeRegret(name: String(shape.split(separator: "|").first ?? ""), chosen: chosen.backend,
+                               best: best.backend, regret: chosen.measured / best.measured - 1)
+        }
+    }
+}
