@@ -3,7 +3,8 @@ import ConvLabCore
 
 /// Compares backends against the float64 reference (`ReferenceConvolution`).
 ///
-/// Normalisation: output i of image n, channel k is divided by max(Σ|w|·|x| of that output, `scaleFloor` · local),
+/// Normalisation (`ErrorNormalisation`): output i of image n, channel k is divided by max(Σ|w|·|x| of that output,
+/// `scaleFloor` · local),
 /// scaleFloor = 1/4, local = the larger of the channel's typical scale Σ|w_k| · rms(x)
 /// (`ReferenceResult.typicalMagnitude`) and the largest Σ|w|·|x| among outputs within `neighbourhoodRadius` rows and
 /// columns. Without the floor, methods whose rounding error is spread over a tile — the FFT over its transform,
@@ -51,8 +52,9 @@ public enum AccuracyChecker {
                         if !scale[i].isFinite { continue }
                         let absolute = abs(value - exact)
                         let channelScale = typical.map { $0[min(i / planeSize, $0.count - 1)] } ?? 0
-                        let floor = scaleFloor * max(channelScale, neighbourhood[i].isFinite ? neighbourhood[i] : 0)
-                        let denominator = max(scale[i], floor)
+                        let denominator = ErrorNormalisation.denominator(
+                            scale: scale[i], typical: channelScale,
+                            neighbourhood: neighbourhood[i].isFinite ? neighbourhood[i] : 0)
                         let relative = denominator > 0 ? absolute / denominator : (absolute == 0 ? 0 : .infinity)
                         report.maxAbsoluteError = max(report.maxAbsoluteError, absolute)
                         report.maxRelativeError = max(report.maxRelativeError, relative)
@@ -71,8 +73,8 @@ public enum AccuracyChecker {
         return report
     }
 
-    /// Fraction of the local scale below which outputs are normalised by the floor (see the type's note).
-    public static let scaleFloor = 0.25
+    /// Fraction of the local scale below which outputs are normalised by the floor (see `ErrorNormalisation`).
+    public static var scaleFloor: Double { ErrorNormalisation.scaleFloor }
     /// Rows and columns around an output whose scales count as its neighbourhood: the largest Winograd output tile
     /// convlab generates is 8 wide.
     public static let neighbourhoodRadius = 8

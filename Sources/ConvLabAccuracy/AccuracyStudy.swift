@@ -42,7 +42,7 @@ public enum AccuracyStudy {
                     worst = max(worst, report.maxRelativeError)
                     bound = report.errorBound
                     passed = passed && report.passed
-                    variant = plan.details
+                    variant = plan.variant
                 }
                 records.append(AccuracyRecord(backend: backend.name, variant: variant,
                                               distribution: distribution.name, seeds: seeds,

@@ -17,6 +17,9 @@ public enum ConvLabError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidFile(path: String, reason: String)
     /// A command-line or API argument that is malformed or out of range.
     case invalidArgument(name: String, reason: String)
+    /// A size computed from the input (elements, bytes, a transform) does not fit in a 64-bit integer; refused
+    /// before allocating, where a wrapped product would have become a small buffer and a heap overflow.
+    case sizeOverflow(what: String)
 
     public var description: String {
         switch self {
@@ -34,6 +37,8 @@ public enum ConvLabError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): \(reason)"
         case let .invalidArgument(name, reason):
             return "invalid \(name): \(reason)"
+        case let .sizeOverflow(what):
+            return "\(what): the size overflows a 64-bit integer"
         }
     }
 }

@@ -118,12 +118,13 @@ public struct ConvolutionDescriptor: Hashable, Sendable, CustomStringConvertible
         self.groups = groups
 
         // Element counts with overflow checks: a request like 100,000 x 100,000 must fail here, at once.
-        guard let inputCount = Self.product([batch, inputChannels, inputHeight, inputWidth]),
-              let weightCount = Self.product([outputChannels, inputChannels / groups, kernelHeight, kernelWidth]),
-              let outputCount = Self.product([batch, outputChannels, outputHeight, outputWidth]),
-              let total = Self.sum([inputCount, weightCount, outputCount]),
-              let bytes = Self.product([total, MemoryLayout<Float>.stride]),
-              Self.product([outputCount, 2, inputChannels / groups, kernelHeight, kernelWidth]) != nil
+        typealias Checked = CheckedArithmetic
+        guard let inputCount = Checked.product(batch, inputChannels, inputHeight, inputWidth),
+              let weightCount = Checked.product(outputChannels, inputChannels / groups, kernelHeight, kernelWidth),
+              let outputCount = Checked.product(batch, outputChannels, outputHeight, outputWidth),
+              let total = Checked.sum(inputCount, weightCount, outputCount),
+              let bytes = Checked.product(total, MemoryLayout<Float>.stride),
+              Checked.product(outputCount, 2, inputChannels / groups, kernelHeight, kernelWidth) != nil
         else {
             throw ConvLabError.invalidDescriptor(
                 field: "sizes", reason: "element counts overflow a 64-bit integer")
@@ -191,26 +192,6 @@ public struct ConvolutionDescriptor: Hashable, Sendable, CustomStringConvertible
         if !isUndilated { text += ", dilation \(dilationHeight)x\(dilationWidth)" }
         if groups > 1 { text += ", groups \(groups)" }
         return text
-    }
-
-    package static func product(_ values: [Int]) -> Int? {
-        var result = 1
-        for value in values {
-            let (next, overflow) = result.multipliedReportingOverflow(by: value)
-            if overflow { return nil }
-            result = next
-        }
-        return result
-    }
-
-    static func sum(_ values: [Int]) -> Int? {
-        var result = 0
-        for value in values {
-            let (next, overflow) = result.addingReportingOverflow(value)
-            if overflow { return nil }
-            result = next
-        }
-        return result
     }
 }
 

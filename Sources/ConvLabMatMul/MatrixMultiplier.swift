@@ -1,11 +1,15 @@
 import ConvLabCore
 import Foundation
+import Synchronization
 
 /// The matrix-multiply abstraction behind every GEMM stage (im2col's lowered product, Winograd's and FFT's
 /// transform-domain products). Engines are interchangeable so a researcher can run, say, im2col on Strassen.
 ///
 /// Contract: C[m×n] = A[m×k]·B[k×n] (+ C when `accumulate`), row-major with leading dimensions, on the calling
-/// thread only (callers parallelise over independent products), using at most `workspaceBytes(m:n:k:)` of scratch.
+/// thread only (callers parallelise over independent products), using at most `workspaceBytes(m:n:k:)` bytes of
+/// `workspace`. That size never decreases when m, n or k grows, so a workspace sized for a product also serves every
+/// smaller piece of it (a ragged last block). Given a shorter buffer an engine allocates what it needs instead of
+/// writing past the end: slower, never unsafe (plans size their workspaces so that this does not happen).
 public protocol MatrixMultiplier: Sendable {
     var name: String { get }
     func workspaceBytes(m: Int, n: Int, k: Int) -> Int
@@ -13,7 +17,7 @@ public protocol MatrixMultiplier: Sendable {
                   a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
                   c: UnsafeMutablePointer<Float>, ldc: Int,
-                  accumulate: Bool, workspace: UnsafeMutableRawPointer?)
+                  accumulate: Bool, workspace: UnsafeMutableRawBufferPointer)
 }
 
 /// The engines a user can choose with `--gemm`.
@@ -77,33 +81,64 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension MatrixMultiplier {
-    /// C = A·B split over column blocks on `threads` workers (each block is an independent product).
-    /// `workspace` must hold `threads × workspaceBytes(m:n:blockColumns,k:)`; see `parallelWorkspaceBytes`.
+    /// C = A·B split over column blocks on `threads` workers (each block is an independent product), each worker
+    /// using its own slice of `workspace` (`parallelWorkspaceBytes` in all).
     public func multiplyParallel(m: Int, n: Int, k: Int,
                                  a: UnsafePointer<Float>, lda: Int,
                                  b: UnsafePointer<Float>, ldb: Int,
                                  c: UnsafeMutablePointer<Float>, ldc: Int,
-                                 threads: Int, workspace: UnsafeMutableRawPointer?) {
+                                 threads: Int, workspace: UnsafeMutableRawBufferPointer) {
         let blocks = Self.columnBlocks(n: n, threads: threads)
         let perWorker = workspaceBytes(m: m, n: blocks.width, k: k)
+        let workers = Parallel.workers(threads: threads, tasks: blocks.count)
         let shared = UncheckedSendable((a, b, c, workspace))
-        Parallel.forEach(taskCount: blocks.count, threads: threads) { worker, block in
+        Parallel.forEach(taskCount: blocks.count, threads: workers) { worker, block in
             let (a, b, c, workspace) = shared.value
             let start = block * blocks.width
             let width = min(blocks.width, n - start)
+            // A slice of exactly perWorker bytes when the buffer holds one per worker; otherwise an empty one, and
+            // the engine allocates (see the protocol's contract).
+            let slice = workspace.count >= workers * perWorker && perWorker > 0
+                ? UnsafeMutableRawBufferPointer(start: workspace.baseAddress! + worker * perWorker, count: perWorker)
+                : UnsafeMutableRawBufferPointer(start: nil, count: 0)
             multiply(m: m, n: width, k: k, a: a, lda: lda, b: b + start, ldb: ldb, c: c + start, ldc: ldc,
-                     accumulate: false, workspace: workspace.map { $0 + worker * perWorker })
+                     accumulate: false, workspace: slice)
         }
     }
 
+    /// Workspace for `multiplyParallel`: one slice per worker that has a block to do.
     public func parallelWorkspaceBytes(m: Int, n: Int, k: Int, threads: Int) -> Int {
         let blocks = Self.columnBlocks(n: n, threads: threads)
-        return min(threads, blocks.count) * workspaceBytes(m: m, n: blocks.width, k: k)
+        return Parallel.workers(threads: threads, tasks: blocks.count) * workspaceBytes(m: m, n: blocks.width, k: k)
     }
 
     /// Column blocks: one per thread, rounded up to whole 64-column panels.
     static func columnBlocks(n: Int, threads: Int) -> (count: Int, width: Int) {
-        let width = max(((n + max(threads, 1) - 1) / max(threads, 1) + 63) / 64 * 64, 1)
+        let parts = Parallel.workers(threads: threads, tasks: n)
+        let width = max(((n + parts - 1) / parts + 63) / 64 * 64, 1)
         return ((n + width - 1) / width, width)
     }
+}
+
+/// Scratch for one product: `workspace` when it holds `bytes`, else memory allocated for the call (the contract's
+/// safe fallback). Either way the body sees a 64-byte-aligned buffer of at least `bytes`.
+package func withScratch<R>(_ workspace: UnsafeMutableRawBufferPointer, bytes: Int,
+                            _ body: (UnsafeMutableRawPointer) -> R) -> R {
+    // Callers' sizes include 64 bytes of slack so that aligning the start keeps `bytes − 64` usable.
+    if workspace.count >= bytes, let base = workspace.baseAddress {
+        return body(UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + 63) & ~63)!)
+    }
+    ScratchFallbacks.count.add(1, ordering: .relaxed)
+    let owned = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    defer { owned.deallocate() }
+    return body(owned)
+}
+
+/// How often a GEMM got a workspace shorter than it declared and allocated instead. Plans size their workspaces from
+/// `workspaceBytes`, so this stays 0; the tests check that it does (a rise means a caller under-sizes its scratch,
+/// which before this fallback was a heap overflow).
+public enum ScratchFallbacks {
+    package static let count = Atomic<Int>(0)
+
+    public static var total: Int { count.load(ordering: .relaxed) }
 }

@@ -9,7 +9,7 @@ import ConvLabCore
 /// L2; the packed kc×nc block of B (512 KiB at nc = 1024) fits the 1 MiB L2 (nc = 2048 overflowed it: 173 versus 236
 /// GFLOP/s at n = 2048 on one core). See `blocking(m:)` for large products. Built with `-target-cpu native` the kernel is AVX-512 (`vfmadd231ps zmm`); without it, it still compiles and
 /// runs on plain x86-64 (slowly: see TOOLCHAIN.md).
-struct NativeMultiplier: MatrixMultiplier, VectorMemory {
+struct NativeMultiplier: MatrixMultiplier {
     var name: String { "native" }
 
     static let mr = 6
@@ -61,26 +61,32 @@ struct NativeMultiplier: MatrixMultiplier, VectorMemory {
     }
 
     func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawPointer?) {
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawBufferPointer) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
             if !accumulate { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
             return
         }
-        // The protocol promises a workspace of `workspaceBytes`; allocate only if a caller passed none.
         let bytes = workspaceBytes(m: m, n: n, k: k)
-        let owned = workspace == nil ? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) : nil
-        defer { owned?.deallocate() }
-        let base = (workspace ?? owned!)
-        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + 63) & ~63)!
-        if Self.usesUnpacked(m: m, n: n, k: k) {
-            multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
-                             scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
-            return
+        withScratch(workspace, bytes: bytes) { aligned in
+            if Self.usesUnpacked(m: m, n: n, k: k) {
+                multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                 accumulate: accumulate,
+                                 scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
+            } else {
+                multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
+                               scratch: aligned.bindMemory(to: Float.self, capacity: (bytes - 128) / 4))
+            }
         }
+    }
+
+    /// The packed path: Goto/BLIS loops over packed A and B blocks in `scratch`.
+    private func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                scratch: UnsafeMutablePointer<Float>) {
         let (kc, nc) = Self.blocking(m: m)
         let kb0 = min(kc, k)
-        let packedA = aligned.bindMemory(to: Float.self, capacity: bytes / 4)
+        let packedA = scratch
         let packedB = packedA + (min(Self.mc, m) + Self.mr - 1) / Self.mr * Self.mr * kb0
 
         var jc = 0
@@ -240,7 +246,7 @@ struct NativeMultiplier: MatrixMultiplier, VectorMemory {
         var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
         var bp = b, q = 0
         for _ in 0..<depth {
-            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
+            let b0 = loadVector(bp), b1 = loadVector(bp + 16), b2 = loadVector(bp + 32), b3 = loadVector(bp + 48)
             var s = Vector(repeating: a.0[q])
             c00.addProduct(s, b0); c01.addProduct(s, b1); c02.addProduct(s, b2); c03.addProduct(s, b3)
             s = Vector(repeating: a.1[q])
@@ -259,10 +265,10 @@ struct NativeMultiplier: MatrixMultiplier, VectorMemory {
         @inline(__always) func put(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             let p = c + row * ldc
             if accumulate {
-                store(load(p) + v0, p); store(load(p + 16) + v1, p + 16)
-                store(load(p + 32) + v2, p + 32); store(load(p + 48) + v3, p + 48)
+                storeVector(loadVector(p) + v0, p); storeVector(loadVector(p + 16) + v1, p + 16)
+                storeVector(loadVector(p + 32) + v2, p + 32); storeVector(loadVector(p + 48) + v3, p + 48)
             } else {
-                store(v0, p); store(v1, p + 16); store(v2, p + 32); store(v3, p + 48)
+                storeVector(v0, p); storeVector(v1, p + 16); storeVector(v2, p + 32); storeVector(v3, p + 48)
             }
         }
         put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)

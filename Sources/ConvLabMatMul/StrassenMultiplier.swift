@@ -40,22 +40,29 @@ struct StrassenMultiplier: MatrixMultiplier {
     }
 
     func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawPointer?) {
+                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawBufferPointer) {
         guard recurses(m: m, n: n, k: k) else {
             base.multiply(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
                           workspace: workspace)
             return
         }
         let bytes = workspaceBytes(m: m, n: n, k: k)
-        let owned = workspace == nil ? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) : nil
-        defer { owned?.deallocate() }
-        var scratch = Scratch(base: workspace ?? owned!)
+        withScratch(workspace, bytes: bytes) { start in
+            var scratch = Scratch(start: start, usableBytes: bytes - 64)
+            multiplyLevel(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
+                          scratch: &scratch)
+        }
+    }
 
+    /// One recursion level in `scratch` (see the type's note for the schedule).
+    private func multiplyLevel(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                               ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                               scratch: inout Scratch) {
         if accumulate {
             // C += A·B: form A·B in a temporary, then add.
             let product = scratch.take(m * n)
-            multiply(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: product, ldc: n, accumulate: false,
-                     workspace: scratch.rest)
+            multiplyLevel(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: product, ldc: n, accumulate: false,
+                          scratch: &scratch)
             Self.combine(c, ldc, UnsafePointer(c), ldc, UnsafePointer(product), n, rows: m, columns: n, subtract: false)
             return
         }
@@ -115,12 +122,14 @@ struct StrassenMultiplier: MatrixMultiplier {
         }
     }
 
-    /// Bump allocator over the workspace (64-byte aligned pieces).
+    /// Bump allocator over the workspace (64-byte aligned pieces); `rest` is what is left for the children.
     private struct Scratch {
         var next: UnsafeMutableRawPointer
+        let end: UnsafeMutableRawPointer
 
-        init(base: UnsafeMutableRawPointer) {
-            next = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + 63) & ~63) ?? base
+        init(start: UnsafeMutableRawPointer, usableBytes: Int) {
+            next = start
+            end = start + usableBytes
         }
 
         mutating func take(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -129,7 +138,9 @@ struct StrassenMultiplier: MatrixMultiplier {
             return pointer
         }
 
-        var rest: UnsafeMutableRawPointer { next }
+        var rest: UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(start: next, count: max(end - next, 0))
+        }
     }
 
     /// z = x ± y element-wise over rows × columns strided views (z may alias x).

@@ -2,18 +2,14 @@ import ConvLabBackends
 import ConvLabCore
 import Foundation
 
-/// Predicted execution time of each backend on a descriptor, from the descriptor alone: the selector's heuristic.
+/// Predicted execution time of a plan, from its `PlanDescription` alone: the selector's heuristic.
 ///
-/// Every formula is "useful work / machine rate × the backend's measured efficiency + data movement / bandwidth":
-/// - `direct`: direct FLOPs inflated by the register-block waste (6-channel blocks, 64-position tiles over the padded
-///   grid) at the SIMD kernel's efficiency; narrow groups (depthwise) are load-bound instead.
-/// - `im2col`: direct FLOPs at the GEMM's efficiency for its operand sizes, plus writing and reading the lowered columns.
-/// - Winograd F(m, r): n²·tiles·C·K·2 GEMM FLOPs at the GEMM efficiency, plus per-tile transform costs that grow with
-///   n (measured per 16-channel tile for F(4,3) and scaled by the transform's arithmetic).
-/// - FFT: (C + K) real transforms per tile at FFTW's measured n·log₂n rate, plus the per-bin complex products; the
-///   tiled variant takes the best tile of the same set the backend chooses from.
-/// Constants are this machine's (`MachineModel`), fixed so choices are deterministic; they come from one calibration
-/// sweep over shapes unlike the benchmark suite (see `MachineModel`).
+/// Backends describe the work their plan does (`WorkEstimate`: stages with FLOPs, bytes, transform points and task
+/// counts, from the same geometry the plan executes); this model turns each stage into seconds with this machine's
+/// rates and sums them. A stage of `tasks` independent tasks keeps min(tasks, threads) workers busy. Then a
+/// per-backend correction, measured ≈ scale × physical + overhead, fitted by `scripts/calibrate-selector.py` on one
+/// calibration sweep, absorbs what the rates miss (loop overheads, cache effects). Any backend that describes its
+/// work is predicted, including ones this file has never heard of (they get no correction).
 public struct CostModel: Sendable {
     public var machine: MachineModel
 
@@ -21,134 +17,64 @@ public struct CostModel: Sendable {
         self.machine = machine
     }
 
-    /// Predicted seconds, or nil when the backend cannot run the descriptor or the model does not know it:
-    /// the physical estimate corrected by the backend's calibrated scale and fixed overhead.
-    public func predictedSeconds(_ backend: any Convolution, _ d: ConvolutionDescriptor, threads: Int) -> Double? {
-        guard let raw = physicalSeconds(backend, d, threads: threads) else { return nil }
-        let correction = machine.corrections[Self.correctionKey(backend, d)]
-            ?? machine.corrections[backend.name] ?? MachineModel.Correction(scale: 1, overhead: 0)
+    /// Predicted seconds, or nil when the plan has no work estimate: the physical estimate corrected by the backend's
+    /// calibrated scale and fixed overhead.
+    public func predictedSeconds(_ plan: PlanDescription, descriptor d: ConvolutionDescriptor, threads: Int) -> Double? {
+        guard let raw = physicalSeconds(plan, threads: threads) else { return nil }
+        let correction = machine.corrections[Self.correctionKey(backend: plan.backend, d)]
+            ?? machine.corrections[plan.backend] ?? MachineModel.Correction(scale: 1, overhead: 0)
         return correction.scale * raw + correction.overhead
     }
 
     /// Narrow groups (fewer than 4 output channels per group: depthwise, single-channel images) are bound by loads
     /// and per-channel overheads rather than FMAs, so they get their own fitted correction, `<backend>-narrow`.
-    public static func correctionKey(_ backend: any Convolution, _ d: ConvolutionDescriptor) -> String {
-        d.outputChannelsPerGroup < 4 ? backend.name + "-narrow" : backend.name
+    public static func correctionKey(backend: String, _ d: ConvolutionDescriptor) -> String {
+        d.outputChannelsPerGroup < 4 ? backend + "-narrow" : backend
     }
 
     /// The uncorrected estimate (what `scripts/calibrate-selector.py` fits the corrections to).
-    public func physicalSeconds(_ backend: any Convolution, _ d: ConvolutionDescriptor, threads: Int) -> Double? {
-        guard backend.support(for: d).isSupported else { return nil }
-        let t = Double(max(threads, 1))
-        switch backend {
-        case is DirectBackend: return direct(d, threads: t)
-        case is Im2colBackend: return im2col(d, threads: t)
-        case let w as WinogradBackend: return winograd(w, d, threads: t)
-        case let f as FFTBackend: return fft(f, d, threads: t)
-        default: return nil
+    public func physicalSeconds(_ plan: PlanDescription, threads: Int) -> Double? {
+        plan.work.map { work in work.stages.reduce(0) { $0 + seconds($1, threads: Double(max(threads, 1))) } }
+    }
+
+    /// One stage at this machine's rates.
+    public func seconds(_ stage: WorkEstimate.Stage, threads: Double) -> Double {
+        let m = machine
+        switch stage {
+        case let .directKernel(flops, reduction, tasks):
+            let efficiency = m.directEfficiency * Double(reduction) / Double(reduction + 8)
+            return flops / (m.coreFLOPs * parallelism(tasks, threads) * efficiency)
+        case let .loadBoundKernel(flops, tasks):
+            return flops / (m.coreFLOPs * parallelism(tasks, threads) * m.narrowDirectEfficiency)
+        case let .gemm(flops, rows, columns, depth, tasks):
+            return flops / (m.coreFLOPs * parallelism(tasks, threads)
+                            * gemmEfficiency(m: Double(rows), n: Double(columns), k: Double(depth)))
+        case let .memory(bytes):
+            return bytes / (m.bandwidth * threads)
+        case let .winogradInputTransform(units, tasks):
+            return units * m.winogradInputSeconds / parallelism(tasks, threads)
+        case let .winogradBlocking(units, tasks):
+            return units * m.winogradBlockingSeconds / parallelism(tasks, threads)
+        case let .winogradOutputTransform(units, tasks):
+            return units * m.winogradOutputSeconds / parallelism(tasks, threads)
+        case let .fftTransforms(pointLogPoints, tasks):
+            return pointLogPoints * m.fftSecondsPerPoint / parallelism(tasks, threads)
+        case let .complexProducts(multiplyAdds, tasks):
+            return multiplyAdds / m.complexProductRate / parallelism(tasks, threads)
         }
     }
 
     /// Threads a stage with `tasks` independent tasks keeps busy: all of them when there are enough tasks, else one per
     /// task plus a little from work that parallelises inside a task (FFTW's own threads, the GEMM's column split).
-    func parallelism(tasks: Double, threads: Double) -> Double {
-        tasks >= threads ? threads : max(1, tasks) + (threads - max(1, tasks)) * 0.3
+    func parallelism(_ tasks: Int, _ threads: Double) -> Double {
+        let t = Double(max(tasks, 1))
+        return t >= threads ? threads : t + (threads - t) * 0.3
     }
 
     /// Efficiency of a GEMM with these dimensions relative to the core's peak: small dimensions leave register blocks
     /// partly empty and the fixed per-call overhead unamortised. x/(x + h) saturates at large sizes.
     func gemmEfficiency(m: Double, n: Double, k: Double) -> Double {
         machine.gemmEfficiency * m / (m + 12) * n / (n + 24) * k / (k + 16)
-    }
-
-    func direct(_ d: ConvolutionDescriptor, threads: Double) -> Double {
-        let flops = Double(d.directFLOPs)
-        let kg = Double(d.outputChannelsPerGroup)
-        let planeWidth = Double((d.paddedWidth + d.strideWidth - 1) / d.strideWidth)
-        let positions = Double(d.outputHeight) * planeWidth
-        let paddedPositions = (positions / 64).rounded(.up) * 64
-        let positionWaste = paddedPositions / Double(d.outputHeight * d.outputWidth)
-        let bytes = Double(d.inputCount + d.outputCount) * 4 * 2
-        let rate = machine.coreFLOPs * threads
-        if d.outputChannelsPerGroup < 4 {
-            // One 16-wide load per FMA: bound by loads, not FMAs.
-            return flops * positionWaste / (rate * machine.narrowDirectEfficiency) + bytes / (machine.bandwidth * threads)
-        }
-        let channelWaste = (kg / 6).rounded(.up) * 6 / kg
-        let reduction = Double(d.reductionLength)
-        let efficiency = machine.directEfficiency * reduction / (reduction + 8)
-        return flops * positionWaste * channelWaste / (rate * efficiency) + bytes / (machine.bandwidth * threads)
-    }
-
-    func im2col(_ d: ConvolutionDescriptor, threads: Double) -> Double {
-        let columns = Double(d.outputHeight * d.outputWidth)
-        let rows = Double(d.reductionLength)
-        let efficiency = gemmEfficiency(m: Double(d.outputChannelsPerGroup), n: min(columns, 512), k: rows)
-        let pointwise = d.kernelHeight == 1 && d.kernelWidth == 1 && d.isStrideOne && d.padding.isZero
-        let lowered = pointwise ? 0 : rows * columns * Double(d.batch * d.groups) * 4 * 2
-        return Double(d.directFLOPs) / (machine.coreFLOPs * threads * efficiency)
-            + lowered / (machine.bandwidth * threads)
-    }
-
-    func winograd(_ backend: WinogradBackend, _ d: ConvolutionDescriptor, threads: Double) -> Double? {
-        guard let (h, w) = try? backend.transforms(for: d) else { return nil }
-        let tiles = Double(((d.outputHeight + h.outputSize - 1) / h.outputSize)
-                           * ((d.outputWidth + w.outputSize - 1) / w.outputSize) * d.batch * d.groups)
-        let points = Double(h.tileSize * w.tileSize)
-        let cp = Double((d.channelsPerGroup + 15) / 16 * 16), kp = Double((d.outputChannelsPerGroup + 15) / 16 * 16)
-        let gemmFlops = 2 * points * tiles * cp * kp
-        // Small filter transforms run fused per chunk of tile rows (parallel over chunks), others stage by stage
-        // (parallel over the n² GEMMs).
-        let fused = points * cp * kp * 4 <= Double(WinogradPlan.fusedFilterBytes)
-        let tileRows = Double((d.outputHeight + h.outputSize - 1) / h.outputSize * d.batch * d.groups)
-        let workers = parallelism(tasks: fused ? tileRows : points * Double(d.groups), threads: threads)
-        let gemm = gemmFlops / (machine.coreFLOPs * workers * gemmEfficiency(m: min(tiles, 112), n: kp, k: cp))
-        // Transform work per tile and 16-channel block, relative to F(4,3)'s 6×6 tile (n·n·(n_h + n_w) FMAs).
-        let scale = points * Double(h.tileSize + w.tileSize) / (36 * 12)
-        let input = tiles * cp / 16 * (machine.winogradInputSeconds * scale
-                                       + machine.winogradBlockingSeconds * Double(h.tileSize) / Double(h.outputSize))
-        let output = tiles * kp / 16 * machine.winogradOutputSeconds * scale
-        return gemm + (input + output) / workers
-    }
-
-    func fft(_ backend: FFTBackend, _ d: ConvolutionDescriptor, threads: Double) -> Double? {
-        let denseHeight = (d.outputHeight - 1) * d.strideHeight + 1
-        let denseWidth = (d.outputWidth - 1) * d.strideWidth + 1
-        let wholeHeight = denseHeight + d.kernelExtentHeight - 1, wholeWidth = denseWidth + d.kernelExtentWidth - 1
-        switch backend.tiling {
-        case .wholeImage:
-            let h = FFTSizes.candidates(atLeast: wholeHeight, count: 1)[0]
-            let w = FFTSizes.candidates(atLeast: wholeWidth, count: 1)[0]
-            return fft(d, transformHeight: h, transformWidth: w, threads: threads)
-        case .tiled(let size?):
-            return fft(d, transformHeight: size, transformWidth: size, threads: threads)
-        case .tiled(nil):
-            let extent = max(d.kernelExtentHeight, d.kernelExtentWidth)
-            let whole = max(wholeHeight, wholeWidth)
-            var best: Double?
-            for size in FFTTileCostModel.candidateSizes where size > extent {
-                let seconds = fft(d, transformHeight: size, transformWidth: size, threads: threads)
-                best = min(best ?? seconds, seconds)
-                if size >= whole { break }
-            }
-            return best ?? fft(d, transformHeight: FFTSizes.candidates(atLeast: whole, count: 1)[0],
-                               transformWidth: FFTSizes.candidates(atLeast: whole, count: 1)[0], threads: threads)
-        }
-    }
-
-    func fft(_ d: ConvolutionDescriptor, transformHeight th: Int, transformWidth tw: Int, threads: Double) -> Double {
-        let tiling = FFTTiling(descriptor: d, transformHeight: th, transformWidth: tw)
-        let columns = Double(d.batch * tiling.tilesPerImage)
-        let n = Double(th * tw)
-        let transforms = columns * Double(d.inputChannels + d.outputChannels) * machine.fftSecondsPerPoint * n * log2(n)
-        let rows = Double(SpectralProduct.blockRows(outputChannelsPerGroup: d.outputChannelsPerGroup))
-        let paddedK = (Double(d.outputChannelsPerGroup) / rows).rounded(.up) * rows * Double(d.groups)
-        let products = Double(tiling.paddedBins) * paddedK * Double(d.channelsPerGroup) * columns
-            / machine.complexProductRate
-        let filterBytes = 2 * Double(tiling.paddedBins) * paddedK * Double(d.channelsPerGroup) * 4
-        let workers = parallelism(tasks: Double(d.batch * min(d.inputChannels, d.outputChannels) * tiling.tileRows),
-                                  threads: threads)
-        return (transforms + products) / workers + filterBytes / (machine.bandwidth * threads)
     }
 }
 

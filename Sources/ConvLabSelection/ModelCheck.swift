@@ -1,3 +1,4 @@
+import ConvLabBackends
 import ConvLabBenchmark
 import ConvLabCore
 
@@ -30,9 +31,11 @@ public struct ModelCheck: Sendable {
         let rows = CSVReader.rows(text).filter { $0["status"] == "ok" }
         var ratios: [String: [Double]] = [:]
         var shapes: [String: [(backend: String, measured: Double, predicted: Double)]] = [:]
-        let backends = Dictionary(Selector.candidates().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let backends = Dictionary(BackendRegistry.standard().selectable.map { ($0.name, $0) },
+                                  uniquingKeysWith: { a, _ in a })
         for row in rows {
             func int(_ key: String) -> Int { Int(row[key] ?? "") ?? 0 }
+            let rowThreads = threads ?? int("threads")
             guard let name = row["backend"], let backend = backends[name],
                   let measured = Double(row["ms_median"] ?? "").map({ $0 / 1e3 }),
                   let d = try? ConvolutionDescriptor(
@@ -42,11 +45,12 @@ public struct ModelCheck: Sendable {
                     padding: .explicit(Padding(top: int("pad_top"), bottom: int("pad_bottom"), left: int("pad_left"),
                                                right: int("pad_right"))),
                     dilationHeight: int("dilation_h"), dilationWidth: int("dilation_w"), groups: int("groups")),
-                  let predicted = model.predictedSeconds(backend, d, threads: threads ?? int("threads"))
+                  let plan = try? backend.describe(d, options: PlanOptions(threads: rowThreads)),
+                  let predicted = model.predictedSeconds(plan, descriptor: d, threads: rowThreads)
             else { continue }
             ratios[name, default: []].append(measured / predicted)
-            if let physical = model.physicalSeconds(backend, d, threads: threads ?? int("threads")) {
-                dump.append("\(CostModel.correctionKey(backend, d)),\(csvEscape(d.key)),\(measured),\(physical)")
+            if let physical = model.physicalSeconds(plan, threads: rowThreads) {
+                dump.append("\(CostModel.correctionKey(backend: name, d)),\(csvEscape(d.key)),\(measured),\(physical)")
             }
             let shape = (row["name"] ?? "") + "|" + d.key
             shapes[shape, default: []].append((name, measured, predicted))

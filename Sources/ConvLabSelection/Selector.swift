@@ -3,15 +3,19 @@ import ConvLabCore
 import ConvLabMatMul
 
 /// Picks the backend for a convolution: from measured wisdom when there is a matching entry, otherwise from the
-/// `CostModel`'s predictions — in both cases only among candidates that support the shape, whose declared error bound
-/// is within the tolerance, and (at plan time) whose workspace fits the cap.
+/// `CostModel`'s predictions — in both cases only among registered, selectable backends that support the shape,
+/// whose declared error bound is within the tolerance and whose workspace fits the cap. Every candidate is judged by
+/// its own `describe`, so what is ranked is exactly what would be planned; nothing is timed.
 public struct Selector: Sendable {
     /// Why a candidate is or is not in the running.
     public enum Status: Sendable, Hashable {
         case eligible
         case unsupported(String)
         case tooInaccurate(bound: Double, tolerance: Double)
+        case workspaceOverCap(bytes: Int, cap: Int)
         case failedWhenMeasured(String)
+        /// The backend does not estimate its work and wisdom has no measurement of it.
+        case noEstimate
     }
 
     public struct Candidate: Sendable {
@@ -20,6 +24,8 @@ public struct Selector: Sendable {
         /// The cost model's prediction (heuristic) or the measured median (wisdom), in seconds.
         public var seconds: Double?
         public var errorBound: Double
+        /// What the backend would plan (variant, workspace), when it can run the shape.
+        public var plan: PlanDescription?
     }
 
     public enum Source: Sendable, Hashable {
@@ -28,7 +34,7 @@ public struct Selector: Sendable {
     }
 
     public struct Selection: Sendable {
-        /// Eligible candidates, fastest first: the choice and the fall-backs if its workspace is over the cap.
+        /// Eligible candidates, fastest first: the choice and its fall-backs.
         public var ranked: [Candidate]
         /// Every candidate, in registry order, with its status.
         public var all: [Candidate]
@@ -40,16 +46,21 @@ public struct Selector: Sendable {
     public var costModel: CostModel
     /// Largest acceptable error bound (relative, the checker's normalisation); nil: `defaultTolerance(for:)`.
     public var tolerance: Double?
+    /// Largest acceptable workspace in bytes; nil: no cap beyond the plan options' memory limits.
+    public var maxWorkspaceBytes: Int?
     public var matrixEngine: MatrixEngine
-    public var settings: BackendSettings
+    /// The backends to choose among (`registry.selectable`): the standard ones unless an experiment registers more.
+    public var registry: BackendRegistry
     public var wisdom: WisdomStore?
 
-    public init(costModel: CostModel = CostModel(), tolerance: Double? = nil, matrixEngine: MatrixEngine = .native,
-                settings: BackendSettings = BackendSettings(), wisdom: WisdomStore? = nil) {
+    public init(costModel: CostModel = CostModel(), tolerance: Double? = nil, maxWorkspaceBytes: Int? = nil,
+                matrixEngine: MatrixEngine = .native, settings: BackendSettings = BackendSettings(),
+                registry: BackendRegistry? = nil, wisdom: WisdomStore? = nil) {
         self.costModel = costModel
         self.tolerance = tolerance
+        self.maxWorkspaceBytes = maxWorkspaceBytes
         self.matrixEngine = matrixEngine
-        self.settings = settings
+        self.registry = registry ?? BackendRegistry.standard(settings)
         self.wisdom = wisdom
     }
 
@@ -61,24 +72,36 @@ public struct Selector: Sendable {
         defaultToleranceFactor * dotProductErrorBound(terms: d.reductionLength)
     }
 
-    /// The backends the selector chooses among: every registered backend except the float64 reference and the
-    /// generic `winograd` (the fixed Winograd variants cover it).
+    /// The standard backends the selector chooses among (`BackendRegistry.selectable`).
     public static func candidates(settings: BackendSettings = BackendSettings()) -> [any Convolution] {
-        BackendRegistry.all(settings).filter { $0.name != "reference" && $0.name != "winograd" }
+        BackendRegistry.standard(settings).selectable
     }
 
     public func select(for d: ConvolutionDescriptor, threads: Int) -> Selection {
         let tolerance = self.tolerance ?? Self.defaultTolerance(for: d)
+        let options = PlanOptions(threads: threads, matrixEngine: matrixEngine)
         let entry = wisdom?.entry(for: d, threads: threads)
         var all: [Candidate] = []
-        for backend in Self.candidates(settings: settings) {
-            let bound = backend.expectedErrorBound(for: d) * (backend is DirectBackend || backend is FFTBackend
-                                                              ? 1 : matrixEngine.errorGrowth)
-            var candidate = Candidate(backend: backend, status: .eligible, seconds: nil, errorBound: bound)
+        for backend in registry.selectable {
+            var candidate = Candidate(backend: backend, status: .eligible, seconds: nil, errorBound: .infinity)
+            all.append(candidate)
             if case .unsupported(let reason) = backend.support(for: d) {
-                candidate.status = .unsupported(reason)
-            } else if bound > tolerance {
-                candidate.status = .tooInaccurate(bound: bound, tolerance: tolerance)
+                all[all.count - 1].status = .unsupported(reason)
+                continue
+            }
+            let plan: PlanDescription
+            do {
+                plan = try backend.describe(d, options: options)
+            } catch {
+                all[all.count - 1].status = .unsupported(String(describing: error))
+                continue
+            }
+            candidate.plan = plan
+            candidate.errorBound = plan.errorBound
+            if plan.errorBound > tolerance {
+                candidate.status = .tooInaccurate(bound: plan.errorBound, tolerance: tolerance)
+            } else if let cap = maxWorkspaceBytes, plan.workspaceBytes > cap {
+                candidate.status = .workspaceOverCap(bytes: plan.workspaceBytes, cap: cap)
             } else if let entry {
                 if let record = entry.candidates.first(where: { $0.backend == backend.name }) {
                     if record.status == "ok", let seconds = record.seconds {
@@ -86,11 +109,15 @@ public struct Selector: Sendable {
                     } else {
                         candidate.status = .failedWhenMeasured(record.message ?? record.status)
                     }
+                } else {
+                    candidate.status = .noEstimate
                 }
+            } else if let seconds = costModel.predictedSeconds(plan, descriptor: d, threads: threads) {
+                candidate.seconds = seconds
             } else {
-                candidate.seconds = costModel.predictedSeconds(backend, d, threads: threads)
+                candidate.status = .noEstimate
             }
-            all.append(candidate)
+            all[all.count - 1] = candidate
         }
         let ranked = all.filter { $0.status == .eligible && $0.seconds != nil }
             .sorted { ($0.seconds ?? .infinity) < ($1.seconds ?? .infinity) }
@@ -103,25 +130,28 @@ public struct Selector: Sendable {
 ///     let conv = try ConvLab.convolution(for: descriptor, weights: w, tolerance: 1e-4)
 ///     let y = try conv(x)
 ///
-/// Candidates are planned fastest-first until one fits `maxWorkspaceBytes`; throws `.unsupported` when none is
-/// eligible (e.g. a tolerance below every backend's bound).
+/// Throws `.unsupported` when no candidate is eligible (e.g. a tolerance below every backend's bound, or a workspace
+/// cap below every plan's workspace), naming why each was excluded.
 public func convolution(for descriptor: ConvolutionDescriptor, weights: Tensor<Float>, tolerance: Double? = nil,
                         maxWorkspaceBytes: Int? = nil, options: PlanOptions = PlanOptions(),
-                        wisdom: WisdomStore? = nil) throws -> any ConvolutionPlan {
-    let selector = Selector(tolerance: tolerance, matrixEngine: options.matrixEngine, wisdom: wisdom)
+                        wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any ConvolutionPlan {
+    try options.validate()
+    let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
+                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom)
     let selection = selector.select(for: descriptor, threads: options.threads)
-    var reasons: [String] = []
-    for candidate in selection.ranked {
-        let plan = try candidate.backend.makePlan(descriptor: descriptor, weights: weights, options: options)
-        if let cap = maxWorkspaceBytes, plan.workspaceBytes > cap {
-            reasons.append("\(candidate.backend.name) needs \(formatBytes(plan.workspaceBytes)) of workspace")
-            continue
+    guard let choice = selection.choice else {
+        let reasons = selection.all.compactMap { candidate -> String? in
+            switch candidate.status {
+            case .workspaceOverCap(let bytes, _): return "\(candidate.backend.name) needs \(formatBytes(bytes)) of workspace"
+            case .tooInaccurate(let bound, _): return "\(candidate.backend.name) bound \(bound)"
+            default: return nil
+            }
         }
-        return plan
+        throw ConvLabError.unsupported(
+            backend: "selector",
+            reason: "no backend meets tolerance \(selection.tolerance)"
+                + (maxWorkspaceBytes.map { " and workspace cap \(formatBytes($0))" } ?? "")
+                + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: "; ") + ")"))
     }
-    throw ConvLabError.unsupported(
-        backend: "selector",
-        reason: "no backend meets tolerance \(selection.tolerance)"
-            + (maxWorkspaceBytes.map { " and workspace cap \(formatBytes($0))" } ?? "")
-            + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: "; ") + ")"))
+    return try choice.backend.makePlan(descriptor: descriptor, weights: weights, options: options)
 }

@@ -19,7 +19,7 @@ public struct WisdomRecord: Codable, Sendable, Hashable {
 
     public init(_ m: BackendMeasurement) {
         backend = m.backend
-        variant = m.details
+        variant = m.variant
         status = m.statusWord
         seconds = m.timing?.median
         workspaceBytes = m.workspaceBytes

@@ -32,7 +32,7 @@ import Testing
                         c.withUnsafeMutableBufferPointer { c in
                             multiplier.multiplyParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k,
                                                         b: b.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n,
-                                                        threads: threads, workspace: memory.baseAddress)
+                                                        threads: threads, workspace: UnsafeMutableRawBufferPointer(rebasing: memory[0..<declared]))
                         }
                     }
                 }
@@ -72,7 +72,7 @@ import Testing
                         c.withUnsafeMutableBufferPointer { c in
                             multiplier.multiply(m: m, n: width, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
                                                 ldb: n, c: c.baseAddress!, ldc: n, accumulate: false,
-                                                workspace: memory.baseAddress)
+                                                workspace: UnsafeMutableRawBufferPointer(rebasing: memory[0..<declared]))
                         }
                     }
                 }

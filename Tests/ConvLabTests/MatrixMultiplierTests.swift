@@ -24,7 +24,7 @@ import Testing
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
                     multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                                        c: c.baseAddress!, ldc: ldc, accumulate: accumulate, workspace: workspace.baseAddress)
+                                        c: c.baseAddress!, ldc: ldc, accumulate: accumulate, workspace: workspace.buffer)
                 }
             }
         }
@@ -75,11 +75,11 @@ import Testing
                 b.withUnsafeBufferPointer { b in
                     serial.withUnsafeMutableBufferPointer { c in
                         multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n,
-                                            c: c.baseAddress!, ldc: n, accumulate: false, workspace: one.baseAddress)
+                                            c: c.baseAddress!, ldc: n, accumulate: false, workspace: one.buffer)
                     }
                     parallel.withUnsafeMutableBufferPointer { c in
                         multiplier.multiplyParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
-                                                    ldb: n, c: c.baseAddress!, ldc: n, threads: 3, workspace: three.baseAddress)
+                                                    ldb: n, c: c.baseAddress!, ldc: n, threads: 3, workspace: three.buffer)
                     }
                 }
             }

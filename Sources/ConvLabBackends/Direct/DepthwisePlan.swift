@@ -10,74 +10,38 @@ import ConvLabCore
 /// Σ over (r, s) of w[r][s] · row[r·dh][ox + s·dw …] — R·S broadcasts and 4·R·S unaligned loads per 64 outputs,
 /// accumulated in 4 registers and stored once. Each output is summed in (r, s) order by one worker, so the result
 /// does not depend on the thread count.
-struct DepthwisePlan: ConvolutionPlan, VectorMemory {
-    let descriptor: ConvolutionDescriptor
-    let expectedErrorBound: Double
+struct DepthwisePlan: ConvolutionPlan {
+    let geometry: DepthwiseGeometry
     /// Weights per output channel, R·S each (KCRS with C/G = 1 is already this layout).
     let weights: [Float]
-    let threads: Int
-    /// Floats per padded row: left padding, the input row, right padding, then slack for the last vector's reads.
-    let rowStride: Int
-    /// Output rows per task.
-    let bandRows: Int
-    let bandsPerPlane: Int
-    let scratch: WorkspaceRegion<Float>
-    let scratchPerWorker: Int
-    let workspaceBytes: Int
 
-    var backendName: String { "direct" }
-    var isDeterministic: Bool { true }
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
 
-    static let block = 64
-
-    /// Depthwise at stride 1 (any padding, dilation, batch, channel multiplier) on rows of at least 24 outputs:
-    /// narrower rows leave most of each 64-wide block idle, and the general plan, whose blocks run across rows,
-    /// is faster there (512 channels at 14²: 0.089 vs 0.126 ms; at 28² this plan wins, 0.12 vs 0.15).
-    static func applies(to d: ConvolutionDescriptor) -> Bool {
-        d.channelsPerGroup == 1 && d.isStrideOne && d.outputWidth >= 24
-    }
-
-    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions,
-         expectedErrorBound: Double) throws {
-        descriptor = d
-        self.expectedErrorBound = expectedErrorBound
+    init(geometry: DepthwiseGeometry, weights: Tensor<Float>) {
+        self.geometry = geometry
         self.weights = weights.scalars
-        threads = options.threads
-        let blocks = (d.outputWidth + Self.block - 1) / Self.block
-        // The furthest read is the last block's last vector at the last tap: blocks·64 + (S−1)·dw floats.
-        rowStride = (max(blocks * Self.block + (d.kernelWidth - 1) * d.dilationWidth,
-                         d.padding.left + d.inputWidth + d.padding.right) + 15) / 16 * 16
-        let reach = (d.kernelHeight - 1) * d.dilationHeight
-        // Bands: a scratch of about 64 KiB (rows plus the kernel's reach), and at least 8 tasks per thread when the
-        // planes alone are too few.
-        let fitting = max(16 * 1024 / rowStride - reach, 1)
-        let planes = d.batch * d.inputChannels
-        let wantedBands = max(1, (8 * threads + planes - 1) / planes)
-        bandRows = max(1, min(fitting, (d.outputHeight + wantedBands - 1) / wantedBands))
-        bandsPerPlane = (d.outputHeight + bandRows - 1) / bandRows
-        scratchPerWorker = (bandRows + reach) * rowStride
-        var layout = WorkspaceLayout()
-        scratch = layout.reserve(Float.self, count: threads * scratchPerWorker)
-        workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the depthwise row buffers", bytes: workspaceBytes,
-                                 limit: options.limits.maxWorkspaceBytes)
     }
+
+    static let block = DepthwiseGeometry.block
+    private var rowStride: Int { geometry.rowStride }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
-        guard let workspace else { return }  // unreachable: the workspace is never empty
         let d = descriptor
-        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, scratch.pointer(in: workspace)))
+        let geometry = geometry
+        let scratch = geometry.scratch
+        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
         measurePhase("convolve", in: profile) {
             weights.withUnsafeBufferPointer { w in
                 let weightBase = UncheckedSendable(w.baseAddress!)
-                Parallel.forEach(taskCount: d.batch * d.inputChannels * bandsPerPlane, threads: threads) { worker, task in
-                    let (x, y, scratchBase) = shared.value
-                    let plane = task / bandsPerPlane
-                    let firstRow = (task % bandsPerPlane) * bandRows
-                    let rows = min(bandRows, d.outputHeight - firstRow)
-                    let buffer = scratchBase + worker * scratchPerWorker
+                Parallel.forEach(taskCount: geometry.tasks, threads: geometry.workers) { worker, task in
+                    let (x, y, workspace) = shared.value
+                    let plane = task / geometry.bandsPerPlane
+                    let firstRow = (task % geometry.bandsPerPlane) * geometry.bandRows
+                    let rows = min(geometry.bandRows, d.outputHeight - firstRow)
+                    let buffer = scratch.pointer(in: workspace, worker: worker)
                     fillRows(from: x + plane * d.inputHeight * d.inputWidth, firstOutputRow: firstRow,
                              outputRows: rows, into: buffer)
                     let (n, c) = (plane / d.inputChannels, plane % d.inputChannels)
@@ -98,16 +62,9 @@ struct DepthwisePlan: ConvolutionPlan, VectorMemory {
         let d = descriptor
         let reach = (d.kernelHeight - 1) * d.dilationHeight
         for i in 0..<(count + reach) {
-            let row = buffer + i * rowStride
             let inputRow = first + i - d.padding.top
-            guard (0..<d.inputHeight).contains(inputRow) else {
-                row.update(repeating: 0, count: rowStride)
-                continue
-            }
-            row.update(repeating: 0, count: d.padding.left)
-            (row + d.padding.left).update(from: x + inputRow * d.inputWidth, count: d.inputWidth)
-            let tail = d.padding.left + d.inputWidth
-            (row + tail).update(repeating: 0, count: rowStride - tail)
+            copyPaddedRow((0..<d.inputHeight).contains(inputRow) ? x + inputRow * d.inputWidth : nil,
+                          width: d.inputWidth, offset: -d.padding.left, into: buffer + i * rowStride, count: rowStride)
         }
     }
 
@@ -168,8 +125,8 @@ struct DepthwisePlan: ConvolutionPlan, VectorMemory {
                 // Each input vector is loaded once and feeds every output row j whose tap r = i − j exists: R + 3
                 // rows of loads for 4 output rows instead of 4·R (the unaligned loads, not the FMAs, bound this).
                 let p = row + s * dw
-                let x0 = Self.load(p), x1 = Self.load(p + 16)
-                let x2 = Self.load(p + 32), x3 = Self.load(p + 48)
+                let x0 = loadVector(p), x1 = loadVector(p + 16)
+                let x2 = loadVector(p + 32), x3 = loadVector(p + 48)
                 if i < R {
                     let b = Vector(repeating: weights[i * S + s])
                     a00.addProduct(x0, b); a01.addProduct(x1, b); a02.addProduct(x2, b); a03.addProduct(x3, b)
@@ -190,8 +147,8 @@ struct DepthwisePlan: ConvolutionPlan, VectorMemory {
         }
         @inline(__always) func put(_ j: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             let t = target + j * targetStride
-            Self.store(v0, t); Self.store(v1, t + 16)
-            Self.store(v2, t + 32); Self.store(v3, t + 48)
+            storeVector(v0, t); storeVector(v1, t + 16)
+            storeVector(v2, t + 32); storeVector(v3, t + 48)
         }
         put(0, a00, a01, a02, a03); put(1, a10, a11, a12, a13)
         put(2, a20, a21, a22, a23); put(3, a30, a31, a32, a33)
@@ -209,11 +166,65 @@ struct DepthwisePlan: ConvolutionPlan, VectorMemory {
             for s in 0..<S {
                 let p = row + s * dw
                 let b = Vector(repeating: weights[r * S + s])
-                a0.addProduct(Self.load(p), b); a1.addProduct(Self.load(p + 16), b)
-                a2.addProduct(Self.load(p + 32), b); a3.addProduct(Self.load(p + 48), b)
+                a0.addProduct(loadVector(p), b); a1.addProduct(loadVector(p + 16), b)
+                a2.addProduct(loadVector(p + 32), b); a3.addProduct(loadVector(p + 48), b)
             }
         }
-        Self.store(a0, tile); Self.store(a1, tile + 16)
-        Self.store(a2, tile + 32); Self.store(a3, tile + 48)
+        storeVector(a0, tile); storeVector(a1, tile + 16)
+        storeVector(a2, tile + 32); storeVector(a3, tile + 48)
+    }
+}
+
+/// The depthwise plan's geometry: padded row buffers, bands of output rows per task, per-worker scratch.
+struct DepthwiseGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    /// Floats per padded row: left padding, the input row, right padding, then slack for the last vector's reads.
+    let rowStride: Int
+    /// Output rows per task.
+    let bandRows: Int
+    let bandsPerPlane: Int
+    let tasks: Int
+    let workers: Int
+    let scratch: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    static let block = 64
+
+    /// Depthwise at stride 1 (any padding, dilation, batch, channel multiplier) on rows of at least 24 outputs:
+    /// narrower rows leave most of each 64-wide block idle, and the general plan, whose blocks run across rows,
+    /// is faster there (512 channels at 14²: 0.089 vs 0.126 ms; at 28² this plan wins, 0.12 vs 0.15).
+    static func applies(to d: ConvolutionDescriptor) -> Bool {
+        d.channelsPerGroup == 1 && d.isStrideOne && d.outputWidth >= 24
+    }
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
+        descriptor = d
+        let blocks = (d.outputWidth + Self.block - 1) / Self.block
+        // The furthest read is the last block's last vector at the last tap: blocks·64 + (S−1)·dw floats.
+        rowStride = (max(blocks * Self.block + (d.kernelWidth - 1) * d.dilationWidth,
+                         d.padding.left + d.inputWidth + d.padding.right) + 15) / 16 * 16
+        let reach = (d.kernelHeight - 1) * d.dilationHeight
+        // Bands: a scratch of about 64 KiB (rows plus the kernel's reach), and at least 8 tasks per thread when the
+        // planes alone are too few.
+        let fitting = max(16 * 1024 / rowStride - reach, 1)
+        let planes = d.batch * d.inputChannels
+        let wantedBands = max(1, (8 * options.threads + planes - 1) / planes)
+        bandRows = max(1, min(fitting, (d.outputHeight + wantedBands - 1) / wantedBands))
+        bandsPerPlane = (d.outputHeight + bandRows - 1) / bandRows
+        tasks = planes * bandsPerPlane
+        workers = Parallel.workers(threads: options.threads, tasks: tasks)
+        var layout = WorkspaceLayout()
+        let what = "the depthwise row buffers"
+        scratch = try layout.reserve(Float.self, count: try CheckedArithmetic.product([bandRows + reach, rowStride], what: what),
+                                     workers: workers, what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+        // Computed FLOPs: whole 64-wide blocks of every output row, for every output channel.
+        let flops = 2 * Double(d.batch * d.outputChannels * d.outputHeight * blocks * Self.block)
+            * Double(d.kernelHeight * d.kernelWidth)
+        summary = PlanDescription(
+            backend: "direct", variant: "depthwise rows", errorBound: DirectBackend.errorBound(d),
+            workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
+                                .loadBoundKernel(flops: flops, tasks: tasks)]))
     }
 }

@@ -16,58 +16,104 @@ public struct DirectBackend: Convolution {
 
     public func support(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
-    public func expectedErrorBound(for descriptor: ConvolutionDescriptor) -> Double {
-        dotProductErrorBound(terms: descriptor.reductionLength)
+    public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
+        try validate(d, options: options)
+        return DepthwiseGeometry.applies(to: d)
+            ? try DepthwiseGeometry(descriptor: d, options: options).summary
+            : try DirectGeometry(descriptor: d, options: options).summary
     }
 
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
-        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
-        if DepthwisePlan.applies(to: descriptor) {
-            return try DepthwisePlan(descriptor: descriptor, weights: weights, options: options,
-                                     expectedErrorBound: expectedErrorBound(for: descriptor))
+        try validate(descriptor, options: options)
+        try validate(weights: weights, for: descriptor)
+        if DepthwiseGeometry.applies(to: descriptor) {
+            return DepthwisePlan(geometry: try DepthwiseGeometry(descriptor: descriptor, options: options),
+                                 weights: weights)
         }
-        return try DirectPlan(descriptor: descriptor, weights: weights, options: options,
-                              expectedErrorBound: expectedErrorBound(for: descriptor))
+        return DirectPlan(geometry: try DirectGeometry(descriptor: descriptor, options: options), weights: weights)
+    }
+
+    /// Every direct method sums (C/G)·R·S products per output.
+    static func errorBound(_ d: ConvolutionDescriptor) -> Double { dotProductErrorBound(terms: d.reductionLength) }
+}
+
+/// The general direct plan's geometry: the polyphase input layout, the register blocking and the task split, from
+/// which both the plan and `describe` (the selector's view) are built.
+struct DirectGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    let polyphase: PolyphaseGeometry
+    /// Output channels per register block: 6, or 1 for narrow groups.
+    let blockChannels: Int
+    let blocksPerGroup: Int
+    /// Tiles computed by one task (see `chunkSize`).
+    let tilesPerChunk: Int
+    let threads: Int
+    let packedInput: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    static let tileWidth = 64
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
+        descriptor = d
+        threads = options.threads
+        let kg = d.outputChannelsPerGroup
+        blockChannels = kg >= 4 ? 6 : 1
+        blocksPerGroup = (kg + blockChannels - 1) / blockChannels
+        let packedWeightFloats = try CheckedArithmetic.product([d.groups, blocksPerGroup, d.reductionLength, blockChannels],
+                                                               what: "the direct backend's packed weights")
+        // The tap offsets (one Int per term of the reduction) and packed weights live as long as the plan.
+        let persistent = (packedWeightFloats + d.reductionLength) * 8
+        try ResourceLimits.check("the direct backend's packed weights", bytes: persistent,
+                                 limit: options.limits.maxWorkspaceBytes)
+        polyphase = try PolyphaseGeometry(descriptor: d, tileWidth: Self.tileWidth)
+        var layout = WorkspaceLayout()
+        packedInput = try layout.reserve(Float.self, count: polyphase.packedCount, what: "the direct backend's padded input")
+        try ResourceLimits.check("the direct backend's padded input", bytes: layout.byteCount,
+                                 limit: options.limits.maxWorkspaceBytes)
+        tilesPerChunk = Self.chunkSize(geometry: polyphase, blocksPerGroup: blocksPerGroup, threads: threads)
+
+        let chunks = (polyphase.tileCount + tilesPerChunk - 1) / tilesPerChunk
+        let tasks = d.batch * d.groups * chunks * blocksPerGroup
+        // Computed FLOPs: every 64-position tile of the plane grid, every channel of a register block.
+        let flops = 2 * Double(d.batch * d.groups) * Double(blocksPerGroup * blockChannels)
+            * Double(polyphase.tileCount * Self.tileWidth) * Double(d.reductionLength)
+        let kernel: WorkEstimate.Stage = blockChannels == 6
+            ? .directKernel(flops: flops, reduction: d.reductionLength, tasks: tasks)
+            : .loadBoundKernel(flops: flops, tasks: tasks)
+        let bytes = Double(d.inputCount + polyphase.packedCount * 2 + d.outputCount) * 4
+        summary = PlanDescription(backend: "direct", errorBound: DirectBackend.errorBound(d),
+                                  workspaceBytes: layout.byteCount, persistentBytes: persistent,
+                                  work: WorkEstimate([.memory(bytes: bytes), kernel]))
+    }
+
+    /// Tiles per task. A chunk's input (C/G channels × its positions plus the kernel's reach) should fit in a quarter
+    /// of L2 so that all weight blocks reuse it from cache; and there should be ≥ 8 tasks per thread so that the
+    /// atomic hand-out stays cheap relative to the work and the threads balance.
+    static func chunkSize(geometry: PolyphaseGeometry, blocksPerGroup: Int, threads: Int) -> Int {
+        let d = geometry.descriptor
+        let budgetFloats = 256 * 1024 / MemoryLayout<Float>.stride
+        let fitting = max((budgetFloats / d.channelsPerGroup - geometry.reach) / tileWidth, 1)
+        let independent = d.batch * d.groups * blocksPerGroup
+        let chunksWanted = (8 * threads + independent - 1) / independent
+        let balanced = max((geometry.tileCount + chunksWanted - 1) / chunksWanted, 1)
+        return min(fitting, balanced)
     }
 }
 
 struct DirectPlan: ConvolutionPlan {
-    let descriptor: ConvolutionDescriptor
-    let expectedErrorBound: Double
-    let geometry: PolyphaseGeometry
-    /// Output channels per register block: 6, or 1 for narrow groups.
-    let blockChannels: Int
-    let blocksPerGroup: Int
+    let geometry: DirectGeometry
     /// Weights as [group][block][j][blockChannels], zero-filled past K/G.
     let packedWeights: [Float]
-    let packedInput: WorkspaceRegion<Float>
-    let workspaceBytes: Int
-    let threads: Int
-    /// Tiles computed by one task (see `chunkSize`).
-    let tilesPerChunk: Int
 
-    var backendName: String { "direct" }
-    var isDeterministic: Bool { true }
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
 
-    static let tileWidth = 64
-
-    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions,
-         expectedErrorBound: Double) throws {
-        descriptor = d
-        self.expectedErrorBound = expectedErrorBound
-        threads = options.threads
-        geometry = PolyphaseGeometry(descriptor: d, tileWidth: Self.tileWidth)
-        var layout = WorkspaceLayout()
-        packedInput = layout.reserve(Float.self, count: geometry.packedCount)
-        workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the direct backend's padded input", bytes: workspaceBytes,
-                                 limit: options.limits.maxWorkspaceBytes)
-
+    init(geometry: DirectGeometry, weights: Tensor<Float>) {
+        self.geometry = geometry
+        let d = geometry.descriptor
         let kg = d.outputChannelsPerGroup
-        blockChannels = kg >= 4 ? 6 : 1
-        blocksPerGroup = (kg + blockChannels - 1) / blockChannels
-        let (J, bc, blocks) = (d.reductionLength, blockChannels, blocksPerGroup)
+        let (J, bc, blocks) = (d.reductionLength, geometry.blockChannels, geometry.blocksPerGroup)
         var packed = [Float](repeating: 0, count: d.groups * blocks * J * bc)
         weights.withUnsafeBufferPointer { w in
             for g in 0..<d.groups {
@@ -80,30 +126,14 @@ struct DirectPlan: ConvolutionPlan {
             }
         }
         packedWeights = packed
-        tilesPerChunk = Self.chunkSize(geometry: geometry, blocksPerGroup: blocks, threads: threads)
-    }
-
-    /// Tiles per task. A chunk's input (C/G channels × its positions plus the kernel's reach) should fit in a quarter
-    /// of L2 so that all weight blocks reuse it from cache; and there should be ≥ 8 tasks per thread so that the
-    /// atomic hand-out stays cheap relative to the work and the threads balance.
-    static func chunkSize(geometry: PolyphaseGeometry, blocksPerGroup: Int, threads: Int) -> Int {
-        let d = geometry.descriptor
-        let budgetFloats = 256 * 1024 / MemoryLayout<Float>.stride
-        let reach = geometry.tapOffsets.last.map { $0 - (d.channelsPerGroup - 1) * geometry.channelStride } ?? 0
-        let fitting = max((budgetFloats / d.channelsPerGroup - reach) / tileWidth, 1)
-        let independent = d.batch * d.groups * blocksPerGroup
-        let chunksWanted = (8 * threads + independent - 1) / independent
-        let balanced = max((geometry.tileCount + chunksWanted - 1) / chunksWanted, 1)
-        return min(fitting, balanced)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
-        guard let workspace else { return }  // unreachable: the workspace is never empty
         let d = descriptor
-        let geometry = geometry
-        let packed = packedInput.pointer(in: workspace)
+        let (geometry, threads) = (geometry.polyphase, self.geometry.threads)
+        let packed = self.geometry.packedInput.pointer(in: workspace)
         let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, packed))
 
         measurePhase("pad input", in: profile) {
@@ -113,11 +143,12 @@ struct DirectPlan: ConvolutionPlan {
             }
         }
 
-        let (J, bc, blocks, tiles) = (d.reductionLength, blockChannels, blocksPerGroup, geometry.tileCount)
-        let (kg, chunkTiles) = (d.outputChannelsPerGroup, tilesPerChunk)
+        let (J, bc, blocks, tiles) = (d.reductionLength, self.geometry.blockChannels, self.geometry.blocksPerGroup,
+                                      geometry.tileCount)
+        let (kg, chunkTiles) = (d.outputChannelsPerGroup, self.geometry.tilesPerChunk)
         let chunks = (tiles + chunkTiles - 1) / chunkTiles
         let planeSize = d.outputHeight * d.outputWidth
-        let tileWidth = Self.tileWidth
+        let tileWidth = DirectGeometry.tileWidth
         measurePhase("convolve", in: profile) {
             packedWeights.withUnsafeBufferPointer { weights in
                 geometry.tapOffsets.withUnsafeBufferPointer { offsets in

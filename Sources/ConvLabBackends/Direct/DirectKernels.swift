@@ -4,7 +4,7 @@ import ConvLabCore
 /// `blockChannels` output channels × 64 consecutive output positions: per j, four 16-float loads of input at
 /// `input + tapOffsets[j]` and one broadcast weight per output channel, then one FMA per (channel, vector).
 /// Built with `-target-cpu native` these are AVX-512 `vfmadd231ps` on zmm registers (check with objdump).
-enum DirectKernels: VectorMemory {
+enum DirectKernels {
     typealias Vector = SIMD16<Float>
 
     /// 6 output channels × 64 positions: 24 accumulators, 10 loads per 24 FMAs.
@@ -20,7 +20,7 @@ enum DirectKernels: VectorMemory {
         var w = weights
         for j in 0..<count {
             let p = input + tapOffsets[j]
-            let x0 = load(p), x1 = load(p + 16), x2 = load(p + 32), x3 = load(p + 48)
+            let x0 = loadVector(p), x1 = loadVector(p + 16), x2 = loadVector(p + 32), x3 = loadVector(p + 48)
             var b = Vector(repeating: w[0])
             a00.addProduct(x0, b); a01.addProduct(x1, b); a02.addProduct(x2, b); a03.addProduct(x3, b)
             b = Vector(repeating: w[1])
@@ -51,8 +51,8 @@ enum DirectKernels: VectorMemory {
         for j in 0..<count {
             let p = input + tapOffsets[j]
             let b = Vector(repeating: weights[j])
-            a0.addProduct(load(p), b); a1.addProduct(load(p + 16), b)
-            a2.addProduct(load(p + 32), b); a3.addProduct(load(p + 48), b)
+            a0.addProduct(loadVector(p), b); a1.addProduct(loadVector(p + 16), b)
+            a2.addProduct(loadVector(p + 32), b); a3.addProduct(loadVector(p + 48), b)
         }
         storeRow(tile, a0, a1, a2, a3)
     }
@@ -60,6 +60,6 @@ enum DirectKernels: VectorMemory {
     @inline(__always)
     private static func storeRow(_ p: UnsafeMutablePointer<Float>, _ a: Vector, _ b: Vector, _ c: Vector,
                                  _ d: Vector) {
-        store(a, p); store(b, p + 16); store(c, p + 32); store(d, p + 48)
+        storeVector(a, p); storeVector(b, p + 16); storeVector(c, p + 32); storeVector(d, p + 48)
     }
 }

@@ -27,13 +27,20 @@ struct PolyphaseGeometry: Sendable {
     /// channel. The micro-kernel's only addressing.
     let tapOffsets: [Int]
 
-    init(descriptor d: ConvolutionDescriptor, tileWidth: Int) {
+    /// Where the last tap of a channel reads, relative to the channel's first float: how far past a tile its
+    /// reads reach.
+    let reach: Int
+
+    /// Throws `.sizeOverflow` when the padded, phase-split planes would not have an `Int` size (huge padding or
+    /// dilation); `packedCount` is then exact and checked against the memory limit by the caller.
+    init(descriptor d: ConvolutionDescriptor, tileWidth: Int) throws {
         descriptor = d
         self.tileWidth = tileWidth
         let (sh, sw) = (d.strideHeight, d.strideWidth)
         planeHeight = (d.paddedHeight + sh - 1) / sh
         planeWidth = (d.paddedWidth + sw - 1) / sw
-        positionCount = d.outputHeight * planeWidth
+        let what = "the direct backend's padded input"
+        positionCount = try CheckedArithmetic.product([d.outputHeight, planeWidth], what: what)
         tileCount = (positionCount + tileWidth - 1) / tileWidth
 
         var slotOfPhase = [Int](repeating: -1, count: sh * sw)
@@ -47,14 +54,17 @@ struct PolyphaseGeometry: Sendable {
                     slotOfPhase[phase] = used.count
                     used.append(phase)
                 }
+                // (rowShift / sh)·Wq + columnShift / sw < planeHeight·planeWidth, checked just below.
                 inPlaneOffsets.append((phase, (rowShift / sh) * planeWidth + columnShift / sw))
             }
         }
         usedPhases = used
+        let plane = try CheckedArithmetic.product([planeHeight, planeWidth], what: what)
         let maxOffset = inPlaneOffsets.map(\.offset).max() ?? 0
-        let needed = max(planeHeight * planeWidth, maxOffset + tileCount * tileWidth)
+        let needed = max(plane, maxOffset + tileCount * tileWidth)
         planeStride = (needed + 15) / 16 * 16
-        channelStride = used.count * planeStride
+        channelStride = try CheckedArithmetic.product([used.count, planeStride], what: what)
+        _ = try CheckedArithmetic.product([d.batch, d.inputChannels, channelStride], what: what)
 
         var offsets: [Int] = []
         offsets.reserveCapacity(d.reductionLength)
@@ -64,6 +74,8 @@ struct PolyphaseGeometry: Sendable {
             }
         }
         tapOffsets = offsets
+        let stride = planeStride
+        reach = inPlaneOffsets.last.map { slotOfPhase[$0.slotPhase] * stride + $0.offset } ?? 0
     }
 
     /// Floats of the packed input for the whole batch.
@@ -79,23 +91,10 @@ struct PolyphaseGeometry: Sendable {
             let (ph, pw) = (phase / d.strideWidth, phase % d.strideWidth)
             let plane = channelBase + slot * planeStride
             let columnOffset = pw - d.padding.left
-            let valid = validOutputRange(outputSize: planeWidth, stride: d.strideWidth, offset: columnOffset,
-                                         inputSize: W)
             for q in 0..<planeHeight {
-                let row = plane + q * planeWidth
                 let ih = q * d.strideHeight + ph - d.padding.top
-                guard ih >= 0 && ih < H, !valid.isEmpty else {
-                    row.update(repeating: 0, count: planeWidth)
-                    continue
-                }
-                let src = source + ih * W
-                row.update(repeating: 0, count: valid.lowerBound)
-                if d.strideWidth == 1 {
-                    (row + valid.lowerBound).update(from: src + valid.lowerBound + columnOffset, count: valid.count)
-                } else {
-                    for t in valid { row[t] = src[t * d.strideWidth + columnOffset] }
-                }
-                (row + valid.upperBound).update(repeating: 0, count: planeWidth - valid.upperBound)
+                copyPaddedRow(ih >= 0 && ih < H ? source + ih * W : nil, width: W, stride: d.strideWidth,
+                              offset: columnOffset, into: plane + q * planeWidth, count: planeWidth)
             }
             (plane + planeHeight * planeWidth).update(repeating: 0, count: planeStride - planeHeight * planeWidth)
         }

@@ -16,9 +16,9 @@ import Foundation
 /// filter inside the transform; groups run as independent problems in one pass.
 public struct FFTBackend: Convolution {
     public enum Tiling: Hashable, Sendable {
-        /// One transform per image plane, sized (by measurement) to the padded input.
+        /// One transform per image plane, sized to the padded input (`FFTSizes`).
         case wholeImage
-        /// Square T×T tiles; nil lets a cost model (measured transform times and product rate) choose T.
+        /// Square T×T tiles; nil lets `FFTTileChoice` choose T.
         case tiled(size: Int?)
     }
 
@@ -45,6 +45,11 @@ public struct FFTBackend: Convolution {
                 return .unsupported("tile \(size) is outside 2...4096")
             }
         }
+        let (height, width) = FFTGeometry.wholeImageExtent(d)
+        if tiling == .wholeImage && max(height, width) > FFTSizes.maximumSide {
+            return .unsupported("a \(height)x\(width) padded image is beyond the largest transform side "
+                                + "\(FFTSizes.maximumSide)")
+        }
         return .supported
     }
 
@@ -53,103 +58,55 @@ public struct FFTBackend: Convolution {
     /// Σ|w|·rms(x) everywhere in a tile, whatever an output's own Σ|w|·|x|; measured c ≤ 1.6 over 480 random plans,
     /// ≤ 4.5 after the checker's floor at a quarter of the typical scale, so 8 leaves margin. (With mean|x| as the
     /// typical scale, the property tests found post-ReLU cases at 1.2× the bound: few-term kernels, all-zero windows.)
-    public func expectedErrorBound(for d: ConvolutionDescriptor) -> Double {
-        guard let size = try? transformSize(for: d, threads: 1) else { return 1 }
-        return Self.errorBound(transformHeight: size.height, transformWidth: size.width)
-    }
-
     static func errorBound(transformHeight: Int, transformWidth: Int) -> Double {
         8 * float32UnitRoundoff * log2(Double(transformHeight * transformWidth))
     }
 
-    public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
-        -> any ConvolutionPlan {
-        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
-        let size = try transformSize(for: descriptor, threads: options.threads)
-        return try FFTPlan(descriptor: descriptor, weights: weights, options: options, backend: self,
-                           transformHeight: size.height, transformWidth: size.width)
+    public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
+        try validate(d, options: options)
+        return try FFTGeometry(descriptor: d, backend: self, options: options).summary
     }
 
-    /// The transform (tile) size this backend uses for `d`.
-    public func transformSize(for d: ConvolutionDescriptor, threads: Int) throws -> (height: Int, width: Int) {
-        let denseHeight = (d.outputHeight - 1) * d.strideHeight + 1
-        let denseWidth = (d.outputWidth - 1) * d.strideWidth + 1
-        let wholeHeight = denseHeight + d.kernelExtentHeight - 1
-        let wholeWidth = denseWidth + d.kernelExtentWidth - 1
-        switch tiling {
-        case .wholeImage:
-            return try FFTSizes.fastestTransform(minHeight: wholeHeight, minWidth: wholeWidth)
-        case .tiled(let size?):
-            return (size, size)
-        case .tiled(nil):
-            let t = try FFTTileCostModel.bestTile(for: d, product: product, threads: threads)
-            return (t, t)
-        }
+    /// The transform (tile) size this backend uses for `d`: what `describe` reports in its variant.
+    public func transformSize(for d: ConvolutionDescriptor, options: PlanOptions = PlanOptions(threads: 1)) throws
+        -> (height: Int, width: Int) {
+        try validate(d, options: options)
+        let tiling = try FFTGeometry(descriptor: d, backend: self, options: options).tiling
+        return (tiling.transformHeight, tiling.transformWidth)
+    }
+
+    public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
+        -> any ConvolutionPlan {
+        try validate(descriptor, options: options)
+        try validate(weights: weights, for: descriptor)
+        return try FFTPlan(geometry: try FFTGeometry(descriptor: descriptor, backend: self, options: options),
+                           weights: weights)
     }
 }
 
 struct FFTPlan: ConvolutionPlan {
-    let descriptor: ConvolutionDescriptor
-    let backendName: String
-    let expectedErrorBound: Double
-    let tiling: FFTTiling
-    let product: ComplexProduct
-    let threads: Int
+    let geometry: FFTGeometry
     let forward: FFTWTransform
     let inverse: FFTWTransform
-    /// Output channels per register block of the products (4, or 1 for narrow groups).
-    let blockRows: Int
-    /// Output channels per group rounded up to the register block (extra filter rows are zero).
-    let paddedOutputChannels: Int
     /// Filter spectra: [group][plane][binBlock][k][c][16].
     let filterSpectra: AlignedStorage<Float>
-    let inputSpectra: WorkspaceRegion<Float>
-    let outputSpectra: WorkspaceRegion<Float>
-    let scratch: WorkspaceRegion<Float>
-    let workspaceBytes: Int
 
-    var isDeterministic: Bool { true }
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
+    private var tiling: FFTTiling { geometry.tiling }
+    private var product: ComplexProduct { geometry.product }
+    private var threads: Int { geometry.threads }
+    private var blockRows: Int { geometry.blockRows }
+    private var paddedOutputChannels: Int { geometry.paddedOutputChannels }
 
-    var details: String {
-        "\(tiling.transformHeight)x\(tiling.transformWidth) \(product.rawValue) \(tiling.tilesPerImage) tile"
-            + (tiling.tilesPerImage == 1 ? "" : "s")
-    }
-
-    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions, backend: FFTBackend,
-         transformHeight: Int, transformWidth: Int) throws {
-        descriptor = d
-        backendName = backend.name
-        product = backend.product
-        threads = options.threads
-        let tiling = FFTTiling(descriptor: d, transformHeight: transformHeight, transformWidth: transformWidth)
-        self.tiling = tiling
-        expectedErrorBound = FFTBackend.errorBound(transformHeight: transformHeight, transformWidth: transformWidth)
-        blockRows = SpectralProduct.blockRows(outputChannelsPerGroup: d.outputChannelsPerGroup)
-        paddedOutputChannels = (d.outputChannelsPerGroup + blockRows - 1) / blockRows * blockRows
-        let columns = d.batch * tiling.tilesPerImage
-        let planes = product.planes
-
-        // Everything is sized before anything is allocated, and refused beyond the limit with the amount needed.
-        let filterFloats = d.groups * planes * tiling.paddedBins * paddedOutputChannels * d.channelsPerGroup
-        try ResourceLimits.check("the FFT filter spectra (\(transformHeight)x\(transformWidth) transforms)",
-                                 bytes: filterFloats * 4, limit: options.limits.maxWorkspaceBytes)
-        var layout = WorkspaceLayout()
-        inputSpectra = layout.reserve(Float.self, count: d.groups * planes * tiling.paddedBins * d.channelsPerGroup * columns)
-        outputSpectra = layout.reserve(Float.self, count: d.groups * 2 * tiling.paddedBins * paddedOutputChannels * columns)
-        scratch = layout.reserve(Float.self, count: threads * tiling.scratchFloats)
-        workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the FFT workspace (\(transformHeight)x\(transformWidth) transforms, "
-                                 + "\(tiling.tilesPerImage) tiles per image)",
-                                 bytes: workspaceBytes, limit: options.limits.maxWorkspaceBytes)
-
-        // A phase with fewer transforms than threads (one big single-channel image) parallelises inside FFTW.
-        let forwardTasks = d.batch * d.inputChannels * tiling.tileRows
-        let inverseTasks = d.batch * d.outputChannels * tiling.tileRows
-        forward = try FFTW.transform(.forward, height: transformHeight, width: transformWidth, effort: backend.effort,
-                                     threads: forwardTasks < threads ? threads : 1)
-        inverse = try FFTW.transform(.inverse, height: transformHeight, width: transformWidth, effort: backend.effort,
-                                     threads: inverseTasks < threads ? threads : 1)
-        filterSpectra = AlignedStorage(count: filterFloats)
+    init(geometry: FFTGeometry, weights: Tensor<Float>) throws {
+        self.geometry = geometry
+        let tiling = geometry.tiling
+        forward = try FFTW.transform(.forward, height: tiling.transformHeight, width: tiling.transformWidth,
+                                     effort: geometry.effort, threads: geometry.forwardFFTWThreads)
+        inverse = try FFTW.transform(.inverse, height: tiling.transformHeight, width: tiling.transformWidth,
+                                     effort: geometry.effort, threads: geometry.inverseFFTWThreads)
+        filterSpectra = AlignedStorage(count: geometry.filterFloats)
         try transformFilters(weights)
     }
 
@@ -172,11 +129,12 @@ struct FFTPlan: ConvolutionPlan {
         let (planeStride, perGroup, entries) = (filterPlaneStride, product.planes * filterPlaneStride,
                                                 paddedOutputChannels * d.channelsPerGroup)
         let layout: SpectrumPlanes = product == .gauss ? .gaussFilter : .realImaginary
-        let buffers = try Workspace(byteCount: threads * tiling.scratchFloats * 4)
-        let scratchBase = buffers.base.bindMemory(to: Float.self, capacity: threads * tiling.scratchFloats)
+        let workers = Parallel.workers(threads: threads, tasks: d.groups * kg)
+        let buffers = try Workspace(byteCount: workers * tiling.scratchFloats * 4)
+        let scratchBase = buffers.buffer.baseAddress!.bindMemory(to: Float.self, capacity: workers * tiling.scratchFloats)
         weights.withUnsafeBufferPointer { w in
             let shared = UncheckedSendable((w.baseAddress!, filterSpectra.pointer, scratchBase))
-            Parallel.forEach(taskCount: d.groups * kg, threads: threads) { worker, task in
+            Parallel.forEach(taskCount: d.groups * kg, threads: workers) { worker, task in
                 let (w, spectra, scratchBase) = shared.value
                 let (g, k) = (task / kg, task % kg)
                 let (real, spectrum) = tiling.scratchBuffers(scratchBase, worker: worker)
@@ -201,10 +159,11 @@ struct FFTPlan: ConvolutionPlan {
     // MARK: Execution
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
-        guard let workspace else { return }  // unreachable: the workspace is never empty
         let d = descriptor
+        let (inputSpectra, outputSpectra, scratch) = (geometry.inputSpectra, geometry.outputSpectra, geometry.scratch)
+        let workers = geometry.workers
         let tiling = tiling
         let (cg, kg, kp) = (d.channelsPerGroup, d.outputChannelsPerGroup, paddedOutputChannels)
         let (tiles, columns, planes) = (tiling.tilesPerImage, columns, product.planes)
@@ -217,7 +176,7 @@ struct FFTPlan: ConvolutionPlan {
                                         UnsafePointer(filterSpectra.pointer)))
 
         measurePhase("forward transforms", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.inputChannels * tiling.tileRows, threads: threads) { worker, task in
+            Parallel.forEach(taskCount: d.batch * d.inputChannels * tiling.tileRows, threads: workers) { worker, task in
                 let (x, _, xSpectra, _, scratch, _) = shared.value
                 let row = task % tiling.tileRows
                 let channel = (task / tiling.tileRows) % d.inputChannels
@@ -236,19 +195,12 @@ struct FFTPlan: ConvolutionPlan {
             }
         }
 
-        // Product tasks: ranges of bin blocks (≥ 64K complex multiply-adds each, so hand-out stays cheap), split
-        // further over output-channel blocks only when there are too few to keep every thread busy.
         let rows = blockRows
-        let kBlocks = kp / rows
-        let workPerBlock = kp * cg * columns * 16
-        let groupBlocks = d.groups * tiling.binBlocks
-        let blocksPerTask = max(1, min(65536 / workPerBlock, groupBlocks / (8 * threads)))
-        let binTasks = d.groups * ((tiling.binBlocks + blocksPerTask - 1) / blocksPerTask)
-        let kChunks = min(kBlocks, max(1, (8 * threads + binTasks - 1) / binTasks))
-        let kBlocksPerChunk = (kBlocks + kChunks - 1) / kChunks
-        let chunksPerGroup = (tiling.binBlocks + blocksPerTask - 1) / blocksPerTask
+        let split = geometry.productSplit
+        let (kBlocks, blocksPerTask, kChunks, kBlocksPerChunk, chunksPerGroup) =
+            (split.kBlocks, split.binBlocksPerTask, split.kChunks, split.kBlocksPerChunk, split.chunksPerGroup)
         measurePhase("products", in: profile) {
-            Parallel.forEach(taskCount: binTasks * kChunks, threads: threads) { _, task in
+            Parallel.forEach(taskCount: split.tasks, threads: threads) { _, task in
                 let (_, _, xSpectra, ySpectra, _, filters) = shared.value
                 let kChunk = task % kChunks
                 let binChunk = (task / kChunks) % chunksPerGroup
@@ -271,7 +223,7 @@ struct FFTPlan: ConvolutionPlan {
         }
 
         measurePhase("inverse transforms", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.outputChannels * tiling.tileRows, threads: threads) { worker, task in
+            Parallel.forEach(taskCount: d.batch * d.outputChannels * tiling.tileRows, threads: workers) { worker, task in
                 let (_, y, _, ySpectra, scratch, _) = shared.value
                 let row = task % tiling.tileRows
                 let channel = (task / tiling.tileRows) % d.outputChannels

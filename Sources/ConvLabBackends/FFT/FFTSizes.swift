@@ -1,16 +1,21 @@
 import ConvLabCore
 
-/// Transform sizes for FFT convolution, chosen by measurement rather than "next power of two": FFTW's time depends
-/// more on the factorisation of a size than on its magnitude (here a 1030² transform, 1030 = 2·5·103, took 4× longer
-/// than 1050² = (2·3·5²·7)²). Candidates are even sizes whose prime factors are 2, 3, 5 and 7; each is timed once per
-/// process (estimate-mode plans, best of a few runs) and remembered.
-package enum FFTSizes {
+/// Transform sizes for FFT convolution. FFTW's time depends more on the factorisation of a size than on its
+/// magnitude (here a 1030² transform, 1030 = 2·5·103, took 4× longer than 1050² = (2·3·5²·7)²), so candidates are
+/// even sizes whose prime factors are 2, 3, 5 and 7, and among the first few that fit, the cheapest wins:
+/// - under `FFTPlanningEffort.estimate` (the default) by formula, `estimatedCost` — nothing is timed, so the choice
+///   is the same on every run and costs nothing (FFTW's own estimate mode works the same way);
+/// - under `measure` and `patient` by timing each candidate once per process (`roundTripSeconds`).
+enum FFTSizes {
     private static let measured = Locked<[SizeKey: Double]>([:])
 
     private struct SizeKey: Hashable {
         var height: Int
         var width: Int
     }
+
+    /// Largest transform side convlab plans: FFTW takes 32-bit sizes, and a side this long already needs gigabytes.
+    static let maximumSide = 1 << 24
 
     /// Even 7-smooth numbers: the sizes FFTW has fast codelets for.
     static func isFast(_ n: Int) -> Bool {
@@ -21,7 +26,7 @@ package enum FFTSizes {
     }
 
     /// The first `count` fast sizes ≥ n.
-    package static func candidates(atLeast n: Int, count: Int) -> [Int] {
+    static func candidates(atLeast n: Int, count: Int) -> [Int] {
         var result: [Int] = []
         var size = max(n, 2)
         while result.count < count {
@@ -31,10 +36,39 @@ package enum FFTSizes {
         return result
     }
 
+    /// Cost of one real 2-D transform of height × width, in units of a radix-2 pass over one point:
+    /// h·w · (Σ over the prime factors p of h and of w of `radixCost[p]` + `perPointCost`). A mixed-radix FFT makes
+    /// one pass per prime factor, odd radices cost more per pass, and every point is also loaded and stored. The
+    /// weights are a least-squares fit (log time) to FFTW's estimate-mode r2c + c2r round trips of every even
+    /// 7-smooth size from 8 to 1100, square and 2:1, on the Intel machine: 90% of sizes within 0.77–1.29× of the
+    /// formula, where two timings of the same size differ by up to 1.55× (p90) on this shared machine — the formula
+    /// is steadier than a measurement.
+    static func estimatedCost(height: Int, width: Int) -> Double {
+        Double(height) * Double(width) * (passCost(height) + passCost(width) + perPointCost)
+    }
+
+    static let radixCost: [(prime: Int, cost: Double)] = [(2, 1.0), (3, 3.85), (5, 4.37), (7, 6.26)]
+    static let perPointCost = 10.0
+
+    static func passCost(_ n: Int) -> Double {
+        var (m, total) = (n, 0.0)
+        for (p, cost) in radixCost {
+            while m % p == 0 {
+                m /= p
+                total += cost
+            }
+        }
+        // Anything left is a large prime, for which FFTW falls back to far slower algorithms.
+        return m == 1 ? total : total + 8 * Double(m)
+    }
+
     /// Seconds for one forward plus one inverse real 2-D transform of height × width (measured once, cached).
+    /// Only under `measure`/`patient` effort; callers have checked the size against the memory limits.
     static func roundTripSeconds(height: Int, width: Int) throws -> Double {
         let key = SizeKey(height: height, width: width)
         if let cached = measured.withLock({ $0[key] }) { return cached }
+        // Timed with estimate-mode plans: ranking sizes needs their relative speed, not each one's best plan (which
+        // under FFTW_MEASURE would cost seconds per candidate to make).
         let forward = try FFTW.transform(.forward, height: height, width: width)
         let inverse = try FFTW.transform(.inverse, height: height, width: width)
         let realCount = height * width
@@ -63,14 +97,16 @@ package enum FFTSizes {
         return best
     }
 
-    /// The fastest measured (height, width) with height ≥ minHeight and width ≥ minWidth, among the first three
-    /// candidates per dimension.
-    static func fastestTransform(minHeight: Int, minWidth: Int) throws -> (height: Int, width: Int) {
-        var best = (height: 0, width: 0, seconds: Double.infinity)
+    /// The cheapest (height, width) with height ≥ minHeight and width ≥ minWidth among the first three candidates per
+    /// dimension: by formula under `estimate`, by timing otherwise.
+    static func fastestTransform(minHeight: Int, minWidth: Int, effort: FFTPlanningEffort) throws
+        -> (height: Int, width: Int) {
+        var best = (height: 0, width: 0, cost: Double.infinity)
         for h in candidates(atLeast: minHeight, count: 3) {
             for w in candidates(atLeast: minWidth, count: 3) {
-                let seconds = try roundTripSeconds(height: h, width: w)
-                if seconds < best.seconds { best = (h, w, seconds) }
+                let cost = effort == .estimate ? estimatedCost(height: h, width: w)
+                                               : try roundTripSeconds(height: h, width: w)
+                if cost < best.cost { best = (h, w, cost) }
             }
         }
         return (best.height, best.width)

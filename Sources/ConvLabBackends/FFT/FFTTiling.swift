@@ -7,7 +7,7 @@ import ConvLabCore
 /// i + r stay below Th, so the circular wrap never touches a kept output and no extra zero padding is needed.
 /// A whole-image FFT is the one-tile case (Th ≥ padded height). Stride is applied by computing the stride-1 outputs
 /// of the tile and keeping every sh-th row and sw-th column: the transforms cost the same as at stride 1.
-package struct FFTTiling: Sendable {
+struct FFTTiling: Sendable {
     let descriptor: ConvolutionDescriptor
     let transformHeight: Int
     let transformWidth: Int
@@ -17,15 +17,15 @@ package struct FFTTiling: Sendable {
     /// Stride-1 output rows/columns that must be computed to cover every strided output: (Ho − 1)·sh + 1.
     let denseOutputHeight: Int
     let denseOutputWidth: Int
-    package let tileRows: Int
+    let tileRows: Int
     let tileColumns: Int
     /// Complex bins of one real Th×Tw transform, Th·(Tw/2 + 1), and that count rounded up to whole 16-lane blocks.
     let bins: Int
-    package let paddedBins: Int
+    let paddedBins: Int
     /// Floats between consecutive real tiles (64-byte multiple, so every tile starts aligned for FFTW).
     let realTileStride: Int
 
-    package init(descriptor d: ConvolutionDescriptor, transformHeight: Int, transformWidth: Int) {
+    init(descriptor d: ConvolutionDescriptor, transformHeight: Int, transformWidth: Int) {
         descriptor = d
         self.transformHeight = transformHeight
         self.transformWidth = transformWidth
@@ -40,7 +40,7 @@ package struct FFTTiling: Sendable {
         realTileStride = (transformHeight * transformWidth + 15) / 16 * 16
     }
 
-    package var tilesPerImage: Int { tileRows * tileColumns }
+    var tilesPerImage: Int { tileRows * tileColumns }
     var binBlocks: Int { paddedBins / 16 }
 
     /// Per-worker scratch: one real tile and one interleaved spectrum of `paddedBins` bins.
@@ -59,18 +59,10 @@ package struct FFTTiling: Sendable {
         let (Th, Tw) = (transformHeight, transformWidth)
         let top = (tile / tileColumns) * outputTileHeight - d.padding.top
         let left = (tile % tileColumns) * outputTileWidth - d.padding.left
-        let columns = validOutputRange(outputSize: Tw, stride: 1, offset: left, inputSize: d.inputWidth)
         for u in 0..<Th {
-            let row = real + u * Tw
             let ih = top + u
-            guard ih >= 0 && ih < d.inputHeight && !columns.isEmpty else {
-                row.update(repeating: 0, count: Tw)
-                continue
-            }
-            row.update(repeating: 0, count: columns.lowerBound)
-            (row + columns.lowerBound).update(from: plane + ih * d.inputWidth + left + columns.lowerBound,
-                                              count: columns.count)
-            (row + columns.upperBound).update(repeating: 0, count: Tw - columns.upperBound)
+            copyPaddedRow(ih >= 0 && ih < d.inputHeight ? plane + ih * d.inputWidth : nil, width: d.inputWidth,
+                          offset: left, into: real + u * Tw, count: Tw)
         }
     }
 

@@ -17,7 +17,7 @@ public enum ComplexProduct: String, CaseIterable, Sendable, Codable {
     var planes: Int { self == .gauss ? 3 : 2 }
 }
 
-package enum SpectralProduct {
+enum SpectralProduct {
     typealias Vector = SIMD16<Float>
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector {
@@ -30,7 +30,7 @@ package enum SpectralProduct {
 
     /// Output channels per register block: 4, or 1 for narrow groups (depthwise, single-channel images) where
     /// padding to 4 would stream three zero filter spectra for every real one.
-    package static func blockRows(outputChannelsPerGroup: Int) -> Int { outputChannelsPerGroup >= 4 ? 4 : 1 }
+    static func blockRows(outputChannelsPerGroup: Int) -> Int { outputChannelsPerGroup >= 4 ? 4 : 1 }
 
     /// Y for one bin block: `kBlocks` blocks of `rows` (4 or 1) output channels × all `m` columns, summing over `c`
     /// channels. Plane p of a matrix is at offset p·planeStride; entries are 16 floats apart in row-major order.

@@ -15,24 +15,24 @@ public struct Im2colBackend: Convolution {
 
     public func support(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
-    public func expectedErrorBound(for descriptor: ConvolutionDescriptor) -> Double {
-        dotProductErrorBound(terms: descriptor.reductionLength)
+    public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
+        try validate(d, options: options)
+        return try Im2colGeometry(descriptor: d, options: options).summary
     }
 
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
-        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
-        return try Im2colPlan(descriptor: descriptor, weights: weights, options: options,
-                              expectedErrorBound: expectedErrorBound(for: descriptor)
-                                  * options.matrixEngine.errorGrowth)
+        try validate(descriptor, options: options)
+        try validate(weights: weights, for: descriptor)
+        return Im2colPlan(geometry: try Im2colGeometry(descriptor: descriptor, options: options), weights: weights,
+                          multiplier: options.matrixEngine.makeMultiplier())
     }
 }
 
-struct Im2colPlan: ConvolutionPlan {
+/// How im2col splits a problem into GEMMs: tile width, whether the input is used in place, whether the GEMM is split
+/// over output channels, and the workspace for column buffers and GEMM scratch.
+struct Im2colGeometry: Sendable {
     let descriptor: ConvolutionDescriptor
-    let expectedErrorBound: Double
-    let weights: Tensor<Float>
-    let multiplier: any MatrixMultiplier
     let threads: Int
     /// Output columns per GEMM tile.
     let tileColumns: Int
@@ -41,26 +41,25 @@ struct Im2colPlan: ConvolutionPlan {
     /// Few columns (deep, small layers such as 7×7 outputs): too few tiles to keep the threads busy, so each
     /// plane is lowered once into a shared buffer and the GEMM is split over blocks of output channels instead.
     let splitsOutputChannels: Bool
+    /// Output-channel blocks of the split GEMM, and rows per block.
+    let channelBlocks: Int
+    let channelBlockRows: Int
+    let tasks: Int
+    let workers: Int
     let columnBuffers: WorkspaceRegion<Float>
     let gemmScratch: WorkspaceRegion<UInt8>
-    let scratchPerWorker: Int
-    let workspaceBytes: Int
-
-    var backendName: String { "im2col" }
-    var isDeterministic: Bool { true }
+    let summary: PlanDescription
 
     /// Target size of one worker's column buffer: half of a 1 MiB L2, leaving room for GEMM packing.
     static let columnBufferBytes = 512 * 1024
 
-    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions,
-         expectedErrorBound: Double) throws {
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
         descriptor = d
-        self.expectedErrorBound = expectedErrorBound
-        self.weights = weights
-        multiplier = options.matrixEngine.makeMultiplier()
         threads = options.threads
+        let multiplier = options.matrixEngine.makeMultiplier()
         let rows = d.reductionLength
         let columns = d.outputHeight * d.outputWidth
+        let kg = d.outputChannelsPerGroup
         isPointwise = d.kernelHeight == 1 && d.kernelWidth == 1 && d.isStrideOne && d.padding.isZero
         let fit = (Self.columnBufferBytes / MemoryLayout<Float>.stride / rows) / 16 * 16
         // Pointwise tiles need no column buffer; 512 columns keep each GEMM on the native engine's unpacked path
@@ -68,28 +67,52 @@ struct Im2colPlan: ConvolutionPlan {
         // input channels, where the product is store-bound and many small tiles only add calls (3→64 at 224²:
         // 0.25 → 0.38 ms).
         tileColumns = isPointwise && rows >= 32 ? min(columns, 512) : min(columns, max(fit, 64))
-        let tasks = d.batch * d.groups * ((columns + tileColumns - 1) / tileColumns)
-        splitsOutputChannels = threads > 1 && tasks < 4 * threads && d.outputChannelsPerGroup >= 32
-        let workers = min(threads, tasks)
+        let tiles = d.batch * d.groups * ((columns + tileColumns - 1) / tileColumns)
+        splitsOutputChannels = threads > 1 && tiles < 4 * threads && kg >= 32
+        channelBlocks = min((kg + 15) / 16, 4 * threads)
+        channelBlockRows = (kg + channelBlocks - 1) / channelBlocks
+        tasks = splitsOutputChannels ? channelBlocks : tiles
+        workers = Parallel.workers(threads: threads, tasks: tasks)
+        let what = "the im2col workspace"
         var layout = WorkspaceLayout()
-        let columnFloats = isPointwise ? 0 : (splitsOutputChannels ? rows * columns : workers * rows * tileColumns)
-        columnBuffers = layout.reserve(Float.self, count: columnFloats)
-        scratchPerWorker = multiplier.workspaceBytes(m: d.outputChannelsPerGroup,
-                                                     n: splitsOutputChannels ? columns : tileColumns, k: rows)
-        gemmScratch = layout.reserve(UInt8.self, count: threads * scratchPerWorker)
-        workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the im2col workspace", bytes: workspaceBytes, limit: options.limits.maxWorkspaceBytes)
+        if isPointwise {
+            columnBuffers = try layout.reserve(Float.self, count: 0)
+        } else if splitsOutputChannels {
+            columnBuffers = try layout.reserve(Float.self, count: try CheckedArithmetic.product([rows, columns], what: what),
+                                               what: what)
+        } else {
+            columnBuffers = try layout.reserve(Float.self, count: try CheckedArithmetic.product([rows, tileColumns], what: what),
+                                               workers: workers, what: what)
+        }
+        let gemmColumns = splitsOutputChannels ? columns : tileColumns
+        let gemmRows = splitsOutputChannels ? channelBlockRows : kg
+        gemmScratch = try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: gemmRows, n: gemmColumns, k: rows),
+                                         workers: workers, what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+        let lowered = isPointwise ? 0 : Double(rows) * Double(columns) * Double(d.batch * d.groups) * 4 * 2
+        summary = PlanDescription(
+            backend: "im2col", variant: isPointwise ? "pointwise" : (splitsOutputChannels ? "split K" : ""),
+            errorBound: dotProductErrorBound(terms: rows) * options.matrixEngine.errorGrowth,
+            workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
+            work: WorkEstimate([.memory(bytes: lowered),
+                                .gemm(flops: Double(d.directFLOPs), m: gemmRows, n: gemmColumns, k: rows, tasks: tasks)]))
     }
+}
+
+struct Im2colPlan: ConvolutionPlan {
+    let geometry: Im2colGeometry
+    let weights: Tensor<Float>
+    let multiplier: any MatrixMultiplier
+
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
-        let columnBase = workspace.map { columnBuffers.pointer(in: $0) }
-        let scratchBase = workspace.map { UnsafeMutableRawPointer(gemmScratch.pointer(in: $0)) }
         weights.withUnsafeBufferPointer { w in
-            let buffers = Buffers(x: input.baseAddress!, w: w.baseAddress!, y: output.baseAddress!,
-                                  columns: columnBase, scratch: scratchBase)
-            if splitsOutputChannels {
+            let buffers = Buffers(x: input.baseAddress!, w: w.baseAddress!, y: output.baseAddress!, workspace: workspace)
+            if geometry.splitsOutputChannels {
                 executeSplittingOutputChannels(buffers, profile: profile)
             } else {
                 executeByTiles(buffers, profile: profile)
@@ -101,31 +124,31 @@ struct Im2colPlan: ConvolutionPlan {
         let x: UnsafePointer<Float>
         let w: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
-        let columns: UnsafeMutablePointer<Float>?
-        let scratch: UnsafeMutableRawPointer?
+        let workspace: UnsafeMutableRawBufferPointer
     }
 
     /// Tasks are (image, group, column tile); each lowers its tile into its worker's buffer and multiplies.
     private func executeByTiles(_ b: Buffers, profile: ExecutionProfile?) {
-        let d = descriptor
+        let (d, geometry) = (descriptor, geometry)
         let (rows, columns, kg) = (d.reductionLength, d.outputHeight * d.outputWidth, d.outputChannelsPerGroup)
+        let tileColumns = geometry.tileColumns
         let tilesPerPlane = (columns + tileColumns - 1) / tileColumns
         measurePhase("lower + multiply", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.groups * tilesPerPlane, threads: threads) { worker, task in
+            Parallel.forEach(taskCount: geometry.tasks, threads: geometry.workers) { worker, task in
                 let (plane, tile) = (task / tilesPerPlane, task % tilesPerPlane)
                 let (n, g) = (plane / d.groups, plane % d.groups)
                 let q0 = tile * tileColumns
                 let width = min(tileColumns, columns - q0)
                 var (source, ldb) = (groupInput(b.x, n: n, g: g) + q0, columns)
-                if !isPointwise {
-                    let col = b.columns! + worker * rows * tileColumns
+                if !geometry.isPointwise {
+                    let col = geometry.columnBuffers.pointer(in: b.workspace, worker: worker)
                     lower(groupInput(b.x, n: n, g: g), into: col, leadingDimension: width, firstColumn: q0,
                           width: width)
                     (source, ldb) = (UnsafePointer(col), width)
                 }
                 multiplier.multiply(m: kg, n: width, k: rows, a: b.w + g * kg * rows, lda: rows, b: source, ldb: ldb,
                                     c: b.y + (n * d.outputChannels + g * kg) * columns + q0, ldc: columns,
-                                    accumulate: false, workspace: b.scratch.map { $0 + worker * scratchPerWorker })
+                                    accumulate: false, workspace: geometry.gemmScratch.bytes(in: b.workspace, worker: worker))
             }
         }
     }
@@ -133,34 +156,35 @@ struct Im2colPlan: ConvolutionPlan {
     /// Per plane: lower all columns in parallel into one shared buffer, then multiply blocks of output channels in
     /// parallel.
     private func executeSplittingOutputChannels(_ b: Buffers, profile: ExecutionProfile?) {
-        let d = descriptor
+        let (d, geometry) = (descriptor, geometry)
         let (rows, columns, kg) = (d.reductionLength, d.outputHeight * d.outputWidth, d.outputChannelsPerGroup)
-        let blocks = min((kg + 15) / 16, 4 * threads)
-        let blockRows = (kg + blocks - 1) / blocks
+        let (blocks, blockRows, threads) = (geometry.channelBlocks, geometry.channelBlockRows, geometry.threads)
+        let columnBuffer = geometry.columnBuffers.pointer(in: b.workspace)
         let lowerChunk = 64
         for plane in 0..<(d.batch * d.groups) {
             let (n, g) = (plane / d.groups, plane % d.groups)
             var (source, ldb) = (groupInput(b.x, n: n, g: g), columns)
-            if !isPointwise {
+            if !geometry.isPointwise {
                 measurePhase("lower", in: profile) {
                     Parallel.forEach(taskCount: (columns + lowerChunk - 1) / lowerChunk, threads: threads) { _, chunk in
                         let q0 = chunk * lowerChunk
-                        lower(groupInput(b.x, n: n, g: g), into: b.columns! + q0, leadingDimension: columns,
+                        lower(groupInput(b.x, n: n, g: g), into: columnBuffer + q0, leadingDimension: columns,
                               firstColumn: q0, width: min(lowerChunk, columns - q0))
                     }
                 }
-                (source, ldb) = (UnsafePointer(b.columns!), columns)
+                (source, ldb) = (UnsafePointer(columnBuffer), columns)
             }
             let shared = UncheckedSendable(source)
             measurePhase("multiply", in: profile) {
-                Parallel.forEach(taskCount: blocks, threads: threads) { worker, block in
+                Parallel.forEach(taskCount: blocks, threads: geometry.workers) { worker, block in
                     let k0 = block * blockRows
                     let count = min(blockRows, kg - k0)
                     guard count > 0 else { return }
                     multiplier.multiply(m: count, n: columns, k: rows, a: b.w + (g * kg + k0) * rows, lda: rows,
                                         b: shared.value, ldb: ldb,
                                         c: b.y + (n * d.outputChannels + g * kg + k0) * columns, ldc: columns,
-                                        accumulate: false, workspace: b.scratch.map { $0 + worker * scratchPerWorker })
+                                        accumulate: false,
+                                        workspace: geometry.gemmScratch.bytes(in: b.workspace, worker: worker))
                 }
             }
         }
@@ -184,31 +208,17 @@ struct Im2colPlan: ConvolutionPlan {
                 for s in 0..<d.kernelWidth {
                     let row = col + j * leadingDimension
                     let columnOffset = s * d.dilationWidth - d.padding.left
-                    let valid = validOutputRange(outputSize: Wo, stride: d.strideWidth, offset: columnOffset,
-                                                 inputSize: W)
                     var q = firstColumn
                     let end = firstColumn + width
                     while q < end {
                         // One output row's part of the tile: ow in owStart..<owEnd.
                         let oh = q / Wo
                         let segmentEnd = min(end, (oh + 1) * Wo)
-                        let dst = row + (q - firstColumn)
                         let ih = oh * d.strideHeight + r * d.dilationHeight - d.padding.top
-                        let (owStart, owEnd) = (q - oh * Wo, segmentEnd - oh * Wo)
-                        if ih < 0 || ih >= H {
-                            dst.update(repeating: 0, count: owEnd - owStart)
-                        } else {
-                            let src = channel + ih * W
-                            let lo = min(max(valid.lowerBound, owStart), owEnd)
-                            let hi = max(min(valid.upperBound, owEnd), lo)
-                            dst.update(repeating: 0, count: lo - owStart)
-                            if d.strideWidth == 1 {
-                                (dst + (lo - owStart)).update(from: src + lo + columnOffset, count: hi - lo)
-                            } else {
-                                for ow in lo..<hi { dst[ow - owStart] = src[ow * d.strideWidth + columnOffset] }
-                            }
-                            (dst + (hi - owStart)).update(repeating: 0, count: owEnd - hi)
-                        }
+                        let owStart = q - oh * Wo
+                        copyPaddedRow(ih >= 0 && ih < H ? channel + ih * W : nil, width: W, stride: d.strideWidth,
+                                      offset: owStart * d.strideWidth + columnOffset, into: row + (q - firstColumn),
+                                      count: segmentEnd - q)
                         q = segmentEnd
                     }
                     j += 1

@@ -122,36 +122,39 @@ public enum ReferenceConvolution {
 public struct ReferenceBackend: Convolution {
     public init() {}
 
-    public var name: String { "reference" }
+    static let backendName = "reference"
+
+    public var name: String { Self.backendName }
+
+    /// The ground truth, not a fast path: never chosen by the selector.
+    public var isSelectable: Bool { false }
 
     public func support(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
-    public func expectedErrorBound(for descriptor: ConvolutionDescriptor) -> Double {
-        // Rounding the result to float32 (u·|y| ≤ u·Σ|w||x|) plus the float64 sum's own error.
-        float32UnitRoundoff + Double(descriptor.reductionLength) * 0x1p-53
+    public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
+        try validate(d, options: options)
+        // Rounding the result to float32 (u·|y| ≤ u·Σ|w||x|) plus the float64 sum's own error. The reference
+        // allocates its float64 planes itself (it is the slow ground truth, not a fast path), so no workspace.
+        return PlanDescription(backend: name, errorBound: float32UnitRoundoff + Double(d.reductionLength) * 0x1p-53,
+                               workspaceBytes: 0, persistentBytes: d.weightCount * 4, work: nil)
     }
 
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
-        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
-        return ReferencePlan(descriptor: descriptor, weights: weights, threads: options.threads,
-                             expectedErrorBound: expectedErrorBound(for: descriptor))
+        let summary = try describe(descriptor, options: options)
+        try validate(weights: weights, for: descriptor)
+        return ReferencePlan(descriptor: descriptor, summary: summary, weights: weights, threads: options.threads)
     }
 }
 
 struct ReferencePlan: ConvolutionPlan {
     let descriptor: ConvolutionDescriptor
+    let summary: PlanDescription
     let weights: Tensor<Float>
     let threads: Int
-    let expectedErrorBound: Double
-
-    var backendName: String { "reference" }
-    var isDeterministic: Bool { true }
-    /// The reference allocates its float64 planes itself: it is the slow ground truth, not a fast path.
-    var workspaceBytes: Int { 0 }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
         let inputTensor = try Tensor<Float>(shape: descriptor.inputShape, scalars: Array(input))
         let result = try measurePhase("float64 loops", in: profile) {

@@ -5,7 +5,7 @@ import ConvLabCore
 /// rotates the index of the 256 elements right by one bit, so four unzips transpose (64 `vpermt2ps` with AVX-512,
 /// ~11 ns per block here, against 256 strided scalar stores). Used to move data between NCHW rows and the
 /// 16-channel blocks the Winograd transforms work on.
-enum Transpose16: VectorMemory {
+enum Transpose16 {
     typealias Vector = SIMD16<Float>
 
     @inline(__always) private static func unzip(_ a: Vector, _ b: Vector) -> (Vector, Vector) {
@@ -17,10 +17,10 @@ enum Transpose16: VectorMemory {
 
     /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats).
     static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {
-        var (r0, r1, r2, r3) = (load(s), load(s + ss), load(s + 2 * ss), load(s + 3 * ss))
-        var (r4, r5, r6, r7) = (load(s + 4 * ss), load(s + 5 * ss), load(s + 6 * ss), load(s + 7 * ss))
-        var (r8, r9, r10, r11) = (load(s + 8 * ss), load(s + 9 * ss), load(s + 10 * ss), load(s + 11 * ss))
-        var (r12, r13, r14, r15) = (load(s + 12 * ss), load(s + 13 * ss), load(s + 14 * ss), load(s + 15 * ss))
+        var (r0, r1, r2, r3) = (loadVector(s), loadVector(s + ss), loadVector(s + 2 * ss), loadVector(s + 3 * ss))
+        var (r4, r5, r6, r7) = (loadVector(s + 4 * ss), loadVector(s + 5 * ss), loadVector(s + 6 * ss), loadVector(s + 7 * ss))
+        var (r8, r9, r10, r11) = (loadVector(s + 8 * ss), loadVector(s + 9 * ss), loadVector(s + 10 * ss), loadVector(s + 11 * ss))
+        var (r12, r13, r14, r15) = (loadVector(s + 12 * ss), loadVector(s + 13 * ss), loadVector(s + 14 * ss), loadVector(s + 15 * ss))
         for _ in 0..<4 {
             let (a0, b0) = unzip(r0, r1), (a1, b1) = unzip(r2, r3), (a2, b2) = unzip(r4, r5), (a3, b3) = unzip(r6, r7)
             let (a4, b4) = unzip(r8, r9), (a5, b5) = unzip(r10, r11), (a6, b6) = unzip(r12, r13)
@@ -28,9 +28,9 @@ enum Transpose16: VectorMemory {
             (r0, r1, r2, r3, r4, r5, r6, r7) = (a0, a1, a2, a3, a4, a5, a6, a7)
             (r8, r9, r10, r11, r12, r13, r14, r15) = (b0, b1, b2, b3, b4, b5, b6, b7)
         }
-        store(r0, d); store(r1, d + ds); store(r2, d + 2 * ds); store(r3, d + 3 * ds)
-        store(r4, d + 4 * ds); store(r5, d + 5 * ds); store(r6, d + 6 * ds); store(r7, d + 7 * ds)
-        store(r8, d + 8 * ds); store(r9, d + 9 * ds); store(r10, d + 10 * ds); store(r11, d + 11 * ds)
-        store(r12, d + 12 * ds); store(r13, d + 13 * ds); store(r14, d + 14 * ds); store(r15, d + 15 * ds)
+        storeVector(r0, d); storeVector(r1, d + ds); storeVector(r2, d + 2 * ds); storeVector(r3, d + 3 * ds)
+        storeVector(r4, d + 4 * ds); storeVector(r5, d + 5 * ds); storeVector(r6, d + 6 * ds); storeVector(r7, d + 7 * ds)
+        storeVector(r8, d + 8 * ds); storeVector(r9, d + 9 * ds); storeVector(r10, d + 10 * ds); storeVector(r11, d + 11 * ds)
+        storeVector(r12, d + 12 * ds); storeVector(r13, d + 13 * ds); storeVector(r14, d + 14 * ds); storeVector(r15, d + 15 * ds)
     }
 }

@@ -19,7 +19,8 @@ public struct WinogradBackend: Convolution {
     public var outputTile: Int?
     /// Kernel size r this variant is restricted to; nil accepts any r (the generic `winograd` backend).
     public var kernelSize: Int?
-    /// Interpolation points (nil: `WinogradTransform.defaultPoints`) and where the fractions go.
+    /// Interpolation points (nil: `WinogradTransform.recommendedPoints`, a searched set where one beat the defaults)
+    /// and where the fractions go.
     public var points: [Rational]?
     public var fractions: WinogradTransform.FractionPlacement
 
@@ -30,6 +31,9 @@ public struct WinogradBackend: Convolution {
         self.points = points
         self.fractions = fractions
     }
+
+    /// The generic `winograd` is for experiments with tiles and points; the selector chooses among the fixed variants.
+    public var isSelectable: Bool { kernelSize != nil && outputTile != nil }
 
     public var name: String {
         guard let outputTile, let kernelSize else { return "winograd" }
@@ -63,7 +67,7 @@ public struct WinogradBackend: Convolution {
     }
 
     /// The 1-D transforms along height and width for `d` (identity along a 1-tap axis).
-    package func transforms(for d: ConvolutionDescriptor) throws -> (height: WinogradTransform, width: WinogradTransform) {
+    func transforms(for d: ConvolutionDescriptor) throws -> (height: WinogradTransform, width: WinogradTransform) {
         guard let r = Self.kernelTaps(d) else {
             throw ConvLabError.unsupported(backend: name, reason: "kernel \(d.kernelHeight)x\(d.kernelWidth)")
         }
@@ -80,149 +84,48 @@ public struct WinogradBackend: Convolution {
     /// product over both axes in 2-D), and the channel sums in the GEMMs add the usual accumulation term, which in
     /// blocked GEMMs grows like log₂ of the reduction rather than linearly; c = 2 covers the random-shape tests
     /// with margin (see `convlab accuracy` / notebooks-data for measured values).
-    public func expectedErrorBound(for d: ConvolutionDescriptor) -> Double {
-        guard let (h, w) = try? transforms(for: d) else { return 1 }
-        return Self.errorBound(descriptor: d, heightGrowth: h.errorGrowth, widthGrowth: w.errorGrowth)
-    }
-
     static func errorBound(descriptor d: ConvolutionDescriptor, heightGrowth: Double, widthGrowth: Double) -> Double {
         2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(d.reductionLength)))
     }
 
+    public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
+        try validate(d, options: options)
+        return try WinogradLayout(descriptor: d, backend: self, options: options).summary
+    }
+
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
-        try validatePlanInputs(descriptor: descriptor, weights: weights, options: options)
-        let (h, w) = try transforms(for: descriptor)
-        return try WinogradPlan(descriptor: descriptor, weights: weights, options: options, backendName: name,
-                                height: h, width: w)
+        try validate(descriptor, options: options)
+        try validate(weights: weights, for: descriptor)
+        return WinogradPlan(layout: try WinogradLayout(descriptor: descriptor, backend: self, options: options),
+                            weights: weights, multiplier: options.matrixEngine.makeMultiplier())
     }
 }
 
-package struct WinogradPlan: ConvolutionPlan {
-    /// How the stages are scheduled.
-    enum Schedule: Sendable {
-        /// Each worker takes `tileRows` tile rows of one image and runs all stages on them in its own buffers (cache
-        /// resident, no barriers). Chosen when the filter transforms are small enough to re-read per chunk.
-        case fused(tileRows: Int)
-        /// Stage by stage over the whole batch, `tileRows` tile rows per pass, every stage parallel: the filter
-        /// transforms (large for wide layers, e.g. 38 MiB for 512 channels) are read once per pass.
-        case phases(tileRows: Int)
-    }
-
-    package let descriptor: ConvolutionDescriptor
-    package let backendName: String
-    package let expectedErrorBound: Double
-    let geometry: WinogradGeometry
+struct WinogradPlan: ConvolutionPlan {
+    let layout: WinogradLayout
     let inputTransform: (height: TransformMatrix, width: TransformMatrix)
     let outputTransform: (height: TransformMatrix, width: TransformMatrix)
     let multiplier: any MatrixMultiplier
-    let threads: Int
-    let schedule: Schedule
     /// W[group][ξν][c][k], C and K padded to multiples of 16 with zeros.
     let filters: AlignedStorage<Float>
-    let buffers: Buffers
-    package let workspaceBytes: Int
 
-    /// Workspace regions. Fused: one set per worker, sized for one chunk. Phases: shared, sized for one pass.
-    struct Buffers: Sendable {
-        let blocked: WorkspaceRegion<Float>
-        let blockedPerWorker: Int
-        let transformed: WorkspaceRegion<Float>
-        let transformedPerWorker: Int
-        let products: WorkspaceRegion<Float>
-        let productsPerWorker: Int
-        let gemmScratch: WorkspaceRegion<UInt8>
-        let gemmScratchPerWorker: Int
-        let outputRows: WorkspaceRegion<Float>
-        let transformScratch: WorkspaceRegion<Float>
-    }
+    var descriptor: ConvolutionDescriptor { layout.descriptor }
+    var summary: PlanDescription { layout.summary }
+    private var geometry: WinogradGeometry { layout.geometry }
+    private var threads: Int { layout.threads }
 
-    package var isDeterministic: Bool { true }
-    package var details: String {
-        let chunk: String
-        switch schedule {
-        case .fused(let rows): chunk = "fused \(rows)-row chunks"
-        case .phases(let rows): chunk = "\(rows)-row passes"
-        }
-        return "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(descriptor.kernelHeight)x\(descriptor.kernelWidth)) "
-            + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)"
-    }
-
-    /// Filter transforms up to this size (per group) are re-read per chunk by the fused schedule.
-    package static let fusedFilterBytes = 4 * 1024 * 1024
-    /// X + M of one fused chunk: about an L2.
-    static let fusedChunkBytes = 768 * 1024
-    /// X + M of one pass of the phase schedule: well inside L3.
-    static let passBytes = 8 * 1024 * 1024
-
-    init(descriptor d: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions, backendName: String,
-         height: WinogradTransform, width: WinogradTransform) throws {
-        descriptor = d
-        self.backendName = backendName
-        threads = options.threads
-        expectedErrorBound = WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
-                                                        widthGrowth: width.errorGrowth)
-            * options.matrixEngine.errorGrowth
-        let geometry = WinogradGeometry(descriptor: d, height: height, width: width)
-        self.geometry = geometry
+    init(layout: WinogradLayout, weights: Tensor<Float>, multiplier: any MatrixMultiplier) {
+        self.layout = layout
+        self.multiplier = multiplier
+        let (height, width) = (layout.height, layout.width)
         inputTransform = (TransformMatrix(rows: height.tileSize, columns: height.tileSize, entries: height.floatBT),
                           TransformMatrix(rows: width.tileSize, columns: width.tileSize, entries: width.floatBT))
         outputTransform = (TransformMatrix(rows: height.outputSize, columns: height.tileSize, entries: height.floatAT),
                            TransformMatrix(rows: width.outputSize, columns: width.tileSize, entries: width.floatAT))
-        multiplier = options.matrixEngine.makeMultiplier()
-
-        let (cp, kp, points) = (geometry.paddedChannels, geometry.paddedOutputChannels, geometry.points)
-        let filterFloats = d.groups * points * cp * kp
-        try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4,
-                                 limit: options.limits.maxWorkspaceBytes)
-        let bytesPerTileRow = geometry.tileColumns * points * (cp + kp) * MemoryLayout<Float>.stride
-        var layout = WorkspaceLayout()
-        let workers = threads
-        if points * cp * kp * MemoryLayout<Float>.stride <= Self.fusedFilterBytes {
-            var tileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
-            // Enough chunks to keep every thread busy.
-            while tileRows > 1 && d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows) < 2 * threads {
-                tileRows = (tileRows + 1) / 2
-            }
-            schedule = .fused(tileRows: tileRows)
-            let rows = tileRows * geometry.tileColumns
-            let blockedPerWorker = geometry.channelBlocks * geometry.blockedRows(tileRows: tileRows)
-                * geometry.blockedRowFloats
-            let scratch = multiplier.workspaceBytes(m: rows, n: kp, k: cp)
-            buffers = Buffers(
-                blocked: layout.reserve(Float.self, count: workers * blockedPerWorker), blockedPerWorker: blockedPerWorker,
-                transformed: layout.reserve(Float.self, count: workers * points * rows * cp),
-                transformedPerWorker: points * rows * cp,
-                products: layout.reserve(Float.self, count: workers * points * rows * kp), productsPerWorker: points * rows * kp,
-                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
-                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
-                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
-        } else {
-            let tileRows = min(d.batch * geometry.tileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
-            schedule = .phases(tileRows: tileRows)
-            let rows = tileRows * geometry.tileColumns
-            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
-            let blocked = d.batch * d.groups * geometry.channelBlocks * geometry.blockedHeight * geometry.blockedRowFloats
-            let scratch = multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp)
-            buffers = Buffers(
-                blocked: layout.reserve(Float.self, count: blocked), blockedPerWorker: 0,
-                transformed: layout.reserve(Float.self, count: d.groups * points * rows * cp), transformedPerWorker: 0,
-                products: layout.reserve(Float.self, count: d.groups * points * rows * kp), productsPerWorker: 0,
-                gemmScratch: layout.reserve(UInt8.self, count: workers * scratch), gemmScratchPerWorker: scratch,
-                outputRows: layout.reserve(Float.self, count: workers * geometry.outputRowFloats),
-                transformScratch: layout.reserve(Float.self, count: workers * geometry.transformScratchFloats))
-        }
-        workspaceBytes = layout.byteCount
-        try ResourceLimits.check("the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)",
-                                 bytes: workspaceBytes, limit: options.limits.maxWorkspaceBytes)
-        filters = AlignedStorage(count: filterFloats)
-        Self.transformFilters(weights, descriptor: d, geometry: geometry, height: height, width: width, into: filters)
-    }
-
-    /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
-    static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {
-        let chunks = max(1, (4 * threads + independent - 1) / independent)
-        return max(16, (rows + chunks - 1) / chunks)
+        filters = AlignedStorage(count: layout.filterFloats)
+        Self.transformFilters(weights, descriptor: layout.descriptor, geometry: layout.geometry, height: height,
+                              width: width, into: filters)
     }
 
     /// W[g][ξν][c][k] = Σ_{r,s} G_h[ξ][r]·w[k][c][r][s]·G_w[ν][s], in float64, rounded once.
@@ -258,31 +161,20 @@ package struct WinogradPlan: ConvolutionPlan {
         }
     }
 
-    /// Raw pointers of one execution, shared with the workers.
+    /// The buffers of one execution, shared with the workers.
     private struct Pointers: @unchecked Sendable {
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
-        let blocked: UnsafeMutablePointer<Float>
-        let transformed: UnsafeMutablePointer<Float>
-        let products: UnsafeMutablePointer<Float>
-        let scratch: UnsafeMutableRawPointer
-        let outputRows: UnsafeMutablePointer<Float>
-        let transformScratch: UnsafeMutablePointer<Float>
+        let workspace: UnsafeMutableRawBufferPointer
         let filters: UnsafePointer<Float>
     }
 
-    package func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: Workspace?, profile: ExecutionProfile?) throws {
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
-        guard let workspace else { return }  // unreachable: the workspace is never empty
-        let p = Pointers(x: input.baseAddress!, y: output.baseAddress!, blocked: buffers.blocked.pointer(in: workspace),
-                         transformed: buffers.transformed.pointer(in: workspace),
-                         products: buffers.products.pointer(in: workspace),
-                         scratch: UnsafeMutableRawPointer(buffers.gemmScratch.pointer(in: workspace)),
-                         outputRows: buffers.outputRows.pointer(in: workspace),
-                         transformScratch: buffers.transformScratch.pointer(in: workspace),
+        let p = Pointers(x: input.baseAddress!, y: output.baseAddress!, workspace: workspace,
                          filters: UnsafePointer(filters.pointer))
-        switch schedule {
+        switch layout.schedule {
         case .fused(let tileRows): executeFused(p, tileRowsPerChunk: tileRows, profile: profile)
         case .phases(let tileRows): executeInPhases(p, tileRowsPerPass: tileRows, profile: profile)
         }
@@ -295,7 +187,8 @@ package struct WinogradPlan: ConvolutionPlan {
 
     /// One GEMM per transform point: M[ξν][rows] = X[ξν][rows] · W[g][ξν].
     private func multiply(point: Int, g: Int, x: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, rows: Int,
-                          firstRow: Int, count: Int, filters: UnsafePointer<Float>, scratch: UnsafeMutableRawPointer) {
+                          firstRow: Int, count: Int, filters: UnsafePointer<Float>,
+                          scratch: UnsafeMutableRawBufferPointer) {
         let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
         multiplier.multiply(m: count, n: kp, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
                             b: filters + (g * geometry.points + point) * cp * kp, ldb: kp,
@@ -307,24 +200,24 @@ package struct WinogradPlan: ConvolutionPlan {
         let d = descriptor
         let geometry = geometry
         let chunks = (geometry.tileRows + tileRowsPerChunk - 1) / tileRowsPerChunk
-        let b = buffers
+        let b = layout.buffers
         let blockStride = geometry.blockedRows(tileRows: tileRowsPerChunk) * geometry.blockedRowFloats
         // Per-stage time summed over workers (CPU time), reported as phases when profiling.
         let stages = StageTimes(enabled: profile != nil)
         measurePhase("fused (wall)", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.groups * chunks, threads: threads) { worker, task in
+            Parallel.forEach(taskCount: d.batch * d.groups * chunks, threads: layout.workers) { worker, task in
                 let chunk = task % chunks
                 let g = (task / chunks) % d.groups
                 let n = task / (chunks * d.groups)
                 let firstTileRow = chunk * tileRowsPerChunk
                 let tileRows = min(tileRowsPerChunk, geometry.tileRows - firstTileRow)
                 let rows = tileRows * geometry.tileColumns
-                let blocked = p.blocked + worker * b.blockedPerWorker
-                let x = p.transformed + worker * b.transformedPerWorker
-                let m = p.products + worker * b.productsPerWorker
-                let scratch = p.scratch + worker * b.gemmScratchPerWorker
-                let rowBuffer = p.outputRows + worker * geometry.outputRowFloats
-                let transformScratch = p.transformScratch + worker * geometry.transformScratchFloats
+                let blocked = b.blocked.pointer(in: p.workspace, worker: worker)
+                let x = b.transformed.pointer(in: p.workspace, worker: worker)
+                let m = b.products.pointer(in: p.workspace, worker: worker)
+                let scratch = b.gemmScratch.bytes(in: p.workspace, worker: worker)
+                let rowBuffer = b.outputRows.pointer(in: p.workspace, worker: worker)
+                let transformScratch = b.transformScratch.pointer(in: p.workspace, worker: worker)
                 var t0 = stages.now(), blocking = 0
                 for block in 0..<geometry.channelBlocks {
                     let tb = stages.now()
@@ -368,13 +261,16 @@ package struct WinogradPlan: ConvolutionPlan {
         let d = descriptor
         let geometry = geometry
         let (points, blockedPlane) = (geometry.points, geometry.blockedHeight * geometry.blockedRowFloats)
+        let b = layout.buffers
+        let (blocked, transformed, products) = (b.blocked.pointer(in: p.workspace), b.transformed.pointer(in: p.workspace),
+                                                b.products.pointer(in: p.workspace))
         measurePhase("pad and block input", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.groups * geometry.channelBlocks, threads: threads) { _, task in
+            Parallel.forEach(taskCount: d.batch * d.groups * geometry.channelBlocks, threads: layout.workers) { _, task in
                 let block = task % geometry.channelBlocks
                 let g = (task / geometry.channelBlocks) % d.groups
                 let n = task / (geometry.channelBlocks * d.groups)
                 geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: 0, rowCount: geometry.blockedHeight,
-                                    into: p.blocked + task * blockedPlane)
+                                    into: blocked + task * blockedPlane)
             }
         }
         let totalTileRows = d.batch * geometry.tileRows
@@ -384,44 +280,43 @@ package struct WinogradPlan: ConvolutionPlan {
             let rows = passTileRows * geometry.tileColumns
             let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
             measurePhase("input transform", in: profile) {
-                Parallel.forEach(taskCount: d.groups * geometry.channelBlocks * passTileRows, threads: threads) { worker, task in
+                Parallel.forEach(taskCount: d.groups * geometry.channelBlocks * passTileRows, threads: layout.workers) { worker, task in
                     let local = task % passTileRows
                     let block = (task / passTileRows) % geometry.channelBlocks
                     let g = task / (passTileRows * geometry.channelBlocks)
                     let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
-                    let plane = p.blocked + ((n * d.groups + g) * geometry.channelBlocks + block) * blockedPlane
+                    let plane = blocked + ((n * d.groups + g) * geometry.channelBlocks + block) * blockedPlane
                     geometry.transformInput(patches: plane + tileRow * geometry.outputHeight * geometry.blockedRowFloats,
                                             block: block, firstRow: local * geometry.tileColumns,
-                                            x: p.transformed + g * points * rows * cp, rows: rows,
+                                            x: transformed + g * points * rows * cp, rows: rows,
                                             transform: inputTransform,
-                                            scratch: p.transformScratch + worker * geometry.transformScratchFloats)
+                                            scratch: b.transformScratch.pointer(in: p.workspace, worker: worker))
                 }
             }
-            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let rowsPerTask = WinogradLayout.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
             let parts = (rows + rowsPerTask - 1) / rowsPerTask
-            let scratchPerWorker = buffers.gemmScratchPerWorker
             measurePhase("multiply", in: profile) {
-                Parallel.forEach(taskCount: d.groups * points * parts, threads: threads) { worker, task in
+                Parallel.forEach(taskCount: d.groups * points * parts, threads: layout.workers) { worker, task in
                     let part = task % parts
                     let point = (task / parts) % points
                     let g = task / (parts * points)
-                    multiply(point: point, g: g, x: p.transformed + g * points * rows * cp,
-                             m: p.products + g * points * rows * kp, rows: rows, firstRow: part * rowsPerTask,
+                    multiply(point: point, g: g, x: transformed + g * points * rows * cp,
+                             m: products + g * points * rows * kp, rows: rows, firstRow: part * rowsPerTask,
                              count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
-                             scratch: p.scratch + worker * scratchPerWorker)
+                             scratch: b.gemmScratch.bytes(in: p.workspace, worker: worker))
                 }
             }
             measurePhase("output transform", in: profile) {
-                Parallel.forEach(taskCount: d.groups * geometry.outputBlocks * passTileRows, threads: threads) { worker, task in
+                Parallel.forEach(taskCount: d.groups * geometry.outputBlocks * passTileRows, threads: layout.workers) { worker, task in
                     let local = task % passTileRows
                     let block = (task / passTileRows) % geometry.outputBlocks
                     let g = task / (passTileRows * geometry.outputBlocks)
                     let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
-                    geometry.transformOutput(m: p.products + g * points * rows * kp, rows: rows,
+                    geometry.transformOutput(m: products + g * points * rows * kp, rows: rows,
                                              firstRow: local * geometry.tileColumns, block: block, tileRow: tileRow,
                                              transform: outputTransform,
-                                             scratch: p.transformScratch + worker * geometry.transformScratchFloats,
-                                             rowBuffer: p.outputRows + worker * geometry.outputRowFloats,
+                                             scratch: b.transformScratch.pointer(in: p.workspace, worker: worker),
+                                             rowBuffer: b.outputRows.pointer(in: p.workspace, worker: worker),
                                              outputChannels: outputChannels(p, n: n, g: g, block: block))
                 }
             }

@@ -67,7 +67,9 @@ public enum WinogradPointSearch {
     }
 
     /// Mean and max relative error of 2-D F(m×m, r×r) in float32 on random tiles (inputs N(0,1), filters N(0,1)),
-    /// accumulated over `channels`, normalised per output by max(Σ|g||d|, ¼·typical) as in `AccuracyChecker`.
+    /// accumulated over `channels`, normalised per output as the accuracy checker does (`ErrorNormalisation`): typical
+    /// scale Σ|g| · rms(d) over the tile's channels, neighbourhood the tile (every output of an m×m tile, m ≤ 8, is
+    /// within the checker's radius of the others).
     public static func measureError(_ t: WinogradTransform, channels: Int, tiles: Int, seed: UInt64)
         -> (mean: Double, max: Double) {
         let (m, r, n) = (t.outputSize, t.kernelSize, t.tileSize)
@@ -80,7 +82,7 @@ public enum WinogradPointSearch {
         for _ in 0..<tiles {
             for i in 0..<accumulated.count { accumulated[i] = 0 }
             for i in 0..<exact.count { exact[i] = 0; scale[i] = 0 }
-            var typical = 0.0
+            var (weightMagnitude, inputSquares) = (0.0, 0.0)
             for _ in 0..<channels {
                 for i in 0..<d.count { d[i] = Float(generator.nextNormal()) }
                 for i in 0..<w.count { w[i] = Float(generator.nextNormal()) }
@@ -99,12 +101,16 @@ public enum WinogradPointSearch {
                         }
                     }
                 }
-                typical += Double(w.reduce(0) { $0 + abs($1) }) * Double(d.reduce(0) { $0 + abs($1) }) / Double(n * n)
+                weightMagnitude += w.reduce(0.0) { $0 + abs(Double($1)) }
+                inputSquares += d.reduce(0.0) { $0 + Double($1) * Double($1) }
             }
+            let typical = weightMagnitude * (inputSquares / Double(channels * n * n)).squareRoot()
+            let neighbourhood = scale.max() ?? 0
             // Y = Aᵀ M A in float32.
             let y = sandwich(at, accumulated, rows: m, inner: n)
             for i in 0..<m * m {
-                let relative = abs(Double(y[i]) - exact[i]) / max(scale[i], typical / 4)
+                let relative = abs(Double(y[i]) - exact[i])
+                    / ErrorNormalisation.denominator(scale: scale[i], typical: typical, neighbourhood: neighbourhood)
                 sum += relative
                 worst = max(worst, relative)
                 count += 1

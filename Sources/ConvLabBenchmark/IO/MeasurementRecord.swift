@@ -32,7 +32,7 @@ public struct MeasurementRecord: Codable, Sendable {
         let d = m.descriptor
         self.name = name
         backend = m.backend
-        variant = m.details
+        variant = m.variant
         status = m.statusWord
         (N, C, H, W, K, R, S) = (d.batch, d.inputChannels, d.inputHeight, d.inputWidth, d.outputChannels,
                                  d.kernelHeight, d.kernelWidth)

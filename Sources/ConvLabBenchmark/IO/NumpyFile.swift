@@ -111,12 +111,12 @@ public struct NumpyArray: Sendable, Equatable {
         let fields = try NumpyHeader(parsing: header, fail: fail)
         let dtype = try NumpyType(fields.descr, fail: fail)
 
-        guard let count = ConvolutionDescriptor.product(fields.shape),
-              let byteCount = ConvolutionDescriptor.product([count, dtype.size]) else {
+        guard let count = CheckedArithmetic.product(fields.shape),
+              let byteCount = CheckedArithmetic.product(count, dtype.size) else {
             throw fail("shape \(fields.shape) has more elements than fit in memory")
         }
         try ResourceLimits.check("\(source) (\(fields.shape) as float64)",
-                                 bytes: ConvolutionDescriptor.product([count, 8]) ?? .max,
+                                 bytes: CheckedArithmetic.product(count, 8) ?? .max,
                                  limit: limits.maxTensorBytes)
         let dataStart = headerStart + headerLength
         let available = bytes.count - dataStart

@@ -22,8 +22,8 @@ public struct BackendMeasurement: Sendable {
     public var planSeconds: Double?
     public var workspaceBytes: Int?
     public var isDeterministic: Bool?
-    /// The plan's chosen variant (`ConvolutionPlan.details`).
-    public var details: String?
+    /// The plan's chosen variant (`ConvolutionPlan.variant`).
+    public var variant: String?
     public var accuracy: AccuracyReport?
     /// Per-phase seconds of one profiled execution, when asked for.
     public var phases: [(name: String, seconds: Double)] = []

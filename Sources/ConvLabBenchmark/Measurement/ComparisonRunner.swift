@@ -83,7 +83,7 @@ public struct ComparisonRunner: Sendable {
         row.planSeconds = Timing.now() - planStart
         row.workspaceBytes = plan.workspaceBytes
         row.isDeterministic = plan.isDeterministic
-        row.details = plan.details.isEmpty ? nil : plan.details
+        row.variant = plan.variant.isEmpty ? nil : plan.variant
         let workspace = plan.workspaceBytes > 0 ? try plan.makeWorkspace() : nil
         // Poison the output so a backend that skips elements cannot pass on a previous backend's result.
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }

@@ -14,19 +14,35 @@ public struct MatrixBenchmark: Codable, Sendable {
     public var workspaceBytes: Int
 
     public static func run(m: Int, n: Int, k: Int, engine: MatrixEngine, threads: Int, checkRows: Int = 64,
-                           seed: UInt64 = 1, timing: TimingPolicy = TimingPolicy()) throws -> MatrixBenchmark {
+                           seed: UInt64 = 1, timing: TimingPolicy = TimingPolicy(),
+                           limits: ResourceLimits = .default) throws -> MatrixBenchmark {
+        for (name, value) in [("m", m), ("n", n), ("k", k)] where value < 1 {
+            throw ConvLabError.invalidArgument(name: name, reason: "must be at least 1 (got \(value))")
+        }
+        try Parallel.validate(threads: threads)
+        guard checkRows >= 0 else {
+            throw ConvLabError.invalidArgument(name: "check-rows", reason: "must not be negative (got \(checkRows))")
+        }
+        let multiplier = engine.makeMultiplier()
+        // A, B and C together, before any of them is allocated: each alone may fit where the three do not.
+        let what = "the \(m)x\(k) · \(k)x\(n) product's matrices"
+        guard let ak = CheckedArithmetic.product(m, k), let kn = CheckedArithmetic.product(k, n),
+              let mn = CheckedArithmetic.product(m, n), let elements = CheckedArithmetic.sum(ak, kn, mn),
+              let bytes = CheckedArithmetic.product(elements, 4) else { throw ConvLabError.sizeOverflow(what: what) }
+        try ResourceLimits.check(what, bytes: bytes, limit: limits.maxTensorBytes)
+        let workspaceBytes = multiplier.parallelWorkspaceBytes(m: m, n: n, k: k, threads: threads)
+        try ResourceLimits.check("the product's workspace", bytes: workspaceBytes, limit: limits.maxWorkspaceBytes)
         let a = try Tensor<Float>.random(shape: [m, k], seed: seed)
         let b = try Tensor<Float>.random(shape: [k, n], seed: seed &+ 1)
         var c = try Tensor<Float>(shape: [m, n])
-        let multiplier = engine.makeMultiplier()
-        let workspace = try Workspace(byteCount: multiplier.parallelWorkspaceBytes(m: m, n: n, k: k, threads: threads))
+        let workspace = try Workspace(byteCount: workspaceBytes, limits: limits)
         let result = a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
                     Timing.measure(policy: timing) {
                         multiplier.multiplyParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
                                                     ldb: n, c: c.baseAddress!, ldc: n, threads: threads,
-                                                    workspace: workspace.base)
+                                                    workspace: workspace.buffer)
                     }
                 }
             }

@@ -21,8 +21,8 @@ struct Select: ParsableCommand {
     @Option(help: "Largest acceptable error bound (relative to Σ|w|·|x|); default 32× the direct-method bound.")
     var tolerance: Double?
 
-    @Option(name: .customLong("max-workspace"), help: "Largest acceptable workspace in bytes.")
-    var maxWorkspace: Int?
+    @Option(name: .customLong("max-workspace"), help: "Largest acceptable workspace (e.g. 64M, 1G).")
+    var maxWorkspace: String?
 
     @Flag(help: "Print every candidate's predicted (or measured) time and why the others lost.")
     var explain = false
@@ -65,48 +65,41 @@ struct Select: ParsableCommand {
         let d = try shape.descriptor()
         let store = noWisdom ? nil : WisdomStore(path: wisdom ?? WisdomStore.defaultPath)
         if let warning = store?.warning { printError("select: \(warning)") }
-        let selector = Selector(tolerance: tolerance, wisdom: store)
+        let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
+        let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store)
         let selection = selector.select(for: d, threads: threads)
-        let weights = try Tensor<Float>(shape: d.weightShape)
-        var chosen: (Selector.Candidate, any ConvolutionPlan)?
-        var overCap: [String] = []
-        for candidate in selection.ranked {
-            let plan = try candidate.backend.makePlan(descriptor: d, weights: weights, options: PlanOptions(threads: threads))
-            if let cap = maxWorkspace, plan.workspaceBytes > cap {
-                overCap.append(candidate.backend.name)
-                continue
-            }
-            chosen = (candidate, plan)
-            break
-        }
-        guard let (choice, plan) = chosen else {
+        guard let choice = selection.choice, let plan = choice.plan else {
             throw ConvLabError.unsupported(backend: "selector", reason: "no backend meets tolerance "
-                                           + "\(Format.error(selection.tolerance))" + (maxWorkspace.map { " and workspace cap \($0) bytes" } ?? ""))
+                                           + "\(Format.error(selection.tolerance))"
+                                           + (cap.map { " and workspace cap \(formatBytes($0))" } ?? ""))
         }
         let source = selection.source == .wisdom ? "measured (wisdom)" : "predicted (cost model)"
-        print("\(choice.backend.name)  \(plan.details)")
+        print("\(choice.backend.name)  \(plan.variant)")
         print("  \(d)")
         print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, error bound \(Format.error(choice.errorBound)) "
               + "≤ tolerance \(Format.error(selection.tolerance)), workspace \(Format.bytes(plan.workspaceBytes))")
         guard explain else { return }
         print("")
         var table = TextTable(header: ["candidate", selection.source == .wisdom ? "measured ms" : "predicted ms",
-                                       "error bound", "outcome"])
+                                       "error bound", "workspace", "outcome", "variant"])
         for candidate in selection.all {
             let outcome: String
             switch candidate.status {
             case .eligible where candidate.backend.name == choice.backend.name: outcome = "chosen"
-            case .eligible where overCap.contains(candidate.backend.name): outcome = "workspace over --max-workspace"
             case .eligible:
                 let ratio = (candidate.seconds ?? .infinity) / (choice.seconds ?? 1)
                 outcome = candidate.seconds == nil ? "no estimate" : String(format: "%.2fx slower", ratio)
             case .unsupported(let reason): outcome = "unsupported: \(reason)"
             case .tooInaccurate(let bound, let tolerance):
                 outcome = "bound \(Format.error(bound)) > tolerance \(Format.error(tolerance))"
+            case .workspaceOverCap(let bytes, let cap):
+                outcome = "workspace \(formatBytes(bytes)) > --max-workspace \(formatBytes(cap))"
             case .failedWhenMeasured(let message): outcome = "failed when measured: \(message)"
+            case .noEstimate: outcome = "no estimate"
             }
             table.add([candidate.backend.name, Format.ms(candidate.seconds.map { $0 * 1e3 }),
-                       Format.error(candidate.errorBound), outcome])
+                       candidate.errorBound.isFinite ? Format.error(candidate.errorBound) : "",
+                       Format.bytes(candidate.plan?.workspaceBytes), outcome, candidate.plan?.variant ?? ""])
         }
         print(table.render())
     }

@@ -1,0 +1,33 @@
+/// What executing a plan costs, in machine-independent units: the stages it runs one after another, each with the
+/// work it does and the number of independent tasks it can be spread over. A backend derives it from the same
+/// geometry its plan executes (tiles, register blocks, transform sizes), so the selector's cost model, which turns
+/// each stage into seconds with this machine's rates, never keeps a second copy of any plan.
+public struct WorkEstimate: Sendable, Hashable {
+    public enum Stage: Sendable, Hashable {
+        /// SIMD direct convolution bound by FMAs: `flops` counts the register-block waste, `reduction` is the
+        /// length of each output's dot product (short ones leave the kernel's loop overhead unamortised).
+        case directKernel(flops: Double, reduction: Int, tasks: Int)
+        /// SIMD convolution bound by loads (about one vector load per FMA): depthwise and other narrow groups.
+        case loadBoundKernel(flops: Double, tasks: Int)
+        /// Matrix products of m×k by k×n, `flops` in all (register-block padding included).
+        case gemm(flops: Double, m: Int, n: Int, k: Int, tasks: Int)
+        /// Bytes streamed once through memory (lowered columns, packed inputs, spectra larger than cache).
+        case memory(bytes: Double)
+        /// Winograd input transforms, in units of one F(4,3) 6×6 tile of 16 channels (n²·(n_h + n_w) FMAs each).
+        case winogradInputTransform(units: Double, tasks: Int)
+        /// Winograd's copy of the input into 16-channel blocks, in 16-channel tile columns.
+        case winogradBlocking(units: Double, tasks: Int)
+        /// Winograd output transforms, in the same units as the input transform.
+        case winogradOutputTransform(units: Double, tasks: Int)
+        /// Real 2-D FFTs: Σ n·log₂n over every transform (n points each).
+        case fftTransforms(pointLogPoints: Double, tasks: Int)
+        /// Per-bin complex multiply-adds of the FFT's products.
+        case complexProducts(multiplyAdds: Double, tasks: Int)
+    }
+
+    public var stages: [Stage]
+
+    public init(_ stages: [Stage]) {
+        self.stages = stages
+    }
+}

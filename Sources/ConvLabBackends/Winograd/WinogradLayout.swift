@@ -1,0 +1,138 @@
+import ConvLabCore
+import ConvLabMatMul
+
+/// Everything a Winograd plan is, from the descriptor and options alone: the transforms, the tiling
+/// (`WinogradGeometry`), the schedule (fused per worker, or stage by stage), the workspace regions and the work.
+/// `WinogradBackend.describe` and `WinogradPlan` are both built from it.
+struct WinogradLayout: Sendable {
+    /// How the stages are scheduled.
+    enum Schedule: Sendable {
+        /// Each worker takes `tileRows` tile rows of one image and runs all stages on them in its own buffers (cache
+        /// resident, no barriers). Chosen when the filter transforms are small enough to re-read per chunk.
+        case fused(tileRows: Int)
+        /// Stage by stage over the whole batch, `tileRows` tile rows per pass, every stage parallel: the filter
+        /// transforms (large for wide layers, e.g. 38 MiB for 512 channels) are read once per pass.
+        case phases(tileRows: Int)
+    }
+
+    /// Workspace regions. Fused: one slice per worker of each, sized for one chunk. Phases: blocked input,
+    /// transformed input and products shared (one pass), the rest per worker.
+    struct Buffers: Sendable {
+        let blocked: WorkspaceRegion<Float>
+        let transformed: WorkspaceRegion<Float>
+        let products: WorkspaceRegion<Float>
+        let gemmScratch: WorkspaceRegion<UInt8>
+        let outputRows: WorkspaceRegion<Float>
+        let transformScratch: WorkspaceRegion<Float>
+    }
+
+    let descriptor: ConvolutionDescriptor
+    let height: WinogradTransform
+    let width: WinogradTransform
+    let geometry: WinogradGeometry
+    let schedule: Schedule
+    let threads: Int
+    /// Workers that have work in some stage; per-worker regions are reserved for this many.
+    let workers: Int
+    let filterFloats: Int
+    let buffers: Buffers
+    let summary: PlanDescription
+
+    /// Filter transforms up to this size (per group) are re-read per chunk by the fused schedule.
+    static let fusedFilterBytes = 4 * 1024 * 1024
+    /// X + M of one fused chunk: about an L2.
+    static let fusedChunkBytes = 768 * 1024
+    /// X + M of one pass of the phase schedule: well inside L3.
+    static let passBytes = 8 * 1024 * 1024
+
+    init(descriptor d: ConvolutionDescriptor, backend: WinogradBackend, options: PlanOptions) throws {
+        descriptor = d
+        threads = options.threads
+        (height, width) = try backend.transforms(for: d)
+        let geometry = WinogradGeometry(descriptor: d, height: height, width: width)
+        self.geometry = geometry
+        let multiplier = options.matrixEngine.makeMultiplier()
+        let (cp, kp, points) = (geometry.paddedChannels, geometry.paddedOutputChannels, geometry.points)
+        let limit = options.limits.maxWorkspaceBytes
+        filterFloats = try CheckedArithmetic.product([d.groups, points, cp, kp], what: "the Winograd filter transforms")
+        try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4, limit: limit)
+        let what = "the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)"
+        let bytesPerTileRow = try CheckedArithmetic.product([geometry.tileColumns, points, cp + kp, 4], what: what)
+        let channelsInput = geometry.channelBlocks * geometry.blockedRowFloats
+        var layout = WorkspaceLayout()
+        let gemm: (rows: Int, tasks: Int)
+        if points * cp * kp * MemoryLayout<Float>.stride <= Self.fusedFilterBytes {
+            var tileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
+            // Enough chunks to keep every thread busy.
+            while tileRows > 1 && d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows) < 2 * threads {
+                tileRows = (tileRows + 1) / 2
+            }
+            schedule = .fused(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let chunks = d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows)
+            workers = Parallel.workers(threads: threads, tasks: chunks)
+            gemm = (rows, chunks)
+            buffers = Buffers(
+                blocked: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                    [geometry.blockedRows(tileRows: tileRows), channelsInput], what: what), workers: workers, what: what),
+                transformed: try layout.reserve(Float.self, count: points * rows * cp, workers: workers, what: what),
+                products: try layout.reserve(Float.self, count: points * rows * kp, workers: workers, what: what),
+                gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rows, n: kp, k: cp),
+                                                workers: workers, what: what),
+                outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
+                transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
+                                                     workers: workers, what: what))
+        } else {
+            let tileRows = min(d.batch * geometry.tileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
+            schedule = .phases(tileRows: tileRows)
+            let rows = tileRows * geometry.tileColumns
+            let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+            let gemmTasks = d.groups * points * ((rows + rowsPerTask - 1) / rowsPerTask)
+            let transformTasks = d.groups * max(geometry.channelBlocks, geometry.outputBlocks) * tileRows
+            workers = Parallel.workers(threads: threads, tasks: max(gemmTasks, transformTasks,
+                                                                   d.batch * d.groups * geometry.channelBlocks))
+            gemm = (rowsPerTask, gemmTasks)
+            let blocked = try CheckedArithmetic.product([d.batch, d.groups, geometry.blockedHeight, channelsInput],
+                                                        what: what)
+            buffers = Buffers(
+                blocked: try layout.reserve(Float.self, count: blocked, what: what),
+                transformed: try layout.reserve(Float.self, count: d.groups * points * rows * cp, what: what),
+                products: try layout.reserve(Float.self, count: d.groups * points * rows * kp, what: what),
+                gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp),
+                                                workers: workers, what: what),
+                outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
+                transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
+                                                     workers: workers, what: what))
+        }
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: limit)
+
+        let tiles = Double(geometry.tilesPerImage * d.batch * d.groups)
+        // Transform work per tile and 16-channel block, relative to F(4,3)'s 6×6 tile (n·n·(n_h + n_w) FMAs).
+        let scale = Double(points * (geometry.tileHeight + geometry.tileWidth)) / (36 * 12)
+        let chunk: String
+        switch schedule {
+        case .fused(let rows): chunk = "fused \(rows)-row chunks"
+        case .phases(let rows): chunk = "\(rows)-row passes"
+        }
+        summary = PlanDescription(
+            backend: backend.name,
+            variant: "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(d.kernelHeight)x\(d.kernelWidth)) "
+                + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)",
+            errorBound: WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
+                                                   widthGrowth: width.errorGrowth) * options.matrixEngine.errorGrowth,
+            workspaceBytes: layout.byteCount, persistentBytes: filterFloats * 4,
+            work: WorkEstimate([
+                .winogradBlocking(units: tiles * Double(cp / 16) * Double(geometry.tileHeight)
+                                      / Double(geometry.outputHeight), tasks: gemm.tasks),
+                .winogradInputTransform(units: tiles * Double(cp / 16) * scale, tasks: gemm.tasks),
+                .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: gemm.rows, n: kp, k: cp, tasks: gemm.tasks),
+                .winogradOutputTransform(units: tiles * Double(kp / 16) * scale, tasks: gemm.tasks),
+            ]))
+    }
+
+    /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
+    static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {
+        let chunks = max(1, (4 * threads + independent - 1) / independent)
+        return max(16, (rows + chunks - 1) / chunks)
+    }
+}
