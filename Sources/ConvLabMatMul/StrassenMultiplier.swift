@@ -19,7 +19,7 @@ struct StrassenMultiplier: MatrixMultiplier {
     var name: String { "strassen(\(depth), \(base.name))" }
 
     private func recurses(m: Int, n: Int, k: Int) -> Bool {
-        depth > 0 && min(m, n, k) >= 2 * cutoff
+        depth > 0 && min(m, n, k) / 2 >= cutoff  // not 2·cutoff: a huge cutoff must not overflow
     }
 
     private var child: StrassenMultiplier { StrassenMultiplier(base: base, depth: depth - 1, cutoff: cutoff) }

@@ -111,14 +111,14 @@ public struct MachineModel: Sendable, Hashable, Codable {
         winogradOutputSeconds: 250e-9, fftSecondsPerPoint: 1.05e-10, complexProductRate: 8e9,
         // Fitted by scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv (2 threads).
         corrections: [
-            "direct": Correction(scale: 1.066, overhead: 3.324e-06),  // 286 rows, 90% within 2.03x
-            "direct-narrow": Correction(scale: 0.380, overhead: 1.226e-05),  // 16 rows, 90% within 1.41x
-            "fft": Correction(scale: 0.870, overhead: 1.702e-05),  // 286 rows, 90% within 2.32x
-            "fft-narrow": Correction(scale: 1.008, overhead: 8.754e-05),  // 16 rows, 90% within 1.81x
-            "fft-tiled": Correction(scale: 1.045, overhead: 1.689e-05),  // 286 rows, 90% within 2.51x
-            "fft-tiled-narrow": Correction(scale: 1.410, overhead: 4.025e-05),  // 16 rows, 90% within 1.33x
-            "im2col": Correction(scale: 1.299, overhead: 3.892e-07),  // 286 rows, 90% within 2.73x
-            "im2col-narrow": Correction(scale: 0.357, overhead: 4.196e-05),  // 16 rows, 90% within 1.44x
+            "direct": Correction(scale: 1.059, overhead: 3.014e-06),  // 286 rows, 90% within 2.01x
+            "direct-narrow": Correction(scale: 0.366, overhead: 1.264e-05),  // 16 rows, 90% within 1.51x
+            "fft": Correction(scale: 0.827, overhead: 1.696e-05),  // 286 rows, 90% within 2.37x
+            "fft-narrow": Correction(scale: 1.000, overhead: 8.394e-05),  // 16 rows, 90% within 1.71x
+            "fft-tiled": Correction(scale: 0.995, overhead: 1.665e-05),  // 286 rows, 90% within 2.45x
+            "fft-tiled-narrow": Correction(scale: 1.351, overhead: 4.074e-05),  // 16 rows, 90% within 1.32x
+            "im2col": Correction(scale: 1.122, overhead: 4.092e-07),  // 286 rows, 90% within 2.48x
+            "im2col-narrow": Correction(scale: 0.360, overhead: 4.194e-05),  // 16 rows, 90% within 1.45x
             "winograd-f2x3": Correction(scale: 0.848, overhead: 3.002e-05),  // 52 rows, 90% within 1.43x
             "winograd-f2x3-narrow": Correction(scale: 0.714, overhead: 5.504e-05),  // 6 rows, 90% within 1.04x
             "winograd-f2x5": Correction(scale: 0.779, overhead: 3.728e-05),  // 52 rows, 90% within 1.36x

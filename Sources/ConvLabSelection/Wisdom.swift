@@ -93,7 +93,14 @@ public final class WisdomStore: @unchecked Sendable {
 
     public init(path: String = WisdomStore.defaultPath, machine: MachineSignature = .current) {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let data: Data
+        do {
+            data = try FileInput.data(at: path, limit: FileInput.maximumTextBytes, what: "convlab wisdom")
+        } catch {
+            warning = "\(error); ignored"
+            return
+        }
         do {
             let file = try JSONDecoder().decode(WisdomFile.self, from: data)
             guard file.format == WisdomFile.formatName, file.version == WisdomFile.currentVersion else {

@@ -100,6 +100,15 @@ public enum DecompositionStudy {
     /// A "trained-like" kernel for studies when no trained weights are at hand: Σᵢ 0.6ⁱ·(rank-1 term) over
     /// min(K, C·R·S) terms plus 5% Gaussian noise — a decaying spectrum like real filters, unlike pure noise.
     public static func syntheticKernel(shape: [Int], seed: UInt64) throws -> Tensor<Float> {
+        guard shape.count == 4, shape.allSatisfy({ $0 >= 1 }) else {
+            throw ConvLabError.invalidArgument(name: "synthetic", reason: "\(shape) is not K,C,R,S")
+        }
+        // The float64 accumulator and the float32 result, before either is allocated.
+        guard let count = CheckedArithmetic.product(shape), let bytes = CheckedArithmetic.product(count, 12) else {
+            throw ConvLabError.sizeOverflow(what: "a synthetic kernel of shape \(shape)")
+        }
+        try ResourceLimits.check("a synthetic kernel of shape \(shape)", bytes: bytes,
+                                 limit: ResourceLimits.default.maxTensorBytes)
         let (K, C, R, S) = (shape[0], shape[1], shape[2], shape[3])
         var generator = SeededGenerator(seed: seed)
         var values = [Double](repeating: 0, count: K * C * R * S)

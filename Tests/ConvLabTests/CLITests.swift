@@ -18,9 +18,12 @@ import Testing
         var status: Int32
         var stdout: String
         var stderr: String
+        /// False when the process died of a signal (a trap, an abort, the timeout's kill).
+        var exitedNormally: Bool = true
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs convlab; a run longer than `timeout` seconds is killed (and then did not exit normally).
+    static func run(_ arguments: [String], timeout: Double = 120) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -28,11 +31,15 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        watchdog.cancel()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+                      stderr: String(decoding: stderr, as: UTF8.self),
+                      exitedNormally: process.terminationReason == .exit)
     }
 
     static func temporary(_ name: String) -> String {

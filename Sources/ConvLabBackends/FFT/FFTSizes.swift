@@ -1,4 +1,5 @@
 import ConvLabCore
+import Synchronization
 
 /// Transform sizes for FFT convolution. FFTW's time depends more on the factorisation of a size than on its
 /// magnitude (here a 1030² transform, 1030 = 2·5·103, took 4× longer than 1050² = (2·3·5²·7)²), so candidates are
@@ -8,6 +9,8 @@ import ConvLabCore
 /// - under `measure` and `patient` by timing each candidate once per process (`roundTripSeconds`).
 enum FFTSizes {
     private static let measured = Locked<[SizeKey: Double]>([:])
+    /// How many timings this process has made (sizes and product rates): stays 0 under the default effort.
+    static let timedMeasurements = Atomic<Int>(0)
 
     private struct SizeKey: Hashable {
         var height: Int
@@ -82,6 +85,7 @@ enum FFTSizes {
             UnsafeMutableRawPointer(spectra).deallocate()
         }
         real.initialize(repeating: 0.5, count: realCount)
+        timedMeasurements.add(1, ordering: .relaxed)
         // Enough repetitions for ~2 ms of work, best of three batches.
         let repetitions = max(1, min(1000, 2_000_000 / max(realCount, 1) / 8))
         var best = Double.infinity

@@ -112,7 +112,7 @@ enum FFTW {
     }
 }
 
-/// Public entry points for FFTW wisdom (`convlab compare --wisdom PATH`, autotuning).
+/// Public entry points for FFTW wisdom (`convlab compare --fftw-wisdom PATH`, `convlab tune`).
 public enum FFTWisdom {
     public static func load(from path: String) throws { try FFTW.importWisdom(from: path) }
     public static func save(to path: String) throws { try FFTW.exportWisdom(to: path) }

@@ -67,7 +67,7 @@ public struct WinogradTransform: Hashable, Sendable, CustomStringConvertible {
     /// a wrong number of points, repeated points, or exact arithmetic overflow.
     public init(outputSize m: Int, kernelSize r: Int, points: [Rational]? = nil, fractions: FractionPlacement = .g)
         throws {
-        guard m >= 1, r >= 1, m + r - 1 <= 16 else {
+        guard m >= 1, r >= 1, m <= 16, r <= 16, m + r - 1 <= 16 else {
             throw ConvLabError.invalidArgument(name: "Winograd F(m, r)",
                                                reason: "need m ≥ 1, r ≥ 1 and m + r − 1 ≤ 16 (got m = \(m), r = \(r))")
         }

@@ -68,47 +68,56 @@ public struct MeasurementRecord: Codable, Sendable {
         return measurements.map { MeasurementRecord($0, name: name, im2colMedian: baseline) }
     }
 
-    /// The (shape, threads, backend) identity of a row, for `sweep --resume`.
-    public var resumeKey: String {
-        [name ?? "", backend, "\(N)", "\(C)", "\(H)", "\(W)", "\(K)", "\(R)", "\(S)", "\(strideH)", "\(strideW)",
-         "\(padTop)", "\(padBottom)", "\(padLeft)", "\(padRight)", "\(dilationH)", "\(dilationW)", "\(groups)",
-         "\(threads)"].joined(separator: "|")
-    }
+    // MARK: CSV — one schema
 
-    /// The same key read back from a CSV row (by column name).
-    public static func resumeKey(csvRow row: [String: String]) -> String {
-        ["name", "backend", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_bottom",
-         "pad_left", "pad_right", "dilation_h", "dilation_w", "groups", "threads"].map { row[$0] ?? "" }
-            .joined(separator: "|")
-    }
+    /// Every CSV column, in order, with how a record fills it: the one list the header, the rows and the resume key
+    /// are all made from.
+    static let schema: [(name: String, field: @Sendable (MeasurementRecord) -> String)] = {
+        @Sendable func number(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "" }
+        return [
+            ("name", { $0.name ?? "" }), ("backend", { $0.backend }), ("variant", { $0.variant ?? "" }),
+            ("status", { $0.status }), ("N", { "\($0.N)" }), ("C", { "\($0.C)" }), ("H", { "\($0.H)" }),
+            ("W", { "\($0.W)" }), ("K", { "\($0.K)" }), ("R", { "\($0.R)" }), ("S", { "\($0.S)" }),
+            ("stride_h", { "\($0.strideH)" }), ("stride_w", { "\($0.strideW)" }), ("pad_top", { "\($0.padTop)" }),
+            ("pad_bottom", { "\($0.padBottom)" }), ("pad_left", { "\($0.padLeft)" }), ("pad_right", { "\($0.padRight)" }),
+            ("dilation_h", { "\($0.dilationH)" }), ("dilation_w", { "\($0.dilationW)" }), ("groups", { "\($0.groups)" }),
+            ("threads", { "\($0.threads)" }), ("ms_median", { number($0.msMedian, "%.5f") }),
+            ("ms_min", { number($0.msMin, "%.5f") }), ("repeats", { $0.repeats.map(String.init) ?? "" }),
+            ("gflops_effective", { number($0.gflopsEffective, "%.2f") }),
+            ("speedup_vs_im2col", { number($0.speedupVsIm2col, "%.3f") }), ("plan_ms", { number($0.planMs, "%.3f") }),
+            ("workspace_bytes", { $0.workspaceBytes.map(String.init) ?? "" }),
+            ("deterministic", { $0.deterministic.map(String.init) ?? "" }),
+            ("mean_rel_error", { number($0.meanRelError, "%.3e") }), ("max_rel_error", { number($0.maxRelError, "%.3e") }),
+            ("max_abs_error", { number($0.maxAbsError, "%.3e") }), ("max_ulp", { $0.maxULP.map(String.init) ?? "" }),
+            ("error_bound", { number($0.errorBound, "%.3e") }), ("passed", { $0.passed.map(String.init) ?? "" }),
+            ("message", { $0.message ?? "" }), ("convlab_version", { $0.metadata.version }),
+            ("git_commit", { $0.metadata.gitCommit }), ("cpu", { $0.metadata.cpu }), ("cores", { "\($0.metadata.cores)" }),
+            ("date", { $0.metadata.date }),
+        ]
+    }()
 
-    // MARK: CSV
-
-    public static let csvColumns = [
-        "name", "backend", "variant", "status", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top",
-        "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w", "groups", "threads", "ms_median", "ms_min",
-        "repeats", "gflops_effective", "speedup_vs_im2col", "plan_ms", "workspace_bytes", "deterministic",
-        "mean_rel_error", "max_rel_error", "max_abs_error", "max_ulp", "error_bound", "passed", "message",
-        "convlab_version", "git_commit", "cpu", "cores", "date",
-    ]
+    public static let csvColumns = schema.map(\.name)
 
     public static var csvHeader: String { csvColumns.joined(separator: ",") }
 
     public var csvRow: String {
-        func number(_ value: Double?, _ format: String = "%.6g") -> String {
-            value.map { String(format: format, $0) } ?? ""
-        }
-        let fields: [String] = [
-            name ?? "", backend, variant ?? "", status, "\(N)", "\(C)", "\(H)", "\(W)", "\(K)", "\(R)", "\(S)", "\(strideH)",
-            "\(strideW)", "\(padTop)", "\(padBottom)", "\(padLeft)", "\(padRight)", "\(dilationH)", "\(dilationW)",
-            "\(groups)", "\(threads)", number(msMedian, "%.5f"), number(msMin, "%.5f"), repeats.map(String.init) ?? "",
-            number(gflopsEffective, "%.2f"), number(speedupVsIm2col, "%.3f"), number(planMs, "%.3f"),
-            workspaceBytes.map(String.init) ?? "", deterministic.map(String.init) ?? "", number(meanRelError, "%.3e"),
-            number(maxRelError, "%.3e"), number(maxAbsError, "%.3e"), maxULP.map(String.init) ?? "",
-            number(errorBound, "%.3e"), passed.map(String.init) ?? "", message ?? "",
-            metadata.version, metadata.gitCommit, metadata.cpu, "\(metadata.cores)", metadata.date,
-        ]
-        return fields.map(csvEscape).joined(separator: ",")
+        Self.schema.map { csvEscape($0.field(self)) }.joined(separator: ",")
+    }
+
+    /// The columns that identify a row — (name, backend, shape, threads) — for `sweep --resume`.
+    static let identityColumns = ["name", "backend", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
+                                  "pad_top", "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w",
+                                  "groups", "threads"]
+
+    /// The identity of this record, for `sweep --resume`.
+    public var resumeKey: String {
+        Self.identityColumns.map { name in Self.schema.first { $0.name == name }.map { $0.field(self) } ?? "" }
+            .joined(separator: "|")
+    }
+
+    /// The same key read back from a CSV row (by column name).
+    public static func resumeKey(csvRow row: [String: String]) -> String {
+        identityColumns.map { row[$0] ?? "" }.joined(separator: "|")
     }
 }
 

@@ -37,12 +37,9 @@ public struct NumpyArray: Sendable, Equatable {
     // MARK: Files
 
     public static func read(contentsOf path: String, limits: ResourceLimits = .default) throws -> NumpyArray {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot read: \(error.localizedDescription)")
-        }
+        // The file holds the array once; decoding converts it to float64 (≤ 8 bytes per element): the header check
+        // below bounds that, this one bounds the read.
+        let data = try FileInput.data(at: path, limit: limits.maxTensorBytes, what: "a .npy file")
         return try NumpyArray(decoding: [UInt8](data), source: path, limits: limits)
     }
 

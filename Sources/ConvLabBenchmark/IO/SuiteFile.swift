@@ -13,10 +13,7 @@ public enum SuiteFile {
     public static let requiredColumns = ["name", "N", "C", "H", "W", "K", "R", "S", "stride", "pad", "groups"]
 
     public static func read(contentsOf path: String) throws -> [SuiteRow] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot read the suite file")
-        }
-        return try parse(text, source: path)
+        try parse(try FileInput.text(at: path, what: "the suite file"), source: path)
     }
 
     public static func parse(_ text: String, source: String = "<suite>") throws -> [SuiteRow] {
@@ -30,6 +27,13 @@ public enum SuiteFile {
         for column in requiredColumns where !header.contains(column) {
             throw ConvLabError.invalidFile(path: source, reason: "missing column '\(column)' in the header")
         }
+        var seen = Set<String>()
+        for column in header where !seen.insert(column).inserted {
+            throw ConvLabError.invalidFile(path: source, reason: "column '\(column)' appears twice in the header")
+        }
+        if lines.count == 1 {
+            throw ConvLabError.invalidFile(path: source, reason: "the suite has a header but no rows")
+        }
         var rows: [SuiteRow] = []
         for (number, line) in lines.dropFirst().enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -39,7 +43,7 @@ public enum SuiteFile {
                 throw ConvLabError.invalidFile(path: source, reason: "line \(lineNumber) has \(fields.count) fields, "
                                                + "the header has \(header.count)")
             }
-            let row = Dictionary(uniqueKeysWithValues: zip(header, fields))
+            let row = Dictionary(zip(header, fields), uniquingKeysWith: { first, _ in first })  // names are unique
             func integer(_ column: String) throws -> Int {
                 guard let value = Int(row[column] ?? "") else {
                     throw ConvLabError.invalidFile(path: source, reason: "line \(lineNumber): \(column) "

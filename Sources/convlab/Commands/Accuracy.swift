@@ -41,8 +41,8 @@ struct Accuracy: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        guard seeds >= 1 else { throw ConvLabError.invalidArgument(name: "seeds", reason: "must be at least 1") }
-        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        try Validation.integer(seeds, "seeds", in: 1...10_000)
+        try Validation.threads(threads)
         let descriptor = try shape.descriptor()
         let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
         let records = try AccuracyStudy.run(

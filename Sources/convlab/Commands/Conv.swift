@@ -51,6 +51,7 @@ struct Conv: ParsableCommand {
     var check = false
 
     func run() throws {
+        try Validation.threads(threads)
         var inputArray = try NumpyArray.read(contentsOf: input)
         let squeezeBatch = inputArray.shape.count == 3
         if squeezeBatch { inputArray.shape.insert(1, at: 0) }
@@ -65,7 +66,7 @@ struct Conv: ParsableCommand {
         }
         let (n, c, h, w) = (inputArray.shape[0], inputArray.shape[1], inputArray.shape[2], inputArray.shape[3])
         let (k, cg, r, s) = (weightArray.shape[0], weightArray.shape[1], weightArray.shape[2], weightArray.shape[3])
-        guard groups >= 1, cg * groups == c else {
+        guard groups >= 1, c % groups == 0, cg == c / groups else {
             throw ConvLabError.shapeMismatch(what: "weights \(weights)",
                                              expected: "second dimension C/groups = \(c)/\(groups)",
                                              actual: "\(cg) (shape \(weightArray.shape))")
@@ -80,7 +81,6 @@ struct Conv: ParsableCommand {
         let x = try inputArray.float32Tensor()
         let wt = try weightArray.float32Tensor()
         let chosen = try BackendRegistry.backend(named: backend, settings: try backendOptions.settings())
-        if threads < 1 { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
         let plan = try backendOptions.withWisdom {
             try chosen.makePlan(descriptor: descriptor, weights: wt, options: PlanOptions(threads: threads))
         }

@@ -70,7 +70,13 @@ struct Decompose: ParsableCommand {
             throw ConvLabError.unknownName(kind: "decomposition", name: self.method,
                                            known: KernelDecomposition.Method.allCases.map(\.rawValue))
         }
-        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        try Validation.threads(threads)
+        try Validation.integer(maxIterations, "max-iterations", in: 1...100_000)
+        guard tolerance.isFinite, tolerance >= 0 else {
+            throw ConvLabError.invalidArgument(name: "tolerance", reason: "must be a finite number ≥ 0 (got \(tolerance))")
+        }
+        if let maxOutputError { try Validation.positive(maxOutputError, "max-output-error") }
+        if let rank { try Validation.integer(rank, "rank", in: 1...1 << 20) }
         let w: Tensor<Float>
         if let weights {
             w = try NumpyArray.read(contentsOf: weights).float32Tensor()
@@ -94,6 +100,7 @@ struct Decompose: ParsableCommand {
             }
         } else {
             let (h, wd) = try ShapeSyntax.pair(size, name: "size")
+            for value in [h, wd] { try Validation.integer(value, "size", in: 1...(1 << 31)) }
             x = try Tensor.random(shape: [1, w.shape[1], h, wd], distribution: .normal(mean: 0, standardDeviation: 1), seed: seed)
         }
         let (sh, sw) = try ShapeSyntax.pair(stride, name: "stride")

@@ -35,8 +35,8 @@ struct Layers: ParsableCommand {
     @Option(help: "Depthwise channel multiplier of the depthwise-separable design.")
     var multiplier = 1
 
-    @Option(help: "Groups of the grouped + shuffle design.")
-    var groups = 4
+    @Option(help: "Groups of the grouped + shuffle design (default 4, left out where 4 does not divide the channels).")
+    var groups: Int?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
@@ -54,7 +54,8 @@ struct Layers: ParsableCommand {
     var maxTime = 1.0
 
     func run() throws {
-        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        try Validation.threads(threads)
+        try Validation.seconds(maxTime, "max-time")
         let options = PlanOptions(threads: threads)
         let timing = TimingPolicy(maxSeconds: maxTime)
         if guidelines {
@@ -63,12 +64,18 @@ struct Layers: ParsableCommand {
         }
         let (h, w) = try ShapeSyntax.pair(size, name: "size")
         for (name, value) in [("in", inputChannels), ("out", outputChannels), ("kernel", kernel), ("batch", batch),
-                              ("multiplier", multiplier), ("groups", groups)] where value < 1 {
+                              ("multiplier", multiplier), ("groups", groups ?? 4)] where value < 1 {
             throw ConvLabError.invalidArgument(name: name, reason: "must be at least 1 (got \(value))")
         }
         if let pad, pad < 0 { throw ConvLabError.invalidArgument(name: "pad", reason: "must not be negative") }
+        try Validation.integer(multiplier, "multiplier", in: 1...4096)
+        // The default 4 groups are left out where they do not divide the channels; asked-for groups must divide them.
+        if let groups, inputChannels % groups != 0 || outputChannels % groups != 0 {
+            throw ConvLabError.invalidArgument(name: "groups", reason: "\(groups) does not divide --in \(inputChannels) "
+                                               + "and --out \(outputChannels)")
+        }
         let spec = LayerSpec(batch: batch, inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernel,
-                             height: h, width: w, padding: pad, depthwiseMultiplier: multiplier, groups: groups)
+                             height: h, width: w, padding: pad, depthwiseMultiplier: multiplier, groups: groups ?? 4)
         let designs = try LayerDesigns.all(for: spec)
         var records: [LayerRecord] = []
         for design in designs {

@@ -38,7 +38,7 @@ struct Matmul: ParsableCommand {
         }
         let (m, n, k) = dims.count == 1 ? (dims[0], dims[0], dims[0]) : (dims[0], dims[1], dims[2])
         let matrixEngine = try MatrixEngine(parsing: engine, depth: depth, cutoff: cutoff)
-        if threads < 1 { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
+        try Validation.threads(threads)
         let result = try MatrixBenchmark.run(m: m, n: n, k: k, engine: matrixEngine, threads: threads,
                                              checkRows: checkRows, seed: seed)
         switch format {

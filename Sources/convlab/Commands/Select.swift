@@ -49,10 +49,9 @@ struct Select: ParsableCommand {
     var maxTime = 1.0
 
     func run() throws {
-        guard threads >= 1 else { throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1") }
-        if let tolerance, !(tolerance > 0) {
-            throw ConvLabError.invalidArgument(name: "tolerance", reason: "must be positive (got \(tolerance))")
-        }
+        try Validation.threads(threads)
+        if let tolerance { try Validation.positive(tolerance, "tolerance") }
+        try Validation.seconds(maxTime, "max-time")
         if let modelCheck {
             try runModelCheck(modelCheck)
             return
@@ -105,9 +104,7 @@ struct Select: ParsableCommand {
     }
 
     private func runModelCheck(_ path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot read")
-        }
+        let text = try FileInput.text(at: path, what: "the CSV to check the model against")
         let check = try ModelCheck(csv: text)
         if dump {
             print("backend,key,measured_s,physical_s")

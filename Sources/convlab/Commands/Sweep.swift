@@ -72,11 +72,15 @@ struct Sweep: ParsableCommand {
             guard parts.count == 2 else { throw ConvLabError.invalidArgument(name: "shard", reason: "'\(shard)' is not i/n") }
             points = try SweepPlan.shard(points, index: parts[0], count: parts[1])
         }
+        let shapes = points.compactMap { try? $0.result.get() }
+        // A grid with no valid problem at all is a mistake in the flags, not a sweep to run.
+        if shapes.isEmpty, case .failure(let error)? = points.first?.result {
+            throw error
+        }
         // Grid points that are not valid problems are reported, not silently dropped.
         for (label, result) in points {
             if case .failure(let error) = result { printError("sweep: skipping \(label): \(error)") }
         }
-        let shapes = points.compactMap { try? $0.result.get() }
         if output != nil && resume != nil {
             throw ConvLabError.invalidArgument(name: "output", reason: "give --output or --resume, not both")
         }
@@ -88,7 +92,7 @@ struct Sweep: ParsableCommand {
         let sink: FileHandle
         if let resume {
             if FileManager.default.fileExists(atPath: resume) {
-                var text = (try? String(contentsOfFile: resume, encoding: .utf8)) ?? ""
+                var text = try FileInput.text(at: resume, what: "the sweep CSV to resume")
                 // Appending convlab rows under another header would leave a CSV whose columns lie.
                 if let header = text.split(separator: "\n", maxSplits: 1).first,
                    header != MeasurementRecord.csvHeader[...] {

@@ -36,6 +36,9 @@ struct Transforms: ParsableCommand {
     enum TransformFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     func run() throws {
+        try Validation.integer(m, "m", in: 1...16)
+        try Validation.integer(r, "r", in: 1...16)
+        try Validation.integer(top, "top", in: 1...10_000)
         guard let placement = WinogradTransform.FractionPlacement(rawValue: fractions.uppercased()) else {
             throw ConvLabError.unknownName(kind: "fraction placement", name: fractions, known: ["G", "A", "B"])
         }

@@ -79,9 +79,7 @@ struct RunOptions: ParsableArguments {
     var maxWorkspace: String?
 
     func planOptions() throws -> PlanOptions {
-        if threads < 1 {
-            throw ConvLabError.invalidArgument(name: "threads", reason: "must be at least 1 (got \(threads))")
-        }
+        try Validation.threads(threads)
         var limits = ResourceLimits.default
         if let maxMemory { limits.maxTensorBytes = try ByteCount.parse(maxMemory, name: "max-memory") }
         if let maxWorkspace { limits.maxWorkspaceBytes = try ByteCount.parse(maxWorkspace, name: "max-workspace") }
@@ -90,12 +88,13 @@ struct RunOptions: ParsableArguments {
     }
 
     func timingPolicy() throws -> TimingPolicy {
-        guard `repeat` >= 1 else {
-            throw ConvLabError.invalidArgument(name: "repeat", reason: "must be at least 1 (got \(`repeat`))")
-        }
+        try Validation.integer(`repeat`, "repeat", in: 1...Validation.maximumRepeats)
+        try Validation.seconds(maxTime, "max-time")
+        if let minTime { try Validation.seconds(minTime, "min-time", allowZero: true) }
         let minimum = minTime ?? min(0.05, maxTime)
-        guard minimum >= 0, maxTime > 0, minimum <= maxTime else {
-            throw ConvLabError.invalidArgument(name: "min-time/max-time", reason: "need 0 ≤ min-time ≤ max-time, max-time > 0")
+        guard minimum <= maxTime else {
+            throw ConvLabError.invalidArgument(name: "min-time/max-time", reason: "need min-time ≤ max-time "
+                                               + "(got \(minimum) > \(maxTime))")
         }
         return TimingPolicy(minRepeats: `repeat`, maxRepeats: max(`repeat`, 1000), minSeconds: minimum,
                             maxSeconds: maxTime)
@@ -117,8 +116,9 @@ struct BackendOptions: ParsableArguments {
     @Option(name: .customLong("fft-effort"), help: "FFTW planning effort: estimate, measure or patient.")
     var fftEffort = "estimate"
 
-    @Option(help: "FFTW wisdom file: loaded before planning if it exists, saved afterwards.")
-    var wisdom: String?
+    @Option(name: .customLong("fftw-wisdom"),
+            help: "FFTW wisdom file (FFTW's own plans, not convlab's wisdom): loaded before planning if it exists, saved afterwards.")
+    var fftwWisdom: String?
 
     @Option(name: .customLong("winograd-tile"), help: "Output tile m of the 'winograd' backend (default: 4 for 3x3, 2 otherwise).")
     var winogradTile: Int?
@@ -137,9 +137,7 @@ struct BackendOptions: ParsableArguments {
             throw ConvLabError.unknownName(kind: "FFT planning effort", name: fftEffort,
                                            known: FFTPlanningEffort.allCases.map(\.rawValue))
         }
-        if let fftTile, fftTile < 2 {
-            throw ConvLabError.invalidArgument(name: "fft-tile", reason: "must be at least 2 (got \(fftTile))")
-        }
+        if let fftTile { try Validation.integer(fftTile, "fft-tile", in: 2...4096) }
         if let winogradTile, winogradTile < 1 || winogradTile > 14 {
             throw ConvLabError.invalidArgument(name: "winograd-tile", reason: "must be 1...14 (got \(winogradTile))")
         }
@@ -153,12 +151,12 @@ struct BackendOptions: ParsableArguments {
                                winogradPoints: points, winogradFractions: fractions)
     }
 
-    /// Runs `body` with FFTW wisdom loaded from and saved to `--wisdom` when given.
+    /// Runs `body` with FFTW wisdom loaded from and saved to `--fftw-wisdom` when given.
     func withWisdom<R>(_ body: () throws -> R) throws -> R {
-        guard let wisdom else { return try body() }
-        if FileManager.default.fileExists(atPath: wisdom) { try FFTWisdom.load(from: wisdom) }
+        guard let fftwWisdom else { return try body() }
+        if FileManager.default.fileExists(atPath: fftwWisdom) { try FFTWisdom.load(from: fftwWisdom) }
         let result = try body()
-        try FFTWisdom.save(to: wisdom)
+        try FFTWisdom.save(to: fftwWisdom)
         return result
     }
 
