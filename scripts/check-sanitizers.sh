@@ -18,7 +18,8 @@ run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.
   CONVLAB_PROPERTY_CASES=${CONVLAB_PROPERTY_CASES:-300} \
-  TSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 \
+  TSAN_OPTIONS=halt_on_error=1 \
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:suppressions=$PWD/scripts/asan-suppressions.txt \
     swift test -c release --sanitize="$1" --scratch-path "$2" --filter "$suites"
 }
 case $which in
