@@ -7,6 +7,12 @@ import Foundation
 /// to build without unsafe flags (a plain x86-64 binary, or when convlab is consumed as a dependency).
 let portable = ProcessInfo.processInfo.environment["CONVLAB_PORTABLE"] == "1"
 let hostCPU: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "native"])]
+/// `-Ounchecked` only where the hot kernels are (the GEMM engines and the backends): measured on the Intel machine,
+/// 2 threads, the 23-row suite 3 rounds each way (`scripts/ab-bench.sh`), building those targets with plain `-O`
+/// made the best backend per row 1.135× slower in geometric mean (FFT rows 1.3–2.0×: the overflow checks in the
+/// per-bin product and tile loops), well past the 3% that would justify the checks. Every size those loops use is
+/// computed once, overflow-checked, in the plan's geometry (`CheckedArithmetic`, `WorkspaceLayout`), and the
+/// AddressSanitizer pass of `.ci/run` runs these very builds. The other targets keep Swift's checks.
 let kernels: [SwiftSetting] = hostCPU + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 /// The layering, lowest first. Each arrow is a target dependency, so a module cannot use one above it: the compiler
@@ -32,19 +38,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "ConvLabCore", swiftSettings: kernels),
+        .target(name: "ConvLabCore", swiftSettings: hostCPU),
         .target(name: "ConvLabMatMul", dependencies: ["ConvLabCore", "CBLAS"], swiftSettings: kernels),
         .target(name: "ConvLabBackends", dependencies: ["ConvLabCore", "ConvLabMatMul", "CFFTW"], swiftSettings: kernels),
-        .target(name: "ConvLabAccuracy", dependencies: ["ConvLabCore", "ConvLabBackends"], swiftSettings: kernels),
+        .target(name: "ConvLabAccuracy", dependencies: ["ConvLabCore", "ConvLabBackends"], swiftSettings: hostCPU),
         .target(name: "ConvLabBenchmark",
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy"],
-                swiftSettings: kernels),
+                swiftSettings: hostCPU),
         .target(name: "ConvLabSelection",
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabBenchmark"],
-                swiftSettings: kernels),
+                swiftSettings: hostCPU),
         .target(name: "ConvLabStudies",
                 dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabBenchmark", "ConvLabSelection"],
-                swiftSettings: kernels),
+                swiftSettings: hostCPU),
         .target(name: "ConvLab",
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy",
                                "ConvLabBenchmark", "ConvLabSelection", "ConvLabStudies"],

@@ -75,8 +75,9 @@ public enum AccuracyChecker {
 
     /// Fraction of the local scale below which outputs are normalised by the floor (see `ErrorNormalisation`).
     public static var scaleFloor: Double { ErrorNormalisation.scaleFloor }
-    /// Rows and columns around an output whose scales count as its neighbourhood: the largest Winograd output tile
-    /// convlab generates is 8 wide.
+    /// Rows and columns around an output whose scales count as its neighbourhood: enough to span the output tiles of
+    /// the selectable Winograd variants (up to F(6,3)'s 6 wide) and F(8,3). Larger tiles forced with
+    /// `--winograd-tile` (up to 14) reach past it; there the floor falls back to the channel's typical scale.
     public static let neighbourhoodRadius = 8
 
     /// For each element of `planes` H×W planes, the maximum within ±`radius` rows and columns (separable: rows, then

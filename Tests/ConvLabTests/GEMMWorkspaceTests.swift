@@ -82,6 +82,45 @@ import Testing
         }
     }
 
+    /// The native engine's bits do not depend on how a caller splits n: every element sums k in the same fixed
+    /// blocks of 128 on the packed and the unpacked path (`NativeMultiplier.kSum`), so `multiplyParallel` at any thread
+    /// count — whose ragged last block may take the other path — gives exactly the serial product. This is what makes
+    /// im2col and Winograd bit-identical across thread counts; before, only a comment said so.
+    @Test func nativeProductsAreBitIdenticalWhateverTheSplit() throws {
+        let multiplier = MatrixEngine.native.makeMultiplier()
+        for (m, n, k) in [(6, 1025, 1152), (13, 700, 300), (7, 1030, 129), (64, 600, 1200), (3, 2049, 64)] {
+            let a = try Tensor<Float>.random(shape: [m, k], seed: 5).scalars
+            let b = try Tensor<Float>.random(shape: [k, n], seed: 6).scalars
+            var reference: [Float] = []
+            for threads in 1...5 {
+                let workspace = try Workspace(byteCount: multiplier.parallelWorkspaceBytes(m: m, n: n, k: k,
+                                                                                          threads: threads))
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            if threads == 1 {
+                                multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
+                                                    ldb: n, c: c.baseAddress!, ldc: n, accumulate: false,
+                                                    workspace: workspace.buffer)
+                            } else {
+                                multiplier.multiplyParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k,
+                                                            b: b.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n,
+                                                            threads: threads, workspace: workspace.buffer)
+                            }
+                        }
+                    }
+                }
+                if threads == 1 {
+                    reference = c
+                } else {
+                    let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
+                    #expect(differing == 0, "\(m)x\(n)x\(k) at \(threads) threads: \(differing) elements differ")
+                }
+            }
+        }
+    }
+
     /// A caller that sizes a workspace for a problem may hand it to any smaller problem (a ragged last block, a
     /// narrower split): the declared bytes never grow when m, n or k shrink.
     @Test(arguments: engines.indices)
