@@ -116,3 +116,9 @@ enum FFTSizes {
         return (best.height, best.width)
     }
 }
+
+/// What FFT planning did in this process, for tests and curious users: under the default `estimate` effort
+/// `timedMeasurements` stays 0 — sizes and tiles come from formulas, so describing or planning never times anything.
+public enum FFTPlanningDiagnostics {
+    public static var timedMeasurements: Int { FFTSizes.timedMeasurements.load(ordering: .relaxed) }
+}
