@@ -28,10 +28,56 @@ public protocol Convolution: Sendable {
     /// Throws what `describe` throws, and `.shapeMismatch` for weights of the wrong shape.
     func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan
+
+    // MARK: Every pass (defaults: the forward pass only)
+
+    /// Whether this backend runs `pass` on `descriptor`, and if not, why.
+    func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus
+
+    /// `describe` for any pass.
+    func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+        -> PlanDescription
+
+    /// A plan for `pass`: `weights` are needed for forward and backward-data (fixed at plan time, transformed there),
+    /// and ignored by backward-weights, whose operands both change every step.
+    func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
+                  options: PlanOptions) throws -> any PassPlan
 }
 
 extension Convolution {
     public var isSelectable: Bool { true }
+
+    public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
+        pass == .forward ? support(for: descriptor) : .unsupported("\(name) has no \(pass) pass")
+    }
+
+    public func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+        -> PlanDescription {
+        try validate(descriptor, pass: pass, options: options)
+        return try describe(descriptor, options: options)
+    }
+
+    public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
+                         options: PlanOptions) throws -> any PassPlan {
+        try validate(descriptor, pass: pass, options: options)
+        return try makePlan(descriptor: descriptor, weights: try requiredWeights(weights, pass: pass), options: options)
+    }
+
+    /// Rejects a pass this backend does not run on `descriptor`, and invalid options.
+    package func validate(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws {
+        if case .unsupported(let reason) = support(for: descriptor, pass: pass) {
+            throw ConvLabError.unsupported(backend: name, reason: reason)
+        }
+        try options.validate()
+    }
+
+    /// The weights a forward or backward-data plan needs.
+    package func requiredWeights(_ weights: Tensor<Float>?, pass: ConvolutionPass) throws -> Tensor<Float> {
+        guard let weights else {
+            throw ConvLabError.invalidArgument(name: "weights", reason: "the \(pass) pass needs the layer's weights")
+        }
+        return weights
+    }
 
     /// The largest relative error this backend should make on `descriptor`, in the accuracy checker's normalisation
     /// |y − y_ref| / Σ|w|·|x|; infinite when it cannot run it.

@@ -6,7 +6,7 @@ import ConvLabCore
 /// every element of `output`, and reads `self` only, so it is safe to call concurrently from several threads on
 /// different buffers and workspaces. What it is — backend, variant, bound, workspace — is the `PlanDescription` its
 /// backend's `describe` gives for the same descriptor and options.
-public protocol ConvolutionPlan: Sendable {
+public protocol ConvolutionPlan: PassPlan {
     var descriptor: ConvolutionDescriptor { get }
     var summary: PlanDescription { get }
 

@@ -1,9 +1,13 @@
+import ConvLabCore
+
 /// What a backend will do for a problem, known before any weights exist — oneDNN's primitive descriptor, NNPACK's
 /// workspace query: the variant it picks, its error bound, the workspace and persistent memory it needs and the
 /// work it will do. `Convolution.describe` returns it from the same geometry `makePlan` builds the plan from, so the
 /// selector ranks exactly what would run.
 public struct PlanDescription: Sendable {
     public var backend: String
+    /// The computation the plan performs.
+    public var pass: ConvolutionPass
     /// The chosen variant, as the plan reports it (e.g. "16x16 4m 16 tiles"); empty when there is no choice.
     public var variant: String
     /// Largest relative error, in the checker's normalisation, the matrix engine's growth included.
@@ -16,9 +20,10 @@ public struct PlanDescription: Sendable {
     /// The work it does, for the cost model; nil when the backend does not estimate it (the reference).
     public var work: WorkEstimate?
 
-    public init(backend: String, variant: String = "", errorBound: Double, workspaceBytes: Int,
-                persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
+    public init(backend: String, pass: ConvolutionPass = .forward, variant: String = "", errorBound: Double,
+                workspaceBytes: Int, persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
         self.backend = backend
+        self.pass = pass
         self.variant = variant
         self.errorBound = errorBound
         self.workspaceBytes = workspaceBytes

@@ -145,6 +145,52 @@ public struct ReferenceBackend: Convolution {
         try validate(weights: weights, for: descriptor)
         return ReferencePlan(descriptor: descriptor, summary: summary, weights: weights, threads: options.threads)
     }
+
+    // MARK: The backward passes
+
+    public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus { .supported }
+
+    public func describe(_ d: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+        -> PlanDescription {
+        var summary = try describe(d, options: options)
+        summary.pass = pass
+        summary.errorBound = float32UnitRoundoff + Double(d.reductionLength(for: pass)) * 0x1p-53
+        return summary
+    }
+
+    public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
+                         options: PlanOptions) throws -> any PassPlan {
+        if pass == .forward {
+            return try makePlan(descriptor: descriptor, weights: try requiredWeights(weights, pass: pass), options: options)
+        }
+        let summary = try describe(descriptor, pass: pass, options: options)
+        let fixed = pass == .backwardData ? try requiredWeights(weights, pass: pass) : nil
+        if let fixed { try validate(weights: fixed, for: descriptor) }
+        return ReferenceGradientPlan(descriptor: descriptor, summary: summary, weights: fixed, threads: options.threads)
+    }
+}
+
+/// The float64 loops of the backward passes as a plan (allocating, like the forward reference plan: it is the ground
+/// truth, timed only to show how slow the definition is).
+struct ReferenceGradientPlan: PassPlan {
+    let descriptor: ConvolutionDescriptor
+    let summary: PlanDescription
+    let weights: Tensor<Float>?
+    let threads: Int
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        let shapes = descriptor.shapes(for: pass)
+        let input = try Tensor<Float>(shape: shapes.input, scalars: Array(operands.input))
+        let gradOutput = try shapes.gradOutput.map { try Tensor<Float>(shape: $0, scalars: Array(operands.gradOutput)) }
+        let result = try measurePhase("float64 loops", in: profile) {
+            try ReferenceConvolution.compute(pass, descriptor: descriptor, input: input, weights: weights,
+                                             gradOutput: gradOutput, threads: threads)
+        }
+        result.output.withUnsafeBufferPointer { y in
+            for i in 0..<operands.output.count { operands.output[i] = Float(y[i]) }
+        }
+    }
 }
 
 struct ReferencePlan: ConvolutionPlan {
