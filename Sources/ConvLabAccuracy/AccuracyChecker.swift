@@ -126,6 +126,39 @@ public enum AccuracyChecker {
     }
 }
 
+extension AccuracyChecker {
+    /// Seeded end-to-end check of any pass: random x, w and dy (uniform in [−1, 1) unless given), the float64
+    /// reference of that pass, the backend's plan for it, its output pre-filled with NaN (an element the plan forgets
+    /// to write fails the check), compare.
+    public static func check(backend: any Convolution, pass: ConvolutionPass, descriptor d: ConvolutionDescriptor,
+                             seed: UInt64, distribution: Distribution = .uniform(low: -1, high: 1),
+                             options: PlanOptions = PlanOptions()) throws -> AccuracyReport {
+        if pass == .forward {
+            return try check(backend: backend, descriptor: d, seed: seed, distribution: distribution, options: options)
+        }
+        let x = try Tensor<Float>.random(shape: d.inputShape, distribution: distribution, seed: seed)
+        let w = try Tensor<Float>.random(shape: d.weightShape, distribution: distribution, seed: seed &+ 0x5EED)
+        let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: distribution, seed: seed &+ 0xD1)
+        let input = pass == .backwardData ? dy : x
+        let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w, gradOutput: dy,
+                                                         threads: options.threads)
+        let plan = try backend.makePlan(pass: pass, descriptor: d, weights: w, options: options)
+        var output = try Tensor<Float>(shape: d.shapes(for: pass).output)
+        output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        try input.withUnsafeBufferPointer { a in
+            try dy.withUnsafeBufferPointer { g in
+                try output.withUnsafeMutableBufferPointer { y in
+                    try plan.execute(PassOperands(input: a, gradOutput: pass == .backwardWeights ? g
+                                                      : UnsafeBufferPointer(start: nil, count: 0), output: y),
+                                     workspace: workspace.buffer, profile: nil)
+                }
+            }
+        }
+        return try compare(output: output, reference: reference, errorBound: plan.summary.errorBound)
+    }
+}
+
 /// Distance between two finite floats in units in the last place: how many representable float32 values lie
 /// between them (0 when equal, +0 and −0 are equal).
 public func ulpDistance(_ a: Float, _ b: Float) -> UInt64 {

@@ -142,8 +142,8 @@ struct Im2colPlan: ConvolutionPlan {
                 var (source, ldb) = (groupInput(b.x, n: n, g: g) + q0, columns)
                 if !geometry.isPointwise {
                     let col = geometry.columnBuffers.pointer(in: b.workspace, worker: worker)
-                    lower(groupInput(b.x, n: n, g: g), into: col, leadingDimension: width, firstColumn: q0,
-                          width: width)
+                    Im2colLowering(descriptor: d).lower(groupInput(b.x, n: n, g: g), into: col, leadingDimension: width,
+                                                        firstColumn: q0, width: width)
                     (source, ldb) = (UnsafePointer(col), width)
                 }
                 multiplier.multiply(m: kg, n: width, k: rows, a: b.w + g * kg * rows, lda: rows, b: source, ldb: ldb,
@@ -168,8 +168,9 @@ struct Im2colPlan: ConvolutionPlan {
                 measurePhase("lower", in: profile) {
                     Parallel.forEach(taskCount: (columns + lowerChunk - 1) / lowerChunk, threads: threads) { _, chunk in
                         let q0 = chunk * lowerChunk
-                        lower(groupInput(b.x, n: n, g: g), into: columnBuffer + q0, leadingDimension: columns,
-                              firstColumn: q0, width: min(lowerChunk, columns - q0))
+                        Im2colLowering(descriptor: d).lower(groupInput(b.x, n: n, g: g), into: columnBuffer + q0,
+                                                            leadingDimension: columns, firstColumn: q0,
+                                                            width: min(lowerChunk, columns - q0))
                     }
                 }
                 (source, ldb) = (UnsafePointer(columnBuffer), columns)
@@ -193,37 +194,5 @@ struct Im2colPlan: ConvolutionPlan {
     private func groupInput(_ x: UnsafePointer<Float>, n: Int, g: Int) -> UnsafePointer<Float> {
         let d = descriptor
         return x + (n * d.inputChannels + g * d.channelsPerGroup) * d.inputHeight * d.inputWidth
-    }
-
-    /// Fills col[j · leadingDimension + (q − firstColumn)] for j = (c, r, s) and output columns
-    /// q in firstColumn..<firstColumn+width of one group's input.
-    private func lower(_ x: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, leadingDimension: Int,
-                       firstColumn: Int, width: Int) {
-        let d = descriptor
-        let (H, W, Wo) = (d.inputHeight, d.inputWidth, d.outputWidth)
-        var j = 0
-        for c in 0..<d.channelsPerGroup {
-            let channel = x + c * H * W
-            for r in 0..<d.kernelHeight {
-                for s in 0..<d.kernelWidth {
-                    let row = col + j * leadingDimension
-                    let columnOffset = s * d.dilationWidth - d.padding.left
-                    var q = firstColumn
-                    let end = firstColumn + width
-                    while q < end {
-                        // One output row's part of the tile: ow in owStart..<owEnd.
-                        let oh = q / Wo
-                        let segmentEnd = min(end, (oh + 1) * Wo)
-                        let ih = oh * d.strideHeight + r * d.dilationHeight - d.padding.top
-                        let owStart = q - oh * Wo
-                        copyPaddedRow(ih >= 0 && ih < H ? channel + ih * W : nil, width: W, stride: d.strideWidth,
-                                      offset: owStart * d.strideWidth + columnOffset, into: row + (q - firstColumn),
-                                      count: segmentEnd - q)
-                        q = segmentEnd
-                    }
-                    j += 1
-                }
-            }
-        }
     }
 }

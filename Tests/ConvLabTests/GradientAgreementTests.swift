@@ -1,0 +1,55 @@
+import ConvLab
+import Testing
+
+/// Every backend that says it runs a backward pass agrees with the float64 reference of that pass within its
+/// declared bound, on random shapes with every feature, at 1–3 threads and on several matrix engines; one that does
+/// not, refuses through the protocol with a reason and then cannot be planned.
+@Suite struct GradientAgreementTests {
+    static let descriptors = RandomDescriptors.make(count: 220, seed: 0xB4C)
+    static let engines: [MatrixEngine] = [.native, .blas, .strassen(depth: 1, base: .native, cutoff: 2)]
+
+    @Test(arguments: [ConvolutionPass.backwardData, .backwardWeights])
+    func everyBackendAgreesOrRefuses(pass: ConvolutionPass) throws {
+        var checked: [String: Int] = [:]
+        for backend in BackendRegistry.all where backend.name != "reference" {
+            for (index, d) in Self.descriptors.enumerated() {
+                let options = PlanOptions(threads: 1 + index % 3, matrixEngine: Self.engines[index % Self.engines.count])
+                switch backend.support(for: d, pass: pass) {
+                case .unsupported(let reason):
+                    #expect(!reason.isEmpty, "\(backend.name) refused \(pass) without a reason")
+                    #expect(throws: ConvLabError.self) {
+                        _ = try backend.makePlan(pass: pass, descriptor: d, weights: try Tensor(shape: d.weightShape),
+                                                 options: options)
+                    }
+                case .supported:
+                    let report = try AccuracyChecker.check(backend: backend, pass: pass, descriptor: d,
+                                                           seed: UInt64(index), options: options)
+                    #expect(report.passed && report.comparedCount == d.shapes(for: pass).output.reduce(1, *),
+                            "\(backend.name) \(pass) on \(d), \(options.threads) threads, \(options.matrixEngine): \(report)")
+                    checked[backend.name, default: 0] += 1
+                }
+            }
+        }
+        #expect((checked["im2col"] ?? 0) == Self.descriptors.count, "im2col runs every shape: \(checked)")
+    }
+
+    /// A wrong answer must fail: the checker is not vacuous on gradients (a dgrad that forgot the last tap, a wgrad
+    /// off by one image).
+    @Test func theCheckerCatchesAnIncompleteGradient() throws {
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 3, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                          kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 1)
+        let dy = try Tensor<Float>.random(shape: d.outputShape, seed: 2)
+        let reference = try ReferenceConvolution.backwardWeights(descriptor: d, input: x, gradOutput: dy)
+        // The gradient of the first image alone.
+        let one = try ConvolutionDescriptor(batch: 1, inputChannels: 3, inputHeight: 9, inputWidth: 9, outputChannels: 4,
+                                            kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let partial = try ReferenceConvolution.backwardWeights(
+            descriptor: one, input: try Tensor(shape: one.inputShape, scalars: Array(x.scalars.prefix(one.inputCount))),
+            gradOutput: try Tensor(shape: one.outputShape, scalars: Array(dy.scalars.prefix(one.outputCount))))
+        let wrong = try Tensor<Float>(shape: d.weightShape, scalars: partial.output.scalars.map { Float($0) })
+        let report = try AccuracyChecker.compare(output: wrong, reference: reference,
+                                                 errorBound: dotProductErrorBound(terms: d.reductionLength(for: .backwardWeights)))
+        #expect(!report.passed)
+    }
+}
