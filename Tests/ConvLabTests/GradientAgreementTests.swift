@@ -30,7 +30,16 @@ import Testing
                 }
             }
         }
-        #expect((checked["im2col"] ?? 0) == Self.descriptors.count, "im2col runs every shape: \(checked)")
+        // im2col runs every shape in both passes; direct and the FFTs every shape of backward-data (as the forward
+        // problem of the transposed convolution, cropping where the padding exceeds the kernel's extent).
+        let everyShape = pass == .backwardData ? ["im2col", "direct", "fft", "fft-tiled"] : ["im2col"]
+        for name in everyShape {
+            #expect(checked[name] == Self.descriptors.count, "\(name) runs every shape: \(checked)")
+        }
+        if pass == .backwardData {
+            #expect(["winograd-f2x3", "winograd-f4x3", "winograd-f6x3", "winograd-f2x5", "winograd-f4x5"]
+                        .allSatisfy { (checked[$0] ?? 0) >= 10 }, "\(checked)")
+        }
     }
 
     /// A wrong answer must fail: the checker is not vacuous on gradients (a dgrad that forgot the last tap, a wgrad

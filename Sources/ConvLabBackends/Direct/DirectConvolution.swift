@@ -9,7 +9,7 @@ import ConvLabCore
 /// padding, group count and batch size. Depthwise and groups with fewer than 4 output channels use a 1-channel
 /// kernel so no lanes are spent on padding channels; depthwise layers at stride 1 have their own plan
 /// (`DepthwisePlan`) that pads rows in cache instead of copying the whole input.
-public struct DirectBackend: Convolution {
+public struct DirectBackend: BackwardDataByForward {
     public init() {}
 
     public var name: String { "direct" }

@@ -14,7 +14,7 @@ import Foundation
 /// Cost is independent of the kernel size R×S once the kernel fits the tile, which is why FFT wins for large kernels.
 /// Stride is computed at stride 1 and subsampled (the transforms cost as much as at stride 1); dilation dilates the
 /// filter inside the transform; groups run as independent problems in one pass.
-public struct FFTBackend: Convolution {
+public struct FFTBackend: BackwardDataByForward {
     public enum Tiling: Hashable, Sendable {
         /// One transform per image plane, sized to the padded input (`FFTSizes`).
         case wholeImage

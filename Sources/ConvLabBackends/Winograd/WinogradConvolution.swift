@@ -14,7 +14,7 @@ import Foundation
 ///
 /// An axis with a 1-tap kernel uses the identity (tile 1 along it), so 1×r and r×1 kernels (the factorised layers of
 /// the design literature) run as 1-D Winograd. Stride > 1 and dilation are not supported (reported, not crashed).
-public struct WinogradBackend: Convolution {
+public struct WinogradBackend: BackwardDataByForward {
     /// Output tile m; nil picks a default for the kernel (4 for 3-tap, 2 otherwise).
     public var outputTile: Int?
     /// Kernel size r this variant is restricted to; nil accepts any r (the generic `winograd` backend).
