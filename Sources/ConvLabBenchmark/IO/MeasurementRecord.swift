@@ -5,6 +5,7 @@ import Foundation
 public struct MeasurementRecord: Codable, Sendable {
     public var name: String?
     public var backend: String
+    public var pass: String
     public var variant: String?
     public var status: String
     public var N, C, H, W, K, R, S: Int
@@ -32,6 +33,7 @@ public struct MeasurementRecord: Codable, Sendable {
         let d = m.descriptor
         self.name = name
         backend = m.backend
+        pass = m.pass.rawValue
         variant = m.variant
         status = m.statusWord
         (N, C, H, W, K, R, S) = (d.batch, d.inputChannels, d.inputHeight, d.inputWidth, d.outputChannels,
@@ -75,7 +77,8 @@ public struct MeasurementRecord: Codable, Sendable {
     static let schema: [(name: String, field: @Sendable (MeasurementRecord) -> String)] = {
         @Sendable func number(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "" }
         return [
-            ("name", { $0.name ?? "" }), ("backend", { $0.backend }), ("variant", { $0.variant ?? "" }),
+            ("name", { $0.name ?? "" }), ("backend", { $0.backend }), ("pass", { $0.pass }),
+            ("variant", { $0.variant ?? "" }),
             ("status", { $0.status }), ("N", { "\($0.N)" }), ("C", { "\($0.C)" }), ("H", { "\($0.H)" }),
             ("W", { "\($0.W)" }), ("K", { "\($0.K)" }), ("R", { "\($0.R)" }), ("S", { "\($0.S)" }),
             ("stride_h", { "\($0.strideH)" }), ("stride_w", { "\($0.strideW)" }), ("pad_top", { "\($0.padTop)" }),
@@ -104,8 +107,8 @@ public struct MeasurementRecord: Codable, Sendable {
         Self.schema.map { csvEscape($0.field(self)) }.joined(separator: ",")
     }
 
-    /// The columns that identify a row — (name, backend, shape, threads) — for `sweep --resume`.
-    static let identityColumns = ["name", "backend", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
+    /// The columns that identify a row — (name, backend, pass, shape, threads) — for `sweep --resume`.
+    static let identityColumns = ["name", "backend", "pass", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
                                   "pad_top", "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w",
                                   "groups", "threads"]
 

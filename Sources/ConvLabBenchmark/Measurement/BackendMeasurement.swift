@@ -15,6 +15,7 @@ public struct BackendMeasurement: Sendable {
     }
 
     public var backend: String
+    public var pass: ConvolutionPass
     public var descriptor: ConvolutionDescriptor
     public var threads: Int
     public var status: Status
@@ -34,8 +35,10 @@ public struct BackendMeasurement: Sendable {
     }
 
     /// A one-word status for tables and CSV: ok, unsupported, error, skipped.
-    public init(backend: String, descriptor: ConvolutionDescriptor, threads: Int, status: Status) {
+    public init(backend: String, descriptor: ConvolutionDescriptor, threads: Int, status: Status,
+                pass: ConvolutionPass = .forward) {
         self.backend = backend
+        self.pass = pass
         self.descriptor = descriptor
         self.threads = threads
         self.status = status

@@ -14,11 +14,13 @@ public struct ComparisonRunner: Sendable {
     public var checkAccuracy: Bool
     /// Also record a per-phase profile of one extra execution.
     public var profile: Bool
+    /// The computation measured: forward, backward-data or backward-weights.
+    public var pass: ConvolutionPass
 
     public init(descriptor: ConvolutionDescriptor, options: PlanOptions = PlanOptions(),
                 timing: TimingPolicy = TimingPolicy(), seed: UInt64 = 1,
                 distribution: Distribution = .uniform(low: -1, high: 1), checkAccuracy: Bool = true,
-                profile: Bool = false) {
+                profile: Bool = false, pass: ConvolutionPass = .forward) {
         self.descriptor = descriptor
         self.options = options
         self.timing = timing
@@ -26,6 +28,7 @@ public struct ComparisonRunner: Sendable {
         self.distribution = distribution
         self.checkAccuracy = checkAccuracy
         self.profile = profile
+        self.pass = pass
     }
 
     /// Bytes the comparison itself holds besides any plan's workspace: float32 input, weights and output, and with
@@ -33,8 +36,11 @@ public struct ComparisonRunner: Sendable {
     /// (The descriptor's counts are validated to fit memory, so this arithmetic cannot overflow.)
     public var requiredBytes: Int {
         let d = descriptor
-        let float32Tensors = (d.inputCount + d.weightCount + d.outputCount) * 4
-        let reference = checkAccuracy ? d.outputCount * 8 * 4 : 0
+        // x, w, y (or dy), and for a backward pass its result too; with the check, the float64 reference of the
+        // result, its magnitudes and the checker's neighbourhood scales.
+        let result = d.shapes(for: pass).output.reduce(1, *)
+        let float32Tensors = (d.inputCount + d.weightCount + d.outputCount + (pass == .forward ? 0 : result)) * 4
+        let reference = checkAccuracy ? result * 8 * 4 : 0
         return float32Tensors + reference
     }
 
@@ -44,24 +50,27 @@ public struct ComparisonRunner: Sendable {
         -> [BackendMeasurement] {
         try ResourceLimits.check("the comparison's tensors (input, weights, output\(checkAccuracy ? ", float64 reference" : ""))",
                                  bytes: requiredBytes, limit: options.limits.maxTensorBytes)
-        let input = try Tensor<Float>.random(shape: descriptor.inputShape, distribution: distribution, seed: seed)
-        let weights = try Tensor<Float>.random(shape: descriptor.weightShape, distribution: distribution,
-                                               seed: seed &+ 0x5EED)
+        let d = descriptor
+        let x = try Tensor<Float>.random(shape: d.inputShape, distribution: distribution, seed: seed)
+        let weights = try Tensor<Float>.random(shape: d.weightShape, distribution: distribution, seed: seed &+ 0x5EED)
+        let dy = pass == .forward ? nil
+            : try Tensor<Float>.random(shape: d.outputShape, distribution: distribution, seed: seed &+ 0xD1)
+        let input = pass == .backwardData ? dy! : x
         let reference = checkAccuracy
-            ? try ReferenceConvolution.compute(descriptor: descriptor, input: input, weights: weights,
+            ? try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: weights, gradOutput: dy,
                                                threads: options.threads)
             : nil
-        var output = try Tensor<Float>(shape: descriptor.outputShape)
+        var output = try Tensor<Float>(shape: d.shapes(for: pass).output)
         var results: [BackendMeasurement] = []
         for backend in backends {
-            var row = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
-                                         status: .measured)
-            if case .unsupported(let reason) = backend.support(for: descriptor) {
+            var row = BackendMeasurement(backend: backend.name, descriptor: d, threads: options.threads,
+                                         status: .measured, pass: pass)
+            if case .unsupported(let reason) = backend.support(for: d, pass: pass) {
                 row.status = .unsupported(reason)
             } else {
                 do {
-                    try measure(backend, input: input, weights: weights, reference: reference, output: &output,
-                                into: &row)
+                    try measure(backend, input: input, weights: weights, gradOutput: dy, reference: reference,
+                                output: &output, into: &row)
                 } catch let error as ConvLabError {
                     if case .memoryLimitExceeded = error { row.status = .skipped(error.description) }
                     else { row.status = .failed(error.description) }
@@ -76,31 +85,43 @@ public struct ComparisonRunner: Sendable {
     }
 
     private func measure(_ backend: any Convolution, input: Tensor<Float>, weights: Tensor<Float>,
-                         reference: ReferenceResult?, output: inout Tensor<Float>,
+                         gradOutput: Tensor<Float>?, reference: ReferenceResult?, output: inout Tensor<Float>,
                          into row: inout BackendMeasurement) throws {
         let planStart = Timing.now()
-        let plan = try backend.makePlan(descriptor: descriptor, weights: weights, options: options)
+        let plan = try backend.makePlan(pass: pass, descriptor: descriptor, weights: weights, options: options)
         row.planSeconds = Timing.now() - planStart
-        row.workspaceBytes = plan.workspaceBytes
-        row.isDeterministic = plan.isDeterministic
-        row.variant = plan.variant.isEmpty ? nil : plan.variant
-        let workspace = plan.workspaceBytes > 0 ? try plan.makeWorkspace() : nil
+        row.workspaceBytes = plan.summary.workspaceBytes
+        row.isDeterministic = plan.summary.isDeterministic
+        row.variant = plan.summary.variant.isEmpty ? nil : plan.summary.variant
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
         // Poison the output so a backend that skips elements cannot pass on a previous backend's result.
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
-        row.timing = try input.withUnsafeBufferPointer { x in
-            try output.withUnsafeMutableBufferPointer { y in
-                try Timing.measure(policy: timing) {
-                    try plan.execute(input: x, output: y, workspace: workspace, profile: nil)
+        let second = try gradOutput ?? Tensor<Float>(shape: [0])
+        func run(_ profile: ExecutionProfile?) throws -> TimingResult? {
+            try input.withUnsafeBufferPointer { a in
+                try second.withUnsafeBufferPointer { g in
+                    try output.withUnsafeMutableBufferPointer { y in
+                        let operands = PassOperands(input: a, gradOutput: pass == .backwardWeights ? g
+                                                        : UnsafeBufferPointer(start: nil, count: 0), output: y)
+                        if let profile {
+                            try plan.execute(operands, workspace: workspace.buffer, profile: profile)
+                            return nil
+                        }
+                        return try Timing.measure(policy: timing) {
+                            try plan.execute(operands, workspace: workspace.buffer, profile: nil)
+                        }
+                    }
                 }
             }
         }
+        row.timing = try run(nil)
         if let reference {
             row.accuracy = try AccuracyChecker.compare(output: output, reference: reference,
-                                                       errorBound: plan.expectedErrorBound)
+                                                       errorBound: plan.summary.errorBound)
         }
         if profile {
             let phases = ExecutionProfile()
-            try plan.execute(input, into: &output, workspace: workspace, profile: phases)
+            _ = try run(phases)
             row.phases = phases.phases
         }
     }

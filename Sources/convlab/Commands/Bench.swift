@@ -34,14 +34,15 @@ struct Bench: ParsableCommand {
         let rows = try SuiteFile.read(contentsOf: suite)
         let options = try runOptions.planOptions()
         let selected = try backendOptions.backends(backends)
+        let pass = try runOptions.convolutionPass()
         if format == .csv { print(MeasurementRecord.csvHeader) }
         var all: [MeasurementRecord] = []
         for row in rows {
             let runner = ComparisonRunner(descriptor: row.descriptor, options: options,
                                           timing: try runOptions.timingPolicy(), seed: runOptions.seed,
-                                          checkAccuracy: !noCheck, profile: profile)
+                                          checkAccuracy: !noCheck, profile: profile, pass: pass)
             let supported = selected.filter { backend in
-                if case .unsupported(let reason) = backend.support(for: row.descriptor) {
+                if case .unsupported(let reason) = backend.support(for: row.descriptor, pass: pass) {
                     if backends != nil { printError("bench: \(row.name): \(backend.name) skipped: \(reason)") }
                     return false
                 }

@@ -31,9 +31,10 @@ struct Compare: ParsableCommand {
     func run() throws {
         let descriptor = try shape.descriptor()
         let options = try runOptions.planOptions()
-        let selected = try backendOptions.backends(backends, for: descriptor)
+        let pass = try runOptions.convolutionPass()
+        let selected = try backendOptions.backends(backends, for: descriptor, pass: pass)
         let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: try runOptions.timingPolicy(),
-                                      seed: runOptions.seed, checkAccuracy: !noCheck, profile: profile)
+                                      seed: runOptions.seed, checkAccuracy: !noCheck, profile: profile, pass: pass)
         let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }
         let records = MeasurementRecord.records(measurements)
         switch format {
@@ -43,7 +44,7 @@ struct Compare: ParsableCommand {
         case .json:
             print(try jsonString(records))
         case .table:
-            print("convlab compare: \(descriptor)")
+            print("convlab compare\(pass == .forward ? "" : " \(pass)"): \(descriptor)")
             print("direct FLOPs \(Format.significant(Double(descriptor.directFLOPs) / 1e9, 3)) GFLOP, "
                   + "threads \(options.threads), seed \(runOptions.seed); error = |y - y64| / sum|w||x| "
                   + "against a float64 reference\n")

@@ -86,6 +86,7 @@ struct Sweep: ParsableCommand {
         }
         let options = try runOptions.planOptions()
         let timing = try runOptions.timingPolicy()
+        let pass = try runOptions.convolutionPass()
 
         // Where rows go, and which are already done.
         var done = Set<String>()
@@ -127,14 +128,14 @@ struct Sweep: ParsableCommand {
                 throw ExitCode(130)
             }
             let name = "k\(descriptor.kernelHeight)c\(descriptor.inputChannels)s\(descriptor.inputHeight)b\(descriptor.batch)"
-            let candidates = try backendOptions.backends(backends, for: descriptor).filter { backend in
+            let candidates = try backendOptions.backends(backends, for: descriptor, pass: pass).filter { backend in
                 let probe = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
-                                               status: .measured)
+                                               status: .measured, pass: pass)
                 return !done.contains(MeasurementRecord(probe, name: name).resumeKey)
             }
             if !candidates.isEmpty {
                 let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing,
-                                              seed: runOptions.seed, checkAccuracy: !noCheck)
+                                              seed: runOptions.seed, checkAccuracy: !noCheck, pass: pass)
                 let measurements: [BackendMeasurement]
                 do {
                     measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
@@ -144,7 +145,7 @@ struct Sweep: ParsableCommand {
                     printError("sweep: skipping \(name): \(error)")
                     measurements = candidates.map {
                         BackendMeasurement(backend: $0.name, descriptor: descriptor, threads: options.threads,
-                                           status: .skipped(error.description))
+                                           status: .skipped(error.description), pass: pass)
                     }
                 }
                 // One write per shape: an interrupt leaves only complete rows.

@@ -46,6 +46,11 @@ struct ShapeOptions: ParsableArguments {
 
 /// Threads, timing and data options shared by the measuring subcommands.
 struct RunOptions: ParsableArguments {
+    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    var pass = "forward"
+
+    func convolutionPass() throws -> ConvolutionPass { try ConvolutionPass(parsing: pass) }
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
@@ -161,12 +166,14 @@ struct BackendOptions: ParsableArguments {
     }
 
     /// The backends named in `list` (comma-separated), or, when nil, every backend except `reference` that supports
-    /// `descriptor` (all of them when no descriptor is given).
-    func backends(_ list: String?, for descriptor: ConvolutionDescriptor? = nil) throws -> [any Convolution] {
+    /// `descriptor` in `pass` (all of them when no descriptor is given).
+    func backends(_ list: String?, for descriptor: ConvolutionDescriptor? = nil, pass: ConvolutionPass = .forward) throws
+        -> [any Convolution] {
         let settings = try settings()
         guard let list else {
-            return BackendRegistry.all(settings).filter {
-                $0.name != "reference" && (descriptor.map($0.support(for:))?.isSupported ?? true)
+            return BackendRegistry.all(settings).filter { backend in
+                backend.name != "reference"
+                    && (descriptor.map { backend.support(for: $0, pass: pass) }?.isSupported ?? true)
             }
         }
         return try list.split(separator: ",").map {
