@@ -17,32 +17,37 @@ public struct AccuracyRecord: Codable, Sendable {
 }
 
 public enum AccuracyStudy {
+    /// Data (x, and dy for the backward passes) follow each distribution; weights are N(0, 1).
     public static func run(descriptor: ConvolutionDescriptor, backends: [any Convolution],
-                           distributions: [Distribution], seeds: Int, options: PlanOptions = PlanOptions()) throws
-        -> [AccuracyRecord] {
+                           distributions: [Distribution], seeds: Int, options: PlanOptions = PlanOptions(),
+                           pass: ConvolutionPass = .forward) throws -> [AccuracyRecord] {
         var records: [AccuracyRecord] = []
+        let d = descriptor
         for distribution in distributions {
             // The same inputs for every backend, so their errors are directly comparable.
-            var cases: [(Tensor<Float>, Tensor<Float>, ReferenceResult)] = []
+            var cases: [(input: Tensor<Float>, w: Tensor<Float>, dy: Tensor<Float>?, reference: ReferenceResult)] = []
             for seed in 0..<seeds {
-                let x = try Tensor<Float>.random(shape: descriptor.inputShape, distribution: distribution,
-                                                 seed: UInt64(1000 + seed))
-                let w = try Tensor<Float>.random(shape: descriptor.weightShape,
-                                                 distribution: .normal(mean: 0, standardDeviation: 1),
+                let x = try Tensor<Float>.random(shape: d.inputShape, distribution: distribution, seed: UInt64(1000 + seed))
+                let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .normal(mean: 0, standardDeviation: 1),
                                                  seed: UInt64(2000 + seed))
-                cases.append((x, w, try ReferenceConvolution.compute(descriptor: descriptor, input: x, weights: w,
-                                                                     threads: options.threads)))
+                let dy = pass == .forward ? nil
+                    : try Tensor<Float>.random(shape: d.outputShape, distribution: distribution, seed: UInt64(3000 + seed))
+                let input = pass == .backwardData ? dy! : x
+                cases.append((input, w, dy, try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
+                                                                             gradOutput: dy, threads: options.threads)))
             }
-            for backend in backends where backend.support(for: descriptor).isSupported {
+            for backend in backends where backend.support(for: d, pass: pass).isSupported {
                 var (meanSum, worst, bound, passed, variant) = (0.0, 0.0, 0.0, true, "")
-                for (x, w, reference) in cases {
-                    let plan = try backend.makePlan(descriptor: descriptor, weights: w, options: options)
-                    let report = try AccuracyChecker.check(plan: plan, input: x, reference: reference).report
+                for (input, w, dy, reference) in cases {
+                    let plan = try backend.makePlan(pass: pass, descriptor: d, weights: w, options: options)
+                    let output = try plan.run(input, gradOutput: pass == .backwardWeights ? dy : nil)
+                    let report = try AccuracyChecker.compare(output: output, reference: reference,
+                                                             errorBound: plan.summary.errorBound)
                     meanSum += report.meanRelativeError
                     worst = max(worst, report.maxRelativeError)
                     bound = report.errorBound
                     passed = passed && report.passed
-                    variant = plan.variant
+                    variant = plan.summary.variant
                 }
                 records.append(AccuracyRecord(backend: backend.name, variant: variant,
                                               distribution: distribution.name, seeds: seeds,

@@ -21,7 +21,11 @@ public struct CostModel: Sendable {
     /// calibrated scale and fixed overhead.
     public func predictedSeconds(_ plan: PlanDescription, descriptor d: ConvolutionDescriptor, threads: Int) -> Double? {
         guard let raw = physicalSeconds(plan, threads: threads) else { return nil }
-        let correction = machine.corrections[Self.correctionKey(backend: plan.backend, d)]
+        // A backward pass with a correction of its own uses it, else the forward pass's (the work estimate already
+        // differs by pass; the correction only absorbs what the rates miss).
+        let backend = plan.pass == .forward ? plan.backend : "\(plan.backend)-\(plan.pass)"
+        let correction = machine.corrections[Self.correctionKey(backend: backend, d)]
+            ?? machine.corrections[Self.correctionKey(backend: plan.backend, d)]
             ?? machine.corrections[plan.backend] ?? MachineModel.Correction(scale: 1, overhead: 0)
         return correction.scale * raw + correction.overhead
     }

@@ -68,8 +68,8 @@ public struct Selector: Sendable {
     /// F(2,3)…F(6,3), F(2,5), F(4,5) on typical layers (their bounds are 1–25× γₙ) and drops F(8,3)-class tiles.
     public static let defaultToleranceFactor = 32.0
 
-    public static func defaultTolerance(for d: ConvolutionDescriptor) -> Double {
-        defaultToleranceFactor * dotProductErrorBound(terms: d.reductionLength)
+    public static func defaultTolerance(for d: ConvolutionDescriptor, pass: ConvolutionPass = .forward) -> Double {
+        defaultToleranceFactor * dotProductErrorBound(terms: d.reductionLength(for: pass))
     }
 
     /// The standard backends the selector chooses among (`BackendRegistry.selectable`).
@@ -77,21 +77,23 @@ public struct Selector: Sendable {
         BackendRegistry.standard(settings).selectable
     }
 
-    public func select(for d: ConvolutionDescriptor, threads: Int) -> Selection {
-        let tolerance = self.tolerance ?? Self.defaultTolerance(for: d)
+    /// The ranking for `pass` of `d` (forward unless asked): every pass is chosen for on its own, since the fastest
+    /// algorithm often differs between them.
+    public func select(for d: ConvolutionDescriptor, threads: Int, pass: ConvolutionPass = .forward) -> Selection {
+        let tolerance = self.tolerance ?? Self.defaultTolerance(for: d, pass: pass)
         let options = PlanOptions(threads: threads, matrixEngine: matrixEngine)
-        let entry = wisdom?.entry(for: d, threads: threads)
+        let entry = wisdom?.entry(for: d, threads: threads, pass: pass)
         var all: [Candidate] = []
         for backend in registry.selectable {
             var candidate = Candidate(backend: backend, status: .eligible, seconds: nil, errorBound: .infinity)
             all.append(candidate)
-            if case .unsupported(let reason) = backend.support(for: d) {
+            if case .unsupported(let reason) = backend.support(for: d, pass: pass) {
                 all[all.count - 1].status = .unsupported(reason)
                 continue
             }
             let plan: PlanDescription
             do {
-                plan = try backend.describe(d, options: options)
+                plan = try backend.describe(d, pass: pass, options: options)
             } catch {
                 all[all.count - 1].status = .unsupported(String(describing: error))
                 continue
@@ -154,4 +156,22 @@ public func convolution(for descriptor: ConvolutionDescriptor, weights: Tensor<F
                 + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: "; ") + ")"))
     }
     return try choice.backend.makePlan(descriptor: descriptor, weights: weights, options: options)
+}
+
+/// The selector's plan for any pass: `weights` for forward and backward-data, nil for backward-weights.
+///
+///     let dgrad = try ConvLab.plan(for: .backwardData, descriptor: layer, weights: w)
+///     let dx = try dgrad.run(dy)
+public func plan(for pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
+                 tolerance: Double? = nil, maxWorkspaceBytes: Int? = nil, options: PlanOptions = PlanOptions(),
+                 wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any PassPlan {
+    try options.validate()
+    let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
+                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom)
+    let selection = selector.select(for: descriptor, threads: options.threads, pass: pass)
+    guard let choice = selection.choice else {
+        throw ConvLabError.unsupported(backend: "selector", reason: "no backend runs \(pass) of \(descriptor) within "
+                                           + "tolerance \(selection.tolerance)")
+    }
+    return try choice.backend.makePlan(pass: pass, descriptor: descriptor, weights: weights, options: options)
 }

@@ -35,14 +35,17 @@ public struct WisdomRecord: Codable, Sendable, Hashable {
 public struct WisdomEntry: Codable, Sendable {
     public var key: String
     public var threads: Int
+    /// The pass measured (files from before passes existed hold forward entries).
+    public var pass: ConvolutionPass?
     public var descriptor: ConvolutionDescriptor
     public var candidates: [WisdomRecord]
     public var measuredAt: String
 
     public init(key: String, threads: Int, descriptor: ConvolutionDescriptor, candidates: [WisdomRecord],
-                measuredAt: String) {
+                measuredAt: String, pass: ConvolutionPass = .forward) {
         self.key = key
         self.threads = threads
+        self.pass = pass
         self.descriptor = descriptor
         self.candidates = candidates
         self.measuredAt = measuredAt
@@ -112,20 +115,27 @@ public final class WisdomStore: @unchecked Sendable {
                 warning = "\(path): wisdom measured on another machine (\(file.machine)); ignored"
                 return
             }
-            for entry in file.entries { entries[Self.key(entry.descriptor, threads: entry.threads)] = entry }
+            for entry in file.entries {
+                entries[Self.key(entry.descriptor, threads: entry.threads, pass: entry.pass ?? .forward)] = entry
+            }
         } catch {
             warning = "\(path): corrupt wisdom file (\(error.localizedDescription)); ignored"
         }
     }
 
-    static func key(_ d: ConvolutionDescriptor, threads: Int) -> String { "\(d.key)@\(threads)" }
+    /// Entries are per (descriptor, threads, pass); forward keeps the key it had before passes existed.
+    static func key(_ d: ConvolutionDescriptor, threads: Int, pass: ConvolutionPass = .forward) -> String {
+        "\(d.key)@\(threads)" + (pass == .forward ? "" : "#\(pass)")
+    }
 
-    public func entry(for d: ConvolutionDescriptor, threads: Int) -> WisdomEntry? {
-        lock.withLock { entries[Self.key(d, threads: threads)] }
+    public func entry(for d: ConvolutionDescriptor, threads: Int, pass: ConvolutionPass = .forward) -> WisdomEntry? {
+        lock.withLock { entries[Self.key(d, threads: threads, pass: pass)] }
     }
 
     public func insert(_ entry: WisdomEntry) {
-        lock.withLock { entries[Self.key(entry.descriptor, threads: entry.threads)] = entry }
+        lock.withLock {
+            entries[Self.key(entry.descriptor, threads: entry.threads, pass: entry.pass ?? .forward)] = entry
+        }
     }
 
     /// Writes the store atomically (temporary file in the same directory, then rename).
@@ -159,13 +169,15 @@ public final class WisdomStore: @unchecked Sendable {
 public enum Autotuner {
     public static func tune(descriptor: ConvolutionDescriptor, options: PlanOptions, timing: TimingPolicy,
                             settings: BackendSettings = BackendSettings(), checkAccuracy: Bool = true,
-                            seed: UInt64 = 1) throws -> WisdomEntry {
+                            seed: UInt64 = 1, pass: ConvolutionPass = .forward) throws -> WisdomEntry {
         let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing, seed: seed,
-                                      checkAccuracy: checkAccuracy)
-        let candidates = Selector.candidates(settings: settings).filter { $0.support(for: descriptor).isSupported }
+                                      checkAccuracy: checkAccuracy, pass: pass)
+        let candidates = Selector.candidates(settings: settings).filter {
+            $0.support(for: descriptor, pass: pass).isSupported
+        }
         let measurements = try runner.run(backends: candidates)
         return WisdomEntry(key: descriptor.key, threads: options.threads, descriptor: descriptor,
                            candidates: measurements.map(WisdomRecord.init),
-                           measuredAt: ISO8601DateFormatter().string(from: Date()))
+                           measuredAt: ISO8601DateFormatter().string(from: Date()), pass: pass)
     }
 }

@@ -127,6 +127,52 @@ import Testing
         }
     }
 
+    /// `conv --pass backward-data` and `backward-weights` compute what torch.nn.grad.conv2d_input / conv2d_weight do:
+    /// the float64 reference's gradients, through .npy files, with stride, asymmetric padding, dilation and groups.
+    @Test func convComputesBothGradientsThroughNumpyFiles() throws {
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 4, inputHeight: 11, inputWidth: 9,
+                                          outputChannels: 6, kernelHeight: 3, kernelWidth: 2, strideHeight: 2,
+                                          strideWidth: 1, padding: .explicit(Padding(top: 1, bottom: 0, left: 2, right: 1)),
+                                          dilationHeight: 1, dilationWidth: 2, groups: 2)
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 1)
+        let w = try Tensor<Float>.random(shape: d.weightShape, seed: 2)
+        let dy = try Tensor<Float>.random(shape: d.outputShape, seed: 3)
+        let (xPath, wPath, dyPath, out) = (Self.temporary("x.npy"), Self.temporary("w.npy"), Self.temporary("dy.npy"),
+                                           Self.temporary("out.npy"))
+        defer { for p in [xPath, wPath, dyPath, out] { try? FileManager.default.removeItem(atPath: p) } }
+        try NumpyArray(x).write(to: xPath)
+        try NumpyArray(w).write(to: wPath)
+        try NumpyArray(dy).write(to: dyPath)
+        let layer = ["--stride", "2,1", "--pad", "1,0,2,1", "--dilation", "1,2", "--groups", "2", "--check"]
+        let dx = try ReferenceConvolution.backwardData(descriptor: d, gradOutput: dy, weights: w).output.scalars
+        let dw = try ReferenceConvolution.backwardWeights(descriptor: d, input: x, gradOutput: dy).output.scalars
+        for backend in ["im2col", "direct", "fft", "reference"] {
+            var result = try Self.run(["conv", "--pass", "backward-data", "--grad-output", dyPath, "--weights", wPath,
+                                       "--input-shape", "2,4,11,9", "--output", out, "--backend", backend] + layer)
+            #expect(result.status == 0 && result.stderr.contains("pass"), "\(backend): \(result.stderr)")
+            var array = try NumpyArray.read(contentsOf: out)
+            #expect(array.shape == d.inputShape)
+            #expect((zip(array.values, dx).map { abs($0 - $1) }.max() ?? 1) < 1e-4, "\(backend) dx")
+            guard backend != "fft" else { continue }  // no backward-weights pass on the FFT yet
+            result = try Self.run(["conv", "--pass", "backward-weights", "--input", xPath, "--grad-output", dyPath,
+                                   "--kernel", "3x2", "--output", out, "--backend", backend] + layer)
+            #expect(result.status == 0 && result.stderr.contains("pass"), "\(backend): \(result.stderr)")
+            array = try NumpyArray.read(contentsOf: out)
+            #expect(array.shape == d.weightShape)
+            #expect((zip(array.values, dw).map { abs($0 - $1) }.max() ?? 1) < 1e-4, "\(backend) dw")
+        }
+        // dy of the wrong size, a missing operand, a bias on a backward pass: one clear line each.
+        let wrong = try Self.run(["conv", "--pass", "backward-data", "--grad-output", dyPath, "--weights", wPath,
+                                  "--input-shape", "2,4,12,9", "--output", out] + layer)
+        #expect(wrong.status != 0 && wrong.stderr.contains("the forward output of"), "\(wrong.stderr)")
+        let missing = try Self.run(["conv", "--pass", "backward-weights", "--input", xPath, "--grad-output", dyPath,
+                                    "--output", out] + layer)
+        #expect(missing.status != 0 && missing.stderr.contains("--kernel"), "\(missing.stderr)")
+        let bias = try Self.run(["conv", "--pass", "backward-data", "--grad-output", dyPath, "--weights", wPath,
+                                 "--input-shape", "2,4,11,9", "--bias", wPath, "--output", out] + layer)
+        #expect(bias.status != 0 && bias.stderr.contains("bias"), "\(bias.stderr)")
+    }
+
     @Test func convRefusesWeightsThatDoNotMatchTheInput() throws {
         let (xPath, wPath) = (Self.temporary("x.npy"), Self.temporary("w.npy"))
         defer { for p in [xPath, wPath] { try? FileManager.default.removeItem(atPath: p) } }

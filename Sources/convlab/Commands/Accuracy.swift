@@ -28,6 +28,9 @@ struct Accuracy: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
+    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    var pass = "forward"
+
     @Option(name: .customLong("gemm"), help: "Matrix-multiply engine: \(MatrixEngine.names.joined(separator: ", ")).")
     var gemm = "native"
 
@@ -45,10 +48,11 @@ struct Accuracy: ParsableCommand {
         try Validation.threads(threads)
         let descriptor = try shape.descriptor()
         let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
+        let pass = try ConvolutionPass(parsing: self.pass)
         let records = try AccuracyStudy.run(
-            descriptor: descriptor, backends: try backendOptions.backends(backends, for: descriptor),
+            descriptor: descriptor, backends: try backendOptions.backends(backends, for: descriptor, pass: pass),
             distributions: try distributions.split(separator: ",").map { try Distribution(named: String($0)) },
-            seeds: seeds, options: PlanOptions(threads: threads, matrixEngine: engine))
+            seeds: seeds, options: PlanOptions(threads: threads, matrixEngine: engine), pass: pass)
         switch format {
         case .json: print(try jsonString(records))
         case .csv:

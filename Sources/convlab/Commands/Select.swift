@@ -18,6 +18,9 @@ struct Select: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
+    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    var pass = "forward"
+
     @Option(help: "Largest acceptable error bound (relative to Σ|w|·|x|); default 32× the direct-method bound.")
     var tolerance: Double?
 
@@ -50,6 +53,7 @@ struct Select: ParsableCommand {
 
     func run() throws {
         try Validation.threads(threads)
+        let pass = try ConvolutionPass(parsing: self.pass)
         if let tolerance { try Validation.positive(tolerance, "tolerance") }
         try Validation.seconds(maxTime, "max-time")
         if let modelCheck {
@@ -58,7 +62,7 @@ struct Select: ParsableCommand {
         }
         if evaluate {
             guard let suite else { throw ConvLabError.invalidArgument(name: "suite", reason: "--evaluate needs --suite PATH") }
-            try runEvaluation(suite)
+            try runEvaluation(suite, pass: pass)
             return
         }
         let d = try shape.descriptor()
@@ -66,7 +70,7 @@ struct Select: ParsableCommand {
         if let warning = store?.warning { printError("select: \(warning)") }
         let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
         let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store)
-        let selection = selector.select(for: d, threads: threads)
+        let selection = selector.select(for: d, threads: threads, pass: pass)
         guard let choice = selection.choice, let plan = choice.plan else {
             throw ConvLabError.unsupported(backend: "selector", reason: "no backend meets tolerance "
                                            + "\(Format.error(selection.tolerance))"
@@ -74,7 +78,7 @@ struct Select: ParsableCommand {
         }
         let source = selection.source == .wisdom ? "measured (wisdom)" : "predicted (cost model)"
         print("\(choice.backend.name)  \(plan.variant)")
-        print("  \(d)")
+        print("  \(d)" + (pass == .forward ? "" : ", \(pass)"))
         print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, error bound \(Format.error(choice.errorBound)) "
               + "≤ tolerance \(Format.error(selection.tolerance)), workspace \(Format.bytes(plan.workspaceBytes))")
         guard explain else { return }
@@ -126,17 +130,17 @@ struct Select: ParsableCommand {
         }
     }
 
-    private func runEvaluation(_ suitePath: String) throws {
+    private func runEvaluation(_ suitePath: String, pass: ConvolutionPass) throws {
         let rows = try SuiteFile.read(contentsOf: suitePath)
         let selector = Selector(tolerance: tolerance)
         let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
         var table = TextTable(header: ["row", "heuristic choice", "measured best", "choice ms", "best ms", "regret"])
         var regrets: [Double] = []
         for row in rows {
-            let selection = selector.select(for: row.descriptor, threads: threads)
+            let selection = selector.select(for: row.descriptor, threads: threads, pass: pass)
             guard let choice = selection.choice else { continue }
             let runner = ComparisonRunner(descriptor: row.descriptor, options: PlanOptions(threads: threads),
-                                          timing: timing, checkAccuracy: false)
+                                          timing: timing, checkAccuracy: false, pass: pass)
             let measured = try runner.run(backends: selection.ranked.map(\.backend))
                 .filter { $0.timing != nil }
             guard let best = measured.min(by: { $0.timing!.median < $1.timing!.median }),

@@ -37,14 +37,15 @@ struct Tune: ParsableCommand {
         }
         if FileManager.default.fileExists(atPath: store.fftwWisdomPath) { try? FFTWisdom.load(from: store.fftwWisdomPath) }
         let options = try runOptions.planOptions()
+        let pass = try runOptions.convolutionPass()
         for row in rows {
             let entry = try Autotuner.tune(descriptor: row.descriptor, options: options,
                                            timing: try runOptions.timingPolicy(),
                                            settings: BackendSettings(fftEffort: effort), checkAccuracy: !noCheck,
-                                           seed: runOptions.seed)
+                                           seed: runOptions.seed, pass: pass)
             store.insert(entry)
             try store.save()  // after every row: an interrupted tune keeps what it measured
-            let best = entry.best(tolerance: Selector.defaultTolerance(for: row.descriptor))
+            let best = entry.best(tolerance: Selector.defaultTolerance(for: row.descriptor, pass: pass))
             print("\(row.name): best \(best?.backend ?? "-") \(Format.ms(best?.seconds.map { $0 * 1e3 })) ms "
                   + "(\(entry.candidates.count) candidates)")
         }
