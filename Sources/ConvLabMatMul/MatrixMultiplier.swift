@@ -18,6 +18,14 @@ public protocol MatrixMultiplier: Sendable {
                   b: UnsafePointer<Float>, ldb: Int,
                   c: UnsafeMutablePointer<Float>, ldc: Int,
                   accumulate: Bool, workspace: UnsafeMutableRawBufferPointer)
+
+    /// C[m×n] = Aᵀ·B (+ C) with A stored k × m (row-major, leading dimension lda ≥ m), in the same workspace as the
+    /// untransposed product: Winograd's backward-weights sums over tiles, which are A's rows.
+    func multiplyTransposedA(m: Int, n: Int, k: Int,
+                             a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             c: UnsafeMutablePointer<Float>, ldc: Int,
+                             accumulate: Bool, workspace: UnsafeMutableRawBufferPointer)
 }
 
 /// The engines a user can choose with `--gemm`.

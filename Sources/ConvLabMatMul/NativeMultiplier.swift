@@ -62,6 +62,22 @@ struct NativeMultiplier: MatrixMultiplier {
 
     func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawBufferPointer) {
+        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: false, b: b, ldb: ldb, c: c, ldc: ldc,
+                 accumulate: accumulate, workspace: workspace)
+    }
+
+    /// C = Aᵀ·B with A stored k × m: the packed path packs A's columns instead of its rows, the unpacked path reads
+    /// them in place (6 neighbouring floats per step), so the transpose costs nothing.
+    func multiplyTransposedA(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                             workspace: UnsafeMutableRawBufferPointer) {
+        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: true, b: b, ldb: ldb, c: c, ldc: ldc,
+                 accumulate: accumulate, workspace: workspace)
+    }
+
+    private func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposedA: Bool,
+                          b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                          workspace: UnsafeMutableRawBufferPointer) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
             if !accumulate { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
@@ -70,20 +86,21 @@ struct NativeMultiplier: MatrixMultiplier {
         let bytes = workspaceBytes(m: m, n: n, k: k)
         withScratch(workspace, bytes: bytes) { aligned in
             if Self.usesUnpacked(m: m, n: n, k: k) {
-                multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-                                 accumulate: accumulate,
+                multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, transposedA: transposedA, b: b, ldb: ldb, c: c,
+                                 ldc: ldc, accumulate: accumulate,
                                  scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
             } else {
-                multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate,
+                multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, transposedA: transposedA, b: b, ldb: ldb, c: c,
+                               ldc: ldc, accumulate: accumulate,
                                scratch: aligned.bindMemory(to: Float.self, capacity: (bytes - 128) / 4))
             }
         }
     }
 
     /// The packed path: Goto/BLIS loops over packed A and B blocks in `scratch`.
-    private func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                                ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                                scratch: UnsafeMutablePointer<Float>) {
+    private func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposedA: Bool,
+                                b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
         let (kc, nc) = Self.blocking(m: m)
         let kb0 = min(kc, k)
         let packedA = scratch
@@ -99,7 +116,11 @@ struct NativeMultiplier: MatrixMultiplier {
                 var ic = 0
                 while ic < m {
                     let mb = min(Self.mc, m - ic)
-                    Self.packA(a + ic * lda + pc, lda: lda, rows: mb, depth: kb, into: packedA)
+                    if transposedA {
+                        Self.packTransposedA(a + pc * lda + ic, lda: lda, rows: mb, depth: kb, into: packedA)
+                    } else {
+                        Self.packA(a + ic * lda + pc, lda: lda, rows: mb, depth: kb, into: packedA)
+                    }
                     let add = accumulate || pc > 0
                     var jr = 0
                     while jr < nb {
@@ -135,9 +156,9 @@ struct NativeMultiplier: MatrixMultiplier {
 
     /// The unpacked path: 64-column strips of B in place (a ragged last strip is copied, zero-padded), 6 rows of A
     /// read in place (missing rows of a ragged last panel point at a zero row).
-    private func multiplyUnpacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                                  ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                                  scratch: UnsafeMutablePointer<Float>) {
+    private func multiplyUnpacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposedA: Bool,
+                                  b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                  accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
         let strip = scratch
         let zeroRow = scratch + k * Self.nr
         zeroRow.update(repeating: 0, count: k)
@@ -155,14 +176,21 @@ struct NativeMultiplier: MatrixMultiplier {
             var ir = 0
             while ir < m {
                 let rows = min(Self.mr, m - ir)
-                let row = { (i: Int) -> UnsafePointer<Float> in i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow) }
+                // Row i of A at `row(i)`, element p at `row(i)[p · aStep]`. A transposed A's rows are its columns; the
+                // missing rows of a ragged last panel reread row ir (their results are dropped by `tile`).
+                let aStep = transposedA ? lda : 1
+                let row = { (i: Int) -> UnsafePointer<Float> in
+                    transposedA ? a + ir + (i < rows ? i : 0)
+                        : (i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow))
+                }
                 let target = c + ir * ldc + jr
                 // The same kSum summation blocks as the packed path (see `kSum`).
                 var p0 = 0
                 while p0 < k {
                     let depth = min(Self.kSum, k - p0)
-                    let rowsAt = (row(0) + p0, row(1) + p0, row(2) + p0, row(3) + p0, row(4) + p0, row(5) + p0)
-                    Self.tile(depth: depth, a: rowsAt, aStep: 1, b: panel + p0 * panelStride, bStep: panelStride,
+                    let at = p0 * aStep
+                    let rowsAt = (row(0) + at, row(1) + at, row(2) + at, row(3) + at, row(4) + at, row(5) + at)
+                    Self.tile(depth: depth, a: rowsAt, aStep: aStep, b: panel + p0 * panelStride, bStep: panelStride,
                               c: target, ldc: ldc, accumulate: accumulate || p0 > 0, rows: rows, columns: columns)
                     p0 += Self.kSum
                 }
@@ -185,6 +213,21 @@ struct NativeMultiplier: MatrixMultiplier {
                 } else {
                     for p in 0..<depth { target[p * mr + i] = 0 }
                 }
+            }
+            panel += mr
+        }
+    }
+
+    /// Aᵀ[rows×depth] → the same panels, from A stored depth × rows: panel row i, step p is a[p·lda + panel + i].
+    static func packTransposedA(_ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int,
+                                into packed: UnsafeMutablePointer<Float>) {
+        var panel = 0
+        while panel < rows {
+            let target = packed + panel * depth
+            let valid = min(mr, rows - panel)
+            for p in 0..<depth {
+                let source = a + p * lda + panel
+                for i in 0..<mr { target[p * mr + i] = i < valid ? source[i] : 0 }
             }
             panel += mr
         }

@@ -122,6 +122,15 @@ struct StrassenMultiplier: MatrixMultiplier {
         }
     }
 
+    /// Aᵀ·B runs on the base engine: the quadrant recursion is written for untransposed operands, and the products
+    /// that need Aᵀ (Winograd's backward-weights) have a short m and n and a long k, where Strassen saves little.
+    func multiplyTransposedA(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                             workspace: UnsafeMutableRawBufferPointer) {
+        base.multiplyTransposedA(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                 accumulate: accumulate, workspace: workspace)
+    }
+
     /// Bump allocator over the workspace (64-byte aligned pieces); `rest` is what is left for the children.
     private struct Scratch {
         var next: UnsafeMutableRawPointer

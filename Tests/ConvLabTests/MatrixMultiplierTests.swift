@@ -10,11 +10,12 @@ import Testing
     static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 64, 128), (13, 70, 129), (130, 67, 300),
                                             (512, 513, 515), (600, 520, 1031), (1025, 514, 516)]
 
-    /// max |C − C64| / Σ|a||b| over all elements.
-    static func error(engine: MatrixEngine, m: Int, n: Int, k: Int, accumulate: Bool, seed: UInt64) throws -> Double {
+    /// max |C − C64| / Σ|a||b| over all elements; `transposedA` stores A as k × m and calls `multiplyTransposedA`.
+    static func error(engine: MatrixEngine, m: Int, n: Int, k: Int, accumulate: Bool, transposedA: Bool = false,
+                      seed: UInt64) throws -> Double {
         // Views into larger arrays: lda, ldb, ldc exceed the row lengths.
-        let (lda, ldb, ldc) = (k + 3, n + 5, n + 7)
-        let a = try Tensor<Float>.random(shape: [m, lda], seed: seed).scalars
+        let (lda, ldb, ldc) = (transposedA ? m + 3 : k + 3, n + 5, n + 7)
+        let a = try Tensor<Float>.random(shape: [transposedA ? k : m, lda], seed: seed).scalars
         let b = try Tensor<Float>.random(shape: [k, ldb], seed: seed + 1).scalars
         let c0 = try Tensor<Float>.random(shape: [m, ldc], seed: seed + 2).scalars
         var c = c0
@@ -23,8 +24,15 @@ import Testing
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
-                    multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                                        c: c.baseAddress!, ldc: ldc, accumulate: accumulate, workspace: workspace.buffer)
+                    if transposedA {
+                        multiplier.multiplyTransposedA(m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
+                                                       b: b.baseAddress!, ldb: ldb, c: c.baseAddress!, ldc: ldc,
+                                                       accumulate: accumulate, workspace: workspace.buffer)
+                    } else {
+                        multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: b.baseAddress!,
+                                            ldb: ldb, c: c.baseAddress!, ldc: ldc, accumulate: accumulate,
+                                            workspace: workspace.buffer)
+                    }
                 }
             }
         }
@@ -39,7 +47,7 @@ import Testing
                 var exact = accumulate ? Double(c0[i * ldc + j]) : 0
                 var scale = accumulate ? abs(exact) : 0
                 for p in 0..<k {
-                    let product = Double(a[i * lda + p]) * Double(b[p * ldb + j])
+                    let product = Double(a[transposedA ? p * lda + i : i * lda + p]) * Double(b[p * ldb + j])
                     exact += product
                     scale += abs(product)
                 }
@@ -59,6 +67,21 @@ import Testing
                 // γ_k for classical products; each Strassen level adds roughly a factor of a few on top.
                 let bound = dotProductErrorBound(terms: k + 1) * engine.errorGrowth
                 #expect(error <= bound, "\(engine) \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
+            }
+        }
+    }
+
+    /// Aᵀ·B (Winograd's backward-weights product) on every engine: both the unpacked and the packed path read A's
+    /// columns, with ragged last panels.
+    @Test(arguments: engines.indices)
+    func transposedAAgreesWithFloat64(engineIndex: Int) throws {
+        let engine = Self.engines[engineIndex]
+        for (index, (m, n, k)) in (Self.shapes + [(256, 256, 97), (17, 300, 2000)]).enumerated() {
+            for accumulate in [false, true] {
+                let error = try Self.error(engine: engine, m: m, n: n, k: k, accumulate: accumulate,
+                                           transposedA: true, seed: UInt64(10 * index + 3))
+                let bound = dotProductErrorBound(terms: k + 1)
+                #expect(error <= bound, "\(engine) Aᵀ \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
             }
         }
     }

@@ -85,7 +85,12 @@ public struct WinogradBackend: BackwardDataByForward {
     /// blocked GEMMs grows like log₂ of the reduction rather than linearly; c = 2 covers the random-shape tests
     /// with margin (see `convlab accuracy` / notebooks-data for measured values).
     static func errorBound(descriptor d: ConvolutionDescriptor, heightGrowth: Double, widthGrowth: Double) -> Double {
-        2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(d.reductionLength)))
+        errorBound(reduction: d.reductionLength, heightGrowth: heightGrowth, widthGrowth: widthGrowth)
+    }
+
+    /// The same for a reduction of `reduction` terms (backward-weights sums N·Ho·Wo).
+    static func errorBound(reduction: Int, heightGrowth: Double, widthGrowth: Double) -> Double {
+        2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(reduction)))
     }
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {

@@ -1,0 +1,268 @@
+import ConvLabCore
+import ConvLabMatMul
+
+/// Winograd's backward-weights pass (Lavin & Gray; neon's "update" kernels): the roles of filter and output swap.
+/// dw[k][c] is an R×S "output" whose "filter" is an m×m tile of dy, so per axis the transforms are F(R, m):
+/// n = m + R − 1 points, generated exactly like the forward ones (`WinogradTransform(outputSize: R, kernelSize: m)`).
+/// With the input patches x_t (n×n, stepping by m — the forward F(m, R) tiling of the same layer) and dy tiles d_t:
+///     V_t = Bᵀ x_t B,   U_t = G d_t Gᵀ,   M[ξν] = Σ_{n,t} U_t[ξν]ᵀ V_t[ξν]   (a K×C GEMM per point, inner
+///     dimension = all tiles of the batch),   dw[k][c] = Aᵀ M[·][k][c] A.
+/// The n² GEMMs do the work — 2·n²·K·C·tiles FLOPs against 2·R·S·m²·K·C·tiles direct, 4× fewer for F(3, 4) — and
+/// their inner dimension is as long as the batch and image make it. Tiles are processed in passes of tile rows
+/// (transforms in cache), M accumulates over passes in a fixed order, so the result does not depend on threads.
+/// Stride 1, no dilation, as forward.
+struct WinogradWeightGradientLayout: Sendable {
+    let descriptor: ConvolutionDescriptor
+    /// F(R, m) and F(S, m) per axis (identity along a 1-tap axis).
+    let height: WinogradTransform
+    let width: WinogradTransform
+    /// The x patches: the forward F(m, R) tiling of the layer (patches of n stepping by m).
+    let inputGeometry: WinogradGeometry
+    /// The dy tiles on the same grid: dy as a K-channel "input" with R − 1 rows and S − 1 columns of zeros after it.
+    let gradientGeometry: WinogradGeometry
+    let threads: Int
+    let workers: Int
+    /// Tile rows (of the whole batch) per pass.
+    let passTileRows: Int
+    let blockedInput: WorkspaceRegion<Float>
+    let blockedGradient: WorkspaceRegion<Float>
+    let transformedInput: WorkspaceRegion<Float>
+    let transformedGradient: WorkspaceRegion<Float>
+    /// M of every point, accumulated over the passes.
+    let products: WorkspaceRegion<Float>
+    let gemmScratch: WorkspaceRegion<UInt8>
+    let transformScratch: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    var points: Int { height.tileSize * width.tileSize }
+    var paddedChannels: Int { inputGeometry.paddedChannels }
+    var paddedOutputChannels: Int { gradientGeometry.paddedChannels }
+
+    init(descriptor d: ConvolutionDescriptor, backend: WinogradBackend, options: PlanOptions) throws {
+        descriptor = d
+        threads = options.threads
+        let forward = try backend.transforms(for: d)  // F(m, R): the patch tiling
+        let m = (forward.height.outputSize, forward.width.outputSize)
+        func axis(_ taps: Int, _ tile: Int) throws -> WinogradTransform {
+            taps == 1 ? try WinogradTransform(outputSize: 1, kernelSize: 1)
+                      : try WinogradTransform(outputSize: taps, kernelSize: tile, fractions: backend.fractions)
+        }
+        height = try axis(d.kernelHeight, m.0)
+        width = try axis(d.kernelWidth, m.1)
+        inputGeometry = WinogradGeometry(descriptor: d, height: forward.height, width: forward.width)
+        let gradientLayer = try ConvolutionDescriptor(
+            batch: d.batch, inputChannels: d.outputChannels, inputHeight: d.outputHeight, inputWidth: d.outputWidth,
+            outputChannels: d.inputChannels, kernelHeight: d.kernelHeight, kernelWidth: d.kernelWidth,
+            padding: .explicit(Padding(top: 0, bottom: d.kernelHeight - 1, left: 0, right: d.kernelWidth - 1)),
+            groups: d.groups)
+        gradientGeometry = WinogradGeometry(descriptor: gradientLayer, height: forward.height, width: forward.width)
+        let (cp, kp, points) = (inputGeometry.paddedChannels, gradientGeometry.paddedChannels, height.tileSize * width.tileSize)
+        let what = "the Winograd backward-weights workspace"
+        let tileColumns = inputGeometry.tileColumns
+        // A pass's transformed tiles (both operands) in about 8 MiB; at least one tile row.
+        let bytesPerTileRow = try CheckedArithmetic.product([tileColumns, points, cp + kp, 4, d.groups], what: what)
+        passTileRows = min(d.batch * inputGeometry.tileRows, max(1, WinogradLayout.passBytes / bytesPerTileRow))
+        let rows = passTileRows * tileColumns
+        let independent = d.groups * points
+        workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * max(inputGeometry.channelBlocks,
+                                                                                            gradientGeometry.channelBlocks)
+                                                                    * passTileRows))
+        var layout = WorkspaceLayout()
+        // Blocked rows of up to a pass's tile rows of one image, one 16-channel block, per worker: each row of x
+        // and dy is blocked once per pass, then every tile row of it is transformed from cache.
+        let passRowsPerImage = min(passTileRows, inputGeometry.tileRows)
+        blockedInput = try layout.reserve(Float.self, count: inputGeometry.blockedRows(tileRows: passRowsPerImage)
+                                              * inputGeometry.blockedRowFloats, workers: workers, what: what)
+        blockedGradient = try layout.reserve(Float.self, count: gradientGeometry.blockedRows(tileRows: passRowsPerImage)
+                                                 * gradientGeometry.blockedRowFloats, workers: workers, what: what)
+        transformedInput = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [d.groups, points, rows, cp], what: what), what: what)
+        transformedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [d.groups, points, rows, kp], what: what), what: what)
+        products = try layout.reserve(Float.self, count: try CheckedArithmetic.product([d.groups, points, kp, cp],
+                                                                                      what: what), what: what)
+        let multiplier = options.matrixEngine.makeMultiplier()
+        gemmScratch = try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: kp, n: cp, k: rows),
+                                         workers: workers, what: what)
+        transformScratch = try layout.reserve(Float.self, count: max(inputGeometry.transformScratchFloats,
+                                                                     gradientGeometry.transformScratchFloats,
+                                                                     (points + d.kernelHeight * d.kernelWidth) * 16),
+                                              workers: workers, what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+
+        let tiles = Double(inputGeometry.tilesPerImage * d.batch * d.groups)
+        let scale = Double(points * (height.tileSize + width.tileSize)) / (36 * 12)
+        summary = PlanDescription(
+            backend: backend.name, pass: .backwardWeights,
+            variant: "F(\(d.kernelHeight)x\(d.kernelWidth),\(m.0)x\(m.1)) \(inputGeometry.tilesPerImage) tiles "
+                + "\(passTileRows)-row passes \(multiplier.name)",
+            errorBound: WinogradBackend.errorBound(reduction: d.reductionLength(for: .backwardWeights),
+                                                   heightGrowth: height.errorGrowth, widthGrowth: width.errorGrowth)
+                * options.matrixEngine.errorGrowth,
+            workspaceBytes: layout.byteCount,
+            work: WorkEstimate([
+                .winogradBlocking(units: tiles * Double((cp + kp) / 16), tasks: d.groups * passTileRows),
+                .winogradInputTransform(units: tiles * Double((cp + kp) / 16) * scale, tasks: d.groups * passTileRows),
+                .memory(bytes: tiles * Double(points * kp) * 4 * 2),
+                .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: kp, n: cp, k: min(Int(tiles), 112),
+                      tasks: independent),
+                .winogradOutputTransform(units: Double(d.groups * kp * cp / 16) * scale, tasks: d.outputChannels),
+            ]))
+    }
+}
+
+struct WinogradWeightGradientPlan: PassPlan {
+    let layout: WinogradWeightGradientLayout
+    let inputTransform: (height: TransformMatrix, width: TransformMatrix)
+    let gradientTransform: (height: TransformMatrix, width: TransformMatrix)
+    let outputTransform: (height: TransformMatrix, width: TransformMatrix)
+    let multiplier: any MatrixMultiplier
+
+    var descriptor: ConvolutionDescriptor { layout.descriptor }
+    var summary: PlanDescription { layout.summary }
+
+    init(layout: WinogradWeightGradientLayout, multiplier: any MatrixMultiplier) {
+        self.layout = layout
+        self.multiplier = multiplier
+        let (h, w) = (layout.height, layout.width)
+        let (mh, mw) = (layout.inputGeometry.outputHeight, layout.inputGeometry.outputWidth)
+        inputTransform = (TransformMatrix(rows: h.tileSize, columns: h.tileSize, entries: h.floatBT),
+                          TransformMatrix(rows: w.tileSize, columns: w.tileSize, entries: w.floatBT))
+        gradientTransform = (TransformMatrix(rows: h.tileSize, columns: mh, entries: h.floatG),
+                             TransformMatrix(rows: w.tileSize, columns: mw, entries: w.floatG))
+        outputTransform = (TransformMatrix(rows: h.outputSize, columns: h.tileSize, entries: h.floatAT),
+                           TransformMatrix(rows: w.outputSize, columns: w.tileSize, entries: w.floatAT))
+    }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        let (d, l) = (descriptor, layout)
+        let (xg, gg) = (l.inputGeometry, l.gradientGeometry)
+        let (cp, kp, points, columns) = (l.paddedChannels, l.paddedOutputChannels, l.points, xg.tileColumns)
+        let (transformedInput, transformedGradient, products) = (l.transformedInput.pointer(in: workspace),
+                                                                 l.transformedGradient.pointer(in: workspace),
+                                                                 l.products.pointer(in: workspace))
+        let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
+                                        operands.output.baseAddress!, workspace))
+        let totalTileRows = d.batch * xg.tileRows
+        var first = 0
+        while first < totalTileRows {
+            let passRows = min(l.passTileRows, totalTileRows - first)
+            let rows = passRows * columns
+            // Transforms: V = Bᵀ x B into X[g][ξν][row][c] and U = G dy Gᵀ into Y[g][ξν][row][k]. A task is one
+            // operand's 16-channel block for the pass's tile rows of one image: it blocks those rows once and
+            // transforms every tile row from cache. Tiles past the pass's rows are never read by the GEMMs.
+            var segments: [(n: Int, firstTileRow: Int, count: Int, local: Int)] = []
+            var row = first
+            while row < first + passRows {
+                let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
+                let count = min(xg.tileRows - tileRow, first + passRows - row)
+                segments.append((n, tileRow, count, row - first))
+                row += count
+            }
+            let blocks = xg.channelBlocks + gg.channelBlocks
+            let segmentList = segments
+            measurePhase("input and gradient transforms", in: profile) {
+                Parallel.forEach(taskCount: d.groups * blocks * segmentList.count, threads: l.workers) { worker, task in
+                    let (x, dy, _, workspace) = shared.value
+                    let segment = segmentList[task % segmentList.count]
+                    let block = (task / segmentList.count) % blocks
+                    let g = task / (segmentList.count * blocks)
+                    let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
+                    let (geometry, source, blocked, target, padded, channelBlock, transform) = block < xg.channelBlocks
+                        ? (xg, x, l.blockedInput.pointer(in: workspace, worker: worker), transformedInput, cp, block,
+                           inputTransform)
+                        : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
+                           block - xg.channelBlocks, gradientTransform)
+                    geometry.blockInput(source, n: segment.n, g: g, block: channelBlock,
+                                        firstRow: segment.firstTileRow * geometry.outputHeight,
+                                        rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
+                    for local in 0..<segment.count {
+                        geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
+                                                block: channelBlock, firstRow: (segment.local + local) * columns,
+                                                x: target + g * points * rows * padded, rows: rows,
+                                                transform: transform, scratch: scratch)
+                    }
+                }
+            }
+            // M[g][ξν] (+)= U[g][ξν]ᵀ · V[g][ξν]: one Aᵀ·B GEMM per point (U is rows × K; the engine reads it
+            // transposed in place).
+            let accumulate = first > 0
+            measurePhase("multiply", in: profile) {
+                Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { worker, task in
+                    let (_, _, _, workspace) = shared.value
+                    let (g, point) = (task / points, task % points)
+                    let u = transformedGradient + (g * points + point) * rows * kp
+                    multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp,
+                                        b: transformedInput + (g * points + point) * rows * cp, ldb: cp,
+                                        c: products + (g * points + point) * kp * cp, ldc: cp, accumulate: accumulate,
+                                        workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
+                }
+            }
+            first += passRows
+        }
+        // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector.
+        let (R, S, Cg, Kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
+        let (nh, nw) = (l.height.tileSize, l.width.tileSize)
+        measurePhase("output transform", in: profile) {
+            Parallel.forEach(taskCount: d.outputChannels, threads: l.workers) { worker, channel in
+                let (_, _, dw, workspace) = shared.value
+                let (g, k) = (channel / Kg, channel % Kg)
+                let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
+                let (rowsDone, result) = (scratch, scratch + nh * nw * 16)
+                for block in 0..<(cp / 16) {
+                    let base = products + (g * points * kp + k) * cp + block * 16
+                    // tmp[i][ν] = Σ_ξ Aᵀ_h[i][ξ] · M[ξ·nw + ν], then out[i][j] = Σ_ν Aᵀ_w[j][ν] · tmp[i][ν].
+                    outputTransform.height.apply(input: base, contractionStride: nw * kp * cp, blockStride: kp * cp,
+                                                 blocks: nw, output: rowsDone, outputRowStride: nw * 16,
+                                                 outputBlockStride: 16)
+                    for i in 0..<R {
+                        outputTransform.width.apply(input: rowsDone + i * nw * 16, contractionStride: 16, blockStride: 0,
+                                                    blocks: 1, output: result + i * S * 16, outputRowStride: 16,
+                                                    outputBlockStride: 0)
+                    }
+                    for lane in 0..<min(16, Cg - block * 16) {
+                        let target = dw + ((g * Kg + k) * Cg + block * 16 + lane) * R * S
+                        for ij in 0..<(R * S) { target[ij] = result[ij * 16 + lane] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Winograd backends in every pass: forward; backward-data as the forward plan of the transposed problem;
+/// backward-weights with F(R, m).
+extension WinogradBackend {
+    public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
+        switch pass {
+        case .forward, .backwardWeights: return support(for: descriptor)
+        case .backwardData: return DataGradientAsForward.support(descriptor, on: self)
+        }
+    }
+
+    public func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+        -> PlanDescription {
+        try validate(descriptor, pass: pass, options: options)
+        switch pass {
+        case .forward: return try describe(descriptor, options: options)
+        case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
+        case .backwardWeights:
+            return try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options).summary
+        }
+    }
+
+    public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
+                         options: PlanOptions) throws -> any PassPlan {
+        try validate(descriptor, pass: pass, options: options)
+        if pass == .backwardWeights {
+            return WinogradWeightGradientPlan(
+                layout: try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options),
+                multiplier: options.matrixEngine.makeMultiplier())
+        }
+        let w = try requiredWeights(weights, pass: pass)
+        try validate(weights: w, for: descriptor)
+        return pass == .forward ? try makePlan(descriptor: descriptor, weights: w, options: options)
+            : try DataGradientAsForward.makePlan(descriptor, on: self, weights: w, options: options)
+    }
+}
