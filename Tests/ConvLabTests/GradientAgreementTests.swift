@@ -30,9 +30,9 @@ import Testing
                 }
             }
         }
-        // im2col runs every shape in both passes; direct and the FFTs every shape of backward-data (as the forward
-        // problem of the transposed convolution, cropping where the padding exceeds the kernel's extent).
-        let everyShape = pass == .backwardData ? ["im2col", "direct", "fft", "fft-tiled"] : ["im2col", "direct"]
+        // im2col, direct and the FFTs run every shape in both passes (backward-data as the forward problem of the
+        // transposed convolution, cropping where the padding exceeds the kernel's extent).
+        let everyShape = ["im2col", "direct", "fft", "fft-tiled"]
         for name in everyShape {
             #expect(checked[name] == Self.descriptors.count, "\(name) runs every shape: \(checked)")
         }
