@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# usage: scripts/vs-onednn.sh [SUITE.csv] [OUT_DIR]   (defaults ../shared/bench/suite.csv, notebooks-data)
-# Times every convlab backend (`convlab bench`) and every oneDNN algorithm (../shared/anchors/run_onednn.sh) on the
-# same suite in the same session, then writes OUT_DIR/suite-vs-onednn.csv: per row, convlab's fastest passing
-# backend, oneDNN's fastest algorithm, and the speedup (oneDNN ms / convlab ms; > 1 means convlab is faster).
+# usage: [PASS=forward|backward-data|backward-weights] scripts/vs-onednn.sh [SUITE.csv] [OUT_DIR]
+#        (defaults: forward, ../shared/bench/suite.csv, notebooks-data)
+# Times every convlab backend (`convlab bench --pass PASS`) and every oneDNN algorithm of the same pass
+# (CONVLAB_PASS=… ../shared/anchors/run_onednn.sh) on the same suite in the same session, then writes
+# OUT_DIR/suite-vs-onednn[-PASS].csv: per row, convlab's fastest passing backend, oneDNN's fastest algorithm, and the
+# speedup (oneDNN ms / convlab ms; > 1 means convlab is faster). Forward keeps the unsuffixed file names.
 # The last line printed is "summary: rows=N faster=M geomean_speedup=… worst=…".
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -10,14 +12,21 @@ suite=${1:-../shared/bench/suite.csv}
 out=${2:-notebooks-data}
 anchor=${ONEDNN:-../shared/anchors/run_onednn.sh}
 [ -x "$anchor" ] || { echo "vs-onednn: $anchor not found (set ONEDNN=path/to/run_onednn.sh)" >&2; exit 2; }
+pass=${PASS:-forward}
+case "$pass" in
+  forward) suffix= ;;
+  backward-data|backward-weights) suffix=-$pass ;;
+  *) echo "vs-onednn: PASS must be forward, backward-data or backward-weights, not '$pass'" >&2; exit 2 ;;
+esac
 mkdir -p "$out"
+bench=$out/suite-bench$suffix.csv onednn=$out/onednn$suffix.csv result=$out/suite-vs-onednn$suffix.csv
 
-"$CONVLAB" bench --suite "$suite" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" > "$out/suite-bench.csv"
-"$anchor" "$suite" "$THREADS" > "$out/onednn.csv"
+"$CONVLAB" bench --suite "$suite" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" > "$bench"
+CONVLAB_PASS=${pass//-/_} "$anchor" "$suite" "$THREADS" > "$onednn"
 
 # Best per row on each side (convlab: status ok and passed; oneDNN: every variant it ran), joined on name.
 # (Python's csv module: convlab's variant and message columns are quoted and may hold commas.)
-python3 - "$out/suite-bench.csv" "$out/onednn.csv" > "$out/suite-vs-onednn.csv" <<'PY'
+python3 - "$bench" "$onednn" > "$result" <<'PY'
 import csv, sys
 ours, theirs, order = {}, {}, []
 for r in csv.DictReader(open(sys.argv[1])):
@@ -39,7 +48,7 @@ for name in order:
         print(f"{name},{b},{ms:.4f},{v},{their:.4f},{their / ms:.3f}")
 PY
 
-column -s, -t < "$out/suite-vs-onednn.csv"
+column -s, -t < "$result"
 awk -F, 'NR > 1 { n++; if ($6 > 1) f++; g += log($6); if (w == "" || $6 < w) w = $6 }
          END { printf "summary: rows=%d faster=%d geomean_speedup=%.2f worst=%.2f\n", n, f, exp(g / n), w }' \
-  "$out/suite-vs-onednn.csv"
+  "$result"

@@ -43,4 +43,17 @@ struct BLASMultiplier: MatrixMultiplier {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
                     b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
+
+    func multiplyTransposedB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                             workspace: UnsafeMutableRawBufferPointer) {
+        guard m > 0 && n > 0 else { return }
+        guard k > 0, [m, n, k, lda, ldb, ldc].allSatisfy({ $0 <= Int(Int32.max) }) else {
+            NativeMultiplier().multiplyTransposedB(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                                   accumulate: accumulate, workspace: workspace)
+            return
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
+                    b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+    }
 }

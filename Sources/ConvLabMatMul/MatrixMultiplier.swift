@@ -26,6 +26,14 @@ public protocol MatrixMultiplier: Sendable {
                              b: UnsafePointer<Float>, ldb: Int,
                              c: UnsafeMutablePointer<Float>, ldc: Int,
                              accumulate: Bool, workspace: UnsafeMutableRawBufferPointer)
+
+    /// C[m×n] = A·Bᵀ (+ C) with B stored n × k (leading dimension ldb ≥ k), in the same workspace: backward-weights
+    /// sums dY·Xᵀ over positions, which are the contiguous dimension of both operands.
+    func multiplyTransposedB(m: Int, n: Int, k: Int,
+                             a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             c: UnsafeMutablePointer<Float>, ldc: Int,
+                             accumulate: Bool, workspace: UnsafeMutableRawBufferPointer)
 }
 
 /// The engines a user can choose with `--gemm`.

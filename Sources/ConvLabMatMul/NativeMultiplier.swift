@@ -62,8 +62,8 @@ struct NativeMultiplier: MatrixMultiplier {
 
     func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawBufferPointer) {
-        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: false, b: b, ldb: ldb, c: c, ldc: ldc,
-                 accumulate: accumulate, workspace: workspace)
+        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: false, b: b, ldb: ldb, transposedB: false, c: c,
+                 ldc: ldc, accumulate: accumulate, workspace: workspace)
     }
 
     /// C = Aᵀ·B with A stored k × m: the packed path packs A's columns instead of its rows, the unpacked path reads
@@ -71,13 +71,22 @@ struct NativeMultiplier: MatrixMultiplier {
     func multiplyTransposedA(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
                              ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                              workspace: UnsafeMutableRawBufferPointer) {
-        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: true, b: b, ldb: ldb, c: c, ldc: ldc,
-                 accumulate: accumulate, workspace: workspace)
+        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: true, b: b, ldb: ldb, transposedB: false, c: c,
+                 ldc: ldc, accumulate: accumulate, workspace: workspace)
+    }
+
+    /// C = A·Bᵀ with B stored n × k: always the packed path, whose B packing reads B's rows (contiguous in k) into
+    /// the same 64-column panels, so the transpose is folded into a copy the product makes anyway.
+    func multiplyTransposedB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                             workspace: UnsafeMutableRawBufferPointer) {
+        multiply(m: m, n: n, k: k, a: a, lda: lda, transposedA: false, b: b, ldb: ldb, transposedB: true, c: c,
+                 ldc: ldc, accumulate: accumulate, workspace: workspace)
     }
 
     private func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposedA: Bool,
-                          b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                          workspace: UnsafeMutableRawBufferPointer) {
+                          b: UnsafePointer<Float>, ldb: Int, transposedB: Bool, c: UnsafeMutablePointer<Float>,
+                          ldc: Int, accumulate: Bool, workspace: UnsafeMutableRawBufferPointer) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
             if !accumulate { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
@@ -85,13 +94,13 @@ struct NativeMultiplier: MatrixMultiplier {
         }
         let bytes = workspaceBytes(m: m, n: n, k: k)
         withScratch(workspace, bytes: bytes) { aligned in
-            if Self.usesUnpacked(m: m, n: n, k: k) {
+            if Self.usesUnpacked(m: m, n: n, k: k) && !transposedB {
                 multiplyUnpacked(m: m, n: n, k: k, a: a, lda: lda, transposedA: transposedA, b: b, ldb: ldb, c: c,
                                  ldc: ldc, accumulate: accumulate,
                                  scratch: aligned.bindMemory(to: Float.self, capacity: k * Self.nr + k))
             } else {
-                multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, transposedA: transposedA, b: b, ldb: ldb, c: c,
-                               ldc: ldc, accumulate: accumulate,
+                multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, transposedA: transposedA, b: b, ldb: ldb,
+                               transposedB: transposedB, c: c, ldc: ldc, accumulate: accumulate,
                                scratch: aligned.bindMemory(to: Float.self, capacity: (bytes - 128) / 4))
             }
         }
@@ -99,8 +108,8 @@ struct NativeMultiplier: MatrixMultiplier {
 
     /// The packed path: Goto/BLIS loops over packed A and B blocks in `scratch`.
     private func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transposedA: Bool,
-                                b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+                                b: UnsafePointer<Float>, ldb: Int, transposedB: Bool, c: UnsafeMutablePointer<Float>,
+                                ldc: Int, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
         let (kc, nc) = Self.blocking(m: m)
         let kb0 = min(kc, k)
         let packedA = scratch
@@ -112,7 +121,11 @@ struct NativeMultiplier: MatrixMultiplier {
             var pc = 0
             while pc < k {
                 let kb = min(kc, k - pc)
-                Self.packB(b + pc * ldb + jc, ldb: ldb, depth: kb, columns: nb, into: packedB)
+                if transposedB {
+                    Self.packTransposedB(b + jc * ldb + pc, ldb: ldb, depth: kb, columns: nb, into: packedB)
+                } else {
+                    Self.packB(b + pc * ldb + jc, ldb: ldb, depth: kb, columns: nb, into: packedB)
+                }
                 var ic = 0
                 while ic < m {
                     let mb = min(Self.mc, m - ic)
@@ -248,7 +261,25 @@ struct NativeMultiplier: MatrixMultiplier {
         }
     }
 
-
+    /// Bᵀ[depth×columns] → the same panels, from B stored columns × depth: panel column j, step p is
+    /// b[(panel + j)·ldb + p]. Each row of the stored B is read once, contiguously; the panel (depth×64, in L1) takes
+    /// the scattered writes.
+    static func packTransposedB(_ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int,
+                                into packed: UnsafeMutablePointer<Float>) {
+        var panel = 0
+        while panel < columns {
+            let target = packed + panel * depth
+            let valid = min(nr, columns - panel)
+            for j in 0..<valid {
+                let source = b + (panel + j) * ldb
+                for p in 0..<depth { target[p * nr + j] = source[p] }
+            }
+            if valid < nr {
+                for p in 0..<depth { (target + p * nr + valid).update(repeating: 0, count: nr - valid) }
+            }
+            panel += nr
+        }
+    }
 
     /// Six rows of A: row i's element p is at `rows.i[p · aStep]`.
     typealias Rows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,

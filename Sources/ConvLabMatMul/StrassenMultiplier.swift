@@ -131,6 +131,14 @@ struct StrassenMultiplier: MatrixMultiplier {
                                  accumulate: accumulate, workspace: workspace)
     }
 
+    /// A·Bᵀ on the base engine, for the same reason.
+    func multiplyTransposedB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                             workspace: UnsafeMutableRawBufferPointer) {
+        base.multiplyTransposedB(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                 accumulate: accumulate, workspace: workspace)
+    }
+
     /// Bump allocator over the workspace (64-byte aligned pieces); `rest` is what is left for the children.
     private struct Scratch {
         var next: UnsafeMutableRawPointer

@@ -82,30 +82,41 @@ import Testing
         }
     }
 
-    /// Aᵀ·B (A stored k × m) stays inside the same declared workspace as A·B, on both native paths.
+    /// Aᵀ·B (A stored k × m) and A·Bᵀ (B stored n × k) stay inside the same declared workspace as A·B.
     @Test(arguments: engines.indices)
     func transposedProductsStayInsideTheirWorkspace(engineIndex: Int) throws {
         let multiplier = Self.engines[engineIndex].makeMultiplier()
         for (m, n, k) in Self.shapes {
-            let declared = multiplier.workspaceBytes(m: m, n: n, k: k)
-            let a = try Tensor<Float>.random(shape: [k, m], seed: 7).scalars
-            let b = try Tensor<Float>.random(shape: [k, n], seed: 8).scalars
-            let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: declared + Self.canaryBytes, alignment: 64)
-            defer { memory.deallocate() }
-            memory.initializeMemory(as: UInt8.self, repeating: Self.canary)
-            var c = [Float](repeating: .nan, count: m * n)
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        multiplier.multiplyTransposedA(m: m, n: n, k: k, a: a.baseAddress!, lda: m, b: b.baseAddress!,
-                                                       ldb: n, c: c.baseAddress!, ldc: n, accumulate: false,
-                                                       workspace: UnsafeMutableRawBufferPointer(rebasing: memory[0..<declared]))
+            for transposedA in [true, false] {
+                let declared = multiplier.workspaceBytes(m: m, n: n, k: k)
+                let a = try Tensor<Float>.random(shape: transposedA ? [k, m] : [m, k], seed: 7).scalars
+                let b = try Tensor<Float>.random(shape: transposedA ? [k, n] : [n, k], seed: 8).scalars
+                let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: declared + Self.canaryBytes,
+                                                                    alignment: 64)
+                defer { memory.deallocate() }
+                memory.initializeMemory(as: UInt8.self, repeating: Self.canary)
+                let workspace = UnsafeMutableRawBufferPointer(rebasing: memory[0..<declared])
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            if transposedA {
+                                multiplier.multiplyTransposedA(m: m, n: n, k: k, a: a.baseAddress!, lda: m,
+                                                               b: b.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n,
+                                                               accumulate: false, workspace: workspace)
+                            } else {
+                                multiplier.multiplyTransposedB(m: m, n: n, k: k, a: a.baseAddress!, lda: k,
+                                                               b: b.baseAddress!, ldb: k, c: c.baseAddress!, ldc: n,
+                                                               accumulate: false, workspace: workspace)
+                            }
+                        }
                     }
                 }
+                let which = transposedA ? "Aᵀ·B" : "A·Bᵀ"
+                let overwritten = memory[declared...].filter { $0 != Self.canary }.count
+                #expect(overwritten == 0, "\(multiplier.name) \(which) \(m)x\(n)x\(k) wrote \(overwritten) bytes past its \(declared) bytes")
+                #expect(c.allSatisfy { $0.isFinite }, "\(multiplier.name) \(which) \(m)x\(n)x\(k) left elements unwritten")
             }
-            let overwritten = memory[declared...].filter { $0 != Self.canary }.count
-            #expect(overwritten == 0, "\(multiplier.name) Aᵀ \(m)x\(n)x\(k) wrote \(overwritten) bytes past its \(declared) bytes")
-            #expect(c.allSatisfy { $0.isFinite }, "\(multiplier.name) Aᵀ \(m)x\(n)x\(k) left elements unwritten")
         }
     }
 

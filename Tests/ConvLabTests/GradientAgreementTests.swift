@@ -42,6 +42,38 @@ import Testing
                     .allSatisfy { (checked[$0] ?? 0) >= 10 }, "\(checked)")
     }
 
+    /// Shapes large enough for the splits the random ones are too small to reach: im2col's pointwise paths and its
+    /// chunked backward-weights reduction (partials added in order), Winograd's multi-pass accumulation, FFT tiles
+    /// over several images. Every backend that runs the pass must agree, and each plan's variant shows the split.
+    @Test(arguments: [ConvolutionPass.backwardData, .backwardWeights])
+    func plannedSplitsAgree(pass: ConvolutionPass) throws {
+        let shapes = [
+            try ConvolutionDescriptor(batch: 2, inputChannels: 48, inputHeight: 40, inputWidth: 37, outputChannels: 40,
+                                      kernelHeight: 1, kernelWidth: 1),
+            try ConvolutionDescriptor(batch: 3, inputChannels: 16, inputHeight: 30, inputWidth: 30, outputChannels: 24,
+                                      kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 2),
+            try ConvolutionDescriptor(batch: 2, inputChannels: 8, inputHeight: 45, inputWidth: 45, outputChannels: 8,
+                                      kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2),
+        ]
+        var chunked = false, pointwise = false
+        for (index, d) in shapes.enumerated() {
+            for backend in BackendRegistry.all where backend.name != "reference" {
+                guard case .supported = backend.support(for: d, pass: pass) else { continue }
+                let options = PlanOptions(threads: 1 + index % 2 + 1)
+                let description = try backend.describe(d, pass: pass, options: options)
+                if backend.name == "im2col" {
+                    chunked = chunked || description.variant.contains("chunks")
+                    pointwise = pointwise || description.variant.hasPrefix("pointwise")
+                }
+                let report = try AccuracyChecker.check(backend: backend, pass: pass, descriptor: d,
+                                                       seed: UInt64(index + 40), options: options)
+                #expect(report.passed, "\(backend.name) \(pass) on \(d) (\(description.variant)): \(report)")
+            }
+        }
+        #expect(pointwise, "no im2col plan took the pointwise path")
+        if pass == .backwardWeights { #expect(chunked, "no im2col plan chunked its reduction") }
+    }
+
     /// A wrong answer must fail: the checker is not vacuous on gradients (a dgrad that forgot the last tap, a wgrad
     /// off by one image).
     @Test func theCheckerCatchesAnIncompleteGradient() throws {

@@ -10,13 +10,14 @@ import Testing
     static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 5, 3), (6, 64, 128), (13, 70, 129), (130, 67, 300),
                                             (512, 513, 515), (600, 520, 1031), (1025, 514, 516)]
 
-    /// max |C − C64| / Σ|a||b| over all elements; `transposedA` stores A as k × m and calls `multiplyTransposedA`.
+    /// max |C − C64| / Σ|a||b| over all elements; `transposedA` stores A as k × m and calls `multiplyTransposedA`,
+    /// `transposedB` stores B as n × k and calls `multiplyTransposedB`.
     static func error(engine: MatrixEngine, m: Int, n: Int, k: Int, accumulate: Bool, transposedA: Bool = false,
-                      seed: UInt64) throws -> Double {
+                      transposedB: Bool = false, seed: UInt64) throws -> Double {
         // Views into larger arrays: lda, ldb, ldc exceed the row lengths.
-        let (lda, ldb, ldc) = (transposedA ? m + 3 : k + 3, n + 5, n + 7)
+        let (lda, ldb, ldc) = (transposedA ? m + 3 : k + 3, transposedB ? k + 5 : n + 5, n + 7)
         let a = try Tensor<Float>.random(shape: [transposedA ? k : m, lda], seed: seed).scalars
-        let b = try Tensor<Float>.random(shape: [k, ldb], seed: seed + 1).scalars
+        let b = try Tensor<Float>.random(shape: [transposedB ? n : k, ldb], seed: seed + 1).scalars
         let c0 = try Tensor<Float>.random(shape: [m, ldc], seed: seed + 2).scalars
         var c = c0
         let multiplier = engine.makeMultiplier()
@@ -24,7 +25,11 @@ import Testing
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
-                    if transposedA {
+                    if transposedB {
+                        multiplier.multiplyTransposedB(m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
+                                                       b: b.baseAddress!, ldb: ldb, c: c.baseAddress!, ldc: ldc,
+                                                       accumulate: accumulate, workspace: workspace.buffer)
+                    } else if transposedA {
                         multiplier.multiplyTransposedA(m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
                                                        b: b.baseAddress!, ldb: ldb, c: c.baseAddress!, ldc: ldc,
                                                        accumulate: accumulate, workspace: workspace.buffer)
@@ -47,7 +52,7 @@ import Testing
                 var exact = accumulate ? Double(c0[i * ldc + j]) : 0
                 var scale = accumulate ? abs(exact) : 0
                 for p in 0..<k {
-                    let product = Double(a[transposedA ? p * lda + i : i * lda + p]) * Double(b[p * ldb + j])
+                    let product = Double(a[transposedA ? p * lda + i : i * lda + p]) * Double(b[transposedB ? j * ldb + p : p * ldb + j])
                     exact += product
                     scale += abs(product)
                 }
@@ -82,6 +87,20 @@ import Testing
                                            transposedA: true, seed: UInt64(10 * index + 3))
                 let bound = dotProductErrorBound(terms: k + 1)
                 #expect(error <= bound, "\(engine) Aᵀ \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
+            }
+        }
+    }
+
+    /// A·Bᵀ (backward-weights' dY·Xᵀ) on every engine, ragged 64-column panels included.
+    @Test(arguments: engines.indices)
+    func transposedBAgreesWithFloat64(engineIndex: Int) throws {
+        let engine = Self.engines[engineIndex]
+        for (index, (m, n, k)) in (Self.shapes + [(64, 64, 4096), (256, 70, 97)]).enumerated() {
+            for accumulate in [false, true] {
+                let error = try Self.error(engine: engine, m: m, n: n, k: k, accumulate: accumulate,
+                                           transposedB: true, seed: UInt64(10 * index + 5))
+                let bound = dotProductErrorBound(terms: k + 1)
+                #expect(error <= bound, "\(engine) Bᵀ \(m)x\(n)x\(k) accumulate \(accumulate): \(error) > \(bound)")
             }
         }
     }

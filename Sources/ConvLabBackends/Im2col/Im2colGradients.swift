@@ -4,14 +4,15 @@ import ConvLabMatMul
 /// im2col's backward passes, every feature (stride, padding, dilation, groups, batch), GEMMs on the matrix engine.
 ///
 /// backward-data: per image and group, col = Wᵀ·dY ((C/G)·R·S × Ho·Wo), then col2im adds each column entry back
-/// into the input position it was lowered from. Tasks are (image, group, block of input channels): a task computes
+/// into the input position it was lowered from (for 1×1 layers col is dx itself). Tasks are (image, group, block of input channels): a task computes
 /// only its channels' rows of col, tile by tile of output columns, and adds them into its own planes of dx — no two
 /// tasks write one element, and the adds run in a fixed order, so the result is deterministic at any thread count.
 ///
-/// backward-weights: dW = Σ_n dY_n · colₙᵀ. Tasks are (group, block of columns j = (c, r, s) of dW): a task lowers
-/// only its rows of col for each image and tile, forms dYᵀ of the tile, and accumulates dWᵀ_block += col · dYᵀ in
-/// its workspace (the engine multiplies untransposed operands), then writes its block of dW. The batch is summed
-/// inside the GEMM's accumulation, in image then tile order.
+/// backward-weights: dW = Σ_n dY_n · colₙᵀ, both operands contiguous along positions, so every product is the
+/// engine's A·Bᵀ (`multiplyTransposedB`: the transpose is folded into its packing of B). Tasks are (group, block of
+/// 64-column multiples j = (c, r, s) of dW, chunk of the batch's positions): a task lowers only its rows of col tile
+/// by tile (none for 1×1 layers: col is x) and accumulates into its columns of dW, or of its chunk's partial when the
+/// reduction is chunked for parallelism (1×1 layers have one block); partials are added in chunk order.
 extension Im2colBackend {
     public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
         .supported
@@ -48,18 +49,28 @@ struct Im2colGradientGeometry: Sendable {
     let descriptor: ConvolutionDescriptor
     let pass: ConvolutionPass
     let threads: Int
-    /// Rows j = (c, r, s) per block: whole input channels (backward-data) or any run of columns of dW (weights).
+    /// 1×1, stride 1, no padding: col is x itself (no lowering for backward-weights, no col2im for backward-data).
+    let isPointwise: Bool
+    /// Rows j = (c, r, s) per block: whole input channels (backward-data) or 64-column multiples of dW (weights).
     let blockRows: Int
     let blocks: Int
+    /// backward-weights: the reduction over the batch's N·Ho·Wo positions is cut into this many chunks, each summed
+    /// into its own partial dW and the partials added in chunk order. Blocks and chunks depend on the problem alone,
+    /// so the result is the same at every thread count.
+    let chunks: Int
     let tileColumns: Int
     let tasks: Int
     let workers: Int
     let columns: WorkspaceRegion<Float>
-    /// backward-weights: dYᵀ of one tile and the block's accumulated dWᵀ.
-    let transposedGradient: WorkspaceRegion<Float>
-    let accumulated: WorkspaceRegion<Float>
+    /// backward-weights with more than one chunk: partial dW per chunk, [chunk][group][K/G][J].
+    let partials: WorkspaceRegion<Float>
     let gemmScratch: WorkspaceRegion<UInt8>
     let summary: PlanDescription
+
+    /// Tasks the backward-weights split aims for, whatever the thread count (see `chunks`).
+    static let weightTasks = 8
+    /// Fewest positions a backward-weights chunk sums.
+    static let minimumChunkPositions = 1024
 
     init(descriptor d: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws {
         descriptor = d
@@ -68,31 +79,55 @@ struct Im2colGradientGeometry: Sendable {
         let multiplier = options.matrixEngine.makeMultiplier()
         let (J, Kg, RS) = (d.reductionLength, d.outputChannelsPerGroup, d.kernelHeight * d.kernelWidth)
         let positions = d.outputHeight * d.outputWidth
-        let independent = pass == .backwardData ? d.batch * d.groups : d.groups
-        // Enough blocks for 4 tasks per thread; backward-data blocks hold whole channels (a task owns its planes).
-        let unit = pass == .backwardData ? RS : 1
-        let units = J / unit
-        let wanted = min(units, max(1, (4 * threads + independent - 1) / independent))
-        let unitsPerBlock = (units + wanted - 1) / wanted
-        blockRows = unitsPerBlock * unit
-        blocks = (units + unitsPerBlock - 1) / unitsPerBlock
-        tasks = independent * blocks
-        workers = Parallel.workers(threads: threads, tasks: tasks)
-        // A tile's column block in about half of a 1 MiB L2, whole 16-column multiples.
-        let fit = (Im2colGeometry.columnBufferBytes / MemoryLayout<Float>.stride / max(blockRows, 1)) / 16 * 16
-        tileColumns = min(positions, max(fit, 64))
+        isPointwise = RS == 1 && d.isStrideOne && d.padding.isZero
         let what = "the im2col \(pass) workspace"
         var layout = WorkspaceLayout()
-        columns = try layout.reserve(Float.self, count: try CheckedArithmetic.product([blockRows, tileColumns], what: what),
-                                     workers: workers, what: what)
         let gemmBytes: Int
-        if pass == .backwardWeights {
-            transposedGradient = try layout.reserve(Float.self, count: tileColumns * Kg, workers: workers, what: what)
-            accumulated = try layout.reserve(Float.self, count: blockRows * Kg, workers: workers, what: what)
-            gemmBytes = multiplier.workspaceBytes(m: blockRows, n: Kg, k: tileColumns)
+        if pass == .backwardData && isPointwise {
+            // dx = Wᵀ·dY straight into dx: every channel at once (a full-height product), split into `chunks` pieces
+            // of positions instead, as many as make `weightTasks` tasks.
+            let independent = d.batch * d.groups
+            blockRows = J
+            blocks = 1
+            chunks = max(1, min((Self.weightTasks + independent - 1) / independent, positions / 256))
+            tasks = independent * chunks
+        } else if pass == .backwardData {
+            // Enough blocks of whole channels (a task owns its planes of dx) for 4 tasks per thread.
+            let independent = d.batch * d.groups
+            let units = J / RS
+            let wanted = min(units, max(1, (4 * threads + independent - 1) / independent))
+            let unitsPerBlock = (units + wanted - 1) / wanted
+            blockRows = unitsPerBlock * RS
+            blocks = (units + unitsPerBlock - 1) / unitsPerBlock
+            chunks = 1
+            tasks = independent * blocks
         } else {
-            transposedGradient = try layout.reserve(Float.self, count: 0)
-            accumulated = try layout.reserve(Float.self, count: 0)
+            // dW blocks of whole 64-column panels (the engine's B panels), then chunks of the reduction until
+            // there are `weightTasks` tasks.
+            let width = J <= 64 ? J : min(J, max(64, ((J + Self.weightTasks - 1) / Self.weightTasks + 63) / 64 * 64))
+            blockRows = width
+            blocks = (J + width - 1) / width
+            let length = try CheckedArithmetic.product([d.batch, positions], what: what)
+            let wanted = (Self.weightTasks + d.groups * blocks - 1) / (d.groups * blocks)
+            chunks = max(1, min(wanted, length / Self.minimumChunkPositions))
+            tasks = d.groups * blocks * chunks
+        }
+        workers = Parallel.workers(threads: threads, tasks: tasks)
+        // A tile's column block in about half of a 1 MiB L2, whole 16-column multiples (pointwise backward-data: one
+        // chunk's positions).
+        let fit = (Im2colGeometry.columnBufferBytes / MemoryLayout<Float>.stride / max(blockRows, 1)) / 16 * 16
+        tileColumns = pass == .backwardData && isPointwise ? (positions + chunks - 1) / chunks
+            : min(positions, max(fit, 64))
+        let lowers = !(isPointwise && pass == .backwardWeights)
+        columns = try layout.reserve(Float.self, count: lowers ? try CheckedArithmetic.product([blockRows, tileColumns],
+                                                                                              what: what) : 0,
+                                     workers: workers, what: what)
+        if pass == .backwardWeights {
+            partials = try layout.reserve(Float.self, count: chunks > 1 ? try CheckedArithmetic.product(
+                [chunks, d.groups, Kg, J], what: what) : 0, what: what)
+            gemmBytes = multiplier.workspaceBytes(m: Kg, n: blockRows, k: tileColumns)
+        } else {
+            partials = try layout.reserve(Float.self, count: 0)
             gemmBytes = multiplier.workspaceBytes(m: blockRows, n: tileColumns, k: Kg)
         }
         gemmScratch = try layout.reserve(UInt8.self, count: gemmBytes, workers: workers, what: what)
@@ -100,14 +135,17 @@ struct Im2colGradientGeometry: Sendable {
         let reduction = d.reductionLength(for: pass)
         let gemm: WorkEstimate.Stage = pass == .backwardData
             ? .gemm(flops: Double(d.directFLOPs), m: blockRows, n: tileColumns, k: Kg, tasks: tasks)
-            : .gemm(flops: Double(d.directFLOPs), m: blockRows, n: Kg, k: tileColumns, tasks: tasks)
-        let lowered = Double(J) * Double(positions) * Double(d.batch * d.groups) * 4 * 2
+            : .gemm(flops: Double(d.directFLOPs), m: Kg, n: blockRows, k: tileColumns, tasks: tasks)
+        let lowered = isPointwise ? 0 : Double(J) * Double(positions) * Double(d.batch * d.groups) * 4 * 2
+        let reduced = pass == .backwardWeights ? Double(chunks - 1) * Double(d.weightCount) * 4 * 2 : 0
         summary = PlanDescription(
-            backend: "im2col", pass: pass, variant: "\(blocks) blocks of \(blockRows) rows",
+            backend: "im2col", pass: pass,
+            variant: (isPointwise ? "pointwise, " : "") + "\(blocks) blocks of \(blockRows) rows"
+                + (chunks > 1 ? ", \(chunks) chunks" : ""),
             errorBound: dotProductErrorBound(terms: reduction) * options.matrixEngine.errorGrowth,
             workspaceBytes: layout.byteCount,
             persistentBytes: pass == .backwardData ? d.weightCount * 4 : 0,
-            work: WorkEstimate([.memory(bytes: lowered), gemm]))
+            work: WorkEstimate([.memory(bytes: lowered + reduced), gemm]))
     }
 }
 
@@ -149,19 +187,28 @@ struct Im2colBackwardDataPlan: PassPlan {
                 Parallel.forEach(taskCount: geometry.tasks, threads: geometry.workers) { worker, task in
                     let (dy, dx, workspace) = shared.value
                     let block = task % geometry.blocks
-                    let (n, g) = ((task / geometry.blocks) / d.groups, (task / geometry.blocks) % d.groups)
+                    let image = task / (geometry.blocks * geometry.chunks)
+                    let (n, g) = (image / d.groups, image % d.groups)
                     let rows = (block * geometry.blockRows)..<min((block + 1) * geometry.blockRows, J)
                     let planes = dx + (n * d.inputChannels + g * Cg) * plane
+                    let gradient = dy + (n * d.outputChannels + g * Kg) * positions
+                    let scratch = geometry.gemmScratch.bytes(in: workspace, worker: worker)
+                    let a = weights.value + (g * J + rows.lowerBound) * Kg
+                    if geometry.isPointwise {
+                        // col2im is the identity: Wᵀ·dY for this chunk's positions lands in dx's planes.
+                        let q0 = (task / geometry.blocks) % geometry.chunks * geometry.tileColumns
+                        multiplier.multiply(m: rows.count, n: min(geometry.tileColumns, positions - q0), k: Kg, a: a,
+                                            lda: Kg, b: gradient + q0, ldb: positions, c: planes + q0, ldc: plane,
+                                            accumulate: false, workspace: scratch)
+                        return
+                    }
                     (planes + rows.lowerBound / RS * plane).update(repeating: 0, count: rows.count / RS * plane)
                     let col = geometry.columns.pointer(in: workspace, worker: worker)
-                    let gradient = dy + (n * d.outputChannels + g * Kg) * positions
                     var q0 = 0
                     while q0 < positions {
                         let width = min(geometry.tileColumns, positions - q0)
-                        multiplier.multiply(m: rows.count, n: width, k: Kg,
-                                            a: weights.value + (g * J + rows.lowerBound) * Kg, lda: Kg,
-                                            b: gradient + q0, ldb: positions, c: col, ldc: width, accumulate: false,
-                                            workspace: geometry.gemmScratch.bytes(in: workspace, worker: worker))
+                        multiplier.multiply(m: rows.count, n: width, k: Kg, a: a, lda: Kg, b: gradient + q0,
+                                            ldb: positions, c: col, ldc: width, accumulate: false, workspace: scratch)
                         lowering.scatterAdd(col, leadingDimension: width, firstColumn: q0, width: width, rows: rows,
                                             into: planes)
                         q0 += width
@@ -184,39 +231,63 @@ struct Im2colBackwardWeightsPlan: PassPlan {
         let (d, geometry) = (descriptor, geometry)
         let (J, Kg, Cg) = (d.reductionLength, d.outputChannelsPerGroup, d.channelsPerGroup)
         let (positions, plane) = (d.outputHeight * d.outputWidth, d.inputHeight * d.inputWidth)
+        let length = d.batch * positions
+        let (blocks, chunks) = (geometry.blocks, geometry.chunks)
         let lowering = Im2colLowering(descriptor: d)
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
                                         operands.output.baseAddress!, workspace))
         measurePhase("lower + multiply", in: profile) {
             Parallel.forEach(taskCount: geometry.tasks, threads: geometry.workers) { worker, task in
                 let (x, dy, dw, workspace) = shared.value
-                let (g, block) = (task / geometry.blocks, task % geometry.blocks)
+                let block = task % blocks
+                let chunk = (task / blocks) % chunks
+                let g = task / (blocks * chunks)
                 let rows = (block * geometry.blockRows)..<min((block + 1) * geometry.blockRows, J)
                 let col = geometry.columns.pointer(in: workspace, worker: worker)
-                let transposed = geometry.transposedGradient.pointer(in: workspace, worker: worker)
-                let accumulated = geometry.accumulated.pointer(in: workspace, worker: worker)
+                let scratch = geometry.gemmScratch.bytes(in: workspace, worker: worker)
+                // This task's columns of dW (or of its chunk's partial dW), K/G rows J apart.
+                let target = (chunks > 1 ? geometry.partials.pointer(in: workspace) + (chunk * d.groups + g) * Kg * J
+                                         : dw + g * Kg * J) + rows.lowerBound
+                // Positions start..<end of the batch, cut at image and tile boundaries.
+                var position = chunk * length / chunks
+                let end = (chunk + 1) * length / chunks
                 var first = true
-                for n in 0..<d.batch {
+                while position < end {
+                    let (n, q0) = (position / positions, position % positions)
+                    let width = min(geometry.tileColumns, positions - q0, end - position)
                     let input = x + (n * d.inputChannels + g * Cg) * plane
-                    let gradient = dy + (n * d.outputChannels + g * Kg) * positions
-                    var q0 = 0
-                    while q0 < positions {
-                        let width = min(geometry.tileColumns, positions - q0)
+                    // dW[:, rows] (+)= dY[:, q0..<q0 + width] · col[rows, q0..<q0 + width]ᵀ.
+                    let b: UnsafePointer<Float>, ldb: Int
+                    if geometry.isPointwise {
+                        (b, ldb) = (input + rows.lowerBound * plane + q0, plane)
+                    } else {
                         lowering.lower(input, into: col, leadingDimension: width, firstColumn: q0, width: width,
                                        rows: rows)
-                        for q in 0..<width {
-                            for k in 0..<Kg { transposed[q * Kg + k] = gradient[k * positions + q0 + q] }
-                        }
-                        multiplier.multiply(m: rows.count, n: Kg, k: width, a: col, lda: width, b: transposed, ldb: Kg,
-                                            c: accumulated, ldc: Kg, accumulate: !first,
-                                            workspace: geometry.gemmScratch.bytes(in: workspace, worker: worker))
-                        first = false
-                        q0 += width
+                        (b, ldb) = (UnsafePointer(col), width)
                     }
+                    multiplier.multiplyTransposedB(m: Kg, n: rows.count, k: width,
+                                                   a: dy + (n * d.outputChannels + g * Kg) * positions + q0,
+                                                   lda: positions, b: b, ldb: ldb, c: target, ldc: J,
+                                                   accumulate: !first, workspace: scratch)
+                    first = false
+                    position += width
                 }
-                // dWᵀ block → dW[g·K/G + k][j].
-                for (local, j) in rows.enumerated() {
-                    for k in 0..<Kg { dw[(g * Kg + k) * J + j] = accumulated[local * Kg + k] }
+                if first {  // an empty chunk (never planned, but its partial must still be zero)
+                    for k in 0..<Kg { (target + k * J).update(repeating: 0, count: rows.count) }
+                }
+            }
+        }
+        guard chunks > 1 else { return }
+        // dW = Σ partials in chunk order, a row of dW per task.
+        measurePhase("sum chunks", in: profile) {
+            Parallel.forEach(taskCount: d.groups * Kg, threads: geometry.threads) { _, row in
+                let (_, _, dw, workspace) = shared.value
+                let partials = geometry.partials.pointer(in: workspace)
+                let target = dw + row * J
+                target.update(from: partials + row * J, count: J)
+                for chunk in 1..<chunks {
+                    let source = partials + chunk * d.groups * Kg * J + row * J
+                    for j in 0..<J { target[j] += source[j] }
                 }
             }
         }
