@@ -5,6 +5,7 @@ import ConvLabCore
 /// search and the Strassen study measure. Every run compares with the float64 reference (`AccuracyChecker`).
 public struct AccuracyRecord: Codable, Sendable {
     public var backend: String
+    public var pass: ConvolutionPass
     public var variant: String
     public var distribution: String
     public var seeds: Int
@@ -49,7 +50,7 @@ public enum AccuracyStudy {
                     passed = passed && report.passed
                     variant = plan.summary.variant
                 }
-                records.append(AccuracyRecord(backend: backend.name, variant: variant,
+                records.append(AccuracyRecord(backend: backend.name, pass: pass, variant: variant,
                                               distribution: distribution.name, seeds: seeds,
                                               meanRelativeError: meanSum / Double(max(seeds, 1)),
                                               maxRelativeError: worst, errorBound: bound, passed: passed))

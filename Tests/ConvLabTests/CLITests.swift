@@ -153,7 +153,6 @@ import Testing
             var array = try NumpyArray.read(contentsOf: out)
             #expect(array.shape == d.inputShape)
             #expect((zip(array.values, dx).map { abs($0 - $1) }.max() ?? 1) < 1e-4, "\(backend) dx")
-            guard backend != "fft" else { continue }  // no backward-weights pass on the FFT yet
             result = try Self.run(["conv", "--pass", "backward-weights", "--input", xPath, "--grad-output", dyPath,
                                    "--kernel", "3x2", "--output", out, "--backend", backend] + layer)
             #expect(result.status == 0 && result.stderr.contains("pass"), "\(backend): \(result.stderr)")
@@ -171,6 +170,43 @@ import Testing
         let bias = try Self.run(["conv", "--pass", "backward-data", "--grad-output", dyPath, "--weights", wPath,
                                  "--input-shape", "2,4,11,9", "--bias", wPath, "--output", out] + layer)
         #expect(bias.status != 0 && bias.stderr.contains("bias"), "\(bias.stderr)")
+    }
+
+    /// `--pass training` measures the three passes of one step; the step summary is the sum of each pass's fastest
+    /// passing backend in the same run, and the best single backend's sum is never below it.
+    @Test func benchTrainingSumsTheFastestBackendOfEachPass() throws {
+        let (suite, steps) = (Self.temporary("train-suite.csv"), Self.temporary("steps.csv"))
+        defer { for p in [suite, steps] { try? FileManager.default.removeItem(atPath: p) } }
+        try "name,N,C,H,W,K,R,S,stride,pad,groups\nsmall,2,8,15,15,6,3,3,2,1,2\n"
+            .write(toFile: suite, atomically: true, encoding: .utf8)
+        let result = try Self.run(["bench", "--suite", suite, "--pass", "training", "--threads", "2", "--repeat", "2",
+                                   "--max-time", "0.1", "--steps-out", steps])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = CSVReader.rows(result.stdout)
+        #expect(Set(rows.map { $0["pass"] ?? "" }) == Set(ConvolutionPass.allCases.map(\.rawValue)))
+        #expect(rows.allSatisfy { $0["passed"] == "true" }, "\(rows.filter { $0["passed"] != "true" })")
+        let summary = CSVReader.rows(try String(contentsOfFile: steps, encoding: .utf8))
+        #expect(summary.count == 1)
+        guard let step = summary.first, let total = Double(step["step_ms"] ?? ""),
+              let single = Double(step["best_single_ms"] ?? "") else {
+            Issue.record("no step summary: \(summary)")
+            return
+        }
+        var expected = 0.0
+        for pass in ConvolutionPass.allCases {
+            let times = rows.filter { $0["pass"] == pass.rawValue }.compactMap { Double($0["ms_median"] ?? "") }
+            let fastest = try #require(times.min())
+            #expect(abs((Double(step["\(pass.rawValue.replacingOccurrences(of: "-", with: "_"))_ms"] ?? "") ?? -1)
+                        - fastest) < 1e-4)
+            expected += fastest
+        }
+        #expect(abs(total - expected) < 1e-3, "\(step)")
+        #expect(single >= total - 1e-4)
+        // training is not a pass conv can compute, and a step summary needs the training passes.
+        let conv = try Self.run(["conv", "--pass", "training", "--input", suite, "--weights", suite, "--output", steps])
+        #expect(conv.status != 0 && conv.stderr.contains("conv computes one pass"), "\(conv.stderr)")
+        let notTraining = try Self.run(["bench", "--suite", suite, "--steps-out", steps])
+        #expect(notTraining.status != 0 && notTraining.stderr.contains("needs --pass training"))
     }
 
     @Test func convRefusesWeightsThatDoNotMatchTheInput() throws {

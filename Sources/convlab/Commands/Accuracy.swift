@@ -28,7 +28,7 @@ struct Accuracy: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
-    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    @Option(help: ArgumentHelp(stringLiteral: PassOption.help))
     var pass = "forward"
 
     @Option(name: .customLong("gemm"), help: "Matrix-multiply engine: \(MatrixEngine.names.joined(separator: ", ")).")
@@ -48,17 +48,20 @@ struct Accuracy: ParsableCommand {
         try Validation.threads(threads)
         let descriptor = try shape.descriptor()
         let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
-        let pass = try ConvolutionPass(parsing: self.pass)
-        let records = try AccuracyStudy.run(
-            descriptor: descriptor, backends: try backendOptions.backends(backends, for: descriptor, pass: pass),
-            distributions: try distributions.split(separator: ",").map { try Distribution(named: String($0)) },
-            seeds: seeds, options: PlanOptions(threads: threads, matrixEngine: engine), pass: pass)
+        let chosenDistributions = try distributions.split(separator: ",").map { try Distribution(named: String($0)) }
+        var records: [AccuracyRecord] = []
+        for pass in try PassOption.passes(self.pass) {
+            records += try AccuracyStudy.run(
+                descriptor: descriptor, backends: try backendOptions.backends(backends, for: descriptor, pass: pass),
+                distributions: chosenDistributions, seeds: seeds,
+                options: PlanOptions(threads: threads, matrixEngine: engine), pass: pass)
+        }
         switch format {
         case .json: print(try jsonString(records))
         case .csv:
-            print("backend,variant,gemm,distribution,seeds,C,K,R,S,H,W,mean_rel_error,max_rel_error,error_bound,passed")
+            print("backend,pass,variant,gemm,distribution,seeds,C,K,R,S,H,W,mean_rel_error,max_rel_error,error_bound,passed")
             for r in records {
-                print([r.backend, r.variant, engine.description, r.distribution, "\(r.seeds)",
+                print([r.backend, r.pass.rawValue, r.variant, engine.description, r.distribution, "\(r.seeds)",
                        "\(descriptor.inputChannels)", "\(descriptor.outputChannels)", "\(descriptor.kernelHeight)",
                        "\(descriptor.kernelWidth)", "\(descriptor.inputHeight)", "\(descriptor.inputWidth)",
                        String(format: "%.4e", r.meanRelativeError), String(format: "%.4e", r.maxRelativeError),
@@ -66,9 +69,10 @@ struct Accuracy: ParsableCommand {
             }
         case .table:
             print("convlab accuracy: \(descriptor), gemm \(engine), \(seeds) seeds; weights N(0,1)\n")
-            var table = TextTable(header: ["backend", "data", "mean rel err", "max rel err", "bound", "check", "variant"])
+            var table = TextTable(header: ["backend", "pass", "data", "mean rel err", "max rel err", "bound", "check",
+                                           "variant"])
             for r in records {
-                table.add([r.backend, r.distribution, Format.error(r.meanRelativeError), Format.error(r.maxRelativeError),
+                table.add([r.backend, r.pass.rawValue, r.distribution, Format.error(r.meanRelativeError), Format.error(r.maxRelativeError),
                            Format.error(r.errorBound), r.passed ? "pass" : "FAIL", r.variant])
             }
             print(table.render())

@@ -30,39 +30,68 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also record per-phase times (json output).")
     var profile = false
 
+    @Option(name: .customLong("steps-out"), help: "With --pass training: also write the per-row training-step summary CSV here.")
+    var stepsOut: String?
+
     func run() throws {
         let rows = try SuiteFile.read(contentsOf: suite)
         let options = try runOptions.planOptions()
         let selected = try backendOptions.backends(backends)
-        let pass = try runOptions.convolutionPass()
+        let passes = try runOptions.passes()
+        if stepsOut != nil && !runOptions.isTraining {
+            throw ConvLabError.invalidArgument(name: "steps-out", reason: "needs --pass training")
+        }
         if format == .csv { print(MeasurementRecord.csvHeader) }
         var all: [MeasurementRecord] = []
         for row in rows {
-            let runner = ComparisonRunner(descriptor: row.descriptor, options: options,
-                                          timing: try runOptions.timingPolicy(), seed: runOptions.seed,
-                                          checkAccuracy: !noCheck, profile: profile, pass: pass)
-            let supported = selected.filter { backend in
-                if case .unsupported(let reason) = backend.support(for: row.descriptor, pass: pass) {
-                    if backends != nil { printError("bench: \(row.name): \(backend.name) skipped: \(reason)") }
-                    return false
+            for pass in passes {
+                let runner = ComparisonRunner(descriptor: row.descriptor, options: options,
+                                              timing: try runOptions.timingPolicy(), seed: runOptions.seed,
+                                              checkAccuracy: !noCheck, profile: profile, pass: pass)
+                let supported = selected.filter { backend in
+                    if case .unsupported(let reason) = backend.support(for: row.descriptor, pass: pass) {
+                        if backends != nil { printError("bench: \(row.name): \(backend.name) skipped: \(reason)") }
+                        return false
+                    }
+                    return true
                 }
-                return true
+                let measurements = try backendOptions.withWisdom { try runner.run(backends: supported) }
+                let records = MeasurementRecord.records(measurements, name: row.name)
+                if format == .csv {
+                    for record in records { print(record.csvRow) }
+                    fflush(nil)
+                }
+                all += records
             }
-            let measurements = try backendOptions.withWisdom { try runner.run(backends: supported) }
-            let records = MeasurementRecord.records(measurements, name: row.name)
-            if format == .csv {
-                for record in records { print(record.csvRow) }
-                fflush(nil)
+        }
+        let steps = runOptions.isTraining ? TrainingStep.summarise(all) : []
+        if let stepsOut {
+            let text = ([TrainingTable.csvHeader] + TrainingTable.csvRows(steps)).joined(separator: "\n") + "\n"
+            do {
+                try text.write(toFile: stepsOut, atomically: true, encoding: .utf8)
+            } catch {
+                throw ConvLabError.invalidFile(path: stepsOut, reason: "cannot write the training-step summary: "
+                                               + error.localizedDescription)
             }
-            all += records
         }
         switch format {
         case .csv: break
-        case .json: print(try jsonString(all))
+        case .json:
+            if runOptions.isTraining {
+                print(try jsonString(TrainingReport(records: all, steps: steps)))
+            } else {
+                print(try jsonString(all))
+            }
         case .table:
             for name in rows.map(\.name) {
-                print("\n\(name)")
-                print(comparisonTable(all.filter { $0.name == name }))
+                for pass in passes {
+                    print("\n\(name)" + (passes.count > 1 ? " \(pass)" : ""))
+                    print(comparisonTable(all.filter { $0.name == name && $0.pass == pass.rawValue }))
+                }
+            }
+            if runOptions.isTraining {
+                print("\ntraining step (fastest passing backend per pass):")
+                print(TrainingTable.render(steps))
             }
         }
     }

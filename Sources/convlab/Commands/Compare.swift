@@ -31,25 +31,44 @@ struct Compare: ParsableCommand {
     func run() throws {
         let descriptor = try shape.descriptor()
         let options = try runOptions.planOptions()
-        let pass = try runOptions.convolutionPass()
-        let selected = try backendOptions.backends(backends, for: descriptor, pass: pass)
-        let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: try runOptions.timingPolicy(),
-                                      seed: runOptions.seed, checkAccuracy: !noCheck, profile: profile, pass: pass)
-        let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }
-        let records = MeasurementRecord.records(measurements)
+        let passes = try runOptions.passes()
+        var records: [MeasurementRecord] = []
+        for pass in passes {
+            // An explicit --backends list must name backends that run every requested pass.
+            let selected = try backendOptions.backends(backends, for: descriptor, pass: pass)
+            let runner = ComparisonRunner(descriptor: descriptor, options: options,
+                                          timing: try runOptions.timingPolicy(), seed: runOptions.seed,
+                                          checkAccuracy: !noCheck, profile: profile, pass: pass)
+            let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }
+            records += MeasurementRecord.records(measurements)
+        }
+        let steps = runOptions.isTraining ? TrainingStep.summarise(records) : []
         switch format {
         case .csv:
             print(MeasurementRecord.csvHeader)
             for record in records { print(record.csvRow) }
         case .json:
-            print(try jsonString(records))
+            if runOptions.isTraining {
+                print(try jsonString(TrainingReport(records: records, steps: steps)))
+            } else {
+                print(try jsonString(records))
+            }
         case .table:
-            print("convlab compare\(pass == .forward ? "" : " \(pass)"): \(descriptor)")
-            print("direct FLOPs \(Format.significant(Double(descriptor.directFLOPs) / 1e9, 3)) GFLOP, "
-                  + "threads \(options.threads), seed \(runOptions.seed); error = |y - y64| / sum|w||x| "
+            print("convlab compare\(passes == [.forward] ? "" : " \(runOptions.pass)"): \(descriptor)")
+            print("direct FLOPs \(Format.significant(Double(descriptor.directFLOPs) / 1e9, 3)) GFLOP per pass, "
+                  + "threads \(options.threads), seed \(runOptions.seed); error = |y - y64| / sum|a||b| "
                   + "against a float64 reference\n")
-            print(comparisonTable(records))
-            if profile { print("\n" + phaseSummary(records)) }
+            for pass in passes {
+                let ofPass = records.filter { $0.pass == pass.rawValue }
+                if passes.count > 1 { print("\(pass)") }
+                print(comparisonTable(ofPass))
+                if profile { print("\n" + phaseSummary(ofPass)) }
+                if passes.count > 1 { print("") }
+            }
+            if runOptions.isTraining {
+                print("training step (fastest passing backend per pass):")
+                print(TrainingTable.render(steps))
+            }
         }
     }
 }
@@ -89,4 +108,10 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
                                                                   nan: "nan")
     return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// JSON of a `--pass training` run: every measurement and the per-layer step summaries.
+struct TrainingReport: Encodable {
+    var records: [MeasurementRecord]
+    var steps: [TrainingStep]
 }

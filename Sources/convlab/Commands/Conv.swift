@@ -68,7 +68,7 @@ struct Conv: ParsableCommand {
 
     func run() throws {
         try Validation.threads(threads)
-        let pass = try ConvolutionPass(parsing: self.pass)
+        let pass = try PassOption.single(self.pass, command: "conv")
         if bias != nil && pass != .forward {
             throw ConvLabError.invalidArgument(name: "bias", reason: "only the forward pass adds a bias")
         }

@@ -18,7 +18,7 @@ struct Select: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 
-    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    @Option(help: ArgumentHelp(stringLiteral: PassOption.help))
     var pass = "forward"
 
     @Option(help: "Largest acceptable error bound (relative to Σ|w|·|x|); default 32× the direct-method bound.")
@@ -53,7 +53,7 @@ struct Select: ParsableCommand {
 
     func run() throws {
         try Validation.threads(threads)
-        let pass = try ConvolutionPass(parsing: self.pass)
+        let passes = try PassOption.passes(self.pass)
         if let tolerance { try Validation.positive(tolerance, "tolerance") }
         try Validation.seconds(maxTime, "max-time")
         if let modelCheck {
@@ -62,7 +62,7 @@ struct Select: ParsableCommand {
         }
         if evaluate {
             guard let suite else { throw ConvLabError.invalidArgument(name: "suite", reason: "--evaluate needs --suite PATH") }
-            try runEvaluation(suite, pass: pass)
+            try runEvaluation(suite, passes: passes)
             return
         }
         let d = try shape.descriptor()
@@ -70,6 +70,20 @@ struct Select: ParsableCommand {
         if let warning = store?.warning { printError("select: \(warning)") }
         let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
         let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store)
+        var stepSeconds: Double? = 0
+        for (index, pass) in passes.enumerated() {
+            if index > 0 { print("") }
+            let seconds = try explainChoice(for: d, pass: pass, selector: selector, cap: cap)
+            stepSeconds = seconds.flatMap { s in stepSeconds.map { $0 + s } }
+        }
+        if PassOption.isTraining(self.pass) {
+            print("\ntraining step: \(Format.ms(stepSeconds.map { $0 * 1e3 })) ms for the three passes")
+        }
+    }
+
+    /// Prints the choice for one pass (and with --explain every candidate); returns its time.
+    private func explainChoice(for d: ConvolutionDescriptor, pass: ConvolutionPass, selector: Selector,
+                               cap: Int?) throws -> Double? {
         let selection = selector.select(for: d, threads: threads, pass: pass)
         guard let choice = selection.choice, let plan = choice.plan else {
             throw ConvLabError.unsupported(backend: "selector", reason: "no backend meets tolerance "
@@ -81,7 +95,7 @@ struct Select: ParsableCommand {
         print("  \(d)" + (pass == .forward ? "" : ", \(pass)"))
         print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, error bound \(Format.error(choice.errorBound)) "
               + "≤ tolerance \(Format.error(selection.tolerance)), workspace \(Format.bytes(plan.workspaceBytes))")
-        guard explain else { return }
+        guard explain else { return choice.seconds }
         print("")
         var table = TextTable(header: ["candidate", selection.source == .wisdom ? "measured ms" : "predicted ms",
                                        "error bound", "workspace", "outcome", "variant"])
@@ -105,6 +119,7 @@ struct Select: ParsableCommand {
                        Format.bytes(candidate.plan?.workspaceBytes), outcome, candidate.plan?.variant ?? ""])
         }
         print(table.render())
+        return choice.seconds
     }
 
     private func runModelCheck(_ path: String) throws {
@@ -130,29 +145,58 @@ struct Select: ParsableCommand {
         }
     }
 
-    private func runEvaluation(_ suitePath: String, pass: ConvolutionPass) throws {
+    /// Measures every candidate of every pass on each row; regret per pass, and with `training` also of the
+    /// step (the sum of the chosen backends' times over the sum of the best ones).
+    private func runEvaluation(_ suitePath: String, passes: [ConvolutionPass]) throws {
         let rows = try SuiteFile.read(contentsOf: suitePath)
         let selector = Selector(tolerance: tolerance)
         let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
-        var table = TextTable(header: ["row", "heuristic choice", "measured best", "choice ms", "best ms", "regret"])
+        var table = TextTable(header: ["row", "pass", "heuristic choice", "measured best", "choice ms", "best ms",
+                                       "regret"])
         var regrets: [Double] = []
+        var regretsByPass: [ConvolutionPass: [Double]] = [:]
+        var steps: [(chosen: Double, best: Double)] = []
         for row in rows {
-            let selection = selector.select(for: row.descriptor, threads: threads, pass: pass)
-            guard let choice = selection.choice else { continue }
-            let runner = ComparisonRunner(descriptor: row.descriptor, options: PlanOptions(threads: threads),
-                                          timing: timing, checkAccuracy: false, pass: pass)
-            let measured = try runner.run(backends: selection.ranked.map(\.backend))
-                .filter { $0.timing != nil }
-            guard let best = measured.min(by: { $0.timing!.median < $1.timing!.median }),
-                  let chosen = measured.first(where: { $0.backend == choice.backend.name }),
-                  let chosenTime = chosen.timing?.median, let bestTime = best.timing?.median else { continue }
-            let regret = chosenTime / bestTime - 1
-            regrets.append(regret)
-            table.add([row.name, choice.backend.name, best.backend, Format.ms(chosenTime * 1e3),
-                       Format.ms(bestTime * 1e3), String(format: "%.3f", regret)])
-            printError("select: \(row.name) done")
+            var step: (chosen: Double, best: Double)? = (0, 0)
+            for pass in passes {
+                let selection = selector.select(for: row.descriptor, threads: threads, pass: pass)
+                guard let choice = selection.choice else {
+                    step = nil
+                    continue
+                }
+                let runner = ComparisonRunner(descriptor: row.descriptor, options: PlanOptions(threads: threads),
+                                              timing: timing, checkAccuracy: false, pass: pass)
+                let measured = try runner.run(backends: selection.ranked.map(\.backend))
+                    .filter { $0.timing != nil }
+                guard let best = measured.min(by: { $0.timing!.median < $1.timing!.median }),
+                      let chosen = measured.first(where: { $0.backend == choice.backend.name }),
+                      let chosenTime = chosen.timing?.median, let bestTime = best.timing?.median else {
+                    step = nil
+                    continue
+                }
+                let regret = chosenTime / bestTime - 1
+                regrets.append(regret)
+                regretsByPass[pass, default: []].append(regret)
+                step = step.map { ($0.chosen + chosenTime, $0.best + bestTime) }
+                table.add([row.name, pass.rawValue, choice.backend.name, best.backend, Format.ms(chosenTime * 1e3),
+                           Format.ms(bestTime * 1e3), String(format: "%.3f", regret)])
+                printError("select: \(row.name) \(pass) done")
+            }
+            if passes.count > 1, let step { steps.append(step) }
         }
         print(table.render())
+        if passes.count > 1 {
+            for pass in passes {
+                let r = regretsByPass[pass] ?? []
+                print("\(pass): regret ≤ 10% on \(r.filter { $0 <= 0.10 }.count) of \(r.count) rows, mean "
+                      + "\(String(format: "%.3f", r.reduce(0, +) / Double(max(r.count, 1)))), worst "
+                      + "\(String(format: "%.3f", r.max() ?? 0))")
+            }
+            let stepRegrets = steps.map { $0.chosen / $0.best - 1 }
+            print("training step: regret ≤ 10% on \(stepRegrets.filter { $0 <= 0.10 }.count) of \(stepRegrets.count) "
+                  + "rows, mean \(String(format: "%.3f", stepRegrets.reduce(0, +) / Double(max(stepRegrets.count, 1)))), "
+                  + "worst \(String(format: "%.3f", stepRegrets.max() ?? 0))")
+        }
         let within = regrets.filter { $0 <= 0.10 }.count
         let mean = regrets.reduce(0, +) / Double(max(regrets.count, 1))
         print("\nregret ≤ 10% on \(within) of \(regrets.count) rows; mean \(String(format: "%.3f", mean)), "

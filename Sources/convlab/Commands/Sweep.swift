@@ -86,7 +86,7 @@ struct Sweep: ParsableCommand {
         }
         let options = try runOptions.planOptions()
         let timing = try runOptions.timingPolicy()
-        let pass = try runOptions.convolutionPass()
+        let passes = try runOptions.passes()
 
         // Where rows go, and which are already done.
         var done = Set<String>()
@@ -128,29 +128,31 @@ struct Sweep: ParsableCommand {
                 throw ExitCode(130)
             }
             let name = "k\(descriptor.kernelHeight)c\(descriptor.inputChannels)s\(descriptor.inputHeight)b\(descriptor.batch)"
-            let candidates = try backendOptions.backends(backends, for: descriptor, pass: pass).filter { backend in
-                let probe = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
-                                               status: .measured, pass: pass)
-                return !done.contains(MeasurementRecord(probe, name: name).resumeKey)
-            }
-            if !candidates.isEmpty {
-                let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing,
-                                              seed: runOptions.seed, checkAccuracy: !noCheck, pass: pass)
-                let measurements: [BackendMeasurement]
-                do {
-                    measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
-                } catch let error as ConvLabError {
-                    // Too big for this machine's limits: one row per backend saying so, and on to the next shape.
-                    guard case .memoryLimitExceeded = error else { throw error }
-                    printError("sweep: skipping \(name): \(error)")
-                    measurements = candidates.map {
-                        BackendMeasurement(backend: $0.name, descriptor: descriptor, threads: options.threads,
-                                           status: .skipped(error.description), pass: pass)
-                    }
+            for pass in passes {
+                let candidates = try backendOptions.backends(backends, for: descriptor, pass: pass).filter { backend in
+                    let probe = BackendMeasurement(backend: backend.name, descriptor: descriptor, threads: options.threads,
+                                                   status: .measured, pass: pass)
+                    return !done.contains(MeasurementRecord(probe, name: name).resumeKey)
                 }
-                // One write per shape: an interrupt leaves only complete rows.
-                let lines = MeasurementRecord.records(measurements, name: name).map { $0.csvRow + "\n" }.joined()
-                sink.write(Data(lines.utf8))
+                if !candidates.isEmpty {
+                    let runner = ComparisonRunner(descriptor: descriptor, options: options, timing: timing,
+                                                  seed: runOptions.seed, checkAccuracy: !noCheck, pass: pass)
+                    let measurements: [BackendMeasurement]
+                    do {
+                        measurements = try backendOptions.withWisdom { try runner.run(backends: candidates) }
+                    } catch let error as ConvLabError {
+                        // Too big for this machine's limits: one row per backend saying so, and on to the next shape.
+                        guard case .memoryLimitExceeded = error else { throw error }
+                        printError("sweep: skipping \(name): \(error)")
+                        measurements = candidates.map {
+                            BackendMeasurement(backend: $0.name, descriptor: descriptor, threads: options.threads,
+                                               status: .skipped(error.description), pass: pass)
+                        }
+                    }
+                    // One write per shape: an interrupt leaves only complete rows.
+                    let lines = MeasurementRecord.records(measurements, name: name).map { $0.csvRow + "\n" }.joined()
+                    sink.write(Data(lines.utf8))
+                }
             }
             let elapsed = Date().timeIntervalSince(start)
             let remaining = elapsed / Double(index + 1) * Double(shapes.count - index - 1)

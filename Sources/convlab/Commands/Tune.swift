@@ -37,17 +37,24 @@ struct Tune: ParsableCommand {
         }
         if FileManager.default.fileExists(atPath: store.fftwWisdomPath) { try? FFTWisdom.load(from: store.fftwWisdomPath) }
         let options = try runOptions.planOptions()
-        let pass = try runOptions.convolutionPass()
+        let passes = try runOptions.passes()
         for row in rows {
-            let entry = try Autotuner.tune(descriptor: row.descriptor, options: options,
-                                           timing: try runOptions.timingPolicy(),
-                                           settings: BackendSettings(fftEffort: effort), checkAccuracy: !noCheck,
-                                           seed: runOptions.seed, pass: pass)
-            store.insert(entry)
-            try store.save()  // after every row: an interrupted tune keeps what it measured
-            let best = entry.best(tolerance: Selector.defaultTolerance(for: row.descriptor, pass: pass))
-            print("\(row.name): best \(best?.backend ?? "-") \(Format.ms(best?.seconds.map { $0 * 1e3 })) ms "
-                  + "(\(entry.candidates.count) candidates)")
+            var stepSeconds: Double? = 0
+            for pass in passes {
+                let entry = try Autotuner.tune(descriptor: row.descriptor, options: options,
+                                               timing: try runOptions.timingPolicy(),
+                                               settings: BackendSettings(fftEffort: effort), checkAccuracy: !noCheck,
+                                               seed: runOptions.seed, pass: pass)
+                store.insert(entry)
+                try store.save()  // after every row and pass: an interrupted tune keeps what it measured
+                let best = entry.best(tolerance: Selector.defaultTolerance(for: row.descriptor, pass: pass))
+                stepSeconds = best?.seconds.flatMap { s in stepSeconds.map { $0 + s } }
+                print("\(row.name)\(passes == [.forward] ? "" : " \(pass)"): best \(best?.backend ?? "-") "
+                      + "\(Format.ms(best?.seconds.map { $0 * 1e3 })) ms (\(entry.candidates.count) candidates)")
+            }
+            if runOptions.isTraining {
+                print("\(row.name) training step: \(Format.ms(stepSeconds.map { $0 * 1e3 })) ms")
+            }
         }
         try FFTWisdom.save(to: store.fftwWisdomPath)
         printError("tune: wisdom in \(store.path), FFTW wisdom in \(store.fftwWisdomPath)")

@@ -46,10 +46,13 @@ struct ShapeOptions: ParsableArguments {
 
 /// Threads, timing and data options shared by the measuring subcommands.
 struct RunOptions: ParsableArguments {
-    @Option(help: "Pass: forward, backward-data (dgrad) or backward-weights (wgrad).")
+    @Option(help: ArgumentHelp(stringLiteral: PassOption.help))
     var pass = "forward"
 
-    func convolutionPass() throws -> ConvolutionPass { try ConvolutionPass(parsing: pass) }
+    /// The passes to run, in step order (all three for `training`).
+    func passes() throws -> [ConvolutionPass] { try PassOption.passes(pass) }
+
+    var isTraining: Bool { PassOption.isTraining(pass) }
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
