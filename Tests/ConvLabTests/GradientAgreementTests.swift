@@ -54,13 +54,20 @@ import Testing
                                       kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 2),
             try ConvolutionDescriptor(batch: 2, inputChannels: 8, inputHeight: 45, inputWidth: 45, outputChannels: 8,
                                       kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2),
+            // Depthwise rows: channel multiplier 2, asymmetric padding, dilation, several bands, odd row count.
+            try ConvolutionDescriptor(batch: 2, inputChannels: 6, inputHeight: 71, inputWidth: 33, outputChannels: 12,
+                                      kernelHeight: 3, kernelWidth: 5, padding: .explicit(Padding(top: 2, bottom: 0, left: 1, right: 3)),
+                                      dilationHeight: 2, dilationWidth: 1, groups: 6),
+            try ConvolutionDescriptor(batch: 1, inputChannels: 5, inputHeight: 9, inputWidth: 11, outputChannels: 5,
+                                      kernelHeight: 9, kernelWidth: 9, padding: .same, groups: 5),
         ]
-        var chunked = false, pointwise = false
+        var chunked = false, pointwise = false, depthwiseRows = 0
         for (index, d) in shapes.enumerated() {
             for backend in BackendRegistry.all where backend.name != "reference" {
                 guard case .supported = backend.support(for: d, pass: pass) else { continue }
                 let options = PlanOptions(threads: 1 + index % 2 + 1)
                 let description = try backend.describe(d, pass: pass, options: options)
+                if backend.name == "direct" && description.variant == "depthwise rows" { depthwiseRows += 1 }
                 if backend.name == "im2col" {
                     chunked = chunked || description.variant.contains("chunks")
                     pointwise = pointwise || description.variant.hasPrefix("pointwise")
@@ -71,7 +78,10 @@ import Testing
             }
         }
         #expect(pointwise, "no im2col plan took the pointwise path")
-        if pass == .backwardWeights { #expect(chunked, "no im2col plan chunked its reduction") }
+        if pass == .backwardWeights {
+            #expect(chunked, "no im2col plan chunked its reduction")
+            #expect(depthwiseRows == 2, "the depthwise backward-weights plan ran \(depthwiseRows) of 2 depthwise shapes")
+        }
     }
 
     /// A wrong answer must fail: the checker is not vacuous on gradients (a dgrad that forgot the last tap, a wgrad

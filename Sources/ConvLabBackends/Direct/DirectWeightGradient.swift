@@ -211,7 +211,7 @@ enum DirectGradientKernels {
 }
 
 /// The direct backend in every pass: forward, backward-data as the forward plan of the transposed problem
-/// (`DataGradientAsForward`), backward-weights with its own kernel.
+/// (`DataGradientAsForward`), backward-weights with its own kernels (depthwise rows at stride 1, else the grid).
 extension DirectBackend {
     public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
         switch pass {
@@ -226,13 +226,20 @@ extension DirectBackend {
         switch pass {
         case .forward: return try describe(descriptor, options: options)
         case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
-        case .backwardWeights: return try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        case .backwardWeights:
+            return DepthwiseWeightGradientGeometry.applies(to: descriptor)
+                ? try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
+                : try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
         }
     }
 
     public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
                          options: PlanOptions) throws -> any PassPlan {
         try validate(descriptor, pass: pass, options: options)
+        if pass == .backwardWeights && DepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                              options: options))
+        }
         if pass == .backwardWeights {
             return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
                                                                                         options: options))
