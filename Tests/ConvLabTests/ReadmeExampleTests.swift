@@ -18,4 +18,26 @@ import Testing
         #expect(y.shape == [1, 64, 56, 56])
         #expect(report.passed)
     }
+
+    @Test func readmeBackwardExample() throws {
+        // --- README backward example begins ---
+        let layer = try ConvolutionDescriptor(batch: 8, inputChannels: 64, inputHeight: 28, inputWidth: 28,
+                                              outputChannels: 128, kernelHeight: 3, kernelWidth: 3,
+                                              strideHeight: 2, strideWidth: 2, padding: .same)
+        let x = try Tensor<Float>.random(shape: layer.inputShape, seed: 1)
+        let w = try Tensor<Float>.random(shape: layer.weightShape, seed: 2)
+        let dy = try Tensor<Float>.random(shape: layer.outputShape, seed: 3)     // the gradient of the loss in y
+        let data = try Im2colBackend().makePlan(pass: .backwardData, descriptor: layer, weights: w,
+                                                options: PlanOptions(threads: 2))
+        let dx = try data.run(dy)                                                 // N×C×H×W
+        let update = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: layer, weights: nil,
+                                                  options: PlanOptions(threads: 2))
+        let dw = try update.run(x, gradOutput: dy)                                // K×(C/G)×R×S
+        let truth = try ReferenceConvolution.backwardWeights(descriptor: layer, input: x, gradOutput: dy)
+        let report = try AccuracyChecker.compare(output: dw, reference: truth, errorBound: update.summary.errorBound)
+        print(dx.shape, dw.shape, report.maxRelativeError, report.passed)        // [8, 64, 28, 28] [128, 64, 3, 3] ~1e-7 true
+        // --- README backward example ends ---
+        #expect(dx.shape == layer.inputShape && dw.shape == layer.weightShape)
+        #expect(report.passed)
+    }
 }

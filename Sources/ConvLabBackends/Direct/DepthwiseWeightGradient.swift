@@ -44,10 +44,10 @@ struct DepthwiseWeightGradientGeometry: Sendable {
         let reach = (d.kernelHeight - 1) * d.dilationHeight
         // About 32 KiB of band buffer (L1 on both machine kinds we have seen); the band's shape depends only on the
         // layer, never on the thread count, so neither does the order of the sums.
-        let fitting = (8192 - reach * rowStride) / (rowStride + gradientStride)
-        let rowsWanted = max(2, min(fitting, d.outputHeight + 1)) / 2 * 2
-        bandRows = rowsWanted
-        bands = (d.outputHeight + bandRows - 1) / bandRows
+        // Bands of equal height (even: rows go in pairs), so the last band is not mostly rows past Ho.
+        let fitting = max(2, (8192 - reach * rowStride) / (rowStride + gradientStride))
+        bands = (d.outputHeight + fitting - 1) / fitting
+        bandRows = ((d.outputHeight + bands - 1) / bands + 1) / 2 * 2
         workers = Parallel.workers(threads: threads, tasks: d.outputChannels)
         let what = "the depthwise backward-weights band buffers"
         var layout = WorkspaceLayout()
@@ -78,6 +78,11 @@ struct DepthwiseWeightGradientPlan: PassPlan {
                                         operands.output.baseAddress!, workspace))
         let (R, S) = (d.kernelHeight, d.kernelWidth)
         let reach = (R - 1) * d.dilationHeight
+        // The band buffers' padding columns and dy's tail columns are zero once per execution and never written
+        // again: each band only overwrites row interiors (a libc call per short row cost more than the kernel).
+        measurePhase("zero band buffers", in: profile) {
+            for worker in 0..<g.workers { g.scratch.pointer(in: workspace, worker: worker).update(repeating: 0, count: g.scratch.count) }
+        }
         measurePhase("accumulate", in: profile) {
             Parallel.forEach(taskCount: d.outputChannels, threads: g.workers) { worker, k in
                 let (x, dy, dw, workspace) = shared.value
@@ -94,17 +99,20 @@ struct DepthwiseWeightGradientPlan: PassPlan {
                             let first = band * g.bandRows
                             for i in 0..<(g.bandRows + reach) {
                                 let inputRow = first + i - d.padding.top
-                                copyPaddedRow((0..<d.inputHeight).contains(inputRow) ? plane + inputRow * d.inputWidth : nil,
-                                              width: d.inputWidth, offset: -d.padding.left,
-                                              into: rows + i * g.rowStride, count: g.rowStride)
+                                let target = rows + i * g.rowStride + d.padding.left
+                                if (0..<d.inputHeight).contains(inputRow) {
+                                    copyFloats(plane + inputRow * d.inputWidth, to: target, count: d.inputWidth)
+                                } else {
+                                    zeroFloats(target, count: d.inputWidth)
+                                }
                             }
                             for i in 0..<g.bandRows {
                                 let target = gradient + i * g.gradientStride
                                 if first + i < d.outputHeight {
-                                    target.update(from: gradientPlane + (first + i) * d.outputWidth, count: d.outputWidth)
-                                    (target + d.outputWidth).update(repeating: 0, count: g.gradientStride - d.outputWidth)
+                                    copyFloats(gradientPlane + (first + i) * d.outputWidth, to: target,
+                                               count: d.outputWidth)
                                 } else {
-                                    target.update(repeating: 0, count: g.gradientStride)
+                                    zeroFloats(target, count: d.outputWidth)
                                 }
                             }
                             for r in 0..<R {
@@ -125,6 +133,34 @@ struct DepthwiseWeightGradientPlan: PassPlan {
                 }
             }
         }
+    }
+}
+
+/// A short copy without a libc call: whole vectors, then the last vector overlapping (or scalars below 16).
+@inline(__always)
+private func copyFloats(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    guard count >= 16 else {
+        for i in 0..<count { target[i] = source[i] }
+        return
+    }
+    var i = 0
+    while i + 16 <= count {
+        storeVector(loadVector(source + i), target + i)
+        i += 16
+    }
+    if i < count { storeVector(loadVector(source + count - 16), target + count - 16) }
+}
+
+@inline(__always)
+private func zeroFloats(_ target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        storeVector(SIMD16<Float>(), target + i)
+        i += 16
+    }
+    while i < count {
+        target[i] = 0
+        i += 1
     }
 }
 
@@ -177,13 +213,22 @@ enum DepthwiseGradientKernel {
             }
             row += 2
         }
-        sums[0] += (a0 + b0).sum()
-        if taps > 1 { sums[1] += (a1 + b1).sum() }
-        if taps > 2 { sums[2] += (a2 + b2).sum() }
-        if taps > 3 { sums[3] += (a3 + b3).sum() }
-        if taps > 4 { sums[4] += (a4 + b4).sum() }
-        if taps > 5 { sums[5] += (a5 + b5).sum() }
-        if taps > 6 { sums[6] += (a6 + b6).sum() }
-        if taps > 7 { sums[7] += (a7 + b7).sum() }
+        sums[0] += horizontalSum(a0 + b0)
+        if taps > 1 { sums[1] += horizontalSum(a1 + b1) }
+        if taps > 2 { sums[2] += horizontalSum(a2 + b2) }
+        if taps > 3 { sums[3] += horizontalSum(a3 + b3) }
+        if taps > 4 { sums[4] += horizontalSum(a4 + b4) }
+        if taps > 5 { sums[5] += horizontalSum(a5 + b5) }
+        if taps > 6 { sums[6] += horizontalSum(a6 + b6) }
+        if taps > 7 { sums[7] += horizontalSum(a7 + b7) }
     }
+}
+
+/// The sum of a vector's lanes in a fixed tree order, inlined (the standard library's generic `sum()` is a call).
+@inline(__always)
+private func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let eight = v.lowHalf + v.highHalf
+    let four = eight.lowHalf + eight.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two.x + two.y
 }
