@@ -8,14 +8,15 @@
 #   - the bad-input catalogues: every library error, every numeric flag of every subcommand, malformed files (the
 #     CLI runs here are the instrumented binary);
 #   - concurrency, plan contracts (forward and backward), NaN/Inf and the .npy fuzz corpus;
-#   - both backward passes of every backend against their float64 references (220 random shapes each).
+#   - both backward passes of every backend against their float64 references (220 random shapes each);
+#   - the worker pool behind Parallel.forEach with helpers spinning, asleep and shared by concurrent callers.
 # A heap overflow, use-after-free or data race fails the run at its first report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-address}
 suites='GEMMWorkspaceTests|MatrixMultiplierTests|PlanDescriptionTests|PropertyTests|RegistryTests|ErrorCatalogTests'
 suites+='|FlagCatalogTests|ConcurrencyTests|PlanContractTests|NonFiniteTests|NumpyFuzzTests|NumpyFileTests'
-suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTests'
+suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTests|ParallelTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

@@ -187,9 +187,36 @@ def decomposition_tradeoff(df, ax):
     ax.legend(fontsize=6, ncol=3)
 
 
+def training_step(df, ax):
+    """Per suite row, convlab's training step (forward + backward-data + backward-weights, each by its fastest
+    passing backend) stacked by pass, beside oneDNN's step from the same run; the speed-up of the step on top."""
+    passes = [("forward", "tab:blue"), ("backward_data", "tab:orange"), ("backward_weights", "tab:green")]
+    x = range(len(df))
+    total = df["step_convlab_ms"]
+    bottom = [0.0] * len(df)
+    for name, color in passes:
+        share = df[f"{name}_convlab_ms"] / total
+        ax.bar([i - 0.2 for i in x], share, 0.4, bottom=bottom, color=color, label=f"convlab {name.replace('_', '-')}")
+        bottom = [b + v for b, v in zip(bottom, share)]
+    bottom = [0.0] * len(df)
+    for name, color in passes:
+        share = df[f"{name}_onednn_ms"] / total
+        ax.bar([i + 0.2 for i in x], share, 0.4, bottom=bottom, color=color, alpha=0.45, hatch="//")
+        bottom = [b + v for b, v in zip(bottom, share)]
+    for i, (b, speedup) in enumerate(zip(bottom, df["step_speedup"])):
+        ax.annotate(f"{speedup:.2f}×", (i, min(b, 3.0)), fontsize=6, ha="center", xytext=(0, 2), textcoords="offset points")
+    ax.set_ylim(0, 3.2)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(df["name"], rotation=70, fontsize=7)
+    ax.set_ylabel("time / convlab's step (left bar: convlab, hatched: oneDNN)")
+    ax.set_title("Training step per layer: the three passes, convlab vs oneDNN (label: step speed-up)")
+    ax.legend(fontsize=7, loc="upper left")
+
+
 EXTRA_FIGURES = [
     ("layers.csv", pd.read_csv, layer_flops_vs_time, "layer-flops-vs-time.png"),
     ("decompositions.csv", pd.read_csv, decomposition_tradeoff, "decomposition-tradeoff.png"),
+    ("training-step.csv", pd.read_csv, training_step, "training-step.png"),
 ]
 
 if __name__ == "__main__":

@@ -15,5 +15,7 @@ scripts/layers.sh
 scripts/decompositions.sh
 if [ -f ../shared/bench/suite.csv ]; then
   .build/release/convlab bench --suite ../shared/bench/suite.csv --threads "${THREADS:-$(nproc)}" > notebooks-data/suite-bench.csv
+  # The training-step study needs the oneDNN anchor beside the suite.
+  [ -x ../shared/anchors/run_onednn.sh ] && scripts/training-step.sh
 fi
 python3 scripts/plot.py

@@ -14,8 +14,9 @@ package func validOutputRange(outputSize: Int, stride: Int, offset: Int, inputSi
 
 /// One row of a zero-padded, optionally subsampled copy: target[t] = source[t·stride + offset] for t < count where
 /// that index lies in [0, width), and 0 elsewhere; a nil `source` (a row in the padding) gives zeros. The one
-/// implementation of "copy a row with its padding" behind the direct backend's packed planes, the depthwise row
-/// buffers, im2col's lowered rows and the FFT's tiles.
+/// implementation of "copy a row with its padding" behind the direct backend's packed planes, im2col's lowered rows
+/// and the FFT's tiles. (The depthwise plans' band buffers keep their padding columns zero across bands and copy
+/// only row interiors, inline: `copyFloats` in Direct/.)
 @inlinable
 package func copyPaddedRow(_ source: UnsafePointer<Float>?, width: Int, stride: Int = 1, offset: Int,
                            into target: UnsafeMutablePointer<Float>, count: Int) {

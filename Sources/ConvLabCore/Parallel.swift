@@ -26,7 +26,9 @@ public enum Parallel {
 
     /// Calls `body(worker, task)` once for every `task` in `0..<taskCount`, on up to `threads` workers.
     ///
-    /// Tasks are handed out dynamically (an atomic counter), so uneven tasks balance; `worker` is in
+    /// Workers are `WorkerPool`'s persistent threads when it is free (worker w is the same thread in every call and
+    /// starts on the same share of tasks, so repeated calls find their data in that core's cache), else Dispatch's
+    /// with one shared counter. Either way tasks are handed out dynamically, so uneven tasks balance; `worker` is in
     /// `0..<min(threads, taskCount)` and is unique among concurrently running calls, so a backend can give each
     /// worker its own slice of a workspace. With one thread (or one task) everything runs inline on the caller.
     public static func forEach(taskCount: Int, threads: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
@@ -35,6 +37,7 @@ public enum Parallel {
             for task in 0..<taskCount { body(0, task) }
             return
         }
+        if WorkerPool.isEnabled, WorkerPool.shared.run(taskCount: taskCount, workers: workers, body) { return }
         let nextTask = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)

@@ -136,34 +136,6 @@ struct DepthwiseWeightGradientPlan: PassPlan {
     }
 }
 
-/// A short copy without a libc call: whole vectors, then the last vector overlapping (or scalars below 16).
-@inline(__always)
-private func copyFloats(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
-    guard count >= 16 else {
-        for i in 0..<count { target[i] = source[i] }
-        return
-    }
-    var i = 0
-    while i + 16 <= count {
-        storeVector(loadVector(source + i), target + i)
-        i += 16
-    }
-    if i < count { storeVector(loadVector(source + count - 16), target + count - 16) }
-}
-
-@inline(__always)
-private func zeroFloats(_ target: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 16 <= count {
-        storeVector(SIMD16<Float>(), target + i)
-        i += 16
-    }
-    while i < count {
-        target[i] = 0
-        i += 1
-    }
-}
-
 /// sums[t] += Σ_{rows} Σ_p gradient[row][p] · input[row][p + t·dilation] for t < taps (1…8), p over whole vectors
 /// of the gradient row. The switch gives each tap count its own copy of the kernel with the unused accumulators
 /// folded away.

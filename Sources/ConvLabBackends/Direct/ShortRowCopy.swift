@@ -1,0 +1,32 @@
+import ConvLabCore
+
+// Copies and clears of short rows (tens to hundreds of floats) inside the depthwise plans' band buffers, inline:
+// at these lengths libc's memmove/memset calls cost more than the data they move.
+
+/// A short copy without a libc call: whole vectors, then the last vector overlapping (or scalars below 16).
+@inline(__always)
+func copyFloats(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    guard count >= 16 else {
+        for i in 0..<count { target[i] = source[i] }
+        return
+    }
+    var i = 0
+    while i + 16 <= count {
+        storeVector(loadVector(source + i), target + i)
+        i += 16
+    }
+    if i < count { storeVector(loadVector(source + count - 16), target + count - 16) }
+}
+
+@inline(__always)
+func zeroFloats(_ target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        storeVector(SIMD16<Float>(), target + i)
+        i += 16
+    }
+    while i < count {
+        target[i] = 0
+        i += 1
+    }
+}
