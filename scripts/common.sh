@@ -4,6 +4,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONVLAB=${CONVLAB:-.build/release/convlab}
 if [ ! -x "$CONVLAB" ]; then swift build -c release >&2; fi
 THREADS=${THREADS:-$(nproc)}
+# convlab calls OpenBLAS with one thread and splits the work itself, but OpenBLAS starts its own pool when the library
+# loads, and on the Intel kind one of those threads polled (sched_yield) for ~0.3 s of every process, taking a core
+# from whatever was measured first. One OpenBLAS thread from the start avoids that.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 # run_sweep OUT.csv [sweep options...]: a fresh sweep into OUT.csv (resumable: rerunning continues it).
 run_sweep() {
   local out=$1; shift
