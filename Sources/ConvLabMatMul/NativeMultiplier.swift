@@ -270,7 +270,23 @@ struct NativeMultiplier: MatrixMultiplier {
         while panel < columns {
             let target = packed + panel * depth
             let valid = min(nr, columns - panel)
-            for j in 0..<valid {
+            // Whole 16×16 blocks through the register transpose (a scalar element-by-element copy stored with a
+            // stride of 64 floats and cost more than the multiply on 1×1 backward-weights); the rest element-wise.
+            let (blockColumns, blockDepth) = (valid / 16 * 16, depth / 16 * 16)
+            var j = 0
+            while j < blockColumns {
+                var p = 0
+                while p < blockDepth {
+                    Transpose16.transpose(b + (panel + j) * ldb + p, stride: ldb, into: target + p * nr + j, stride: nr)
+                    p += 16
+                }
+                let source = b + (panel + j) * ldb
+                for p in blockDepth..<depth {
+                    for jj in 0..<16 { target[p * nr + j + jj] = source[jj * ldb + p] }
+                }
+                j += 16
+            }
+            for j in blockColumns..<valid {
                 let source = b + (panel + j) * ldb
                 for p in 0..<depth { target[p * nr + j] = source[p] }
             }

@@ -1,22 +1,19 @@
-import ConvLabCore
-
 /// 16×16 float32 transpose in registers. Row-major element index 16·r + c has bits (r₃r₂r₁r₀ c₃c₂c₁c₀); transposing
 /// rotates them by four. One "unzip" — even and odd halves of two concatenated vectors, for all eight pairs —
 /// rotates the index of the 256 elements right by one bit, so four unzips transpose (64 `vpermt2ps` with AVX-512,
 /// ~11 ns per block here, against 256 strided scalar stores). Used to move data between NCHW rows and the
-/// 16-channel blocks the Winograd transforms work on.
-enum Transpose16 {
-    typealias Vector = SIMD16<Float>
+/// 16-channel blocks the Winograd transforms work on, and by the native GEMM to pack Bᵀ.
+package enum Transpose16 {
+    package typealias Vector = SIMD16<Float>
 
-    @inline(__always) private static func unzip(_ a: Vector, _ b: Vector) -> (Vector, Vector) {
+    @inlinable @inline(__always) package static func unzip(_ a: Vector, _ b: Vector) -> (Vector, Vector) {
         let pair = SIMD32<Float>(lowHalf: a, highHalf: b)
         return (pair.evenHalf, pair.oddHalf)
     }
 
-
-
     /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats).
-    static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {
+    @inlinable @inline(__always)
+    package static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {
         var (r0, r1, r2, r3) = (loadVector(s), loadVector(s + ss), loadVector(s + 2 * ss), loadVector(s + 3 * ss))
         var (r4, r5, r6, r7) = (loadVector(s + 4 * ss), loadVector(s + 5 * ss), loadVector(s + 6 * ss), loadVector(s + 7 * ss))
         var (r8, r9, r10, r11) = (loadVector(s + 8 * ss), loadVector(s + 9 * ss), loadVector(s + 10 * ss), loadVector(s + 11 * ss))
