@@ -14,3 +14,9 @@ run_sweep() {
   "$CONVLAB" sweep --threads "$THREADS" --max-time "${MAX_TIME:-0.5}" --resume "$out" "$@"
   echo "wrote $out" >&2
 }
+# onednn_anchor NAME: sets $anchor to the oneDNN timing script (ONEDNN, default ../shared/anchors/run_onednn.sh), or
+# stops the calling script NAME with a message saying how to point at it.
+onednn_anchor() {
+  anchor=${ONEDNN:-../shared/anchors/run_onednn.sh}
+  [ -x "$anchor" ] || { echo "$1: $anchor not found (set ONEDNN=path/to/run_onednn.sh)" >&2; exit 2; }
+}

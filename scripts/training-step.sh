@@ -13,8 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 suite=${1:-../shared/bench/suite.csv}
 out=${2:-notebooks-data}
-anchor=${ONEDNN:-../shared/anchors/run_onednn.sh}
-[ -x "$anchor" ] || { echo "training-step: $anchor not found (set ONEDNN=path/to/run_onednn.sh)" >&2; exit 2; }
+onednn_anchor training-step
 mkdir -p "$out"
 bench=$out/training-step-bench.csv onednn=$out/training-step-onednn.csv result=$out/training-step.csv
 

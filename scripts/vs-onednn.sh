@@ -10,8 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 suite=${1:-../shared/bench/suite.csv}
 out=${2:-notebooks-data}
-anchor=${ONEDNN:-../shared/anchors/run_onednn.sh}
-[ -x "$anchor" ] || { echo "vs-onednn: $anchor not found (set ONEDNN=path/to/run_onednn.sh)" >&2; exit 2; }
+onednn_anchor vs-onednn
 pass=${PASS:-forward}
 case "$pass" in
   forward) suffix= ;;
