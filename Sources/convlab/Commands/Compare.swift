@@ -55,9 +55,12 @@ struct Compare: ParsableCommand {
             }
         case .table:
             print("convlab compare\(passes == [.forward] ? "" : " \(runOptions.pass)"): \(descriptor)")
-            print("direct FLOPs \(Format.significant(Double(descriptor.directFLOPs) / 1e9, 3)) GFLOP per pass, "
-                  + "threads \(options.threads), seed \(runOptions.seed); error = |y - y64| / sum|a||b| "
-                  + "against a float64 reference\n")
+            // Forward keeps its familiar wording; the gradients' products are dy·w and dy·x.
+            let forwardOnly = passes == [.forward]
+            print("direct FLOPs \(Format.significant(Double(descriptor.directFLOPs) / 1e9, 3)) GFLOP"
+                  + (forwardOnly ? "" : " per pass") + ", threads \(options.threads), seed \(runOptions.seed); "
+                  + (forwardOnly ? "error = |y - y64| / sum|w||x|" : "error = |out - out64| / sum|a||b| of its products")
+                  + " against a float64 reference\n")
             for pass in passes {
                 let ofPass = records.filter { $0.pass == pass.rawValue }
                 if passes.count > 1 { print("\(pass)") }
