@@ -61,6 +61,8 @@ import Testing
         ["conv", "--input", "/nonexistent.npy", "--weights", "/nonexistent.npy", "--output", "/tmp/x.npy"],
         ["bench", "--suite", "/nonexistent.csv"],
         ["matmul", "--size", "0"],
+        ["compare", "--pass", "bogus"],
+        ["bench", "--suite", "/nonexistent.csv", "--pass", "training", "--steps-out", "/x"],
     ])
     func badInputPrintsOneLineAndFails(arguments: [String]) throws {
         let result = try Self.run(arguments)
@@ -207,6 +209,13 @@ import Testing
         #expect(conv.status != 0 && conv.stderr.contains("conv computes one pass"), "\(conv.stderr)")
         let notTraining = try Self.run(["bench", "--suite", suite, "--steps-out", steps])
         #expect(notTraining.status != 0 && notTraining.stderr.contains("needs --pass training"))
+        // An unwritable summary path is refused before anything is measured.
+        let unwritable = try Self.run(["bench", "--suite", suite, "--pass", "training", "--steps-out",
+                                       "/nonexistent-dir/steps.csv"])
+        #expect(unwritable.status != 0 && unwritable.stderr.contains("cannot write the training-step summary")
+                && unwritable.stdout.isEmpty, "\(unwritable.stderr)")
+        let unknown = try Self.run(["compare", "--pass", "bogus"])
+        #expect(unknown.stderr.contains("training"), "the error lists every pass compare accepts: \(unknown.stderr)")
     }
 
     @Test func convRefusesWeightsThatDoNotMatchTheInput() throws {

@@ -41,6 +41,8 @@ struct Bench: ParsableCommand {
         if stepsOut != nil && !runOptions.isTraining {
             throw ConvLabError.invalidArgument(name: "steps-out", reason: "needs --pass training")
         }
+        // An unwritable summary path fails now, not after the whole suite has been measured.
+        if let stepsOut { try writeSteps([], to: stepsOut) }
         if format == .csv { print(MeasurementRecord.csvHeader) }
         var all: [MeasurementRecord] = []
         for row in rows {
@@ -65,15 +67,7 @@ struct Bench: ParsableCommand {
             }
         }
         let steps = runOptions.isTraining ? TrainingStep.summarise(all) : []
-        if let stepsOut {
-            let text = ([TrainingTable.csvHeader] + TrainingTable.csvRows(steps)).joined(separator: "\n") + "\n"
-            do {
-                try text.write(toFile: stepsOut, atomically: true, encoding: .utf8)
-            } catch {
-                throw ConvLabError.invalidFile(path: stepsOut, reason: "cannot write the training-step summary: "
-                                               + error.localizedDescription)
-            }
-        }
+        if let stepsOut { try writeSteps(steps, to: stepsOut) }
         switch format {
         case .csv: break
         case .json:
@@ -94,6 +88,17 @@ struct Bench: ParsableCommand {
                 print(TrainingTable.render(steps))
             }
         }
+    }
+}
+
+/// The training-step summary CSV (header only for no steps).
+private func writeSteps(_ steps: [TrainingStep], to path: String) throws {
+    let text = ([TrainingTable.csvHeader] + TrainingTable.csvRows(steps)).joined(separator: "\n") + "\n"
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        throw ConvLabError.invalidFile(path: path, reason: "cannot write the training-step summary: "
+                                       + error.localizedDescription)
     }
 }
 

@@ -10,7 +10,13 @@ enum PassOption {
 
     /// The passes `text` names, in step order.
     static func passes(_ text: String) throws -> [ConvolutionPass] {
-        isTraining(text) ? ConvolutionPass.allCases : [try ConvolutionPass(parsing: text)]
+        if isTraining(text) { return ConvolutionPass.allCases }
+        do {
+            return [try ConvolutionPass(parsing: text)]
+        } catch {
+            throw ConvLabError.unknownName(kind: "pass", name: text,
+                                           known: ConvolutionPass.allCases.map(\.rawValue) + ["training"])
+        }
     }
 
     /// For subcommands that compute exactly one pass (`conv` writes one tensor).
