@@ -219,12 +219,23 @@ struct NativeMultiplier: MatrixMultiplier {
         while panel < rows {
             let target = packed + panel * depth
             let valid = min(mr, rows - panel)
-            for i in 0..<mr {
-                if i < valid {
-                    let source = a + (panel + i) * lda
-                    for p in 0..<depth { target[p * mr + i] = source[p] }
-                } else {
-                    for p in 0..<depth { target[p * mr + i] = 0 }
+            if valid == mr {
+                // Step by step through the target (6 sequential stores per step) rather than row by row (stores 6
+                // floats apart, six passes over the panel).
+                let (s0, s1, s2) = (a + panel * lda, a + (panel + 1) * lda, a + (panel + 2) * lda)
+                let (s3, s4, s5) = (a + (panel + 3) * lda, a + (panel + 4) * lda, a + (panel + 5) * lda)
+                for p in 0..<depth {
+                    let t = target + p * mr
+                    t[0] = s0[p]; t[1] = s1[p]; t[2] = s2[p]; t[3] = s3[p]; t[4] = s4[p]; t[5] = s5[p]
+                }
+            } else {
+                for i in 0..<mr {
+                    if i < valid {
+                        let source = a + (panel + i) * lda
+                        for p in 0..<depth { target[p * mr + i] = source[p] }
+                    } else {
+                        for p in 0..<depth { target[p * mr + i] = 0 }
+                    }
                 }
             }
             panel += mr
