@@ -2,7 +2,7 @@
 # usage: scripts/training-step.sh [SUITE.csv] [OUT_DIR]   (defaults: ../shared/bench/suite.csv, notebooks-data)
 # The training-step study: every suite row through every convlab backend in all three passes
 # (`convlab bench --pass training`) and through every oneDNN algorithm of the same passes
-# (CONVLAB_PASS=all ../shared/anchors/run_onednn.sh), in the same session. Writes
+# (CONVLAB_PASS=all ../shared/anchors/run_onednn.sh), interleaved row by row in the same session. Writes
 #   OUT_DIR/training-step-bench.csv   convlab's measurements (one row per row × pass × backend)
 #   OUT_DIR/training-step-onednn.csv  oneDNN's measurements
 #   OUT_DIR/training-step.csv         per row: convlab's fastest passing backend and ms per pass, oneDNN's fastest
@@ -17,8 +17,24 @@ onednn_anchor training-step
 mkdir -p "$out"
 bench=$out/training-step-bench.csv onednn=$out/training-step-onednn.csv result=$out/training-step.csv
 
-"$CONVLAB" bench --suite "$suite" --pass training --threads "$THREADS" --max-time "${MAX_TIME:-1}" > "$bench"
-CONVLAB_PASS=all "$anchor" "$suite" "$THREADS" > "$onednn"
+# Row by row, convlab then oneDNN on the same one-row suite: drift of the machine between the two halves of a
+# whole-suite run once moved oneDNN's medians by up to 37% against ours (vgg1_2), and landed in the ratios.
+row=$(mktemp) && trap 'rm -f "$row"' EXIT
+header=$(head -n 1 "$suite")
+first=1
+tail -n +2 "$suite" | while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  printf '%s\n%s\n' "$header" "$line" > "$row"
+  if [ $first = 1 ]; then
+    "$CONVLAB" bench --suite "$row" --pass training --threads "$THREADS" --max-time "${MAX_TIME:-1}" > "$bench"
+    CONVLAB_PASS=all "$anchor" "$row" "$THREADS" > "$onednn"
+    first=0
+  else
+    "$CONVLAB" bench --suite "$row" --pass training --threads "$THREADS" --max-time "${MAX_TIME:-1}" | tail -n +2 >> "$bench"
+    CONVLAB_PASS=all "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
+  fi
+  echo "training-step: ${line%%,*} done" >&2
+done
 
 python3 - "$bench" "$onednn" > "$result" <<'PY'
 import csv, math, sys
