@@ -213,40 +213,21 @@ enum DirectGradientKernels {
 /// The direct backend in every pass: forward, backward-data as the forward plan of the transposed problem
 /// (`DataGradientAsForward`), backward-weights with its own kernels (depthwise rows at stride 1, else the grid).
 extension DirectBackend {
-    public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
-        switch pass {
-        case .forward, .backwardWeights: return .supported
-        case .backwardData: return DataGradientAsForward.support(descriptor, on: self)
-        }
-    }
+    public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
-    public func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+    public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
-        try validate(descriptor, pass: pass, options: options)
-        switch pass {
-        case .forward: return try describe(descriptor, options: options)
-        case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
-        case .backwardWeights:
-            return DepthwiseWeightGradientGeometry.applies(to: descriptor)
-                ? try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
-                : try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
-        }
+        DepthwiseWeightGradientGeometry.applies(to: descriptor)
+            ? try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
+            : try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
     }
 
-    public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
-                         options: PlanOptions) throws -> any PassPlan {
-        try validate(descriptor, pass: pass, options: options)
-        if pass == .backwardWeights && DepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
-                                                                                              options: options))
-        }
-        if pass == .backwardWeights {
-            return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
-                                                                                        options: options))
-        }
-        let w = try requiredWeights(weights, pass: pass)
-        try validate(weights: w, for: descriptor)
-        return pass == .forward ? try makePlan(descriptor: descriptor, weights: w, options: options)
-            : try DataGradientAsForward.makePlan(descriptor, on: self, weights: w, options: options)
+    public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> any PassPlan {
+        DepthwiseWeightGradientGeometry.applies(to: descriptor)
+            ? DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                         options: options))
+            : DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
+                                                                                   options: options))
     }
 }

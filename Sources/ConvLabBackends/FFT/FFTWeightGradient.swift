@@ -309,34 +309,19 @@ struct FFTWeightGradientPlan: PassPlan {
 /// The FFT backends in every pass: forward; backward-data as the forward plan of the transposed problem;
 /// backward-weights with the spectra summed over the batch and the tiles (`FFTWeightGradientGeometry`).
 extension FFTBackend {
-    public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
-        switch pass {
-        case .forward, .backwardWeights: return support(for: descriptor)
-        case .backwardData: return DataGradientAsForward.support(descriptor, on: self)
-        }
+    /// Backward-weights runs wherever forward does.
+    public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus {
+        support(for: descriptor)
     }
 
-    public func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
+    public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
-        try validate(descriptor, pass: pass, options: options)
-        switch pass {
-        case .forward: return try describe(descriptor, options: options)
-        case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
-        case .backwardWeights:
-            return try FFTWeightGradientGeometry(descriptor: descriptor, backend: self, options: options).summary
-        }
+        try FFTWeightGradientGeometry(descriptor: descriptor, backend: self, options: options).summary
     }
 
-    public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
-                         options: PlanOptions) throws -> any PassPlan {
-        try validate(descriptor, pass: pass, options: options)
-        if pass == .backwardWeights {
-            return try FFTWeightGradientPlan(
-                geometry: try FFTWeightGradientGeometry(descriptor: descriptor, backend: self, options: options))
-        }
-        let w = try requiredWeights(weights, pass: pass)
-        try validate(weights: w, for: descriptor)
-        return pass == .forward ? try makePlan(descriptor: descriptor, weights: w, options: options)
-            : try DataGradientAsForward.makePlan(descriptor, on: self, weights: w, options: options)
+    public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> any PassPlan {
+        try FFTWeightGradientPlan(geometry: try FFTWeightGradientGeometry(descriptor: descriptor, backend: self,
+                                                                      options: options))
     }
 }

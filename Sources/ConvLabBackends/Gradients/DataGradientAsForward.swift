@@ -169,29 +169,55 @@ struct DataGradientPlan: PassPlan {
 }
 
 /// A backend whose backward-data pass is its own forward plan on the transposed problem (`DataGradientAsForward`):
-/// conforming is all it takes to add the pass. direct, fft, fft-tiled and the Winograd variants conform; an
-/// experiment's backend can too.
-public protocol BackwardDataByForward: Convolution {}
+/// conforming is all it takes to add that pass. A backward-weights pass is added by the three `weightGradient`
+/// members (by default there is none, and the pass is refused with that reason). direct, fft, fft-tiled and the
+/// Winograd variants conform and give both; an experiment's backend can too. The pass entry points of
+/// `Convolution` — support, describe, plan — are written once, here.
+public protocol BackwardDataByForward: Convolution {
+    /// Whether backward-weights runs on `descriptor`, and if not, why.
+    func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus
+    /// The backward-weights plan's description (`describe` = plan, as for forward).
+    func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription
+    func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws -> any PassPlan
+}
 
 extension BackwardDataByForward {
+    public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus {
+        .unsupported("\(name) has no backward-weights pass")
+    }
+
+    public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> PlanDescription {
+        throw ConvLabError.unsupported(backend: name, reason: "no backward-weights pass")
+    }
+
+    public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> any PassPlan {
+        throw ConvLabError.unsupported(backend: name, reason: "no backward-weights pass")
+    }
+
     public func support(for descriptor: ConvolutionDescriptor, pass: ConvolutionPass) -> SupportStatus {
         switch pass {
         case .forward: return support(for: descriptor)
         case .backwardData: return DataGradientAsForward.support(descriptor, on: self)
-        case .backwardWeights: return .unsupported("\(name) has no backward-weights pass yet (im2col has one)")
+        case .backwardWeights: return weightGradientSupport(for: descriptor)
         }
     }
 
     public func describe(_ descriptor: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws
         -> PlanDescription {
         try validate(descriptor, pass: pass, options: options)
-        return pass == .forward ? try describe(descriptor, options: options)
-            : try DataGradientAsForward.describe(descriptor, on: self, options: options)
+        switch pass {
+        case .forward: return try describe(descriptor, options: options)
+        case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
+        case .backwardWeights: return try describeWeightGradient(descriptor, options: options)
+        }
     }
 
     public func makePlan(pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
                          options: PlanOptions) throws -> any PassPlan {
         try validate(descriptor, pass: pass, options: options)
+        if pass == .backwardWeights { return try makeWeightGradientPlan(descriptor, options: options) }
         let w = try requiredWeights(weights, pass: pass)
         try validate(weights: w, for: descriptor)
         return pass == .forward ? try makePlan(descriptor: descriptor, weights: w, options: options)
