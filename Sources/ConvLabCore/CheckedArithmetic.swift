@@ -33,4 +33,10 @@ package enum CheckedArithmetic {
         guard let result = product(values) else { throw ConvLabError.sizeOverflow(what: what) }
         return result
     }
+
+    /// The sum, or `.sizeOverflow(what:)`.
+    package static func sum(_ values: [Int], what: String) throws -> Int {
+        guard let result = sum(values) else { throw ConvLabError.sizeOverflow(what: what) }
+        return result
+    }
 }

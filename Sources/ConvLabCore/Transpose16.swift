@@ -11,13 +11,15 @@ package enum Transpose16 {
         return (pair.evenHalf, pair.oddHalf)
     }
 
-    /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats).
+    /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats). The offsets use
+    /// wrapping multiplication: callers pass strides of real buffers, and the overflow checks' 30 multiplications
+    /// and branches were a visible share of the depthwise plan's transposes.
     @inlinable @inline(__always)
     package static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {
-        var (r0, r1, r2, r3) = (loadVector(s), loadVector(s + ss), loadVector(s + 2 * ss), loadVector(s + 3 * ss))
-        var (r4, r5, r6, r7) = (loadVector(s + 4 * ss), loadVector(s + 5 * ss), loadVector(s + 6 * ss), loadVector(s + 7 * ss))
-        var (r8, r9, r10, r11) = (loadVector(s + 8 * ss), loadVector(s + 9 * ss), loadVector(s + 10 * ss), loadVector(s + 11 * ss))
-        var (r12, r13, r14, r15) = (loadVector(s + 12 * ss), loadVector(s + 13 * ss), loadVector(s + 14 * ss), loadVector(s + 15 * ss))
+        var (r0, r1, r2, r3) = (loadVector(s), loadVector(s + ss), loadVector(s + 2 &* ss), loadVector(s + 3 &* ss))
+        var (r4, r5, r6, r7) = (loadVector(s + 4 &* ss), loadVector(s + 5 &* ss), loadVector(s + 6 &* ss), loadVector(s + 7 &* ss))
+        var (r8, r9, r10, r11) = (loadVector(s + 8 &* ss), loadVector(s + 9 &* ss), loadVector(s + 10 &* ss), loadVector(s + 11 &* ss))
+        var (r12, r13, r14, r15) = (loadVector(s + 12 &* ss), loadVector(s + 13 &* ss), loadVector(s + 14 &* ss), loadVector(s + 15 &* ss))
         for _ in 0..<4 {
             let (a0, b0) = unzip(r0, r1), (a1, b1) = unzip(r2, r3), (a2, b2) = unzip(r4, r5), (a3, b3) = unzip(r6, r7)
             let (a4, b4) = unzip(r8, r9), (a5, b5) = unzip(r10, r11), (a6, b6) = unzip(r12, r13)
@@ -25,9 +27,9 @@ package enum Transpose16 {
             (r0, r1, r2, r3, r4, r5, r6, r7) = (a0, a1, a2, a3, a4, a5, a6, a7)
             (r8, r9, r10, r11, r12, r13, r14, r15) = (b0, b1, b2, b3, b4, b5, b6, b7)
         }
-        storeVector(r0, d); storeVector(r1, d + ds); storeVector(r2, d + 2 * ds); storeVector(r3, d + 3 * ds)
-        storeVector(r4, d + 4 * ds); storeVector(r5, d + 5 * ds); storeVector(r6, d + 6 * ds); storeVector(r7, d + 7 * ds)
-        storeVector(r8, d + 8 * ds); storeVector(r9, d + 9 * ds); storeVector(r10, d + 10 * ds); storeVector(r11, d + 11 * ds)
-        storeVector(r12, d + 12 * ds); storeVector(r13, d + 13 * ds); storeVector(r14, d + 14 * ds); storeVector(r15, d + 15 * ds)
+        storeVector(r0, d); storeVector(r1, d + ds); storeVector(r2, d + 2 &* ds); storeVector(r3, d + 3 &* ds)
+        storeVector(r4, d + 4 &* ds); storeVector(r5, d + 5 &* ds); storeVector(r6, d + 6 &* ds); storeVector(r7, d + 7 &* ds)
+        storeVector(r8, d + 8 &* ds); storeVector(r9, d + 9 &* ds); storeVector(r10, d + 10 &* ds); storeVector(r11, d + 11 &* ds)
+        storeVector(r12, d + 12 &* ds); storeVector(r13, d + 13 &* ds); storeVector(r14, d + 14 &* ds); storeVector(r15, d + 15 &* ds)
     }
 }

@@ -18,6 +18,9 @@ public struct DirectBackend: BackwardDataByForward {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
+        if ChannelBlockedDepthwiseGeometry.applies(to: d) {
+            return try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options).summary
+        }
         return DepthwiseGeometry.applies(to: d)
             ? try DepthwiseGeometry(descriptor: d, options: options).summary
             : try DirectGeometry(descriptor: d, options: options).summary
@@ -27,6 +30,10 @@ public struct DirectBackend: BackwardDataByForward {
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
+        if ChannelBlockedDepthwiseGeometry.applies(to: descriptor) {
+            return ChannelBlockedDepthwisePlan(
+                geometry: try ChannelBlockedDepthwiseGeometry(descriptor: descriptor, options: options), weights: weights)
+        }
         if DepthwiseGeometry.applies(to: descriptor) {
             return DepthwisePlan(geometry: try DepthwiseGeometry(descriptor: descriptor, options: options),
                                  weights: weights)
