@@ -186,28 +186,30 @@ struct NativeMultiplier: MatrixMultiplier {
                 }
                 (panel, panelStride) = (UnsafePointer(strip), Self.nr)
             }
-            var ir = 0
-            while ir < m {
-                let rows = min(Self.mr, m - ir)
-                // Row i of A at `row(i)`, element p at `row(i)[p · aStep]`. A transposed A's rows are its columns; the
-                // missing rows of a ragged last panel reread row ir (their results are dropped by `tile`).
-                let aStep = transposedA ? lda : 1
-                let row = { (i: Int) -> UnsafePointer<Float> in
-                    transposedA ? a + ir + (i < rows ? i : 0)
-                        : (i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow))
-                }
-                let target = c + ir * ldc + jr
-                // The same kSum summation blocks as the packed path (see `kSum`).
-                var p0 = 0
-                while p0 < k {
-                    let depth = min(Self.kSum, k - p0)
-                    let at = p0 * aStep
+            // k outermost within a strip: its 128×64 block (32 KiB) is read from memory once and from L1 by every
+            // row panel (with the panels outermost the whole k×64 strip, 64 KiB at k = 256, came from L2 for each of
+            // them). Each element still sums its kSum blocks in k order, so the bits are those of the packed path.
+            let aStep = transposedA ? lda : 1
+            var p0 = 0
+            while p0 < k {
+                let depth = min(Self.kSum, k - p0)
+                let at = p0 * aStep
+                var ir = 0
+                while ir < m {
+                    let rows = min(Self.mr, m - ir)
+                    // Row i of A at `row(i)`, element p at `row(i)[p · aStep]`. A transposed A's rows are its columns;
+                    // the missing rows of a ragged last panel reread row ir (their results are dropped by `tile`).
+                    let row = { (i: Int) -> UnsafePointer<Float> in
+                        transposedA ? a + ir + (i < rows ? i : 0)
+                            : (i < rows ? a + (ir + i) * lda : UnsafePointer(zeroRow))
+                    }
                     let rowsAt = (row(0) + at, row(1) + at, row(2) + at, row(3) + at, row(4) + at, row(5) + at)
                     Self.tile(depth: depth, a: rowsAt, aStep: aStep, b: panel + p0 * panelStride, bStep: panelStride,
-                              c: target, ldc: ldc, accumulate: accumulate || p0 > 0, rows: rows, columns: columns)
-                    p0 += Self.kSum
+                              c: c + ir * ldc + jr, ldc: ldc, accumulate: accumulate || p0 > 0, rows: rows,
+                              columns: columns)
+                    ir += Self.mr
                 }
-                ir += Self.mr
+                p0 += Self.kSum
             }
             jr += Self.nr
         }

@@ -38,6 +38,8 @@ struct Im2colGeometry: Sendable {
     let tileColumns: Int
     /// True for 1×1 / stride 1 / no padding: GEMM straight on the input.
     let isPointwise: Bool
+    /// Tiles per plane of a pointwise layer split into even runs of 64-column strips (0: fixed-width tiles).
+    let pointwiseTiles: Int
     /// Few columns (deep, small layers such as 7×7 outputs): too few tiles to keep the threads busy, so each
     /// plane is lowered once into a shared buffer and the GEMM is split over blocks of output channels instead.
     let splitsOutputChannels: Bool
@@ -66,9 +68,19 @@ struct Im2colGeometry: Sendable {
         // (B read in place, no packing pass: 1×1 64→64 at 64², 2 threads, 0.15–0.19 → 0.10 ms). Not for very few
         // input channels, where the product is store-bound and many small tiles only add calls (3→64 at 224²:
         // 0.25 → 0.38 ms).
-        tileColumns = isPointwise && rows >= 32 ? min(columns, 512) : min(columns, max(fit, 64))
-        let tiles = d.batch * d.groups * ((columns + tileColumns - 1) / tileColumns)
-        splitsOutputChannels = threads > 1 && tiles < 4 * threads && kg >= 32
+        // Pointwise tiles are whole 64-column strips, as even as the strips allow, and when images × groups are few,
+        // a multiple of the thread count: r50's 56² 1×1 layers are 49 strips, which 7 tiles of 448 split 4:3 between
+        // two threads (and splitting the 64 output channels instead ran the GEMM at m = 16).
+        let strips = (columns + 63) / 64
+        var inPlaceTiles: Int?
+        if isPointwise && rows >= 32 {
+            let (planes, fewest, t) = (d.batch * d.groups, (strips + 7) / 8, options.threads)
+            inPlaceTiles = planes * fewest >= 8 * t ? fewest : min(strips, (fewest + t - 1) / t * t)
+        }
+        pointwiseTiles = inPlaceTiles ?? 0
+        tileColumns = inPlaceTiles.map { min(columns, (strips + $0 - 1) / $0 * 64) } ?? min(columns, max(fit, 64))
+        let tiles = d.batch * d.groups * (inPlaceTiles ?? (columns + tileColumns - 1) / tileColumns)
+        splitsOutputChannels = threads > 1 && tiles < (inPlaceTiles == nil ? 4 * threads : threads) && kg >= 32
         channelBlocks = min((kg + 15) / 16, 4 * threads)
         channelBlockRows = (kg + channelBlocks - 1) / channelBlocks
         tasks = splitsOutputChannels ? channelBlocks : tiles
@@ -132,13 +144,16 @@ struct Im2colPlan: ConvolutionPlan {
         let (d, geometry) = (descriptor, geometry)
         let (rows, columns, kg) = (d.reductionLength, d.outputHeight * d.outputWidth, d.outputChannelsPerGroup)
         let tileColumns = geometry.tileColumns
-        let tilesPerPlane = (columns + tileColumns - 1) / tileColumns
+        let evenTiles = geometry.pointwiseTiles
+        let tilesPerPlane = evenTiles > 0 ? evenTiles : (columns + tileColumns - 1) / tileColumns
+        let strips = (columns + 63) / 64
         measurePhase("lower + multiply", in: profile) {
             Parallel.forEach(taskCount: geometry.tasks, threads: geometry.workers) { worker, task in
                 let (plane, tile) = (task / tilesPerPlane, task % tilesPerPlane)
                 let (n, g) = (plane / d.groups, plane % d.groups)
-                let q0 = tile * tileColumns
-                let width = min(tileColumns, columns - q0)
+                let q0 = evenTiles > 0 ? tile * strips / evenTiles * 64 : tile * tileColumns
+                let width = evenTiles > 0 ? min((tile + 1) * strips / evenTiles * 64, columns) - q0
+                    : min(tileColumns, columns - q0)
                 var (source, ldb) = (groupInput(b.x, n: n, g: g) + q0, columns)
                 if !geometry.isPointwise {
                     let col = geometry.columnBuffers.pointer(in: b.workspace, worker: worker)
