@@ -144,9 +144,12 @@ struct DirectPlan: ConvolutionPlan {
         let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, packed))
 
         measurePhase("pad input", in: profile) {
-            Parallel.forEach(taskCount: d.batch * d.inputChannels, threads: threads) { _, task in
+            let slots = geometry.usedPhases.count
+            Parallel.forEach(taskCount: d.batch * d.inputChannels * slots, threads: threads) { _, task in
                 let (x, _, packed) = shared.value
-                geometry.pack(x, n: task / d.inputChannels, channel: task % d.inputChannels, into: packed)
+                let plane = task / slots
+                geometry.pack(x, n: plane / d.inputChannels, channel: plane % d.inputChannels, slot: task % slots,
+                              into: packed)
             }
         }
 

@@ -83,11 +83,18 @@ struct PolyphaseGeometry: Sendable {
 
     /// Writes the padded phase planes of channel `channel` of image `n` (every float of its region, zeros included).
     func pack(_ x: UnsafePointer<Float>, n: Int, channel: Int, into packed: UnsafeMutablePointer<Float>) {
+        for slot in usedPhases.indices { pack(x, n: n, channel: channel, slot: slot, into: packed) }
+    }
+
+    /// Writes one phase plane (`slot` indexes `usedPhases`) of channel `channel` of image `n`: a unit of work
+    /// small enough that a 3-channel stride-2 input gives 12 tasks instead of 3.
+    func pack(_ x: UnsafePointer<Float>, n: Int, channel: Int, slot: Int, into packed: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let (H, W) = (d.inputHeight, d.inputWidth)
         let source = x + (n * d.inputChannels + channel) * H * W
         let channelBase = packed + (n * d.inputChannels + channel) * channelStride
-        for (slot, phase) in usedPhases.enumerated() {
+        do {
+            let phase = usedPhases[slot]
             let (ph, pw) = (phase / d.strideWidth, phase % d.strideWidth)
             let plane = channelBase + slot * planeStride
             let columnOffset = pw - d.padding.left
@@ -113,9 +120,10 @@ struct PolyphaseGeometry: Sendable {
             let rowStart = oh * planeWidth
             let segmentEnd = min(end, rowStart + Wo)
             if p < segmentEnd {
+                // Segments are rows of at most 64 floats: inline copies, not a libc call each (12% of a stem's time).
                 for channel in 0..<channels {
-                    (outputPlanes + channel * planeSize + oh * Wo + (p - rowStart))
-                        .update(from: tile + channel * tileStride + (p - firstPosition), count: segmentEnd - p)
+                    copyFloats(tile + channel * tileStride + (p - firstPosition),
+                               to: outputPlanes + channel * planeSize + oh * Wo + (p - rowStart), count: segmentEnd - p)
                 }
             }
             p = rowStart + planeWidth
