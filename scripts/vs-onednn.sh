@@ -2,7 +2,8 @@
 # usage: [PASS=forward|backward-data|backward-weights] scripts/vs-onednn.sh [SUITE.csv] [OUT_DIR]
 #        (defaults: forward, ../shared/bench/suite.csv, notebooks-data)
 # Times every convlab backend (`convlab bench --pass PASS`) and every oneDNN algorithm of the same pass
-# (CONVLAB_PASS=… ../shared/anchors/run_onednn.sh) on the same suite in the same session, then writes
+# (CONVLAB_PASS=… ../shared/anchors/run_onednn.sh) on the same suite in the same session, interleaved row by row,
+# then writes
 # OUT_DIR/suite-vs-onednn[-PASS].csv: per row, convlab's fastest passing backend, oneDNN's fastest algorithm, and the
 # speedup (oneDNN ms / convlab ms; > 1 means convlab is faster). Forward keeps the unsuffixed file names.
 # The last line printed is "summary: rows=N faster=M geomean_speedup=… worst=…".
@@ -12,6 +13,9 @@ suite=${1:-../shared/bench/suite.csv}
 out=${2:-notebooks-data}
 onednn_anchor vs-onednn
 pass=${PASS:-forward}
+# convlab's plans that have a channel-blocked entry point are timed on nChw16c tensors too (oneDNN's own blocked
+# layouts are its best case, reorders untimed); LAYOUT=nchw compares NCHW only.
+layout=${LAYOUT:-both}
 case "$pass" in
   forward) suffix= ;;
   backward-data|backward-weights) suffix=-$pass ;;
@@ -20,8 +24,24 @@ esac
 mkdir -p "$out"
 bench=$out/suite-bench$suffix.csv onednn=$out/onednn$suffix.csv result=$out/suite-vs-onednn$suffix.csv
 
-"$CONVLAB" bench --suite "$suite" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" > "$bench"
-CONVLAB_PASS=${pass//-/_} "$anchor" "$suite" "$THREADS" > "$onednn"
+# Row by row, convlab then oneDNN on the same one-row suite (as training-step.sh): in whole-suite halves the machine's
+# drift moved oneDNN's medians by 10-100% against ours between two runs on the same day (55 network layers: geomean
+# 0.49 in one run, 0.88 in the next with the same convlab for most rows), and that landed in the ratios.
+row=$(mktemp) && trap 'rm -f "$row"' EXIT
+header=$(head -n 1 "$suite")
+first=1
+tail -n +2 "$suite" | while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  printf '%s\n%s\n' "$header" "$line" > "$row"
+  if [ $first = 1 ]; then
+    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" --layout "$layout" > "$bench"
+    CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" > "$onednn"
+    first=0
+  else
+    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" --layout "$layout" | tail -n +2 >> "$bench"
+    CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
+  fi
+done
 
 # Best per row on each side (convlab: status ok and passed; oneDNN: every variant it ran), joined on name.
 # (Python's csv module: convlab's variant and message columns are quoted and may hold commas.)
@@ -35,16 +55,16 @@ for r in csv.DictReader(open(sys.argv[1])):
     if name not in ours:
         order.append(name)
     if name not in ours or ms < ours[name][1]:
-        ours[name] = (r["backend"], ms)
+        ours[name] = (r["backend"], ms, r.get("layout") or "nchw")
 for r in csv.DictReader(open(sys.argv[2])):
     ms = float(r["ms_median"] or 0)
     if ms > 0 and (r["name"] not in theirs or ms < theirs[r["name"]][1]):
         theirs[r["name"]] = (r["variant"], ms)
-print("name,convlab_backend,convlab_ms,onednn_variant,onednn_ms,speedup")
+print("name,convlab_backend,convlab_ms,onednn_variant,onednn_ms,speedup,convlab_layout")
 for name in order:
     if name in theirs:
-        (b, ms), (v, their) = ours[name], theirs[name]
-        print(f"{name},{b},{ms:.4f},{v},{their:.4f},{their / ms:.3f}")
+        (b, ms, lay), (v, their) = ours[name], theirs[name]
+        print(f"{name},{b},{ms:.4f},{v},{their:.4f},{their / ms:.3f},{lay}")
 PY
 
 column -s, -t < "$result"

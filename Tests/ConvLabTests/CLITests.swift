@@ -174,6 +174,28 @@ import Testing
         #expect(bias.status != 0 && bias.stderr.contains("bias"), "\(bias.stderr)")
     }
 
+    /// `--layout both` times a plan with a channel-blocked entry point twice (NCHW and nChw16c, both checked against
+    /// the reference), leaves other backends NCHW-only, and `--layout nchw16c` marks them unsupported; a bad layout
+    /// name is a typed error.
+    @Test func benchLayoutsTimeBlockedPlansBothWays() throws {
+        let suite = Self.temporary("layout-suite.csv")
+        defer { try? FileManager.default.removeItem(atPath: suite) }
+        try "name,N,C,H,W,K,R,S,stride,pad,groups\ndw,2,20,9,9,20,3,3,2,1,20\n"
+            .write(toFile: suite, atomically: true, encoding: .utf8)
+        let both = try Self.run(["bench", "--suite", suite, "--backends", "direct,im2col", "--layout", "both",
+                                 "--threads", "2", "--repeat", "2", "--max-time", "0.1"])
+        #expect(both.status == 0, "\(both.stderr)")
+        let rows = CSVReader.rows(both.stdout)
+        #expect(rows.map { "\($0["backend"] ?? "") \($0["layout"] ?? "")" } == ["direct nchw", "direct nChw16c", "im2col nchw"])
+        #expect(rows.allSatisfy { $0["passed"] == "true" }, "\(rows)")
+        let blockedOnly = try Self.run(["bench", "--suite", suite, "--backends", "direct,im2col", "--layout", "nchw16c",
+                                        "--repeat", "2", "--max-time", "0.1"])
+        let blockedRows = CSVReader.rows(blockedOnly.stdout)
+        #expect(blockedRows.map { $0["status"] ?? "" } == ["ok", "unsupported"], "\(blockedRows)")
+        let bad = try Self.run(["bench", "--suite", suite, "--layout", "nhwc"])
+        #expect(bad.status != 0 && bad.stderr.contains("layout"), "\(bad.stderr)")
+    }
+
     /// `--pass training` measures the three passes of one step; the step summary is the sum of each pass's fastest
     /// passing backend in the same run, and the best single backend's sum is never below it.
     @Test func benchTrainingSumsTheFastestBackendOfEachPass() throws {

@@ -45,3 +45,74 @@ import Testing
         }
     }
 }
+
+/// nChw16c: blocking round-trips, zero lanes past C, and the depthwise plan's blocked entry point gives the float64
+/// reference's answer (checked after unblocking) and zero in the output's padding lanes.
+@Suite struct ChannelBlockedLayoutTests {
+    @Test(arguments: [(1, 16, 7, 7), (2, 20, 5, 3), (1, 33, 1, 17), (3, 1, 4, 4)])
+    func blockingRoundTrips(shape: (Int, Int, Int, Int)) throws {
+        let (n, c, h, w) = shape
+        let x = try Tensor<Float>.random(shape: [n, c, h, w], distribution: .uniform(low: -1, high: 1), seed: 3)
+        let blocked = try ChannelBlocking.blocked(x)
+        #expect(blocked.count == (try TensorLayout.nChw16c.count(batch: n, channels: c, height: h, width: w)))
+        let b = blocked.scalars, source = x.scalars
+        for ni in 0..<n {
+            for ci in 0..<((c + 15) / 16 * 16) {
+                for p in 0..<(h * w) {
+                    let value = b[((ni * ((c + 15) / 16) + ci / 16) * h * w + p) * 16 + ci % 16]
+                    #expect(value == (ci < c ? source[(ni * c + ci) * h * w + p] : 0))
+                }
+            }
+        }
+        #expect(try ChannelBlocking.unblocked(blocked, channels: c).scalars == source)
+        #expect(throws: ConvLabError.self) { try ChannelBlocking.unblocked(blocked, channels: c + 16) }
+    }
+
+    @Test(arguments: ChannelBlockedDepthwiseTests.shapes)
+    func blockedExecutionAgreesWithTheReference(d: ConvolutionDescriptor) throws {
+        let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1), seed: 5)
+        let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: 6)
+        let reference = try ReferenceConvolution.compute(.forward, descriptor: d, input: x, weights: w, gradOutput: nil,
+                                                         threads: 2)
+        for threads in [1, 3] {
+            let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w,
+                                                                 options: PlanOptions(threads: threads))
+                                        as? any ChannelBlockedExecution)
+            let input = try ChannelBlocking.blocked(x)
+            var output = try Tensor<Float>(shape: [d.batch, (d.outputChannels + 15) / 16, d.outputHeight,
+                                                   d.outputWidth, 16])
+            output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+            let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+            try input.withUnsafeBufferPointer { i in
+                try output.withUnsafeMutableBufferPointer { o in
+                    try plan.executeBlocked(input: i, output: o, workspace: workspace.buffer, profile: nil)
+                }
+            }
+            let report = try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(output, channels: d.outputChannels),
+                                                     reference: reference, errorBound: plan.summary.errorBound)
+            #expect(report.passed && report.comparedCount == d.outputCount, "\(d), \(threads) threads: \(report)")
+            let lanes = output.scalars.enumerated().filter { $0.offset % 16 >= d.outputChannels - (d.outputChannels - 1) / 16 * 16
+                && ($0.offset / (16 * d.outputHeight * d.outputWidth)) % ((d.outputChannels + 15) / 16)
+                    == (d.outputChannels - 1) / 16 }
+            #expect(lanes.allSatisfy { $0.element == 0 }, "\(d): padding lanes of the output are not zero")
+        }
+    }
+
+    /// Wrong-sized blocked buffers are typed errors, not out-of-bounds accesses.
+    @Test func wrongBlockedSizesThrow() throws {
+        let d = ChannelBlockedDepthwiseTests.depthwise(1, 20, 7, 7, 3, 3)
+        let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: 1)
+        let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w, options: PlanOptions())
+                                    as? any ChannelBlockedExecution)
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        let input = [Float](repeating: 0, count: d.inputCount)
+        var output = [Float](repeating: 0, count: 32 * 49)
+        #expect(throws: ConvLabError.self) {
+            try input.withUnsafeBufferPointer { i in
+                try output.withUnsafeMutableBufferPointer { o in
+                    try plan.executeBlocked(input: i, output: o, workspace: workspace.buffer, profile: nil)
+                }
+            }
+        }
+    }
+}

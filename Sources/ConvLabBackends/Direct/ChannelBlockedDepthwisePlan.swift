@@ -11,7 +11,7 @@ import ConvLabCore
 /// one FMA per tap and position, 16 channels each), and transposes the band back into the 16 output planes. Every
 /// buffer is a slice of the worker's workspace sized to stay in L2. Each output is summed in (r, s) order, so the
 /// bits do not depend on the thread count.
-struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
+struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseGeometry
     /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
@@ -36,6 +36,19 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBuffers(input: input, output: output, workspace: workspace)
+        run(input: input, output: output, workspace: workspace, layout: .nchw, profile: profile)
+    }
+
+    /// The same bands on nChw16c tensors: rows of a channel block are already [position][16 channels], so the
+    /// transpositions in and out disappear and the bands read and write the tensors directly.
+    func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                        workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validateBlockedBuffers(input: input, output: output, workspace: workspace)
+        run(input: input, output: output, workspace: workspace, layout: .nChw16c, profile: profile)
+    }
+
+    private func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                     workspace: UnsafeMutableRawBufferPointer, layout: TensorLayout, profile: ExecutionProfile?) {
         let g = geometry
         let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
         measurePhase("convolve", in: profile) {
@@ -46,7 +59,7 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
                     let band = task % g.bandsPerBlock
                     let block = (task / g.bandsPerBlock) % g.channelBlocks
                     let n = task / (g.bandsPerBlock * g.channelBlocks)
-                    runBand(n: n, block: block, firstRow: band * g.bandRows, x: x, y: y,
+                    runBand(n: n, block: block, firstRow: band * g.bandRows, x: x, y: y, layout: layout,
                             weights: weights.value + block * g.taps * 16,
                             stage: g.stage.pointer(in: workspace, worker: worker),
                             padded: g.padded.pointer(in: workspace, worker: worker))
@@ -56,23 +69,29 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
     }
 
     private func runBand(n: Int, block: Int, firstRow: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                         weights: UnsafePointer<Float>, stage: UnsafeMutablePointer<Float>,
+                         layout: TensorLayout, weights: UnsafePointer<Float>, stage: UnsafeMutablePointer<Float>,
                          padded: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
         let rows = min(g.bandRows, d.outputHeight - firstRow)
         let firstChannel = block * 16
         let channels = min(16, d.inputChannels - firstChannel)
-        // Input rows [lo, hi) of the band (clipped to the image), transposed into the stage, then laid into the
-        // padded buffer's rows with zero columns and rows around them.
+        // Input rows [lo, hi) of the band (clipped to the image), from NCHW transposed into the stage first, then laid
+        // into the padded buffer's rows with zero columns and rows around them.
         let firstPaddedRow = firstRow * d.strideHeight
         let paddedRows = (rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
         let lo = max(firstPaddedRow - d.padding.top, 0)
         let hi = min(firstPaddedRow + paddedRows - d.padding.top, d.inputHeight)
         let planeSize = d.inputHeight * d.inputWidth
-        let planes = x + (n * d.inputChannels + firstChannel) * planeSize
-        if lo < hi {
-            toChannelBlocked(planes, planeStride: planeSize, from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth,
-                             channels: channels, into: stage)
+        let rowsSource: UnsafePointer<Float>  // [input row − lo][column][16]
+        if layout == .nchw {
+            if lo < hi {
+                toChannelBlocked(x + (n * d.inputChannels + firstChannel) * planeSize, planeStride: planeSize,
+                                 from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth, channels: channels,
+                                 into: stage)
+            }
+            rowsSource = UnsafePointer(stage)
+        } else {
+            rowsSource = x + ((n * g.channelBlocks + block) * planeSize + lo * d.inputWidth) * 16
         }
         let columns = g.lastInputColumn
         let vectorsPerRow = g.paddedWidth * 16
@@ -85,12 +104,13 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
             }
             let (left, interior) = (d.padding.left * 16, columns * 16)
             zeroFloats(row, count: left)
-            copyFloats(stage + (inputRow - lo) * d.inputWidth * 16, to: row + left, count: interior)
+            copyFloats(rowsSource + (inputRow - lo) * d.inputWidth * 16, to: row + left, count: interior)
             zeroFloats(row + left + interior, count: vectorsPerRow - left - interior)
         }
         // Positions past the last output column read the slack after the last row: zero, so nothing uninitialised is read.
         zeroFloats(padded + paddedRows * vectorsPerRow, count: g.slackFloats)
-        // The band's outputs, [position][16 channels], into the stage (its input copy is no longer needed). A row's
+        // The band's outputs, [position][16 channels], into the stage (its input copy is no longer needed), or for
+        // nChw16c straight into the output block's rows. A row's
         // last block computes 8 positions and stores the valid ones: a 7- or 14-wide row is one or two blocks.
         // Common kernel sizes and strides get their own copy of the row loop, with the tap loops unrolled and every
         // load offset an immediate: with runtime steps the compiler kept 72 offsets on the stack, and at 9 taps the
@@ -98,9 +118,12 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
         let steps = RowSteps(width: d.outputWidth, stride: d.strideWidth * 16, dilation: d.dilationWidth * 16,
                              rowStep: d.dilationHeight * vectorsPerRow)
         let constantSteps = d.dilationWidth == 1 && d.strideWidth <= 2
+        let outputPlaneSize = d.outputHeight * d.outputWidth
+        let results = layout == .nchw ? stage
+            : y + ((n * g.channelBlocks + block) * outputPlaneSize + firstRow * d.outputWidth) * 16
         for oy in 0..<rows {
             let inputRows = padded + oy * d.strideHeight * vectorsPerRow
-            let target = stage + oy * d.outputWidth * 16
+            let target = results + oy * d.outputWidth * 16
             switch (d.kernelHeight, d.kernelWidth, constantSteps ? d.strideWidth : 0) {
             case (3, 3, 1): convolveRow(inputRows, weights, target, steps, R: 3, S: 3, stride: 16, dilation: 16)
             case (3, 3, 2): convolveRow(inputRows, weights, target, steps, R: 3, S: 3, stride: 32, dilation: 16)
@@ -113,8 +136,8 @@ struct ChannelBlockedDepthwisePlan: ConvolutionPlan {
                             stride: steps.stride, dilation: steps.dilation)
             }
         }
+        guard layout == .nchw else { return }
         let wo = d.outputWidth
-        let outputPlaneSize = d.outputHeight * wo
         fromChannelBlocked(stage, count: rows * wo, channels: channels,
                            into: y + (n * d.outputChannels + firstChannel) * outputPlaneSize + firstRow * wo,
                            planeStride: outputPlaneSize)

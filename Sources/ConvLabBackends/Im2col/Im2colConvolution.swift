@@ -17,6 +17,9 @@ public struct Im2colBackend: Convolution {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
+        if PointwiseTransposedGeometry.applies(to: d) {
+            return try PointwiseTransposedGeometry(descriptor: d, options: options).summary
+        }
         return try Im2colGeometry(descriptor: d, options: options).summary
     }
 
@@ -24,6 +27,10 @@ public struct Im2colBackend: Convolution {
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
+        if PointwiseTransposedGeometry.applies(to: descriptor) {
+            return PointwiseTransposedPlan(geometry: try PointwiseTransposedGeometry(descriptor: descriptor, options: options),
+                                           weights: weights, multiplier: options.matrixEngine.makeMultiplier())
+        }
         return Im2colPlan(geometry: try Im2colGeometry(descriptor: descriptor, options: options), weights: weights,
                           multiplier: options.matrixEngine.makeMultiplier())
     }

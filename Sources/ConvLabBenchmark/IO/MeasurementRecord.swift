@@ -1,3 +1,4 @@
+import ConvLabCore
 import Foundation
 
 /// A flat, printable form of `BackendMeasurement` with the problem's shape: one CSV row or JSON object.
@@ -7,6 +8,7 @@ public struct MeasurementRecord: Codable, Sendable {
     public var backend: String
     public var pass: String
     public var variant: String?
+    public var layout: String
     public var status: String
     public var N, C, H, W, K, R, S: Int
     public var strideH, strideW, padTop, padBottom, padLeft, padRight, dilationH, dilationW, groups: Int
@@ -35,6 +37,7 @@ public struct MeasurementRecord: Codable, Sendable {
         backend = m.backend
         pass = m.pass.rawValue
         variant = m.variant
+        layout = m.layout.rawValue
         status = m.statusWord
         (N, C, H, W, K, R, S) = (d.batch, d.inputChannels, d.inputHeight, d.inputWidth, d.outputChannels,
                                  d.kernelHeight, d.kernelWidth)
@@ -78,7 +81,7 @@ public struct MeasurementRecord: Codable, Sendable {
         @Sendable func number(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "" }
         return [
             ("name", { $0.name ?? "" }), ("backend", { $0.backend }), ("pass", { $0.pass }),
-            ("variant", { $0.variant ?? "" }),
+            ("variant", { $0.variant ?? "" }), ("layout", { $0.layout }),
             ("status", { $0.status }), ("N", { "\($0.N)" }), ("C", { "\($0.C)" }), ("H", { "\($0.H)" }),
             ("W", { "\($0.W)" }), ("K", { "\($0.K)" }), ("R", { "\($0.R)" }), ("S", { "\($0.S)" }),
             ("stride_h", { "\($0.strideH)" }), ("stride_w", { "\($0.strideW)" }), ("pad_top", { "\($0.padTop)" }),
@@ -107,8 +110,8 @@ public struct MeasurementRecord: Codable, Sendable {
         Self.schema.map { csvEscape($0.field(self)) }.joined(separator: ",")
     }
 
-    /// The columns that identify a row — (name, backend, pass, shape, threads) — for `sweep --resume`.
-    static let identityColumns = ["name", "backend", "pass", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
+    /// The columns that identify a row — (name, backend, pass, layout, shape, threads) — for `sweep --resume`.
+    static let identityColumns = ["name", "backend", "pass", "layout", "N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w",
                                   "pad_top", "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w",
                                   "groups", "threads"]
 
@@ -119,8 +122,9 @@ public struct MeasurementRecord: Codable, Sendable {
     }
 
     /// The same key read back from a CSV row (by column name).
+    /// (Files written before the layout column are NCHW.)
     public static func resumeKey(csvRow row: [String: String]) -> String {
-        identityColumns.map { row[$0] ?? "" }.joined(separator: "|")
+        identityColumns.map { row[$0] ?? ($0 == "layout" ? TensorLayout.nchw.rawValue : "") }.joined(separator: "|")
     }
 }
 

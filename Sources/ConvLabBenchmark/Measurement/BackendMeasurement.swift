@@ -25,6 +25,8 @@ public struct BackendMeasurement: Sendable {
     public var isDeterministic: Bool?
     /// The plan's chosen variant (`ConvolutionPlan.variant`).
     public var variant: String?
+    /// The layout of the timed tensors (nChw16c rows take and return blocked tensors).
+    public var layout: TensorLayout = .nchw
     public var accuracy: AccuracyReport?
     /// Per-phase seconds of one profiled execution, when asked for.
     public var phases: [(name: String, seconds: Double)] = []

@@ -16,11 +16,14 @@ public struct ComparisonRunner: Sendable {
     public var profile: Bool
     /// The computation measured: forward, backward-data or backward-weights.
     public var pass: ConvolutionPass
+    /// The tensor layouts to time a forward plan in: NCHW always runs for plans without a blocked entry point; with
+    /// `.nChw16c` a plan that has one (`ChannelBlockedExecution`) gets a second row, on blocked tensors.
+    public var layouts: [TensorLayout]
 
     public init(descriptor: ConvolutionDescriptor, options: PlanOptions = PlanOptions(),
                 timing: TimingPolicy = TimingPolicy(), seed: UInt64 = 1,
                 distribution: Distribution = .uniform(low: -1, high: 1), checkAccuracy: Bool = true,
-                profile: Bool = false, pass: ConvolutionPass = .forward) {
+                profile: Bool = false, pass: ConvolutionPass = .forward, layouts: [TensorLayout] = [.nchw]) {
         self.descriptor = descriptor
         self.options = options
         self.timing = timing
@@ -29,6 +32,7 @@ public struct ComparisonRunner: Sendable {
         self.checkAccuracy = checkAccuracy
         self.profile = profile
         self.pass = pass
+        self.layouts = layouts
     }
 
     /// Bytes the comparison itself holds besides any plan's workspace: float32 input, weights and output, and with
@@ -68,14 +72,36 @@ public struct ComparisonRunner: Sendable {
             if case .unsupported(let reason) = backend.support(for: d, pass: pass) {
                 row.status = .unsupported(reason)
             } else {
-                do {
-                    try measure(backend, input: input, weights: weights, gradOutput: dy, reference: reference,
-                                output: &output, into: &row)
-                } catch let error as ConvLabError {
-                    if case .memoryLimitExceeded = error { row.status = .skipped(error.description) }
-                    else { row.status = .failed(error.description) }
-                } catch {
-                    row.status = .failed(String(describing: error))
+                var blockedPlan: (any ChannelBlockedExecution)?
+                let timesNCHW = layouts.contains(.nchw) || pass != .forward
+                capturingErrors(into: &row) { row in
+                    let plan: any PassPlan
+                    if timesNCHW {
+                        plan = try measure(backend, input: input, weights: weights, gradOutput: dy,
+                                           reference: reference, output: &output, into: &row)
+                    } else {
+                        plan = try backend.makePlan(pass: pass, descriptor: d, weights: weights, options: options)
+                    }
+                    blockedPlan = pass == .forward && layouts.contains(.nChw16c) ? plan as? any ChannelBlockedExecution
+                        : nil
+                    if !timesNCHW && blockedPlan == nil {
+                        row.status = .unsupported("its \(plan.summary.variant.isEmpty ? "" : plan.summary.variant + " ")"
+                                                  + "plan has no nChw16c entry point")
+                    }
+                }
+                if let blockedPlan {
+                    var blockedRow = row
+                    (blockedRow.layout, blockedRow.timing, blockedRow.accuracy, blockedRow.phases) = (.nChw16c, nil, nil, [])
+                    blockedRow.variant = blockedPlan.summary.variant.isEmpty ? nil : blockedPlan.summary.variant
+                    blockedRow.workspaceBytes = blockedPlan.summary.workspaceBytes
+                    capturingErrors(into: &blockedRow) { blockedRow in
+                        try measureBlocked(blockedPlan, input: input, reference: reference, into: &blockedRow)
+                    }
+                    if timesNCHW {
+                        onEach(row)
+                        results.append(row)
+                    }
+                    row = blockedRow
                 }
             }
             onEach(row)
@@ -84,9 +110,60 @@ public struct ComparisonRunner: Sendable {
         return results
     }
 
+    /// Runs `body`, turning a thrown error into the row's status (skipped for memory limits, failed otherwise).
+    private func capturingErrors(into row: inout BackendMeasurement,
+                                 _ body: (inout BackendMeasurement) throws -> Void) {
+        do {
+            try body(&row)
+        } catch let error as ConvLabError {
+            if case .memoryLimitExceeded = error { row.status = .skipped(error.description) }
+            else { row.status = .failed(error.description) }
+        } catch {
+            row.status = .failed(String(describing: error))
+        }
+    }
+
+    /// Times a plan's nChw16c entry point on the blocked input; the blocked output is unblocked for the accuracy
+    /// check. The blocking of the input and the unblocking of the output are outside the timed runs (the layout a
+    /// network would keep between layers), as in oneDNN's measurements.
+    private func measureBlocked(_ plan: any ChannelBlockedExecution, input: Tensor<Float>,
+                                reference: ReferenceResult?, into row: inout BackendMeasurement) throws {
+        let d = descriptor
+        let blockedInput = try ChannelBlocking.blocked(input)
+        var blockedOutput = try Tensor<Float>(shape: [d.batch, (d.outputChannels + 15) / 16, d.outputHeight,
+                                                      d.outputWidth, 16])
+        blockedOutput.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        func run(_ profile: ExecutionProfile?) throws -> TimingResult? {
+            try blockedInput.withUnsafeBufferPointer { x in
+                try blockedOutput.withUnsafeMutableBufferPointer { y in
+                    if let profile {
+                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: profile)
+                        return nil
+                    }
+                    return try Timing.measure(policy: timing) {
+                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: nil)
+                    }
+                }
+            }
+        }
+        row.timing = try run(nil)
+        if let reference {
+            row.accuracy = try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput,
+                                                                                             channels: d.outputChannels),
+                                                       reference: reference, errorBound: plan.summary.errorBound)
+        }
+        if profile {
+            let phases = ExecutionProfile()
+            _ = try run(phases)
+            row.phases = phases.phases
+        }
+    }
+
+    /// Plans and times `backend` on NCHW tensors; returns the plan (for a blocked measurement of the same plan).
     private func measure(_ backend: any Convolution, input: Tensor<Float>, weights: Tensor<Float>,
                          gradOutput: Tensor<Float>?, reference: ReferenceResult?, output: inout Tensor<Float>,
-                         into row: inout BackendMeasurement) throws {
+                         into row: inout BackendMeasurement) throws -> any PassPlan {
         let planStart = Timing.now()
         let plan = try backend.makePlan(pass: pass, descriptor: descriptor, weights: weights, options: options)
         row.planSeconds = Timing.now() - planStart
@@ -124,5 +201,6 @@ public struct ComparisonRunner: Sendable {
             _ = try run(phases)
             row.phases = phases.phases
         }
+        return plan
     }
 }

@@ -49,7 +49,8 @@ struct Bench: ParsableCommand {
             for pass in passes {
                 let runner = ComparisonRunner(descriptor: row.descriptor, options: options,
                                               timing: try runOptions.timingPolicy(), seed: runOptions.seed,
-                                              checkAccuracy: !noCheck, profile: profile, pass: pass)
+                                              checkAccuracy: !noCheck, profile: profile, pass: pass,
+                                              layouts: try runOptions.layouts())
                 let supported = selected.filter { backend in
                     if case .unsupported(let reason) = backend.support(for: row.descriptor, pass: pass) {
                         if backends != nil { printError("bench: \(row.name): \(backend.name) skipped: \(reason)") }

@@ -38,7 +38,8 @@ struct Compare: ParsableCommand {
             let selected = try backendOptions.backends(backends, for: descriptor, pass: pass)
             let runner = ComparisonRunner(descriptor: descriptor, options: options,
                                           timing: try runOptions.timingPolicy(), seed: runOptions.seed,
-                                          checkAccuracy: !noCheck, profile: profile, pass: pass)
+                                          checkAccuracy: !noCheck, profile: profile, pass: pass,
+                                              layouts: try runOptions.layouts())
             let measurements = try backendOptions.withWisdom { try runner.run(backends: selected) }
             records += MeasurementRecord.records(measurements)
         }
@@ -88,7 +89,8 @@ func comparisonTable(_ records: [MeasurementRecord]) -> String {
         table.add([r.backend, Format.ms(r.msMedian), Format.ms(r.msMin), Format.rate(r.gflopsEffective),
                    Format.ratio(r.speedupVsIm2col), Format.ms(r.planMs), Format.bytes(r.workspaceBytes),
                    Format.error(r.meanRelError), Format.error(r.maxRelError), Format.error(r.errorBound),
-                   r.passed.map { $0 ? "pass" : "FAIL" } ?? "-", r.variant ?? ""])
+                   r.passed.map { $0 ? "pass" : "FAIL" } ?? "-", [r.variant ?? "", r.layout == TensorLayout.nchw.rawValue ? "" : r.layout].filter { !$0.isEmpty }
+                       .joined(separator: " ")])
     }
     return table.render()
 }

@@ -54,6 +54,20 @@ struct RunOptions: ParsableArguments {
 
     var isTraining: Bool { PassOption.isTraining(pass) }
 
+    @Option(help: ArgumentHelp(stringLiteral: "Tensor layout of forward timings: nchw, nchw16c (plans with a "
+        + "channel-blocked entry point, on blocked tensors) or both."))
+    var layout = "nchw"
+
+    /// The layouts `--layout` names.
+    func layouts() throws -> [TensorLayout] {
+        switch layout.lowercased() {
+        case "nchw": return [.nchw]
+        case "nchw16c": return [.nChw16c]
+        case "both": return [.nchw, .nChw16c]
+        default: throw ConvLabError.unknownName(kind: "layout", name: layout, known: ["nchw", "nchw16c", "both"])
+        }
+    }
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
 

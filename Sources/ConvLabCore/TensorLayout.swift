@@ -1,0 +1,100 @@
+/// How an activation tensor's floats are ordered. convlab's tensors are NCHW; `nChw16c` is the channel-blocked
+/// layout oneDNN's fastest CPU kernels take (its "best case" in our comparisons, with the reorders untimed): channels in
+/// blocks of 16, the 16 of a block adjacent for every (h, w), so one SIMD16 vector holds one position of 16 channels.
+/// A plan that can run on it (`ChannelBlockedExecution`) is then measured both ways, and the NCHW row includes every
+/// transposition the plan needs while the nChw16c row takes and returns blocked tensors.
+public enum TensorLayout: String, CaseIterable, Hashable, Sendable, Codable {
+    case nchw
+    case nChw16c
+
+    /// Channels per block of `nChw16c`.
+    public static let channelBlock = 16
+
+    /// Floats of an N×C×H×W tensor in this layout (nChw16c rounds C up to whole blocks, zero in the extra lanes),
+    /// overflow-checked.
+    public func count(batch: Int, channels: Int, height: Int, width: Int) throws -> Int {
+        let c = self == .nchw ? channels : (channels + Self.channelBlock - 1) / Self.channelBlock * Self.channelBlock
+        return try CheckedArithmetic.product([batch, c, height, width], what: "an \(rawValue) tensor")
+    }
+}
+
+/// NCHW ↔ nChw16c. Element (n, c, h, w) of the blocked tensor is at ((n·⌈C/16⌉ + c/16)·H·W + h·W + w)·16 + c mod 16.
+public enum ChannelBlocking {
+    /// Blocks `nchw` (N·C·H·W floats) into `blocked` (N·⌈C/16⌉·H·W·16 floats); lanes past C are zero.
+    public static func block(_ nchw: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
+                             into blocked: UnsafeMutablePointer<Float>) {
+        let (plane, blocks) = (height * width, (channels + 15) / 16)
+        for n in 0..<batch {
+            for b in 0..<blocks {
+                let lanes = min(16, channels - b * 16)
+                let source = nchw + (n * channels + b * 16) * plane
+                let target = blocked + (n * blocks + b) * plane * 16
+                var p = 0
+                if lanes == 16 {
+                    while p + 16 <= plane {
+                        Transpose16.transpose(source + p, stride: plane, into: target + p * 16, stride: 16)
+                        p += 16
+                    }
+                }
+                for q in p..<plane {
+                    for lane in 0..<16 { target[q * 16 + lane] = lane < lanes ? source[lane * plane + q] : 0 }
+                }
+            }
+        }
+    }
+
+    /// The inverse of `block`: the first C lanes of every block back into NCHW.
+    public static func unblock(_ blocked: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
+                               into nchw: UnsafeMutablePointer<Float>) {
+        let (plane, blocks) = (height * width, (channels + 15) / 16)
+        for n in 0..<batch {
+            for b in 0..<blocks {
+                let lanes = min(16, channels - b * 16)
+                let source = blocked + (n * blocks + b) * plane * 16
+                let target = nchw + (n * channels + b * 16) * plane
+                var p = 0
+                if lanes == 16 {
+                    while p + 16 <= plane {
+                        Transpose16.transpose(source + p * 16, stride: 16, into: target + p, stride: plane)
+                        p += 16
+                    }
+                }
+                for q in p..<plane {
+                    for lane in 0..<lanes { target[lane * plane + q] = source[q * 16 + lane] }
+                }
+            }
+        }
+    }
+
+    /// `tensor` (shape [N, C, H, W]) in nChw16c, as a flat tensor of shape [N, ⌈C/16⌉, H, W, 16].
+    public static func blocked(_ tensor: Tensor<Float>) throws -> Tensor<Float> {
+        guard tensor.shape.count == 4 else {
+            throw ConvLabError.shapeMismatch(what: "a tensor to block", expected: "[N, C, H, W]",
+                                             actual: "\(tensor.shape)")
+        }
+        let (n, c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2], tensor.shape[3])
+        var result = try Tensor<Float>(shape: [n, (c + 15) / 16, h, w, 16])
+        tensor.withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                block(source.baseAddress!, batch: n, channels: c, height: h, width: w, into: target.baseAddress!)
+            }
+        }
+        return result
+    }
+
+    /// A blocked tensor of shape [N, ⌈C/16⌉, H, W, 16] back to NCHW with C channels.
+    public static func unblocked(_ tensor: Tensor<Float>, channels c: Int) throws -> Tensor<Float> {
+        guard tensor.shape.count == 5, tensor.shape[4] == 16, tensor.shape[1] == (c + 15) / 16 else {
+            throw ConvLabError.shapeMismatch(what: "an nChw16c tensor of \(c) channels",
+                                             expected: "[N, \((c + 15) / 16), H, W, 16]", actual: "\(tensor.shape)")
+        }
+        let (n, h, w) = (tensor.shape[0], tensor.shape[2], tensor.shape[3])
+        var result = try Tensor<Float>(shape: [n, c, h, w])
+        tensor.withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                unblock(source.baseAddress!, batch: n, channels: c, height: h, width: w, into: target.baseAddress!)
+            }
+        }
+        return result
+    }
+}
