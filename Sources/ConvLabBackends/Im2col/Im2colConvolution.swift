@@ -59,8 +59,8 @@ struct Im2colGeometry: Sendable {
     let gemmScratch: WorkspaceRegion<UInt8>
     let summary: PlanDescription
 
-    /// Target size of one worker's column buffer: half of a 1 MiB L2, leaving room for GEMM packing.
-    static let columnBufferBytes = 512 * 1024
+    /// Target size of one worker's column buffer: half of this machine's L2, leaving room for GEMM packing.
+    static let columnBufferBytes = MachineCaches.current.level2Bytes / 2
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
         descriptor = d
@@ -85,9 +85,19 @@ struct Im2colGeometry: Sendable {
             inPlaceTiles = planes * fewest >= 8 * t ? fewest : min(strips, (fewest + t - 1) / t * t)
         }
         pointwiseTiles = inPlaceTiles ?? 0
-        tileColumns = inPlaceTiles.map { min(columns, (strips + $0 - 1) / $0 * 64) } ?? min(columns, max(fit, 64))
+        // Lowered tiles: as wide as fits the column buffer, then evened out so the last is not a sliver.
+        let loweredTiles = (columns + max(fit, 64) - 1) / max(fit, 64)
+        tileColumns = inPlaceTiles.map { min(columns, (strips + $0 - 1) / $0 * 64) }
+            ?? min(columns, ((columns + loweredTiles - 1) / loweredTiles + 15) / 16 * 16)
         let tiles = d.batch * d.groups * (inPlaceTiles ?? (columns + tileColumns - 1) / tileColumns)
-        splitsOutputChannels = threads > 1 && tiles < (inPlaceTiles == nil ? 4 * threads : threads) && kg >= 32
+        // Split the GEMM over output channels when the tiles cannot keep every thread busy (a deep 7×7 layer is one
+        // tile) or are too narrow for the GEMM's 64-column strips. ResNet-50's stride-2 3×3 (784 columns of 1152 rows)
+        // is 4 tiles of 196 on 2 threads: split 4 ways over its 128 output channels instead, it ran GEMMs of 32 rows
+        // (alternated runs, Intel kind: 3.2-4.1 -> 1.5-2.3 ms). Inception's 289-column stride-2 layer keeps the split:
+        // its 80-column tiles lost 1.2× to it.
+        let tilesKeepThreadsBusy = inPlaceTiles != nil ? tiles >= threads
+            : tiles >= 4 * threads || (tiles >= 2 * threads && tileColumns >= 128)
+        splitsOutputChannels = threads > 1 && !tilesKeepThreadsBusy && kg >= 32
         channelBlocks = min((kg + 15) / 16, 4 * threads)
         channelBlockRows = (kg + channelBlocks - 1) / channelBlocks
         tasks = splitsOutputChannels ? channelBlocks : tiles
