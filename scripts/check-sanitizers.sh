@@ -17,6 +17,7 @@ which=${1:-address}
 suites='GEMMWorkspaceTests|MatrixMultiplierTests|PlanDescriptionTests|PropertyTests|RegistryTests|ErrorCatalogTests'
 suites+='|FlagCatalogTests|ConcurrencyTests|PlanContractTests|NonFiniteTests|NumpyFuzzTests|NumpyFileTests'
 suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTests|ParallelTests'
+suites+='|ChannelBlockedDepthwiseTests|ChannelBlockedLayoutTests|PaddedRowTests|DepthwisePlanTests|NewPlanContractTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

@@ -14,8 +14,9 @@ out=${2:-notebooks-data}
 onednn_anchor vs-onednn
 pass=${PASS:-forward}
 # convlab's plans that have a channel-blocked entry point are timed on nChw16c tensors too (oneDNN's own blocked
-# layouts are its best case, reorders untimed); LAYOUT=nchw compares NCHW only.
-layout=${LAYOUT:-both}
+# layouts are its best case, reorders untimed); LAYOUT=nchw compares NCHW only, LAYOUT= passes no --layout (for
+# binaries that predate it).
+layout=${LAYOUT-both}
 case "$pass" in
   forward) suffix= ;;
   backward-data|backward-weights) suffix=-$pass ;;
@@ -34,11 +35,11 @@ tail -n +2 "$suite" | while IFS= read -r line; do
   [ -n "$line" ] || continue
   printf '%s\n%s\n' "$header" "$line" > "$row"
   if [ $first = 1 ]; then
-    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" --layout "$layout" > "$bench"
+    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" ${layout:+--layout "$layout"} > "$bench"
     CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" > "$onednn"
     first=0
   else
-    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" --layout "$layout" | tail -n +2 >> "$bench"
+    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" ${layout:+--layout "$layout"} | tail -n +2 >> "$bench"
     CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
   fi
 done
