@@ -19,6 +19,7 @@ public enum TensorLayout: String, CaseIterable, Hashable, Sendable, Codable {
 }
 
 /// NCHW ↔ nChw16c. Element (n, c, h, w) of the blocked tensor is at ((n·⌈C/16⌉ + c/16)·H·W + h·W + w)·16 + c mod 16.
+/// The span functions are the one implementation, shared with the depthwise plan's band buffers.
 public enum ChannelBlocking {
     /// Blocks `nchw` (N·C·H·W floats) into `blocked` (N·⌈C/16⌉·H·W·16 floats); lanes past C are zero.
     public static func block(_ nchw: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
@@ -26,19 +27,8 @@ public enum ChannelBlocking {
         let (plane, blocks) = (height * width, (channels + 15) / 16)
         for n in 0..<batch {
             for b in 0..<blocks {
-                let lanes = min(16, channels - b * 16)
-                let source = nchw + (n * channels + b * 16) * plane
-                let target = blocked + (n * blocks + b) * plane * 16
-                var p = 0
-                if lanes == 16 {
-                    while p + 16 <= plane {
-                        Transpose16.transpose(source + p, stride: plane, into: target + p * 16, stride: 16)
-                        p += 16
-                    }
-                }
-                for q in p..<plane {
-                    for lane in 0..<16 { target[q * 16 + lane] = lane < lanes ? source[lane * plane + q] : 0 }
-                }
+                toBlocked(nchw + (n * channels + b * 16) * plane, planeStride: plane, from: 0, count: plane,
+                          channels: min(16, channels - b * 16), into: blocked + (n * blocks + b) * plane * 16)
             }
         }
     }
@@ -49,20 +39,43 @@ public enum ChannelBlocking {
         let (plane, blocks) = (height * width, (channels + 15) / 16)
         for n in 0..<batch {
             for b in 0..<blocks {
-                let lanes = min(16, channels - b * 16)
-                let source = blocked + (n * blocks + b) * plane * 16
-                let target = nchw + (n * channels + b * 16) * plane
-                var p = 0
-                if lanes == 16 {
-                    while p + 16 <= plane {
-                        Transpose16.transpose(source + p * 16, stride: 16, into: target + p, stride: plane)
-                        p += 16
-                    }
-                }
-                for q in p..<plane {
-                    for lane in 0..<lanes { target[lane * plane + q] = source[q * 16 + lane] }
-                }
+                fromBlocked(blocked + (n * blocks + b) * plane * 16, count: plane, channels: min(16, channels - b * 16),
+                            into: nchw + (n * channels + b * 16) * plane, planeStride: plane)
             }
+        }
+    }
+
+    /// Positions [first, first + count) of `channels` ≤ 16 planes `planeStride` apart → [position][16 lanes]
+    /// (lanes past `channels` zero): 16×16 register transposes for whole blocks, scalars for the rest.
+    @inline(__always)
+    package static func toBlocked(_ planes: UnsafePointer<Float>, planeStride: Int, from first: Int, count: Int,
+                                  channels: Int, into target: UnsafeMutablePointer<Float>) {
+        let source = planes + first
+        var done = 0
+        if channels == 16 {
+            while done + 16 <= count {
+                Transpose16.transpose(source + done, stride: planeStride, into: target + done * 16, stride: 16)
+                done += 16
+            }
+        }
+        for p in done..<count {
+            for lane in 0..<16 { target[p * 16 + lane] = lane < channels ? source[lane * planeStride + p] : 0 }
+        }
+    }
+
+    /// [position][16 lanes] → the first `channels` of `count` consecutive positions of planes `planeStride` apart.
+    @inline(__always)
+    package static func fromBlocked(_ source: UnsafePointer<Float>, count: Int, channels: Int,
+                                    into planes: UnsafeMutablePointer<Float>, planeStride: Int) {
+        var done = 0
+        if channels == 16 {
+            while done + 16 <= count {
+                Transpose16.transpose(source + done * 16, stride: 16, into: planes + done, stride: planeStride)
+                done += 16
+            }
+        }
+        for p in done..<count {
+            for lane in 0..<channels { planes[lane * planeStride + p] = source[p * 16 + lane] }
         }
     }
 

@@ -6,11 +6,12 @@ import ConvLabCore
 /// layer at 6 GFLOP/s, a twentieth of oneDNN, because each plane was a task of a few hundred FLOPs.
 ///
 /// A task is a band of output rows of one image and one block of 16 channels. It transposes the input rows the band
-/// reads from NCHW into [position][16 channels] (16×16 register transposes, `Transpose16`), lays them into a
-/// zero-padded band buffer, computes 8 output positions at a time as Σ over (r, s) of w[r][s] ⊙ x[…] (one load and
-/// one FMA per tap and position, 16 channels each), and transposes the band back into the 16 output planes. Every
-/// buffer is a slice of the worker's workspace sized to stay in L2. Each output is summed in (r, s) order, so the
-/// bits do not depend on the thread count.
+/// reads from NCHW into [position][16 channels] (16×16 register transposes, `ChannelBlocking`), or on nChw16c tensors
+/// (`executeBlocked`) reads those rows as they are; lays them into a zero-padded band buffer; computes 8 output
+/// positions at a time as Σ over (r, s) of w[r][s] ⊙ x[…] (one load and one FMA per tap and position, 16 channels
+/// each); and transposes the band back into the 16 output planes (or writes the blocked rows). Every buffer is a
+/// slice of the worker's workspace sized to stay in L2. Each output is summed in (r, s) order, so the bits do not
+/// depend on the thread count.
 struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseGeometry
@@ -85,7 +86,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         let rowsSource: UnsafePointer<Float>  // [input row − lo][column][16]
         if layout == .nchw {
             if lo < hi {
-                toChannelBlocked(x + (n * d.inputChannels + firstChannel) * planeSize, planeStride: planeSize,
+                ChannelBlocking.toBlocked(x + (n * d.inputChannels + firstChannel) * planeSize, planeStride: planeSize,
                                  from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth, channels: channels,
                                  into: stage)
             }
@@ -138,7 +139,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         }
         guard layout == .nchw else { return }
         let wo = d.outputWidth
-        fromChannelBlocked(stage, count: rows * wo, channels: channels,
+        ChannelBlocking.fromBlocked(stage, count: rows * wo, channels: channels,
                            into: y + (n * d.outputChannels + firstChannel) * outputPlaneSize + firstRow * wo,
                            planeStride: outputPlaneSize)
     }
@@ -185,46 +186,6 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
             if count > 7 { storeVector(a7, t + 112) }
             ox += 8
         }
-    }
-}
-
-/// NCHW → [position][16 channels] for `count` consecutive positions of 16 (or `channels` < 16) planes `planeStride`
-/// apart; lanes past `channels` are zero.
-@inline(__always)
-func toChannelBlocked(_ planes: UnsafePointer<Float>, planeStride: Int, from first: Int, count: Int, channels: Int,
-                      into target: UnsafeMutablePointer<Float>) {
-    let source = planes + first
-    var done = 0
-    if channels == 16 {
-        while done + 16 <= count {
-            Transpose16.transpose(source + done, stride: planeStride, into: target + done * 16, stride: 16)
-            done += 16
-        }
-    }
-    if done == count { return }
-    if channels < 16 {
-        for p in done..<count { zeroFloats(target + p * 16 + channels, count: 16 - channels) }
-    }
-    for c in 0..<channels {
-        let plane = source + c * planeStride
-        for p in done..<count { target[p * 16 + c] = plane[p] }
-    }
-}
-
-/// [position][16 channels] → NCHW: the inverse of `toChannelBlocked` for the first `channels` lanes.
-@inline(__always)
-func fromChannelBlocked(_ source: UnsafePointer<Float>, count: Int, channels: Int,
-                        into planes: UnsafeMutablePointer<Float>, planeStride: Int) {
-    var done = 0
-    if channels == 16 {
-        while done + 16 <= count {
-            Transpose16.transpose(source + done * 16, stride: 16, into: planes + done, stride: planeStride)
-            done += 16
-        }
-    }
-    for c in 0..<channels {
-        let plane = planes + c * planeStride
-        for p in done..<count { plane[p] = source[p * 16 + c] }
     }
 }
 
