@@ -132,6 +132,9 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
             case (5, 5, 2): convolveRow(inputRows, weights, target, steps, R: 5, S: 5, stride: 32, dilation: 16)
             case (7, 7, 1): convolveRow(inputRows, weights, target, steps, R: 7, S: 7, stride: 16, dilation: 16)
             case (7, 7, 2): convolveRow(inputRows, weights, target, steps, R: 7, S: 7, stride: 32, dilation: 16)
+            case (_, _, 1):  // other sizes at stride 1 (RepLKNet's 13×13 on 7×7 maps): constant steps still
+                convolveRow(inputRows, weights, target, steps, R: d.kernelHeight, S: d.kernelWidth, stride: 16,
+                            dilation: 16)
             default:
                 convolveRow(inputRows, weights, target, steps, R: d.kernelHeight, S: d.kernelWidth,
                             stride: steps.stride, dilation: steps.dilation)

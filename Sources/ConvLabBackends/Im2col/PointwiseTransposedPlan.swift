@@ -122,16 +122,22 @@ struct PointwiseTransposedGeometry: Sendable {
     /// few floats per row of C/G, and in alternated runs (Intel kind, 2 threads) the plan was 1.3–1.5× faster at
     /// C/G = 112–320 (EfficientNet's, ShuffleNet's, MobileNetV2's 14² and 7² layers), even at 256 and 1.1–1.2×
     /// slower at 512–2048 (ResNet-50's).
+    /// Maps under 64 positions are the exception: there the NCHW product is one ragged strip, which every task of
+    /// its output-channel split copies (MobileNetV2's 960→160 layer at 7²: 8 copies of 240 KiB for 15 MFLOP, no
+    /// speed-up from a second thread), so up to the depth the native GEMM reads in place (1152) the transposed
+    /// product is used there whatever the lanes say.
     static let deepestReduction = 384
+    static let deepestReductionOnSmallMaps = 1152
 
     static func applies(to d: ConvolutionDescriptor) -> Bool {
+        let smallMap = d.outputHeight * d.outputWidth < 64
         guard d.kernelHeight == 1, d.kernelWidth == 1, d.padding.isZero, d.channelsPerGroup >= 16,
-              d.channelsPerGroup <= deepestReduction,
+              d.channelsPerGroup <= (smallMap ? deepestReductionOnSmallMaps : deepestReduction),
               d.outputChannelsPerGroup >= 16 else { return false }
         let positions = d.outputHeight * d.outputWidth
         let kg = d.outputChannelsPerGroup
         func use(_ n: Int, _ block: Int) -> Double { Double(n) / Double((n + block - 1) / block * block) }
-        return use(kg, 64) * use(positions, 6) > use(positions, 64) * 1.05
+        return positions < 64 || use(kg, 64) * use(positions, 6) > use(positions, 64) * 1.05
     }
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
