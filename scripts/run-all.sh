@@ -15,7 +15,11 @@ scripts/layers.sh
 scripts/decompositions.sh
 if [ -f ../shared/bench/suite.csv ]; then
   .build/release/convlab bench --suite ../shared/bench/suite.csv --threads "${THREADS:-$(nproc)}" > notebooks-data/suite-bench.csv
-  # The training-step study needs the oneDNN anchor beside the suite.
-  [ -x ../shared/anchors/run_onednn.sh ] && scripts/training-step.sh
+  # The training-step study and the comparisons need the oneDNN anchor beside the suite.
+  if [ -x ../shared/anchors/run_onednn.sh ]; then
+    scripts/training-step.sh
+    scripts/vs-onednn.sh ../shared/bench/suite.csv notebooks-data
+    scripts/vs-onednn.sh bench/networks.csv notebooks-data/networks  # the layers of real networks
+  fi
 fi
 python3 scripts/plot.py
