@@ -20,3 +20,27 @@ onednn_anchor() {
   anchor=${ONEDNN:-../shared/anchors/run_onednn.sh}
   [ -x "$anchor" ] || { echo "$1: $anchor not found (set ONEDNN=path/to/run_onednn.sh)" >&2; exit 2; }
 }
+# interleave_rows SUITE BENCH.csv ONEDNN.csv PASS_ENV -- CONVLAB_BENCH_ARGS...: row by row, `convlab bench` then the
+# oneDNN anchor (with CONVLAB_PASS=PASS_ENV) on the same one-row suite, each appending to its CSV (one header).
+# Drift of the machine between the two halves of a whole-suite run once moved oneDNN's medians by up to 37% against
+# ours (vgg1_2), and the geomean of 55 network layers between 0.49 and 0.88 for the same code.
+interleave_rows() {
+  local suite=$1 bench=$2 onednn=$3 pass_env=$4; shift 5
+  local row header first=1 line
+  row=$(mktemp)
+  header=$(head -n 1 "$suite")
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    printf '%s\n%s\n' "$header" "$line" > "$row"
+    if [ $first = 1 ]; then
+      "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" > "$bench"
+      CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" > "$onednn"
+      first=0
+    else
+      "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" | tail -n +2 >> "$bench"
+      CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
+    fi
+    echo "${line%%,*} done" >&2
+  done < <(tail -n +2 "$suite")
+  rm -f "$row"
+}

@@ -17,24 +17,8 @@ onednn_anchor training-step
 mkdir -p "$out"
 bench=$out/training-step-bench.csv onednn=$out/training-step-onednn.csv result=$out/training-step.csv
 
-# Row by row, convlab then oneDNN on the same one-row suite: drift of the machine between the two halves of a
-# whole-suite run once moved oneDNN's medians by up to 37% against ours (vgg1_2), and landed in the ratios.
-row=$(mktemp) && trap 'rm -f "$row"' EXIT
-header=$(head -n 1 "$suite")
-first=1
-tail -n +2 "$suite" | while IFS= read -r line; do
-  [ -n "$line" ] || continue
-  printf '%s\n%s\n' "$header" "$line" > "$row"
-  if [ $first = 1 ]; then
-    "$CONVLAB" bench --suite "$row" --pass training --threads "$THREADS" --max-time "${MAX_TIME:-1}" > "$bench"
-    CONVLAB_PASS=all "$anchor" "$row" "$THREADS" > "$onednn"
-    first=0
-  else
-    "$CONVLAB" bench --suite "$row" --pass training --threads "$THREADS" --max-time "${MAX_TIME:-1}" | tail -n +2 >> "$bench"
-    CONVLAB_PASS=all "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
-  fi
-  echo "training-step: ${line%%,*} done" >&2
-done
+# Row by row (interleave_rows in common.sh): whole-suite halves let the machine's drift into the ratios.
+interleave_rows "$suite" "$bench" "$onednn" all -- --pass training --max-time "${MAX_TIME:-1}"
 
 python3 - "$bench" "$onednn" > "$result" <<'PY'
 import csv, math, sys

@@ -25,24 +25,9 @@ esac
 mkdir -p "$out"
 bench=$out/suite-bench$suffix.csv onednn=$out/onednn$suffix.csv result=$out/suite-vs-onednn$suffix.csv
 
-# Row by row, convlab then oneDNN on the same one-row suite (as training-step.sh): in whole-suite halves the machine's
-# drift moved oneDNN's medians by 10-100% against ours between two runs on the same day (55 network layers: geomean
-# 0.49 in one run, 0.88 in the next with the same convlab for most rows), and that landed in the ratios.
-row=$(mktemp) && trap 'rm -f "$row"' EXIT
-header=$(head -n 1 "$suite")
-first=1
-tail -n +2 "$suite" | while IFS= read -r line; do
-  [ -n "$line" ] || continue
-  printf '%s\n%s\n' "$header" "$line" > "$row"
-  if [ $first = 1 ]; then
-    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" ${layout:+--layout "$layout"} > "$bench"
-    CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" > "$onednn"
-    first=0
-  else
-    "$CONVLAB" bench --suite "$row" --pass "$pass" --threads "$THREADS" --max-time "${MAX_TIME:-1.5}" ${layout:+--layout "$layout"} | tail -n +2 >> "$bench"
-    CONVLAB_PASS=${pass//-/_} "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
-  fi
-done
+# Row by row (interleave_rows in common.sh): whole-suite halves let the machine's drift into the ratios.
+interleave_rows "$suite" "$bench" "$onednn" "${pass//-/_}" -- --pass "$pass" --max-time "${MAX_TIME:-1.5}" \
+  ${layout:+--layout "$layout"}
 
 # Best per row on each side (convlab: status ok and passed; oneDNN: every variant it ran), joined on name.
 # (Python's csv module: convlab's variant and message columns are quoted and may hold commas.)

@@ -26,14 +26,6 @@ extension ChannelBlockedExecution {
             throw ConvLabError.shapeMismatch(what: "nChw16c output buffer", expected: "\(outputCount) floats",
                                              actual: "\(output.count)")
         }
-        // The workspace checks are the NCHW ones.
-        if workspace.count < workspaceBytes {
-            throw ConvLabError.shapeMismatch(what: "workspace", expected: "at least \(workspaceBytes) bytes",
-                                             actual: "\(workspace.count) bytes")
-        }
-        if workspaceBytes > 0, let base = workspace.baseAddress, Int(bitPattern: base) % Workspace.alignment != 0 {
-            throw ConvLabError.shapeMismatch(what: "workspace", expected: "\(Workspace.alignment)-byte alignment",
-                                             actual: "address \(base)")
-        }
+        try validateWorkspace(workspace)
     }
 }

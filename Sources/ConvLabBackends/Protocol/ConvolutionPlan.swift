@@ -45,6 +45,11 @@ extension ConvolutionPlan {
             throw ConvLabError.shapeMismatch(what: "output buffer", expected: "\(descriptor.outputCount) floats "
                                              + "(\(descriptor.outputShape))", actual: "\(output.count)")
         }
+        try validateWorkspace(workspace)
+    }
+
+    /// Checks the workspace's length and alignment against the plan's layout.
+    package func validateWorkspace(_ workspace: UnsafeMutableRawBufferPointer) throws {
         if workspace.count < workspaceBytes {
             throw ConvLabError.shapeMismatch(what: "workspace", expected: "at least \(workspaceBytes) bytes",
                                              actual: "\(workspace.count) bytes")
