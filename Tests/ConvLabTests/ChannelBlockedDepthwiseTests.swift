@@ -68,7 +68,12 @@ import Testing
         #expect(throws: ConvLabError.self) { try ChannelBlocking.unblocked(blocked, channels: c + 16) }
     }
 
-    @Test(arguments: ChannelBlockedDepthwiseTests.shapes)
+    /// Wide stride-1 rows run the row plan on NCHW and the channel-blocked plan on nChw16c.
+    static let wideRows = [ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 3),
+                           ChannelBlockedDepthwiseTests.depthwise(2, 20, 20, 50, 5, 5),
+                           ChannelBlockedDepthwiseTests.depthwise(1, 16, 56, 56, 31, 31)]
+
+    @Test(arguments: ChannelBlockedDepthwiseTests.shapes + wideRows)
     func blockedExecutionAgreesWithTheReference(d: ConvolutionDescriptor) throws {
         let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1), seed: 5)
         let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: 6)

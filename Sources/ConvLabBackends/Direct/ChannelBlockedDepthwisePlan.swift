@@ -218,8 +218,12 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// 28-wide rows 0.063 vs 0.085 ms (192 channels) and 0.11 vs 0.16 (240 channels, 5×5); at 56 and 112 the row
     /// plan wins (0.125 vs 0.18 and 0.155 ms), its transposes-free loads reused across four output rows.
     static func applies(to d: ConvolutionDescriptor) -> Bool {
+        supports(d) && (!d.isStrideOne || d.outputWidth < 48)
+    }
+
+    /// Whether the plan can run `d` at all (then it also serves the row plan's nChw16c entry point).
+    static func supports(_ d: ConvolutionDescriptor) -> Bool {
         d.channelsPerGroup == 1 && d.outputChannelsPerGroup == 1 && d.inputChannels >= 16
-            && (!d.isStrideOne || d.outputWidth < 48)
     }
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {

@@ -21,9 +21,11 @@ public struct DirectBackend: BackwardDataByForward {
         if ChannelBlockedDepthwiseGeometry.applies(to: d) {
             return try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options).summary
         }
-        return DepthwiseGeometry.applies(to: d)
-            ? try DepthwiseGeometry(descriptor: d, options: options).summary
-            : try DirectGeometry(descriptor: d, options: options).summary
+        guard DepthwiseGeometry.applies(to: d) else { return try DirectGeometry(descriptor: d, options: options).summary }
+        let rows = try DepthwiseGeometry(descriptor: d, options: options).summary
+        guard ChannelBlockedDepthwiseGeometry.supports(d) else { return rows }
+        return DepthwiseRowsWithBlockedEntry.summary(
+            rows: rows, blocked: try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options).summary)
     }
 
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
@@ -35,8 +37,13 @@ public struct DirectBackend: BackwardDataByForward {
                 geometry: try ChannelBlockedDepthwiseGeometry(descriptor: descriptor, options: options), weights: weights)
         }
         if DepthwiseGeometry.applies(to: descriptor) {
-            return DepthwisePlan(geometry: try DepthwiseGeometry(descriptor: descriptor, options: options),
-                                 weights: weights)
+            let rows = DepthwisePlan(geometry: try DepthwiseGeometry(descriptor: descriptor, options: options),
+                                     weights: weights)
+            guard ChannelBlockedDepthwiseGeometry.supports(descriptor) else { return rows }
+            return DepthwiseRowsWithBlockedEntry(
+                rows: rows, blocked: ChannelBlockedDepthwisePlan(
+                    geometry: try ChannelBlockedDepthwiseGeometry(descriptor: descriptor, options: options),
+                    weights: weights))
         }
         return DirectPlan(geometry: try DirectGeometry(descriptor: descriptor, options: options), weights: weights)
     }
