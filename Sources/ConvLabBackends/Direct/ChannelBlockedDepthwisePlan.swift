@@ -87,8 +87,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         if layout == .nchw {
             if lo < hi {
                 ChannelBlocking.toBlocked(x + (n * d.inputChannels + firstChannel) * planeSize, planeStride: planeSize,
-                                 from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth, channels: channels,
-                                 into: stage)
+                                          from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth, channels: channels,
+                                          into: stage)
             }
             rowsSource = UnsafePointer(stage)
         } else {
@@ -111,8 +111,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         // Positions past the last output column read the slack after the last row: zero, so nothing uninitialised is read.
         zeroFloats(padded + paddedRows * vectorsPerRow, count: g.slackFloats)
         // The band's outputs, [position][16 channels], into the stage (its input copy is no longer needed), or for
-        // nChw16c straight into the output block's rows. A row's
-        // last block computes 8 positions and stores the valid ones: a 7- or 14-wide row is one or two blocks.
+        // nChw16c straight into the output block's rows. A row's last block computes 8 positions and stores the
+        // valid ones: a 7- or 14-wide row is one or two blocks.
         // Common kernel sizes and strides get their own copy of the row loop, with the tap loops unrolled and every
         // load offset an immediate: with runtime steps the compiler kept 72 offsets on the stack, and at 9 taps the
         // loop overhead cost as much as the FMAs.
@@ -143,8 +143,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         guard layout == .nchw else { return }
         let wo = d.outputWidth
         ChannelBlocking.fromBlocked(stage, count: rows * wo, channels: channels,
-                           into: y + (n * d.outputChannels + firstChannel) * outputPlaneSize + firstRow * wo,
-                           planeStride: outputPlaneSize)
+                                    into: y + (n * d.outputChannels + firstChannel) * outputPlaneSize + firstRow * wo,
+                                    planeStride: outputPlaneSize)
     }
 
     /// A row's outputs, and the steps through the padded band in floats: between output positions, between taps

@@ -7,8 +7,8 @@ import ConvLabCore
 /// Work is split into tiles of (image, group, block of 6 output channels, 64 output positions); each tile runs the
 /// whole (C/G)·R·S reduction in registers and stores its valid outputs once. Supports every stride, dilation,
 /// padding, group count and batch size. Depthwise and groups with fewer than 4 output channels use a 1-channel
-/// kernel so no lanes are spent on padding channels; depthwise layers at stride 1 have their own plan
-/// (`DepthwisePlan`) that pads rows in cache instead of copying the whole input.
+/// kernel so no lanes are spent on padding channels; depthwise layers have their own plans, row bands padded in
+/// cache (`DepthwisePlan`) and 16 channels per vector (`ChannelBlockedDepthwisePlan`): `DirectPlanChoice` picks.
 public struct DirectBackend: BackwardDataByForward {
     public init() {}
 
@@ -18,38 +18,61 @@ public struct DirectBackend: BackwardDataByForward {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
-        if ChannelBlockedDepthwiseGeometry.applies(to: d) {
-            return try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options).summary
-        }
-        guard DepthwiseGeometry.applies(to: d) else { return try DirectGeometry(descriptor: d, options: options).summary }
-        let rows = try DepthwiseGeometry(descriptor: d, options: options).summary
-        guard ChannelBlockedDepthwiseGeometry.supports(d) else { return rows }
-        return DepthwiseRowsWithBlockedEntry.summary(
-            rows: rows, blocked: try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options).summary)
+        return try DirectPlanChoice(d, options: options).summary
     }
 
     public func makePlan(descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions) throws
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
-        if ChannelBlockedDepthwiseGeometry.applies(to: descriptor) {
-            return ChannelBlockedDepthwisePlan(
-                geometry: try ChannelBlockedDepthwiseGeometry(descriptor: descriptor, options: options), weights: weights)
-        }
-        if DepthwiseGeometry.applies(to: descriptor) {
-            let rows = DepthwisePlan(geometry: try DepthwiseGeometry(descriptor: descriptor, options: options),
-                                     weights: weights)
-            guard ChannelBlockedDepthwiseGeometry.supports(descriptor) else { return rows }
-            return DepthwiseRowsWithBlockedEntry(
-                rows: rows, blocked: ChannelBlockedDepthwisePlan(
-                    geometry: try ChannelBlockedDepthwiseGeometry(descriptor: descriptor, options: options),
-                    weights: weights))
-        }
-        return DirectPlan(geometry: try DirectGeometry(descriptor: descriptor, options: options), weights: weights)
+        return try DirectPlanChoice(descriptor, options: options).plan(weights: weights)
     }
 
     /// Every direct method sums (C/G)·R·S products per output.
     static func errorBound(_ d: ConvolutionDescriptor) -> Double { dotProductErrorBound(terms: d.reductionLength) }
+}
+
+/// Which plan `direct` runs on a descriptor, decided once for `describe` and `makePlan`: depthwise layers of 16+
+/// channels at stride > 1 or on rows under 48 outputs vectorise across channels; other stride-1 depthwise rows of
+/// 24+ outputs use row bands (with the channel-blocked plan as their nChw16c entry point when it can run); everything
+/// else uses the general polyphase plan.
+enum DirectPlanChoice {
+    case channelBlockedDepthwise(ChannelBlockedDepthwiseGeometry)
+    case depthwiseRows(DepthwiseGeometry, blocked: ChannelBlockedDepthwiseGeometry?)
+    case general(DirectGeometry)
+
+    init(_ d: ConvolutionDescriptor, options: PlanOptions) throws {
+        if ChannelBlockedDepthwiseGeometry.applies(to: d) {
+            self = .channelBlockedDepthwise(try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options))
+        } else if DepthwiseGeometry.applies(to: d) {
+            self = .depthwiseRows(try DepthwiseGeometry(descriptor: d, options: options),
+                                  blocked: ChannelBlockedDepthwiseGeometry.supports(d)
+                                      ? try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options) : nil)
+        } else {
+            self = .general(try DirectGeometry(descriptor: d, options: options))
+        }
+    }
+
+    var summary: PlanDescription {
+        switch self {
+        case .channelBlockedDepthwise(let geometry): return geometry.summary
+        case .depthwiseRows(let rows, nil): return rows.summary
+        case .depthwiseRows(let rows, let blocked?):
+            return DepthwiseRowsWithBlockedEntry.summary(rows: rows.summary, blocked: blocked.summary)
+        case .general(let geometry): return geometry.summary
+        }
+    }
+
+    func plan(weights: Tensor<Float>) -> any ConvolutionPlan {
+        switch self {
+        case .channelBlockedDepthwise(let geometry): return ChannelBlockedDepthwisePlan(geometry: geometry, weights: weights)
+        case .depthwiseRows(let rows, nil): return DepthwisePlan(geometry: rows, weights: weights)
+        case .depthwiseRows(let rows, let blocked?):
+            return DepthwiseRowsWithBlockedEntry(rows: DepthwisePlan(geometry: rows, weights: weights),
+                                                 blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
+        case .general(let geometry): return DirectPlan(geometry: geometry, weights: weights)
+        }
+    }
 }
 
 /// The general direct plan's geometry: the polyphase input layout, the register blocking and the task split, from

@@ -134,30 +134,43 @@ public struct ComparisonRunner: Sendable {
                                                       d.outputWidth, 16])
         blockedOutput.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
-        func run(_ profile: ExecutionProfile?) throws -> TimingResult? {
+        try record(into: &row, run: { profile in
             try blockedInput.withUnsafeBufferPointer { x in
                 try blockedOutput.withUnsafeMutableBufferPointer { y in
-                    if let profile {
-                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: profile)
-                        return nil
-                    }
-                    return try Timing.measure(policy: timing) {
-                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: nil)
+                    try timeOrProfile(profile) {
+                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: $0)
                     }
                 }
             }
-        }
+        }, accuracy: {
+            try reference.map {
+                try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput, channels: d.outputChannels),
+                                            reference: $0, errorBound: plan.summary.errorBound)
+            }
+        })
+    }
+
+    /// Fills the row's timing, then its accuracy (after the timed runs, from the output they left), then, when
+    /// profiling, its phases: `run(nil)` times the plan under the policy, `run(profile)` executes it once into it.
+    private func record(into row: inout BackendMeasurement, run: (ExecutionProfile?) throws -> TimingResult?,
+                        accuracy: () throws -> AccuracyReport?) throws {
         row.timing = try run(nil)
-        if let reference {
-            row.accuracy = try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput,
-                                                                                             channels: d.outputChannels),
-                                                       reference: reference, errorBound: plan.summary.errorBound)
-        }
+        row.accuracy = try accuracy()
         if profile {
             let phases = ExecutionProfile()
             _ = try run(phases)
             row.phases = phases.phases
         }
+    }
+
+    /// One execution into `profile`, or, without one, the timed runs of the policy.
+    private func timeOrProfile(_ profile: ExecutionProfile?, _ execute: (ExecutionProfile?) throws -> Void) throws
+        -> TimingResult? {
+        if let profile {
+            try execute(profile)
+            return nil
+        }
+        return try Timing.measure(policy: timing) { try execute(nil) }
     }
 
     /// Plans and times `backend` on NCHW tensors; returns the plan (for a blocked measurement of the same plan).
@@ -180,27 +193,18 @@ public struct ComparisonRunner: Sendable {
                     try output.withUnsafeMutableBufferPointer { y in
                         let operands = PassOperands(input: a, gradOutput: pass == .backwardWeights ? g
                                                         : UnsafeBufferPointer(start: nil, count: 0), output: y)
-                        if let profile {
-                            try plan.execute(operands, workspace: workspace.buffer, profile: profile)
-                            return nil
-                        }
-                        return try Timing.measure(policy: timing) {
-                            try plan.execute(operands, workspace: workspace.buffer, profile: nil)
+                        return try timeOrProfile(profile) {
+                            try plan.execute(operands, workspace: workspace.buffer, profile: $0)
                         }
                     }
                 }
             }
         }
-        row.timing = try run(nil)
-        if let reference {
-            row.accuracy = try AccuracyChecker.compare(output: output, reference: reference,
-                                                       errorBound: plan.summary.errorBound)
-        }
-        if profile {
-            let phases = ExecutionProfile()
-            _ = try run(phases)
-            row.phases = phases.phases
-        }
+        try record(into: &row, run: run, accuracy: {
+            try reference.map {
+                try AccuracyChecker.compare(output: output, reference: $0, errorBound: plan.summary.errorBound)
+            }
+        })
         return plan
     }
 }
