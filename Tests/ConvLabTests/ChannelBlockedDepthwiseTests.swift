@@ -83,6 +83,7 @@ import Testing
             let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w,
                                                                  options: PlanOptions(threads: threads))
                                         as? any ChannelBlockedExecution)
+            #expect(plan.blockedSummary.variant == "depthwise channel-blocked", "\(d)")
             let input = try ChannelBlocking.blocked(x)
             var output = try Tensor<Float>(shape: [d.batch, (d.outputChannels + 15) / 16, d.outputHeight,
                                                    d.outputWidth, 16])

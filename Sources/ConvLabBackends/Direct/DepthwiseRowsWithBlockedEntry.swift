@@ -9,6 +9,7 @@ struct DepthwiseRowsWithBlockedEntry: ChannelBlockedExecution {
 
     var descriptor: ConvolutionDescriptor { rows.descriptor }
     var summary: PlanDescription { Self.summary(rows: rows.summary, blocked: blocked.summary) }
+    var blockedSummary: PlanDescription { blocked.summary }
 
     /// The row plan's description with the workspace both plans need.
     static func summary(rows: PlanDescription, blocked: PlanDescription) -> PlanDescription {

@@ -5,11 +5,17 @@ import ConvLabCore
 /// kernels take, where a network keeps activations blocked from layer to layer; `bench --layout both` times a plan
 /// both ways, so the cost of the NCHW transpositions is a number, not a footnote.
 public protocol ChannelBlockedExecution: ConvolutionPlan {
+    /// The description of what `executeBlocked` runs (by default `summary`; a plan that hands blocked tensors to
+    /// another plan says which). Its workspace is the one `summary` declares.
+    var blockedSummary: PlanDescription { get }
+
     func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                         workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws
 }
 
 extension ChannelBlockedExecution {
+    public var blockedSummary: PlanDescription { summary }
+
     /// Checks the blocked buffers' sizes and the workspace, as `validateBuffers` does for NCHW.
     package func validateBlockedBuffers(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                                         workspace: UnsafeMutableRawBufferPointer) throws {

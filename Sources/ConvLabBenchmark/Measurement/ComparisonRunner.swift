@@ -92,7 +92,8 @@ public struct ComparisonRunner: Sendable {
                 if let blockedPlan {
                     var blockedRow = row
                     (blockedRow.layout, blockedRow.timing, blockedRow.accuracy, blockedRow.phases) = (.nChw16c, nil, nil, [])
-                    blockedRow.variant = blockedPlan.summary.variant.isEmpty ? nil : blockedPlan.summary.variant
+                    let variant = blockedPlan.blockedSummary.variant
+                    blockedRow.variant = variant.isEmpty ? nil : variant
                     blockedRow.workspaceBytes = blockedPlan.summary.workspaceBytes
                     capturingErrors(into: &blockedRow) { blockedRow in
                         try measureBlocked(blockedPlan, input: input, reference: reference, into: &blockedRow)
