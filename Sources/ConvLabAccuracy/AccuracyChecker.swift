@@ -17,14 +17,15 @@ import ConvLabCore
 /// are counted as mismatches (which fail the check) and are otherwise left out of the error statistics, as are
 /// outputs whose scale Σ|w|·|x| is infinite. An output with zero scale has an exact reference of 0 and must be 0.
 public enum AccuracyChecker {
-    /// Measures `output` against `reference` for a backend whose declared bound is `errorBound`.
-    public static func compare(output: Tensor<Float>, reference: ReferenceResult, errorBound: Double) throws
-        -> AccuracyReport {
+    /// Measures `output` against `reference` for a backend whose declared bound is `errorBound`, run under the
+    /// accuracy `ceiling` (a bound above it makes the verdict `unbounded`, never `pass`).
+    public static func compare(output: Tensor<Float>, reference: ReferenceResult, errorBound: Double,
+                               ceiling: Double = AccuracyCeiling.defaultCeiling) throws -> AccuracyReport {
         guard output.shape == reference.output.shape else {
             throw ConvLabError.shapeMismatch(what: "output compared with the reference",
                                              expected: "\(reference.output.shape)", actual: "\(output.shape)")
         }
-        var report = AccuracyReport(errorBound: errorBound)
+        var report = AccuracyReport(errorBound: errorBound, ceiling: ceiling)
         let typical = reference.typicalMagnitude?.scalars
         let planeSize = output.shape.count == 4 ? output.shape[2] * output.shape[3] : output.count
         let neighbourhood = output.shape.count == 4
@@ -106,10 +107,12 @@ public enum AccuracyChecker {
     }
 
     /// Runs `plan` on `input` and compares it with the reference for (input, weights).
-    public static func check(plan: any ConvolutionPlan, input: Tensor<Float>, reference: ReferenceResult) throws
+    public static func check(plan: any ConvolutionPlan, input: Tensor<Float>, reference: ReferenceResult,
+                             ceiling: Double = AccuracyCeiling.defaultCeiling) throws
         -> (output: Tensor<Float>, report: AccuracyReport) {
         let output = try plan(input)
-        return (output, try compare(output: output, reference: reference, errorBound: plan.expectedErrorBound))
+        return (output, try compare(output: output, reference: reference, errorBound: plan.expectedErrorBound,
+                                    ceiling: ceiling))
     }
 
     /// Seeded end-to-end check: random input and weights (uniform in [−1, 1) unless given), reference, plan, compare.
@@ -122,7 +125,7 @@ public enum AccuracyChecker {
         let reference = try ReferenceConvolution.compute(descriptor: descriptor, input: input, weights: weights,
                                                          threads: options.threads)
         let plan = try backend.makePlan(descriptor: descriptor, weights: weights, options: options)
-        return try check(plan: plan, input: input, reference: reference).report
+        return try check(plan: plan, input: input, reference: reference, ceiling: options.accuracy.ceiling).report
     }
 }
 
@@ -155,7 +158,8 @@ extension AccuracyChecker {
                 }
             }
         }
-        return try compare(output: output, reference: reference, errorBound: plan.summary.errorBound)
+        return try compare(output: output, reference: reference, errorBound: plan.summary.errorBound,
+                           ceiling: options.accuracy.ceiling)
     }
 }
 

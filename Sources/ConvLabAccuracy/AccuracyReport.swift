@@ -1,3 +1,5 @@
+import ConvLabBackends
+
 /// How far a float32 result is from the float64 reference.
 ///
 /// The relative error of output i is |yᵢ − refᵢ| / Σ|w|·|x| (the forward-error scale of that output's dot product),
@@ -19,9 +21,24 @@ public struct AccuracyReport: Sendable, Codable, Hashable {
     public var comparedCount: Int = 0
     /// The backend's declared bound for this descriptor.
     public var errorBound: Double = 0
+    /// The accuracy ceiling the plan ran under: a bound above it promises nothing (`AccuracyCeiling`).
+    public var ceiling: Double = AccuracyCeiling.defaultCeiling
 
-    /// Pass: every finite output within the bound and no NaN/Inf mismatch.
-    public var passed: Bool {
-        nanMismatches == 0 && infinityMismatches == 0 && maxRelativeError <= errorBound
+    /// The outcome of a check.
+    public enum Verdict: String, Sendable, Codable {
+        /// Every finite output within a meaningful bound, no NaN/Inf mismatch.
+        case pass
+        /// An output beyond the bound, or a NaN/Inf mismatch.
+        case fail
+        /// Within a bound above the accuracy ceiling: the bound is too loose for staying inside it to mean anything.
+        case unbounded
     }
+
+    public var verdict: Verdict {
+        if nanMismatches > 0 || infinityMismatches > 0 || maxRelativeError > errorBound { return .fail }
+        return errorBound <= ceiling ? .pass : .unbounded
+    }
+
+    /// Pass: every finite output within a bound at or below the ceiling, and no NaN/Inf mismatch.
+    public var passed: Bool { verdict == .pass }
 }

@@ -15,6 +15,10 @@ public struct AccuracyRecord: Codable, Sendable {
     public var maxRelativeError: Double
     public var errorBound: Double
     public var passed: Bool
+    /// The worst verdict over the seeds: fail, else unbounded, else pass; `refused` when the plan was refused (the
+    /// reason is in `message`).
+    public var check: String
+    public var message: String?
 }
 
 public enum AccuracyStudy {
@@ -39,21 +43,36 @@ public enum AccuracyStudy {
             }
             for backend in backends where backend.support(for: d, pass: pass).isSupported {
                 var (meanSum, worst, bound, passed, variant) = (0.0, 0.0, 0.0, true, "")
+                var verdicts: Set<AccuracyReport.Verdict> = []
+                do {
+                    _ = try backend.describe(d, pass: pass, options: options)
+                } catch let error as ConvLabError {
+                    guard case .tooInaccurate = error else { throw error }
+                    records.append(AccuracyRecord(backend: backend.name, pass: pass, variant: "",
+                                                  distribution: distribution.name, seeds: 0, meanRelativeError: .nan,
+                                                  maxRelativeError: .nan, errorBound: .nan, passed: false,
+                                                  check: "refused", message: error.description))
+                    continue
+                }
                 for (input, w, dy, reference) in cases {
                     let plan = try backend.makePlan(pass: pass, descriptor: d, weights: w, options: options)
                     let output = try plan.run(input, gradOutput: pass == .backwardWeights ? dy : nil)
                     let report = try AccuracyChecker.compare(output: output, reference: reference,
-                                                             errorBound: plan.summary.errorBound)
+                                                             errorBound: plan.summary.errorBound,
+                                                             ceiling: options.accuracy.ceiling)
                     meanSum += report.meanRelativeError
                     worst = max(worst, report.maxRelativeError)
                     bound = report.errorBound
                     passed = passed && report.passed
+                    verdicts.insert(report.verdict)
                     variant = plan.summary.variant
                 }
                 records.append(AccuracyRecord(backend: backend.name, pass: pass, variant: variant,
                                               distribution: distribution.name, seeds: seeds,
                                               meanRelativeError: meanSum / Double(max(seeds, 1)),
-                                              maxRelativeError: worst, errorBound: bound, passed: passed))
+                                              maxRelativeError: worst, errorBound: bound, passed: passed,
+                                              check: (verdicts.contains(.fail) ? AccuracyReport.Verdict.fail
+                                                      : verdicts.contains(.unbounded) ? .unbounded : .pass).rawValue))
             }
         }
         return records

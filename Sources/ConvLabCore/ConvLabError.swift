@@ -20,6 +20,9 @@ public enum ConvLabError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A size computed from the input (elements, bytes, a transform) does not fit in a 64-bit integer; refused
     /// before allocating, where a wrapped product would have become a small buffer and a heap overflow.
     case sizeOverflow(what: String)
+    /// A plan's declared error bound is above the accuracy ceiling: its answer would carry no meaningful promise
+    /// (`source` says what makes the bound that large, e.g. a Winograd tile's transform growth).
+    case tooInaccurate(backend: String, variant: String, bound: Double, ceiling: Double, source: String)
 
     public var description: String {
         switch self {
@@ -39,6 +42,11 @@ public enum ConvLabError: Error, Equatable, Sendable, CustomStringConvertible {
             return "invalid \(name): \(reason)"
         case let .sizeOverflow(what):
             return "\(what): the size overflows a 64-bit integer"
+        case let .tooInaccurate(backend, variant, bound, ceiling, source):
+            return "backend '\(backend)'" + (variant.isEmpty ? "" : " (\(variant))") + " is refused: "
+                + (source.isEmpty ? "" : "\(source); ")
+                + "its error bound \(String(format: "%.2e", bound)) exceeds the accuracy ceiling "
+                + "\(String(format: "%.2e", ceiling)) (allow it explicitly to run it; its check is then 'unbounded')"
         }
     }
 }

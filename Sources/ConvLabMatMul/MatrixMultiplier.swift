@@ -83,6 +83,26 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Worst-case error bound of one element of C accumulated from `depth` products over `calls` calls into the
+    /// same C (e.g. one call per image of a batch), the Strassen growth included, in the checker's normalisation.
+    /// The native kernel sums fixed 128-term blocks from zero (`NativeMultiplier.kSum`), so its bound is the blocked
+    /// γ_{128 + ⌈k/128⌉ + calls}; OpenBLAS does not document its order, so it keeps the plain γₖ.
+    public func errorBound(depth k: Int, calls: Int = 1) -> Double {
+        switch self {
+        case .blas: return dotProductErrorBound(terms: k)
+        case .native:
+            let b = NativeMultiplier.kSum
+            return blockedDotProductErrorBound(terms: k, blockTerms: b, partials: (k + b - 1) / b + calls)
+        case let .strassen(_, base, _): return errorGrowth / base.errorGrowth * base.errorBound(depth: k, calls: calls)
+        }
+    }
+
+    /// A phrase for refusals when Strassen growth dominates a bound ("" otherwise).
+    public var errorSource: String {
+        guard case let .strassen(depth, _, _) = self else { return "" }
+        return "Strassen depth \(depth) grows rounding error up to \(Int(errorGrowth))x"
+    }
+
     /// Recursion stops when a dimension would fall below this (products under ~512 gain nothing from Strassen here).
     public static let strassenCutoff = 256
 

@@ -52,10 +52,14 @@ public struct Selector: Sendable {
     /// The backends to choose among (`registry.selectable`): the standard ones unless an experiment registers more.
     public var registry: BackendRegistry
     public var wisdom: WisdomStore?
+    /// Candidates above its ceiling are refused when described (as too inaccurate), and the default tolerance never
+    /// exceeds it.
+    public var accuracy: AccuracyCeiling
 
     public init(costModel: CostModel = CostModel(), tolerance: Double? = nil, maxWorkspaceBytes: Int? = nil,
                 matrixEngine: MatrixEngine = .native, settings: BackendSettings = BackendSettings(),
-                registry: BackendRegistry? = nil, wisdom: WisdomStore? = nil) {
+                registry: BackendRegistry? = nil, wisdom: WisdomStore? = nil, accuracy: AccuracyCeiling = .default) {
+        self.accuracy = accuracy
         self.costModel = costModel
         self.tolerance = tolerance
         self.maxWorkspaceBytes = maxWorkspaceBytes
@@ -80,8 +84,8 @@ public struct Selector: Sendable {
     /// The ranking for `pass` of `d` (forward unless asked): every pass is chosen for on its own, since the fastest
     /// algorithm often differs between them.
     public func select(for d: ConvolutionDescriptor, threads: Int, pass: ConvolutionPass = .forward) -> Selection {
-        let tolerance = self.tolerance ?? Self.defaultTolerance(for: d, pass: pass)
-        let options = PlanOptions(threads: threads, matrixEngine: matrixEngine)
+        let tolerance = self.tolerance ?? min(Self.defaultTolerance(for: d, pass: pass), accuracy.ceiling)
+        let options = PlanOptions(threads: threads, matrixEngine: matrixEngine, accuracy: accuracy)
         let entry = wisdom?.entry(for: d, threads: threads, pass: pass)
         var all: [Candidate] = []
         for backend in registry.selectable {
@@ -94,6 +98,11 @@ public struct Selector: Sendable {
             let plan: PlanDescription
             do {
                 plan = try backend.describe(d, pass: pass, options: options)
+            } catch ConvLabError.tooInaccurate(_, _, let bound, let ceiling, _) {
+                // Above the accuracy ceiling: as too inaccurate as a bound over the tolerance.
+                all[all.count - 1].errorBound = bound
+                all[all.count - 1].status = .tooInaccurate(bound: bound, tolerance: ceiling)
+                continue
             } catch {
                 all[all.count - 1].status = .unsupported(String(describing: error))
                 continue
@@ -139,7 +148,8 @@ public func convolution(for descriptor: ConvolutionDescriptor, weights: Tensor<F
                         wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any ConvolutionPlan {
     try options.validate()
     let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
-                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom)
+                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom,
+                            accuracy: options.accuracy)
     let selection = selector.select(for: descriptor, threads: options.threads)
     guard let choice = selection.choice else {
         let reasons = selection.all.compactMap { candidate -> String? in
@@ -167,7 +177,8 @@ public func plan(for pass: ConvolutionPass, descriptor: ConvolutionDescriptor, w
                  wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any PassPlan {
     try options.validate()
     let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
-                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom)
+                            matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom,
+                            accuracy: options.accuracy)
     let selection = selector.select(for: descriptor, threads: options.threads, pass: pass)
     guard let choice = selection.choice else {
         throw ConvLabError.unsupported(backend: "selector", reason: "no backend runs \(pass) of \(descriptor) within "

@@ -15,7 +15,12 @@ import Testing
         #expect(report.maxRelativeError == 0.25)        // 0.25 / 1 beats 0.5 / 4
         #expect(abs(report.meanRelativeError - (0.125 + 0 + 0.25) / 3) < 1e-15)
         #expect(!report.passed)
-        #expect(try AccuracyChecker.compare(output: output, reference: reference, errorBound: 0.25).passed)
+        // Within a bound of 0.25: a pass only under a ceiling that admits such a bound; under the default 1e-2
+        // ceiling the bound promises nothing and the verdict is `unbounded`.
+        #expect(try AccuracyChecker.compare(output: output, reference: reference, errorBound: 0.25, ceiling: 1).passed)
+        let loose = try AccuracyChecker.compare(output: output, reference: reference, errorBound: 0.25)
+        #expect(loose.verdict == .unbounded && !loose.passed)
+        #expect(try AccuracyChecker.compare(output: output, reference: reference, errorBound: 0.2).verdict == .fail)
     }
 
     @Test func nanAndInfinityMismatchesFailTheCheck() throws {

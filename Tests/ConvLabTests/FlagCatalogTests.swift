@@ -19,7 +19,7 @@ import Testing
 
     static let shape = ["kernel", "channels", "out-channels", "size", "batch", "stride", "pad", "dilation", "groups"]
     static let run = ["threads", "repeat", "min-time", "max-time", "seed", "strassen-depth", "strassen-cutoff",
-                      "max-memory", "max-workspace"]
+                      "max-memory", "max-workspace", "accuracy-ceiling"]
     static let backendSettings = ["fft-tile", "winograd-tile"]
     static let fast = ["--max-time", "0.01", "--repeat", "1", "--no-check"]
 
@@ -29,18 +29,19 @@ import Testing
         Command(name: "bench", base: ["--suite", Files.suite, "--backends", "direct"] + fast,
                 flags: run + backendSettings),
         Command(name: "select", base: ["--kernel", "3", "--channels", "2", "--size", "8", "--no-wisdom"],
-                flags: shape + ["threads", "tolerance", "max-workspace", "max-time"]),
+                flags: shape + ["threads", "tolerance", "max-workspace", "max-time", "accuracy-ceiling"]),
         Command(name: "sweep", base: ["--kernels", "3", "--channels", "2", "--sizes", "8", "--backends", "direct"] + fast,
                 flags: ["kernels", "channels", "sizes", "batch", "out-channels", "stride", "groups", "shard"]
                     + run + backendSettings),
         Command(name: "tune", base: ["--suite", Files.suite, "--wisdom", Files.wisdom] + fast, flags: run),
         Command(name: "conv", base: ["--input", Files.input, "--weights", Files.weights, "--output", Files.output],
-                flags: ["stride", "pad", "dilation", "groups", "threads"] + backendSettings),
+                flags: ["stride", "pad", "dilation", "groups", "threads", "accuracy-ceiling"] + backendSettings),
         Command(name: "matmul", base: ["--size", "8", "--check-rows", "1"],
                 flags: ["size", "depth", "cutoff", "threads", "check-rows", "seed"]),
         Command(name: "accuracy", base: ["--kernel", "3", "--channels", "2", "--size", "8", "--backends", "direct",
                                         "--seeds", "1"],
-                flags: shape + ["seeds", "threads", "strassen-depth", "strassen-cutoff"] + backendSettings),
+                flags: shape + ["seeds", "threads", "strassen-depth", "strassen-cutoff", "accuracy-ceiling"]
+                    + backendSettings),
         Command(name: "transforms", base: [], flags: ["m", "r", "top"]),
         Command(name: "layers", base: ["--in", "2", "--out", "2", "--kernel", "3", "--size", "8", "--no-run"],
                 flags: ["in", "out", "kernel", "size", "pad", "batch", "multiplier", "groups", "threads", "max-time"]),
@@ -62,6 +63,7 @@ import Testing
         "tolerance=1000000000000", "tolerance=9223372036854775807",
         "max-output-error=1000000000000", "max-output-error=9223372036854775807",
         "check-rows=0", "check-rows=1000000000000", "check-rows=9223372036854775807",
+        "accuracy-ceiling=1000000000000", "accuracy-ceiling=9223372036854775807",
     ]
 
     /// Per subcommand, pairs that run there (besides `accepted`): a workspace cap of 0 turns each backend's row into

@@ -270,5 +270,6 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: tasks)]))
+        try options.accuracy.admit(summary)
     }
 }

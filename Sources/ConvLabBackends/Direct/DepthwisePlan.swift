@@ -238,5 +238,6 @@ struct DepthwiseGeometry: Sendable {
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: tasks)]))
+        try options.accuracy.admit(summary)
     }
 }

@@ -58,10 +58,15 @@ struct DepthwiseWeightGradientGeometry: Sendable {
             * Double(d.kernelHeight * d.kernelWidth)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "depthwise rows",
-            errorBound: dotProductErrorBound(terms: d.reductionLength(for: .backwardWeights)),
+            // Each lane sums its column of a band's even (or odd) rows, a + b and the lanes are added (≤ 16
+            // roundings), and the bands' and images' sums are added in turn.
+            errorBound: blockedDotProductErrorBound(terms: d.reductionLength(for: .backwardWeights),
+                                                    blockTerms: (bandRows + 1) / 2 * (gradientStride / 16) + 16,
+                                                    partials: d.batch * bands),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: d.outputChannels)]))
+        try options.accuracy.admit(summary)
     }
 }
 

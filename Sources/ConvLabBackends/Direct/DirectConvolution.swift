@@ -122,6 +122,7 @@ struct DirectGeometry: Sendable {
         summary = PlanDescription(backend: "direct", errorBound: DirectBackend.errorBound(d),
                                   workspaceBytes: layout.byteCount, persistentBytes: persistent,
                                   work: WorkEstimate([.memory(bytes: bytes), kernel]))
+        try options.accuracy.admit(summary)
     }
 
     /// Tiles per task. A chunk's input (C/G channels × its positions plus the kernel's reach) should fit in a quarter

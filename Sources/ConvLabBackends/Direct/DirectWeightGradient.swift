@@ -54,11 +54,15 @@ struct DirectWeightGradientGeometry: Sendable {
             : .loadBoundKernel(flops: flops, tasks: tasks)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "\(blockChannels)x\(Self.blockTaps) blocks",
-            errorBound: dotProductErrorBound(terms: d.reductionLength(for: .backwardWeights)),
+            // Each lane sums a sixteenth (1×6 blocks: a thirty-second) of one image's positions, the lanes are added
+            // (≤ 15 roundings), and the images' dot products are added in turn.
+            errorBound: blockedDotProductErrorBound(terms: d.reductionLength(for: .backwardWeights),
+                                                    blockTerms: (gridPositions + 15) / 16 + 15, partials: d.batch),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount + polyphase.packedCount
                                                           + d.batch * d.outputChannels * gridPositions) * 4),
                                 kernel]))
+        try options.accuracy.admit(summary)
     }
 }
 

@@ -128,5 +128,6 @@ struct FFTGeometry: Sendable {
                                  tasks: productSplit.tasks),
                 .memory(bytes: filterBytes),
             ]))
+        try options.accuracy.admit(summary)
     }
 }

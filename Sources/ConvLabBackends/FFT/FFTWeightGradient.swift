@@ -115,6 +115,7 @@ struct FFTWeightGradientGeometry: Sendable {
                 .complexProducts(multiplyAdds: multiplyAdds, tasks: tiling.binBlocks * d.groups),
                 .memory(bytes: Double(2 * tiling.paddedBins * kp * cg * d.groups) * 4 * 2),
             ]))
+        try options.accuracy.admit(summary)
     }
 
     /// The forward FFT bound scaled by √(Th·Tw / nonzeros of a dy tile): the FFT's error is normwise — about

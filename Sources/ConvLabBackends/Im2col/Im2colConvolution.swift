@@ -121,10 +121,12 @@ struct Im2colGeometry: Sendable {
         let lowered = isPointwise ? 0 : Double(rows) * Double(columns) * Double(d.batch * d.groups) * 4 * 2
         summary = PlanDescription(
             backend: "im2col", variant: isPointwise ? "pointwise" : (splitsOutputChannels ? "split K" : ""),
-            errorBound: dotProductErrorBound(terms: rows) * options.matrixEngine.errorGrowth,
+            errorBound: options.matrixEngine.errorBound(depth: rows),
+            errorSource: options.matrixEngine.errorSource,
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: lowered),
                                 .gemm(flops: Double(d.directFLOPs), m: gemmRows, n: gemmColumns, k: rows, tasks: tasks)]))
+        try options.accuracy.admit(summary)
     }
 }
 

@@ -133,6 +133,10 @@ struct Im2colGradientGeometry: Sendable {
         gemmScratch = try layout.reserve(UInt8.self, count: gemmBytes, workers: workers, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
         let reduction = d.reductionLength(for: pass)
+        // Separate products added into one element: backward-data's col2im adds one K/G-term product per tap;
+        // backward-weights adds one product per image and tile, then the chunks' partials.
+        let sums = pass == .backwardData ? RS
+            : d.batch * ((positions + tileColumns - 1) / max(tileColumns, 1)) + chunks
         let gemm: WorkEstimate.Stage = pass == .backwardData
             ? .gemm(flops: Double(d.directFLOPs), m: blockRows, n: tileColumns, k: Kg, tasks: tasks)
             : .gemm(flops: Double(d.directFLOPs), m: Kg, n: blockRows, k: tileColumns, tasks: tasks)
@@ -142,10 +146,12 @@ struct Im2colGradientGeometry: Sendable {
             backend: "im2col", pass: pass,
             variant: (isPointwise ? "pointwise, " : "") + "\(blocks) blocks of \(blockRows) rows"
                 + (chunks > 1 ? ", \(chunks) chunks" : ""),
-            errorBound: dotProductErrorBound(terms: reduction) * options.matrixEngine.errorGrowth,
+            errorBound: options.matrixEngine.errorBound(depth: reduction, calls: sums),
+            errorSource: options.matrixEngine.errorSource,
             workspaceBytes: layout.byteCount,
             persistentBytes: pass == .backwardData ? d.weightCount * 4 : 0,
             work: WorkEstimate([.memory(bytes: lowered + reduced), gemm]))
+        try options.accuracy.admit(summary)
     }
 }
 

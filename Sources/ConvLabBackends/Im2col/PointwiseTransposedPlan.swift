@@ -166,10 +166,12 @@ struct PointwiseTransposedGeometry: Sendable {
         let moved = Double(subsamples ? d.batch * d.inputChannels * positions * 2 : 0) + Double(d.outputCount) * 2
         summary = PlanDescription(
             backend: "im2col", variant: "pointwise transposed",
-            errorBound: dotProductErrorBound(terms: d.channelsPerGroup) * options.matrixEngine.errorGrowth,
+            errorBound: options.matrixEngine.errorBound(depth: d.channelsPerGroup),
+            errorSource: options.matrixEngine.errorSource,
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: moved * 4),
                                 .gemm(flops: Double(d.directFLOPs), m: positions, n: blockChannels,
                                       k: d.channelsPerGroup, tasks: planes * channelBlocks)]))
+        try options.accuracy.admit(summary)
     }
 }

@@ -8,7 +8,7 @@ public struct BackendSettings: Hashable, Sendable {
     public var fftTile: Int?
     public var fftProduct: ComplexProduct
     public var fftEffort: FFTPlanningEffort
-    /// Output tile m of the generic `winograd` backend; nil: `WinogradBackend.defaultTile(forKernel:)`.
+    /// Output tile m of the generic `winograd` backend; nil: `WinogradBackend.defaultTile(forKernel:axes:)`.
     public var winogradTile: Int?
     /// Interpolation points of the generic `winograd` backend; nil: `WinogradTransform.defaultPoints(outputSize:kernelSize:)`.
     public var winogradPoints: [Rational]?

@@ -12,6 +12,9 @@ public struct PlanDescription: Sendable {
     public var variant: String
     /// Largest relative error, in the checker's normalisation, the matrix engine's growth included.
     public var errorBound: Double
+    /// What makes `errorBound` as large as it is, in words a refusal can print (e.g. "F(2x2,15x15) transforms grow
+    /// rounding error up to 1.7e+07x"); empty when it is the plain length of the sums.
+    public var errorSource: String
     /// Scratch bytes `execute` needs.
     public var workspaceBytes: Int
     /// Bytes the plan keeps besides the caller's workspace (transformed weights, filter spectra).
@@ -21,11 +24,12 @@ public struct PlanDescription: Sendable {
     public var work: WorkEstimate?
 
     public init(backend: String, pass: ConvolutionPass = .forward, variant: String = "", errorBound: Double,
-                workspaceBytes: Int, persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
+                errorSource: String = "", workspaceBytes: Int, persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
         self.backend = backend
         self.pass = pass
         self.variant = variant
         self.errorBound = errorBound
+        self.errorSource = errorSource
         self.workspaceBytes = workspaceBytes
         self.persistentBytes = persistentBytes
         self.isDeterministic = isDeterministic

@@ -50,7 +50,48 @@ public struct WinogradBackend: BackwardDataByForward {
         }
     }
 
-    static func defaultTile(forKernel r: Int) -> Int { r == 3 ? 4 : 2 }
+    /// The tile the generic backend uses for an r-tap kernel when none is given: 4 for r = 3, else 2.
+    static func preferredTile(forKernel r: Int) -> Int { r == 3 ? 4 : 2 }
+
+    /// The longest reduction the default tile must serve within the default accuracy ceiling: 2²⁴ terms, beyond any
+    /// layer of a real network (the bound grows only with its logarithm).
+    static let defaultTileReduction = 1 << 24
+
+    /// The preferred tile's 2-D and 1-D error growth (default points) for r = 2…15; computed once.
+    static let preferredTileGrowth: [Int: Double] = {
+        var growth: [Int: Double] = [:]
+        for r in 2...15 {
+            if let t = try? WinogradTransform(outputSize: preferredTile(forKernel: r), kernelSize: r) {
+                growth[r] = t.errorGrowth
+            }
+        }
+        return growth
+    }()
+
+    /// The default tile for an r-tap kernel along `axes` (1 or 2) axes, or nil with the reason when even the preferred
+    /// tile's transforms would put the bound of a long reduction over the default accuracy ceiling: in float32,
+    /// F(2, r) grows rounding error ~10⁴× in 2-D from r = 9 on (`convlab transforms`), so the default declines such
+    /// kernels rather than run a plan whose check would be vacuous. An explicit tile still runs them when inaccurate
+    /// plans are allowed.
+    static func defaultTile(forKernel r: Int, axes: Int) -> (tile: Int?, reason: String) {
+        let m = preferredTile(forKernel: r)
+        guard let growth1D = preferredTileGrowth[r] else {
+            return (nil, "no exact F(\(m),\(r)) transform in 64-bit rationals")
+        }
+        let growth = axes == 2 ? growth1D * growth1D : growth1D
+        let bound = errorBound(reduction: defaultTileReduction, heightGrowth: growth, widthGrowth: 1)
+        if bound <= AccuracyCeiling.defaultCeiling { return (m, "") }
+        return (nil, "F(\(m),\(r)) transforms grow float32 rounding error up to \(String(format: "%.1e", growth))x in "
+                + "\(axes)-D, too much for a meaningful bound (\(String(format: "%.1e", bound)) > "
+                + "\(String(format: "%.0e", AccuracyCeiling.defaultCeiling))); set the tile explicitly and allow "
+                + "inaccurate plans to run it anyway")
+    }
+
+    /// The output tile for `d`: the explicit one, else the default (nil when declined).
+    func tile(for d: ConvolutionDescriptor, taps r: Int) -> (tile: Int?, reason: String) {
+        if let outputTile { return (outputTile, "") }
+        return Self.defaultTile(forKernel: r, axes: d.kernelHeight > 1 && d.kernelWidth > 1 ? 2 : 1)
+    }
 
     public func support(for d: ConvolutionDescriptor) -> SupportStatus {
         if !d.isStrideOne { return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): Winograd tiles need stride 1") }
@@ -61,9 +102,10 @@ public struct WinogradBackend: BackwardDataByForward {
         if let kernelSize, r != kernelSize {
             return .unsupported("this variant is for \(kernelSize)-tap kernels, not \(d.kernelHeight)x\(d.kernelWidth)")
         }
-        let m = outputTile ?? Self.defaultTile(forKernel: r)
+        let m = outputTile ?? Self.preferredTile(forKernel: r)
         if m + r - 1 > 16 { return .unsupported("F(\(m),\(r)) needs a \(m + r - 1)-point tile; at most 16 supported") }
-        return .supported
+        let chosen = tile(for: d, taps: r)
+        return chosen.tile == nil ? .unsupported(chosen.reason) : .supported
     }
 
     /// The 1-D transforms along height and width for `d` (identity along a 1-tap axis).
@@ -71,7 +113,9 @@ public struct WinogradBackend: BackwardDataByForward {
         guard let r = Self.kernelTaps(d) else {
             throw ConvLabError.unsupported(backend: name, reason: "kernel \(d.kernelHeight)x\(d.kernelWidth)")
         }
-        let m = outputTile ?? Self.defaultTile(forKernel: r)
+        guard let m = tile(for: d, taps: r).tile else {
+            throw ConvLabError.unsupported(backend: name, reason: tile(for: d, taps: r).reason)
+        }
         func axis(_ taps: Int) throws -> WinogradTransform {
             taps == 1 ? try WinogradTransform(outputSize: 1, kernelSize: 1)
                       : try WinogradTransform(outputSize: m, kernelSize: r, points: points, fractions: fractions)
@@ -91,6 +135,14 @@ public struct WinogradBackend: BackwardDataByForward {
     /// The same for a reduction of `reduction` terms (backward-weights sums N·Ho·Wo).
     static func errorBound(reduction: Int, heightGrowth: Double, widthGrowth: Double) -> Double {
         2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(reduction)))
+    }
+
+    /// What makes a Winograd bound large, for refusals: the 2-D transform growth (and Strassen's, if any).
+    static func errorSource(height: WinogradTransform, width: WinogradTransform, engine: MatrixEngine) -> String {
+        let tile = "F(\(height.outputSize)x\(width.outputSize),\(height.kernelSize)x\(width.kernelSize))"
+        let growth = String(format: "%.1e", height.errorGrowth * width.errorGrowth)
+        return ["\(tile) transforms grow rounding error up to \(growth)x", engine.errorSource]
+            .filter { !$0.isEmpty }.joined(separator: "; ")
     }
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {

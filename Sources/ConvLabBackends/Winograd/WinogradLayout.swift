@@ -120,6 +120,7 @@ struct WinogradLayout: Sendable {
                 + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)",
             errorBound: WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
                                                    widthGrowth: width.errorGrowth) * options.matrixEngine.errorGrowth,
+            errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),
             workspaceBytes: layout.byteCount, persistentBytes: filterFloats * 4,
             work: WorkEstimate([
                 .winogradBlocking(units: tiles * Double(cp / 16) * Double(geometry.tileHeight)
@@ -132,6 +133,7 @@ struct WinogradLayout: Sendable {
                       tasks: tasks),
                 .winogradOutputTransform(units: tiles * Double(kp / 16) * scale, tasks: tasks),
             ]))
+        try options.accuracy.admit(summary)
     }
 
     /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.

@@ -99,6 +99,7 @@ struct WinogradWeightGradientLayout: Sendable {
             errorBound: WinogradBackend.errorBound(reduction: d.reductionLength(for: .backwardWeights),
                                                    heightGrowth: height.errorGrowth, widthGrowth: width.errorGrowth)
                 * options.matrixEngine.errorGrowth,
+            errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([
                 .winogradBlocking(units: tiles * Double((cp + kp) / 16), tasks: d.groups * passTileRows),
@@ -108,6 +109,7 @@ struct WinogradWeightGradientLayout: Sendable {
                       tasks: independent),
                 .winogradOutputTransform(units: Double(d.groups * kp * cp / 16) * scale, tasks: d.outputChannels),
             ]))
+        try options.accuracy.admit(summary)
     }
 }
 

@@ -27,6 +27,8 @@ public struct MeasurementRecord: Codable, Sendable {
     public var maxULP: UInt64?
     public var errorBound: Double?
     public var passed: Bool?
+    /// pass, fail or unbounded (a bound above the accuracy ceiling: within it, but it promises nothing).
+    public var check: String?
     public var message: String?
     public var phases: [String: Double]?
     public var metadata: RunMetadata = .current
@@ -60,6 +62,7 @@ public struct MeasurementRecord: Codable, Sendable {
             maxULP = a.maxULPDistance
             errorBound = a.errorBound
             passed = a.passed
+            check = a.verdict.rawValue
         }
         message = m.statusMessage
         if !m.phases.isEmpty {
@@ -96,6 +99,7 @@ public struct MeasurementRecord: Codable, Sendable {
             ("mean_rel_error", { number($0.meanRelError, "%.3e") }), ("max_rel_error", { number($0.maxRelError, "%.3e") }),
             ("max_abs_error", { number($0.maxAbsError, "%.3e") }), ("max_ulp", { $0.maxULP.map(String.init) ?? "" }),
             ("error_bound", { number($0.errorBound, "%.3e") }), ("passed", { $0.passed.map(String.init) ?? "" }),
+            ("check", { $0.check ?? "" }),
             ("message", { $0.message ?? "" }), ("convlab_version", { $0.metadata.version }),
             ("git_commit", { $0.metadata.gitCommit }), ("cpu", { $0.metadata.cpu }), ("cores", { "\($0.metadata.cores)" }),
             ("date", { $0.metadata.date }),

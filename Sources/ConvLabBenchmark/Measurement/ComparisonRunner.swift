@@ -111,14 +111,17 @@ public struct ComparisonRunner: Sendable {
         return results
     }
 
-    /// Runs `body`, turning a thrown error into the row's status (skipped for memory limits, failed otherwise).
+    /// Runs `body`, turning a thrown error into the row's status (skipped for plans refused by a memory limit or the
+    /// accuracy ceiling, failed otherwise).
     private func capturingErrors(into row: inout BackendMeasurement,
                                  _ body: (inout BackendMeasurement) throws -> Void) {
         do {
             try body(&row)
         } catch let error as ConvLabError {
-            if case .memoryLimitExceeded = error { row.status = .skipped(error.description) }
-            else { row.status = .failed(error.description) }
+            switch error {
+            case .memoryLimitExceeded, .tooInaccurate: row.status = .skipped(error.description)
+            default: row.status = .failed(error.description)
+            }
         } catch {
             row.status = .failed(String(describing: error))
         }
@@ -146,7 +149,8 @@ public struct ComparisonRunner: Sendable {
         }, accuracy: {
             try reference.map {
                 try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput, channels: d.outputChannels),
-                                            reference: $0, errorBound: plan.summary.errorBound)
+                                            reference: $0, errorBound: plan.summary.errorBound,
+                                            ceiling: options.accuracy.ceiling)
             }
         })
     }
@@ -203,7 +207,8 @@ public struct ComparisonRunner: Sendable {
         }
         try record(into: &row, run: run, accuracy: {
             try reference.map {
-                try AccuracyChecker.compare(output: output, reference: $0, errorBound: plan.summary.errorBound)
+                try AccuracyChecker.compare(output: output, reference: $0, errorBound: plan.summary.errorBound,
+                                            ceiling: options.accuracy.ceiling)
             }
         })
         return plan

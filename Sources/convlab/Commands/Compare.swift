@@ -89,7 +89,7 @@ func comparisonTable(_ records: [MeasurementRecord]) -> String {
         table.add([r.backend, Format.ms(r.msMedian), Format.ms(r.msMin), Format.rate(r.gflopsEffective),
                    Format.ratio(r.speedupVsIm2col), Format.ms(r.planMs), Format.bytes(r.workspaceBytes),
                    Format.error(r.meanRelError), Format.error(r.maxRelError), Format.error(r.errorBound),
-                   r.passed.map { $0 ? "pass" : "FAIL" } ?? "-", [r.variant ?? "", r.layout == TensorLayout.nchw.rawValue ? "" : r.layout].filter { !$0.isEmpty }
+                   r.check.map { $0 == "fail" ? "FAIL" : $0 } ?? "-", [r.variant ?? "", r.layout == TensorLayout.nchw.rawValue ? "" : r.layout].filter { !$0.isEmpty }
                        .joined(separator: " ")])
     }
     return table.render()

@@ -59,6 +59,7 @@ struct Conv: ParsableCommand {
     var threads: Int = Parallel.defaultThreadCount
 
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var accuracy: AccuracyOptions
 
     @Flag(name: .customLong("float64-output"), help: "Write the output as float64 instead of float32.")
     var float64Output = false
@@ -75,8 +76,15 @@ struct Conv: ParsableCommand {
         let problem = try layer(for: pass)
         let d = problem.descriptor
         let chosen = try BackendRegistry.backend(named: backend, settings: try backendOptions.settings())
+        let ceiling = try accuracy.ceiling()
         let plan = try backendOptions.withWisdom {
-            try chosen.makePlan(pass: pass, descriptor: d, weights: problem.weights, options: PlanOptions(threads: threads))
+            try chosen.makePlan(pass: pass, descriptor: d, weights: problem.weights,
+                                options: PlanOptions(threads: threads, accuracy: ceiling))
+        }
+        if !ceiling.isMeaningful(plan.summary.errorBound) {
+            printError("conv: warning: \(backend) (\(plan.summary.variant)) declares an error bound of "
+                       + "\(Format.error(plan.summary.errorBound)), above the accuracy ceiling "
+                       + "\(Format.error(ceiling.ceiling)): this result carries no meaningful accuracy promise")
         }
         var result = try plan.run(problem.data, gradOutput: problem.gradOutput)
         if check {
@@ -84,10 +92,11 @@ struct Conv: ParsableCommand {
                                                              weights: problem.weights, gradOutput: problem.gradOutput,
                                                              threads: threads)
             let report = try AccuracyChecker.compare(output: result, reference: reference,
-                                                     errorBound: plan.summary.errorBound)
+                                                     errorBound: plan.summary.errorBound,
+                                                     ceiling: ceiling.ceiling)
             printError("conv: \(backend) \(pass) on \(d): max rel error \(Format.error(report.maxRelativeError)), "
                        + "mean \(Format.error(report.meanRelativeError)), bound \(Format.error(report.errorBound)): "
-                       + (report.passed ? "pass" : "FAIL"))
+                       + (report.verdict == .fail ? "FAIL" : report.verdict.rawValue))
         }
         if let bias {
             try addChannelBias(try NumpyArray.read(contentsOf: bias).float32Tensor(), to: &result)

@@ -14,6 +14,7 @@ struct Select: ParsableCommand {
         """)
 
     @OptionGroup var shape: ShapeOptions
+    @OptionGroup var accuracy: AccuracyOptions
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = Parallel.defaultThreadCount
@@ -69,7 +70,8 @@ struct Select: ParsableCommand {
         let store = noWisdom ? nil : WisdomStore(path: wisdom ?? WisdomStore.defaultPath)
         if let warning = store?.warning { printError("select: \(warning)") }
         let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
-        let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store)
+        let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store,
+                                accuracy: try accuracy.ceiling())
         var stepSeconds: Double? = 0
         for (index, pass) in passes.enumerated() {
             if index > 0 { print("") }
@@ -149,7 +151,7 @@ struct Select: ParsableCommand {
     /// step (the sum of the chosen backends' times over the sum of the best ones).
     private func runEvaluation(_ suitePath: String, passes: [ConvolutionPass]) throws {
         let rows = try SuiteFile.read(contentsOf: suitePath)
-        let selector = Selector(tolerance: tolerance)
+        let selector = Selector(tolerance: tolerance, accuracy: try accuracy.ceiling())
         let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
         var table = TextTable(header: ["row", "pass", "heuristic choice", "measured best", "choice ms", "best ms",
                                        "regret"])
@@ -164,7 +166,8 @@ struct Select: ParsableCommand {
                     step = nil
                     continue
                 }
-                let runner = ComparisonRunner(descriptor: row.descriptor, options: PlanOptions(threads: threads),
+                let runner = ComparisonRunner(descriptor: row.descriptor,
+                                              options: PlanOptions(threads: threads, accuracy: selector.accuracy),
                                               timing: timing, checkAccuracy: false, pass: pass)
                 let measured = try runner.run(backends: selection.ranked.map(\.backend))
                     .filter { $0.timing != nil }

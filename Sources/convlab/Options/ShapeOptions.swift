@@ -100,13 +100,16 @@ struct RunOptions: ParsableArguments {
             help: "Refuse plans whose workspace needs more than this (e.g. 1G; default: a quarter of RAM).")
     var maxWorkspace: String?
 
+    @OptionGroup var accuracy: AccuracyOptions
+
     func planOptions() throws -> PlanOptions {
         try Validation.threads(threads)
         var limits = ResourceLimits.default
         if let maxMemory { limits.maxTensorBytes = try ByteCount.parse(maxMemory, name: "max-memory") }
         if let maxWorkspace { limits.maxWorkspaceBytes = try ByteCount.parse(maxWorkspace, name: "max-workspace") }
         return PlanOptions(threads: threads, limits: limits,
-                           matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff))
+                           matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff),
+                           accuracy: try accuracy.ceiling())
     }
 
     func timingPolicy() throws -> TimingPolicy {

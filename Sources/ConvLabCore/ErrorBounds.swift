@@ -8,3 +8,11 @@ public func dotProductErrorBound(terms n: Int) -> Double {
     let nu = Double(n) * float32UnitRoundoff
     return nu < 0.5 ? nu / (1 - nu) : 1
 }
+
+/// Worst-case bound for a float32 dot product whose terms are summed in blocks: `partials` partial sums, each of at
+/// most `blockTerms` products accumulated from zero, are added up in sequence. Each product meets at most
+/// blockTerms + partials roundings, so the bound is γ_{b+p} (Higham §4.2; Blanchard, Higham & Mary 2020) — e.g.
+/// γ_{128 + n/128} for the native GEMM's 128-term blocks instead of γₙ — and never more than the unblocked γₙ.
+public func blockedDotProductErrorBound(terms n: Int, blockTerms b: Int, partials p: Int) -> Double {
+    dotProductErrorBound(terms: min(n, b + p))
+}
