@@ -20,12 +20,13 @@ public enum AccuracyChecker {
     /// Measures `output` against `reference` for a backend whose declared bound is `errorBound`, run under the
     /// accuracy `ceiling` (a bound above it makes the verdict `unbounded`, never `pass`).
     public static func compare(output: Tensor<Float>, reference: ReferenceResult, errorBound: Double,
-                               ceiling: Double = AccuracyCeiling.defaultCeiling) throws -> AccuracyReport {
+                               ceiling: Double = AccuracyCeiling.defaultCeiling, typicalError: Double? = nil) throws
+        -> AccuracyReport {
         guard output.shape == reference.output.shape else {
             throw ConvLabError.shapeMismatch(what: "output compared with the reference",
                                              expected: "\(reference.output.shape)", actual: "\(output.shape)")
         }
-        var report = AccuracyReport(errorBound: errorBound, ceiling: ceiling)
+        var report = AccuracyReport(errorBound: errorBound, typicalError: typicalError, ceiling: ceiling)
         let typical = reference.typicalMagnitude?.scalars
         let planeSize = output.shape.count == 4 ? output.shape[2] * output.shape[3] : output.count
         let neighbourhood = output.shape.count == 4
@@ -112,7 +113,7 @@ public enum AccuracyChecker {
         -> (output: Tensor<Float>, report: AccuracyReport) {
         let output = try plan(input)
         return (output, try compare(output: output, reference: reference, errorBound: plan.expectedErrorBound,
-                                    ceiling: ceiling))
+                                    ceiling: ceiling, typicalError: plan.summary.typicalError))
     }
 
     /// Seeded end-to-end check: random input and weights (uniform in [−1, 1) unless given), reference, plan, compare.
@@ -159,7 +160,7 @@ extension AccuracyChecker {
             }
         }
         return try compare(output: output, reference: reference, errorBound: plan.summary.errorBound,
-                           ceiling: options.accuracy.ceiling)
+                           ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
     }
 }
 

@@ -21,6 +21,8 @@ public struct AccuracyReport: Sendable, Codable, Hashable {
     public var comparedCount: Int = 0
     /// The backend's declared bound for this descriptor.
     public var errorBound: Double = 0
+    /// The plan's estimate of the mean relative error on random data (`TypicalError`), when known.
+    public var typicalError: Double?
     /// The accuracy ceiling the plan ran under: a bound above it promises nothing (`AccuracyCeiling`).
     public var ceiling: Double = AccuracyCeiling.defaultCeiling
 

@@ -14,6 +14,8 @@ public struct AccuracyRecord: Codable, Sendable {
     /// Largest relative error over all runs.
     public var maxRelativeError: Double
     public var errorBound: Double
+    /// The plan's estimate of the mean relative error (`TypicalError`), to set beside `meanRelativeError`.
+    public var typicalError: Double
     public var passed: Bool
     /// The worst verdict over the seeds: fail, else unbounded, else pass; `refused` when the plan was refused (the
     /// reason is in `message`).
@@ -42,7 +44,7 @@ public enum AccuracyStudy {
                                                                              gradOutput: dy, threads: options.threads)))
             }
             for backend in backends where backend.support(for: d, pass: pass).isSupported {
-                var (meanSum, worst, bound, passed, variant) = (0.0, 0.0, 0.0, true, "")
+                var (meanSum, worst, bound, typical, passed, variant) = (0.0, 0.0, 0.0, 0.0, true, "")
                 var verdicts: Set<AccuracyReport.Verdict> = []
                 do {
                     _ = try backend.describe(d, pass: pass, options: options)
@@ -50,7 +52,8 @@ public enum AccuracyStudy {
                     guard case .tooInaccurate = error else { throw error }
                     records.append(AccuracyRecord(backend: backend.name, pass: pass, variant: "",
                                                   distribution: distribution.name, seeds: 0, meanRelativeError: .nan,
-                                                  maxRelativeError: .nan, errorBound: .nan, passed: false,
+                                                  maxRelativeError: .nan, errorBound: .nan, typicalError: .nan,
+                                                  passed: false,
                                                   check: "refused", message: error.description))
                     continue
                 }
@@ -59,10 +62,12 @@ public enum AccuracyStudy {
                     let output = try plan.run(input, gradOutput: pass == .backwardWeights ? dy : nil)
                     let report = try AccuracyChecker.compare(output: output, reference: reference,
                                                              errorBound: plan.summary.errorBound,
-                                                             ceiling: options.accuracy.ceiling)
+                                                             ceiling: options.accuracy.ceiling,
+                                                             typicalError: plan.summary.typicalError)
                     meanSum += report.meanRelativeError
                     worst = max(worst, report.maxRelativeError)
                     bound = report.errorBound
+                    typical = plan.summary.typicalError
                     passed = passed && report.passed
                     verdicts.insert(report.verdict)
                     variant = plan.summary.variant
@@ -70,7 +75,8 @@ public enum AccuracyStudy {
                 records.append(AccuracyRecord(backend: backend.name, pass: pass, variant: variant,
                                               distribution: distribution.name, seeds: seeds,
                                               meanRelativeError: meanSum / Double(max(seeds, 1)),
-                                              maxRelativeError: worst, errorBound: bound, passed: passed,
+                                              maxRelativeError: worst, errorBound: bound, typicalError: typical,
+                                              passed: passed,
                                               check: (verdicts.contains(.fail) ? AccuracyReport.Verdict.fail
                                                       : verdicts.contains(.unbounded) ? .unbounded : .pass).rawValue))
             }

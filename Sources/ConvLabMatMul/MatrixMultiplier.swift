@@ -97,6 +97,19 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The mean error expected from the same accumulation on random data (`TypicalError`): OpenBLAS's kernels keep
+    /// a register accumulator along k, one chain; Strassen multiplies it by √6 per level.
+    public func typicalError(depth k: Int, calls: Int = 1) -> Double {
+        switch self {
+        case .blas: return TypicalError.dotProduct(terms: k, blockTerms: k, partials: calls)
+        case .native:
+            let b = NativeMultiplier.kSum
+            return TypicalError.dotProduct(terms: k, blockTerms: b, partials: (k + b - 1) / b + calls - 1)
+        case let .strassen(depth, base, _):
+            return pow(TypicalError.strassenLevelGrowth, Double(depth)) * base.typicalError(depth: k, calls: calls)
+        }
+    }
+
     /// A phrase for refusals when Strassen growth dominates a bound ("" otherwise).
     public var errorSource: String {
         guard case let .strassen(depth, _, _) = self else { return "" }

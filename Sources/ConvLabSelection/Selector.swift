@@ -18,12 +18,22 @@ public struct Selector: Sendable {
         case noEstimate
     }
 
+    /// Which error the tolerance is compared with: the declared worst-case bound, or the typical-error estimate
+    /// (`TypicalError`, the mean error on random data; 10²–10⁴× smaller). Either way a plan above the accuracy
+    /// ceiling is refused.
+    public enum ToleranceMode: String, Sendable, Hashable, CaseIterable {
+        case worst
+        case typical
+    }
+
     public struct Candidate: Sendable {
         public var backend: any Convolution
         public var status: Status
         /// The cost model's prediction (heuristic) or the measured median (wisdom), in seconds.
         public var seconds: Double?
         public var errorBound: Double
+        /// The plan's typical-error estimate (infinite when it cannot run the shape).
+        public var typicalError: Double = .infinity
         /// What the backend would plan (variant, workspace), when it can run the shape.
         public var plan: PlanDescription?
     }
@@ -40,6 +50,7 @@ public struct Selector: Sendable {
         public var all: [Candidate]
         public var source: Source
         public var tolerance: Double
+        public var toleranceMode: ToleranceMode = .worst
         public var choice: Candidate? { ranked.first }
     }
 
@@ -55,11 +66,14 @@ public struct Selector: Sendable {
     /// Candidates above its ceiling are refused when described (as too inaccurate), and the default tolerance never
     /// exceeds it.
     public var accuracy: AccuracyCeiling
+    public var toleranceMode: ToleranceMode
 
     public init(costModel: CostModel = CostModel(), tolerance: Double? = nil, maxWorkspaceBytes: Int? = nil,
                 matrixEngine: MatrixEngine = .native, settings: BackendSettings = BackendSettings(),
-                registry: BackendRegistry? = nil, wisdom: WisdomStore? = nil, accuracy: AccuracyCeiling = .default) {
+                registry: BackendRegistry? = nil, wisdom: WisdomStore? = nil, accuracy: AccuracyCeiling = .default,
+                toleranceMode: ToleranceMode = .worst) {
         self.accuracy = accuracy
+        self.toleranceMode = toleranceMode
         self.costModel = costModel
         self.tolerance = tolerance
         self.maxWorkspaceBytes = maxWorkspaceBytes
@@ -76,6 +90,12 @@ public struct Selector: Sendable {
         defaultToleranceFactor * dotProductErrorBound(terms: d.reductionLength(for: pass))
     }
 
+    /// The same factor over the direct method's typical error (one chain per output), for `--tolerance-mode typical`:
+    /// it keeps and drops the same tile classes on typical layers (F(6,3) ≈ 8× direct's typical error, F(8,3) ≈ 70×).
+    public static func defaultTypicalTolerance(for d: ConvolutionDescriptor, pass: ConvolutionPass = .forward) -> Double {
+        defaultToleranceFactor * TypicalError.sequentialDotProduct(terms: d.reductionLength(for: pass))
+    }
+
     /// The standard backends the selector chooses among (`BackendRegistry.selectable`).
     public static func candidates(settings: BackendSettings = BackendSettings()) -> [any Convolution] {
         BackendRegistry.standard(settings).selectable
@@ -84,7 +104,9 @@ public struct Selector: Sendable {
     /// The ranking for `pass` of `d` (forward unless asked): every pass is chosen for on its own, since the fastest
     /// algorithm often differs between them.
     public func select(for d: ConvolutionDescriptor, threads: Int, pass: ConvolutionPass = .forward) -> Selection {
-        let tolerance = self.tolerance ?? min(Self.defaultTolerance(for: d, pass: pass), accuracy.ceiling)
+        let tolerance = self.tolerance ?? (toleranceMode == .worst
+            ? min(Self.defaultTolerance(for: d, pass: pass), accuracy.ceiling)
+            : Self.defaultTypicalTolerance(for: d, pass: pass))
         let options = PlanOptions(threads: threads, matrixEngine: matrixEngine, accuracy: accuracy)
         let entry = wisdom?.entry(for: d, threads: threads, pass: pass)
         var all: [Candidate] = []
@@ -109,8 +131,10 @@ public struct Selector: Sendable {
             }
             candidate.plan = plan
             candidate.errorBound = plan.errorBound
-            if plan.errorBound > tolerance {
-                candidate.status = .tooInaccurate(bound: plan.errorBound, tolerance: tolerance)
+            candidate.typicalError = plan.typicalError
+            let judged = toleranceMode == .worst ? plan.errorBound : plan.typicalError
+            if judged > tolerance {
+                candidate.status = .tooInaccurate(bound: judged, tolerance: tolerance)
             } else if let cap = maxWorkspaceBytes, plan.workspaceBytes > cap {
                 candidate.status = .workspaceOverCap(bytes: plan.workspaceBytes, cap: cap)
             } else if let entry {
@@ -132,7 +156,8 @@ public struct Selector: Sendable {
         }
         let ranked = all.filter { $0.status == .eligible && $0.seconds != nil }
             .sorted { ($0.seconds ?? .infinity) < ($1.seconds ?? .infinity) }
-        return Selection(ranked: ranked, all: all, source: entry == nil ? .heuristic : .wisdom, tolerance: tolerance)
+        return Selection(ranked: ranked, all: all, source: entry == nil ? .heuristic : .wisdom, tolerance: tolerance,
+                         toleranceMode: toleranceMode)
     }
 }
 

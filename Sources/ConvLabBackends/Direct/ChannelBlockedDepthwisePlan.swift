@@ -267,6 +267,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.outputHeight * d.outputWidth) * Double(taps)
         summary = PlanDescription(
             backend: "direct", variant: "depthwise channel-blocked", errorBound: DirectBackend.errorBound(d),
+            typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: tasks)]))

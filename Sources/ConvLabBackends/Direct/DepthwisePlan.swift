@@ -235,6 +235,7 @@ struct DepthwiseGeometry: Sendable {
             * Double(d.kernelHeight * d.kernelWidth)
         summary = PlanDescription(
             backend: "direct", variant: "depthwise rows", errorBound: DirectBackend.errorBound(d),
+            typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: tasks)]))

@@ -63,6 +63,9 @@ struct DepthwiseWeightGradientGeometry: Sendable {
             errorBound: blockedDotProductErrorBound(terms: d.reductionLength(for: .backwardWeights),
                                                     blockTerms: (bandRows + 1) / 2 * (gradientStride / 16) + 16,
                                                     partials: d.batch * bands),
+            typicalError: TypicalError.dotProduct(terms: d.reductionLength(for: .backwardWeights),
+                                                  blockTerms: (bandRows + 1) / 2 * (gradientStride / 16),
+                                                  partials: d.batch * bands),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, tasks: d.outputChannels)]))

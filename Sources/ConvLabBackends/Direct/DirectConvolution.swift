@@ -30,6 +30,10 @@ public struct DirectBackend: BackwardDataByForward {
 
     /// Every direct method sums (C/G)·R·S products per output.
     static func errorBound(_ d: ConvolutionDescriptor) -> Double { dotProductErrorBound(terms: d.reductionLength) }
+    /// Each output sums its taps in one chain.
+    static func typicalError(_ d: ConvolutionDescriptor) -> Double {
+        TypicalError.sequentialDotProduct(terms: d.reductionLength)
+    }
 }
 
 /// Which plan `direct` runs on a descriptor, decided once for `describe` and `makePlan`: depthwise layers of 16+
@@ -120,6 +124,7 @@ struct DirectGeometry: Sendable {
             : .loadBoundKernel(flops: flops, tasks: tasks)
         let bytes = Double(d.inputCount + polyphase.packedCount * 2 + d.outputCount) * 4
         summary = PlanDescription(backend: "direct", errorBound: DirectBackend.errorBound(d),
+                                  typicalError: DirectBackend.typicalError(d),
                                   workspaceBytes: layout.byteCount, persistentBytes: persistent,
                                   work: WorkEstimate([.memory(bytes: bytes), kernel]))
         try options.accuracy.admit(summary)

@@ -58,6 +58,8 @@ struct DirectWeightGradientGeometry: Sendable {
             // (≤ 15 roundings), and the images' dot products are added in turn.
             errorBound: blockedDotProductErrorBound(terms: d.reductionLength(for: .backwardWeights),
                                                     blockTerms: (gridPositions + 15) / 16 + 15, partials: d.batch),
+            typicalError: TypicalError.dotProduct(terms: d.reductionLength(for: .backwardWeights),
+                                                  blockTerms: (gridPositions + 15) / 16 + 15, partials: d.batch),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount + polyphase.packedCount
                                                           + d.batch * d.outputChannels * gridPositions) * 4),

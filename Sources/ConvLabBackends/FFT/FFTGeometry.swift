@@ -118,6 +118,7 @@ struct FFTGeometry: Sendable {
             variant: "\(size.height)x\(size.width) \(product.rawValue) \(tiling.tilesPerImage) tile"
                 + (tiling.tilesPerImage == 1 ? "" : "s"),
             errorBound: FFTBackend.errorBound(transformHeight: size.height, transformWidth: size.width),
+            typicalError: TypicalError.fft(reduction: d.reductionLength),
             workspaceBytes: layout.byteCount, persistentBytes: Int(filterBytes),
             work: WorkEstimate([
                 .fftTransforms(pointLogPoints: Double(columns) * Double(d.inputChannels + d.outputChannels)

@@ -107,6 +107,7 @@ struct FFTWeightGradientGeometry: Sendable {
             variant: "\(size.height)x\(size.width) \(product.rawValue) \(tiling.tilesPerImage) tile"
                 + (tiling.tilesPerImage == 1 ? "" : "s") + ", spectra summed over the batch",
             errorBound: Self.errorBound(tiling: tiling, columns: columns),
+            typicalError: TypicalError.fft(reduction: d.reductionLength(for: .backwardWeights)),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([
                 .fftTransforms(pointLogPoints: (Double(columns) * Double(d.inputChannels + d.outputChannels)

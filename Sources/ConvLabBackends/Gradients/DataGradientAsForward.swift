@@ -96,7 +96,8 @@ struct DataGradientAsForward: Sendable {
             backend: backend, pass: .backwardData,
             variant: (descriptor.isStrideOne ? "" : "zero-inserted \(descriptor.strideHeight)x\(descriptor.strideWidth), ")
                 + "as forward" + (plan.variant.isEmpty ? "" : ": \(plan.variant)"),
-            errorBound: plan.errorBound, workspaceBytes: layout.byteCount, persistentBytes: plan.persistentBytes,
+            errorBound: plan.errorBound, errorSource: plan.errorSource, typicalError: plan.typicalError,
+            workspaceBytes: layout.byteCount, persistentBytes: plan.persistentBytes,
             isDeterministic: plan.isDeterministic, work: work)
         return (summary, upsampled, inner)
     }

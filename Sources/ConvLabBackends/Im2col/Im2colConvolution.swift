@@ -123,6 +123,7 @@ struct Im2colGeometry: Sendable {
             backend: "im2col", variant: isPointwise ? "pointwise" : (splitsOutputChannels ? "split K" : ""),
             errorBound: options.matrixEngine.errorBound(depth: rows),
             errorSource: options.matrixEngine.errorSource,
+            typicalError: options.matrixEngine.typicalError(depth: rows),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: lowered),
                                 .gemm(flops: Double(d.directFLOPs), m: gemmRows, n: gemmColumns, k: rows, tasks: tasks)]))

@@ -148,6 +148,7 @@ struct Im2colGradientGeometry: Sendable {
                 + (chunks > 1 ? ", \(chunks) chunks" : ""),
             errorBound: options.matrixEngine.errorBound(depth: reduction, calls: sums),
             errorSource: options.matrixEngine.errorSource,
+            typicalError: options.matrixEngine.typicalError(depth: reduction, calls: sums),
             workspaceBytes: layout.byteCount,
             persistentBytes: pass == .backwardData ? d.weightCount * 4 : 0,
             work: WorkEstimate([.memory(bytes: lowered + reduced), gemm]))

@@ -168,6 +168,7 @@ struct PointwiseTransposedGeometry: Sendable {
             backend: "im2col", variant: "pointwise transposed",
             errorBound: options.matrixEngine.errorBound(depth: d.channelsPerGroup),
             errorSource: options.matrixEngine.errorSource,
+            typicalError: options.matrixEngine.typicalError(depth: d.channelsPerGroup),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: moved * 4),
                                 .gemm(flops: Double(d.directFLOPs), m: positions, n: blockChannels,

@@ -15,6 +15,9 @@ public struct PlanDescription: Sendable {
     /// What makes `errorBound` as large as it is, in words a refusal can print (e.g. "F(2x2,15x15) transforms grow
     /// rounding error up to 1.7e+07x"); empty when it is the plain length of the sums.
     public var errorSource: String
+    /// The mean relative error expected on zero-mean random data (`TypicalError`): what users see, typically
+    /// 10²–10⁴× below the worst case.
+    public var typicalError: Double
     /// Scratch bytes `execute` needs.
     public var workspaceBytes: Int
     /// Bytes the plan keeps besides the caller's workspace (transformed weights, filter spectra).
@@ -24,12 +27,13 @@ public struct PlanDescription: Sendable {
     public var work: WorkEstimate?
 
     public init(backend: String, pass: ConvolutionPass = .forward, variant: String = "", errorBound: Double,
-                errorSource: String = "", workspaceBytes: Int, persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
+                errorSource: String = "", typicalError: Double, workspaceBytes: Int, persistentBytes: Int = 0, isDeterministic: Bool = true, work: WorkEstimate?) {
         self.backend = backend
         self.pass = pass
         self.variant = variant
         self.errorBound = errorBound
         self.errorSource = errorSource
+        self.typicalError = typicalError
         self.workspaceBytes = workspaceBytes
         self.persistentBytes = persistentBytes
         self.isDeterministic = isDeterministic

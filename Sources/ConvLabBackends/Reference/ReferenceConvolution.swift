@@ -135,7 +135,9 @@ public struct ReferenceBackend: Convolution {
         try validate(d, options: options)
         // Rounding the result to float32 (u·|y| ≤ u·Σ|w||x|) plus the float64 sum's own error. The reference
         // allocates its float64 planes itself (it is the slow ground truth, not a fast path), so no workspace.
+        // Typically the rounding to float32 alone: a quarter of u of |y|, itself ~Σ|w||x|/√n for random data.
         return PlanDescription(backend: name, errorBound: float32UnitRoundoff + Double(d.reductionLength) * 0x1p-53,
+                               typicalError: float32UnitRoundoff / 4 / Double(d.reductionLength).squareRoot(),
                                workspaceBytes: 0, persistentBytes: d.weightCount * 4, work: nil)
     }
 
@@ -155,6 +157,7 @@ public struct ReferenceBackend: Convolution {
         var summary = try describe(d, options: options)
         summary.pass = pass
         summary.errorBound = float32UnitRoundoff + Double(d.reductionLength(for: pass)) * 0x1p-53
+        summary.typicalError = float32UnitRoundoff / 4 / Double(d.reductionLength(for: pass)).squareRoot()
         return summary
     }
 

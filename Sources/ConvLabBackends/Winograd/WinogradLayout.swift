@@ -121,6 +121,9 @@ struct WinogradLayout: Sendable {
             errorBound: WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
                                                    widthGrowth: width.errorGrowth) * options.matrixEngine.errorGrowth,
             errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),
+            typicalError: WinogradBackend.typicalError(reduction: d.reductionLength,
+                                                       growth: height.errorGrowth * width.errorGrowth,
+                                                       engine: options.matrixEngine),
             workspaceBytes: layout.byteCount, persistentBytes: filterFloats * 4,
             work: WorkEstimate([
                 .winogradBlocking(units: tiles * Double(cp / 16) * Double(geometry.tileHeight)

@@ -100,6 +100,9 @@ struct WinogradWeightGradientLayout: Sendable {
                                                    heightGrowth: height.errorGrowth, widthGrowth: width.errorGrowth)
                 * options.matrixEngine.errorGrowth,
             errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),
+            typicalError: WinogradBackend.typicalError(reduction: d.reductionLength(for: .backwardWeights),
+                                                       growth: height.errorGrowth * width.errorGrowth,
+                                                       engine: options.matrixEngine),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([
                 .winogradBlocking(units: tiles * Double((cp + kp) / 16), tasks: d.groups * passTileRows),

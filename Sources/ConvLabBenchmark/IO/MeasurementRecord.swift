@@ -26,6 +26,8 @@ public struct MeasurementRecord: Codable, Sendable {
     public var maxAbsError: Double?
     public var maxULP: UInt64?
     public var errorBound: Double?
+    /// The plan's estimate of the mean relative error on random data, beside the measured mean.
+    public var typicalError: Double?
     public var passed: Bool?
     /// pass, fail or unbounded (a bound above the accuracy ceiling: within it, but it promises nothing).
     public var check: String?
@@ -61,6 +63,7 @@ public struct MeasurementRecord: Codable, Sendable {
             maxAbsError = a.maxAbsoluteError
             maxULP = a.maxULPDistance
             errorBound = a.errorBound
+            typicalError = a.typicalError
             passed = a.passed
             check = a.verdict.rawValue
         }
@@ -98,7 +101,8 @@ public struct MeasurementRecord: Codable, Sendable {
             ("deterministic", { $0.deterministic.map(String.init) ?? "" }),
             ("mean_rel_error", { number($0.meanRelError, "%.3e") }), ("max_rel_error", { number($0.maxRelError, "%.3e") }),
             ("max_abs_error", { number($0.maxAbsError, "%.3e") }), ("max_ulp", { $0.maxULP.map(String.init) ?? "" }),
-            ("error_bound", { number($0.errorBound, "%.3e") }), ("passed", { $0.passed.map(String.init) ?? "" }),
+            ("error_bound", { number($0.errorBound, "%.3e") }),
+            ("typical_error", { number($0.typicalError, "%.3e") }), ("passed", { $0.passed.map(String.init) ?? "" }),
             ("check", { $0.check ?? "" }),
             ("message", { $0.message ?? "" }), ("convlab_version", { $0.metadata.version }),
             ("git_commit", { $0.metadata.gitCommit }), ("cpu", { $0.metadata.cpu }), ("cores", { "\($0.metadata.cores)" }),

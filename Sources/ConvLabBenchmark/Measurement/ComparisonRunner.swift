@@ -150,7 +150,7 @@ public struct ComparisonRunner: Sendable {
             try reference.map {
                 try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput, channels: d.outputChannels),
                                             reference: $0, errorBound: plan.summary.errorBound,
-                                            ceiling: options.accuracy.ceiling)
+                                            ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
             }
         })
     }
@@ -208,7 +208,7 @@ public struct ComparisonRunner: Sendable {
         try record(into: &row, run: run, accuracy: {
             try reference.map {
                 try AccuracyChecker.compare(output: output, reference: $0, errorBound: plan.summary.errorBound,
-                                            ceiling: options.accuracy.ceiling)
+                                            ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
             }
         })
         return plan

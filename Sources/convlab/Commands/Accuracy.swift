@@ -60,24 +60,26 @@ struct Accuracy: ParsableCommand {
         switch format {
         case .json: print(try jsonString(records))
         case .csv:
-            print("backend,pass,variant,gemm,distribution,seeds,C,K,R,S,H,W,mean_rel_error,max_rel_error,error_bound,passed,check,message")
+            print("backend,pass,variant,gemm,distribution,seeds,C,K,R,S,H,W,mean_rel_error,typical_error,max_rel_error,error_bound,passed,check,message")
             for r in records {
                 print([r.backend, r.pass.rawValue, r.variant, engine.description, r.distribution, "\(r.seeds)",
                        "\(descriptor.inputChannels)", "\(descriptor.outputChannels)", "\(descriptor.kernelHeight)",
                        "\(descriptor.kernelWidth)", "\(descriptor.inputHeight)", "\(descriptor.inputWidth)",
-                       String(format: "%.4e", r.meanRelativeError), String(format: "%.4e", r.maxRelativeError),
+                       String(format: "%.4e", r.meanRelativeError), String(format: "%.4e", r.typicalError),
+                       String(format: "%.4e", r.maxRelativeError),
                        String(format: "%.4e", r.errorBound), "\(r.passed)", r.check, r.message ?? ""].map(csvEscape).joined(separator: ","))
             }
         case .table:
             print("convlab accuracy: \(descriptor), gemm \(engine), \(seeds) seeds; weights N(0,1)\n")
-            var table = TextTable(header: ["backend", "pass", "data", "mean rel err", "max rel err", "bound", "check",
+            var table = TextTable(header: ["backend", "pass", "data", "mean rel err", "typical", "max rel err", "bound", "check",
                                            "variant"])
             for r in records {
                 if let message = r.message {
                     table.add(["\(r.backend)  \(r.pass.rawValue)  \(r.check): \(message)"])
                     continue
                 }
-                table.add([r.backend, r.pass.rawValue, r.distribution, Format.error(r.meanRelativeError), Format.error(r.maxRelativeError),
+                table.add([r.backend, r.pass.rawValue, r.distribution, Format.error(r.meanRelativeError),
+                           Format.error(r.typicalError), Format.error(r.maxRelativeError),
                            Format.error(r.errorBound), r.check == "fail" ? "FAIL" : r.check, r.variant])
             }
             print(table.render())

@@ -80,7 +80,7 @@ struct Compare: ParsableCommand {
 /// The aligned table `compare` prints.
 func comparisonTable(_ records: [MeasurementRecord]) -> String {
     var table = TextTable(header: ["backend", "ms median", "ms min", "GFLOP/s", "vs im2col", "plan ms", "workspace",
-                                   "mean rel err", "max rel err", "bound", "check", "variant"])
+                                   "mean rel err", "typical", "max rel err", "bound", "check", "variant"])
     for r in records {
         guard r.status == "ok" else {
             table.add(["\(r.backend)  \(r.status): \(r.message ?? "")"])
@@ -88,7 +88,7 @@ func comparisonTable(_ records: [MeasurementRecord]) -> String {
         }
         table.add([r.backend, Format.ms(r.msMedian), Format.ms(r.msMin), Format.rate(r.gflopsEffective),
                    Format.ratio(r.speedupVsIm2col), Format.ms(r.planMs), Format.bytes(r.workspaceBytes),
-                   Format.error(r.meanRelError), Format.error(r.maxRelError), Format.error(r.errorBound),
+                   Format.error(r.meanRelError), Format.error(r.typicalError), Format.error(r.maxRelError), Format.error(r.errorBound),
                    r.check.map { $0 == "fail" ? "FAIL" : $0 } ?? "-", [r.variant ?? "", r.layout == TensorLayout.nchw.rawValue ? "" : r.layout].filter { !$0.isEmpty }
                        .joined(separator: " ")])
     }

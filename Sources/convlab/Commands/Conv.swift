@@ -93,9 +93,10 @@ struct Conv: ParsableCommand {
                                                              threads: threads)
             let report = try AccuracyChecker.compare(output: result, reference: reference,
                                                      errorBound: plan.summary.errorBound,
-                                                     ceiling: ceiling.ceiling)
+                                                     ceiling: ceiling.ceiling,
+                                                     typicalError: plan.summary.typicalError)
             printError("conv: \(backend) \(pass) on \(d): max rel error \(Format.error(report.maxRelativeError)), "
-                       + "mean \(Format.error(report.meanRelativeError)), bound \(Format.error(report.errorBound)): "
+                       + "mean \(Format.error(report.meanRelativeError)) (typical \(Format.error(plan.summary.typicalError))), bound \(Format.error(report.errorBound)): "
                        + (report.verdict == .fail ? "FAIL" : report.verdict.rawValue))
         }
         if let bias {

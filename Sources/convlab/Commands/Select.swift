@@ -25,6 +25,10 @@ struct Select: ParsableCommand {
     @Option(help: "Largest acceptable error bound (relative to Σ|w|·|x|); default 32× the direct-method bound.")
     var tolerance: Double?
 
+    @Option(name: .customLong("tolerance-mode"),
+            help: "Compare the tolerance with each plan's worst-case bound (worst) or its typical-error estimate (typical; default tolerance 32x the direct method's).")
+    var toleranceMode = "worst"
+
     @Option(name: .customLong("max-workspace"), help: "Largest acceptable workspace (e.g. 64M, 1G).")
     var maxWorkspace: String?
 
@@ -56,6 +60,7 @@ struct Select: ParsableCommand {
         try Validation.threads(threads)
         let passes = try PassOption.passes(self.pass)
         if let tolerance { try Validation.positive(tolerance, "tolerance") }
+        let mode = try parsedToleranceMode()
         try Validation.seconds(maxTime, "max-time")
         if let modelCheck {
             try runModelCheck(modelCheck)
@@ -71,7 +76,7 @@ struct Select: ParsableCommand {
         if let warning = store?.warning { printError("select: \(warning)") }
         let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
         let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store,
-                                accuracy: try accuracy.ceiling())
+                                accuracy: try accuracy.ceiling(), toleranceMode: mode)
         var stepSeconds: Double? = 0
         for (index, pass) in passes.enumerated() {
             if index > 0 { print("") }
@@ -81,6 +86,14 @@ struct Select: ParsableCommand {
         if PassOption.isTraining(self.pass) {
             print("\ntraining step: \(Format.ms(stepSeconds.map { $0 * 1e3 })) ms for the three passes")
         }
+    }
+
+    private func parsedToleranceMode() throws -> Selector.ToleranceMode {
+        guard let mode = Selector.ToleranceMode(rawValue: toleranceMode.lowercased()) else {
+            throw ConvLabError.unknownName(kind: "tolerance mode", name: toleranceMode,
+                                           known: Selector.ToleranceMode.allCases.map(\.rawValue))
+        }
+        return mode
     }
 
     /// Prints the choice for one pass (and with --explain every candidate); returns its time.
@@ -95,12 +108,14 @@ struct Select: ParsableCommand {
         let source = selection.source == .wisdom ? "measured (wisdom)" : "predicted (cost model)"
         print("\(choice.backend.name)  \(plan.variant)")
         print("  \(d)" + (pass == .forward ? "" : ", \(pass)"))
-        print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, error bound \(Format.error(choice.errorBound)) "
+        let judged = selection.toleranceMode == .worst ? "error bound \(Format.error(choice.errorBound))"
+            : "typical error \(Format.error(choice.typicalError)) (bound \(Format.error(choice.errorBound)))"
+        print("  \(source) \(Format.ms(choice.seconds.map { $0 * 1e3 })) ms, \(judged) "
               + "≤ tolerance \(Format.error(selection.tolerance)), workspace \(Format.bytes(plan.workspaceBytes))")
         guard explain else { return choice.seconds }
         print("")
         var table = TextTable(header: ["candidate", selection.source == .wisdom ? "measured ms" : "predicted ms",
-                                       "error bound", "workspace", "outcome", "variant"])
+                                       "error bound", "typical", "workspace", "outcome", "variant"])
         for candidate in selection.all {
             let outcome: String
             switch candidate.status {
@@ -110,7 +125,8 @@ struct Select: ParsableCommand {
                 outcome = candidate.seconds == nil ? "no estimate" : String(format: "%.2fx slower", ratio)
             case .unsupported(let reason): outcome = "unsupported: \(reason)"
             case .tooInaccurate(let bound, let tolerance):
-                outcome = "bound \(Format.error(bound)) > tolerance \(Format.error(tolerance))"
+                outcome = (selection.toleranceMode == .worst ? "bound" : "typical")
+                    + " \(Format.error(bound)) > tolerance \(Format.error(tolerance))"
             case .workspaceOverCap(let bytes, let cap):
                 outcome = "workspace \(formatBytes(bytes)) > --max-workspace \(formatBytes(cap))"
             case .failedWhenMeasured(let message): outcome = "failed when measured: \(message)"
@@ -118,6 +134,7 @@ struct Select: ParsableCommand {
             }
             table.add([candidate.backend.name, Format.ms(candidate.seconds.map { $0 * 1e3 }),
                        candidate.errorBound.isFinite ? Format.error(candidate.errorBound) : "",
+                       candidate.typicalError.isFinite ? Format.error(candidate.typicalError) : "",
                        Format.bytes(candidate.plan?.workspaceBytes), outcome, candidate.plan?.variant ?? ""])
         }
         print(table.render())
@@ -151,7 +168,8 @@ struct Select: ParsableCommand {
     /// step (the sum of the chosen backends' times over the sum of the best ones).
     private func runEvaluation(_ suitePath: String, passes: [ConvolutionPass]) throws {
         let rows = try SuiteFile.read(contentsOf: suitePath)
-        let selector = Selector(tolerance: tolerance, accuracy: try accuracy.ceiling())
+        let selector = Selector(tolerance: tolerance, accuracy: try accuracy.ceiling(),
+                                toleranceMode: try parsedToleranceMode())
         let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
         var table = TextTable(header: ["row", "pass", "heuristic choice", "measured best", "choice ms", "best ms",
                                        "regret"])
