@@ -3,7 +3,8 @@
 
 Fits the selector's per-backend corrections, measured ≈ scale × physical + overhead, by least squares on
 log(time) over a calibration sweep (shapes unlike the benchmark suite), and prints them as Swift for
-MachineModel.thisMachine. Needs numpy and scipy.
+a MachineModel (MachineModel.amdZen5 was fitted this way; `convlab calibrate` fits a
+profile on any machine without Python). Needs numpy and scipy.
 """
 import csv, io, subprocess, sys
 import numpy as np

@@ -13,7 +13,8 @@ import Foundation
 public struct CostModel: Sendable {
     public var machine: MachineModel
 
-    public init(machine: MachineModel = .thisMachine) {
+    /// By default the profile `MachineProfiles.current` resolves for this machine (calibrated here, else built in).
+    public init(machine: MachineModel = MachineProfiles.current.profile.model) {
         self.machine = machine
     }
 
@@ -30,10 +31,14 @@ public struct CostModel: Sendable {
         return correction.scale * raw + correction.overhead
     }
 
-    /// Narrow groups (fewer than 4 output channels per group: depthwise, single-channel images) are bound by loads
-    /// and per-channel overheads rather than FMAs, so they get their own fitted correction, `<backend>-narrow`.
+    /// Narrow groups (one input or fewer than 4 output channels per group: depthwise, single-channel images — which
+    /// the direct backend runs with its depthwise plans) are bound by loads and per-channel overheads rather than
+    /// FMAs, so they get their own fitted correction, `<backend>-narrow`; 1×1 layers (no lowering, plain or
+    /// transposed products) get `<backend>-pointwise`. A profile without such a key uses the backend's own.
     public static func correctionKey(backend: String, _ d: ConvolutionDescriptor) -> String {
-        d.outputChannelsPerGroup < 4 ? backend + "-narrow" : backend
+        if d.outputChannelsPerGroup < 4 || d.channelsPerGroup == 1 { return backend + "-narrow" }
+        if d.kernelHeight == 1 && d.kernelWidth == 1 { return backend + "-pointwise" }
+        return backend
     }
 
     /// The uncorrected estimate (what `scripts/calibrate-selector.py` fits the corrections to).
@@ -82,9 +87,9 @@ public struct CostModel: Sendable {
     }
 }
 
-/// Speeds of this machine that the cost model needs (one core unless stated). Calibrated once: the efficiencies by
-/// least squares on `notebooks-data/selector-calibration.csv`, a sweep over kernels 1–11, 8–192 channels,
-/// 10–80 px images and batch 1/4 (shapes unlike the benchmark suite, so the suite tests generalisation).
+/// Speeds of one machine that the cost model needs (one core unless stated): measured rates and per-backend
+/// corrections. Each machine kind has its own (`MachineProfile`): built in for the kinds we have seen, or measured
+/// by `convlab calibrate`.
 public struct MachineModel: Sendable, Hashable, Codable {
     /// Peak float32 FMA throughput of one core (2 × 16 lanes × 2 FLOPs × clock).
     public var coreFLOPs: Double
@@ -109,7 +114,9 @@ public struct MachineModel: Sendable, Hashable, Codable {
         public var overhead: Double
     }
 
-    public static let thisMachine = MachineModel(
+    /// The AMD Zen 5 kind: efficiencies by least squares on `notebooks-data/selector-calibration.csv`, a sweep over
+    /// kernels 1–11, 8–192 channels, 10–80 px images and batch 1/4 (shapes unlike the benchmark suite).
+    public static let amdZen5 = MachineModel(
         coreFLOPs: 256e9, bandwidth: 20e9, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 90e-9, winogradBlockingSeconds: 60e-9,
         winogradOutputSeconds: 250e-9, fftSecondsPerPoint: 1.05e-10, complexProductRate: 8e9,
@@ -133,5 +140,39 @@ public struct MachineModel: Sendable, Hashable, Codable {
             "winograd-f4x5-narrow": Correction(scale: 0.791, overhead: 1.379e-04),  // 4 rows, 90% within 1.10x
             "winograd-f6x3": Correction(scale: 1.237, overhead: 3.185e-05),  // 52 rows, 90% within 1.31x
             "winograd-f6x3-narrow": Correction(scale: 0.892, overhead: 8.622e-05),  // 6 rows, 90% within 1.09x
+        ])
+}
+
+extension MachineModel {
+    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers; the profile and its
+    /// provenance are in notebooks-data/intel/machine-profile.json). Rates measured; per-unit transform times scaled
+    /// from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit are `amdZen5`'s).
+    public static let intelEmeraldRapids = MachineModel(
+        coreFLOPs: 1.773e+11, bandwidth: 1.232e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 8.885e-08, winogradBlockingSeconds: 5.921e-08,
+        winogradOutputSeconds: 2.468e-07, fftSecondsPerPoint: 1.036e-10, complexProductRate: 8.107e+09,
+        corrections: [
+            "direct": Correction(scale: 1.148, overhead: 1.259e-05),
+            "direct-narrow": Correction(scale: 0.337, overhead: 1.000e-05),
+            "direct-pointwise": Correction(scale: 0.819, overhead: 1.259e-05),
+            "fft": Correction(scale: 1.296, overhead: 3.162e-05),
+            "fft-narrow": Correction(scale: 3.292, overhead: 2.512e-05),
+            "fft-pointwise": Correction(scale: 1.154, overhead: 7.943e-06),
+            "fft-tiled": Correction(scale: 1.434, overhead: 1.995e-05),
+            "fft-tiled-narrow": Correction(scale: 3.548, overhead: 1.000e-05),
+            "fft-tiled-pointwise": Correction(scale: 1.288, overhead: 1.995e-05),
+            "im2col": Correction(scale: 1.349, overhead: 1.585e-05),
+            "im2col-narrow": Correction(scale: 1.119, overhead: 3.162e-06),
+            "im2col-pointwise": Correction(scale: 0.998, overhead: 2.512e-06),
+            "winograd-f2x3": Correction(scale: 0.970, overhead: 1.585e-05),
+            "winograd-f2x3-narrow": Correction(scale: 1.213, overhead: 5.504e-05),
+            "winograd-f2x5": Correction(scale: 1.479, overhead: 6.310e-06),
+            "winograd-f2x5-narrow": Correction(scale: 1.234, overhead: 7.964e-05),
+            "winograd-f4x3": Correction(scale: 1.394, overhead: 1.259e-05),
+            "winograd-f4x3-narrow": Correction(scale: 1.610, overhead: 9.387e-05),
+            "winograd-f4x5": Correction(scale: 2.140, overhead: 1.995e-06),
+            "winograd-f4x5-narrow": Correction(scale: 1.430, overhead: 1.379e-04),
+            "winograd-f6x3": Correction(scale: 1.480, overhead: 0.000e+00),
+            "winograd-f6x3-narrow": Correction(scale: 1.461, overhead: 8.622e-05),
         ])
 }

@@ -27,8 +27,14 @@ public struct ModelCheck: Sendable {
     /// Every row used: backend, threads, measured and physical (uncorrected) seconds, as CSV lines.
     public var dump: [String] = []
 
-    public init(csv text: String, model: CostModel = CostModel(), threads: Int? = nil) throws {
-        let rows = CSVReader.rows(text).filter { $0["status"] == "ok" }
+    /// Rows of `pass` (files without a pass column are forward) on NCHW tensors (the layout the selector plans for;
+    /// nChw16c rows time a different entry point).
+    public init(csv text: String, model: CostModel = CostModel(), threads: Int? = nil,
+                pass: ConvolutionPass = .forward) throws {
+        let rows = CSVReader.rows(text).filter {
+            $0["status"] == "ok" && ($0["pass"] ?? ConvolutionPass.forward.rawValue) == pass.rawValue
+                && ($0["layout"] ?? TensorLayout.nchw.rawValue) == TensorLayout.nchw.rawValue
+        }
         var ratios: [String: [Double]] = [:]
         var shapes: [String: [(backend: String, measured: Double, predicted: Double)]] = [:]
         let backends = Dictionary(BackendRegistry.standard().selectable.map { ($0.name, $0) },
@@ -45,7 +51,7 @@ public struct ModelCheck: Sendable {
                     padding: .explicit(Padding(top: int("pad_top"), bottom: int("pad_bottom"), left: int("pad_left"),
                                                right: int("pad_right"))),
                     dilationHeight: int("dilation_h"), dilationWidth: int("dilation_w"), groups: int("groups")),
-                  let plan = try? backend.describe(d, options: PlanOptions(threads: rowThreads)),
+                  let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: rowThreads)),
                   let predicted = model.predictedSeconds(plan, descriptor: d, threads: rowThreads)
             else { continue }
             ratios[name, default: []].append(measured / predicted)

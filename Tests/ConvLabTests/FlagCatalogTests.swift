@@ -43,6 +43,8 @@ import Testing
                 flags: shape + ["seeds", "threads", "strassen-depth", "strassen-cutoff", "accuracy-ceiling"]
                     + backendSettings),
         Command(name: "transforms", base: [], flags: ["m", "r", "top"]),
+        Command(name: "calibrate", base: ["--shapes", "4", "--max-time", "0.01", "--no-save"],
+                flags: ["threads", "shapes", "max-time"]),
         Command(name: "layers", base: ["--in", "2", "--out", "2", "--kernel", "3", "--size", "8", "--no-run"],
                 flags: ["in", "out", "kernel", "size", "pad", "batch", "multiplier", "groups", "threads", "max-time"]),
         Command(name: "decompose", base: ["--method", "svd", "--synthetic", "2,2,3,3", "--rank", "1", "--size", "8",

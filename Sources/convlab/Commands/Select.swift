@@ -35,6 +35,11 @@ struct Select: ParsableCommand {
     @Flag(help: "Print every candidate's predicted (or measured) time and why the others lost.")
     var explain = false
 
+    @Option(help: ArgumentHelp(stringLiteral: "Cost-model profile: auto (calibrated on this machine, else the built-in "
+        + "profile of its kind or the closest one), a built-in name ("
+        + MachineProfiles.builtIn.map(\.name).joined(separator: ", ") + ") or a profile store JSON."))
+    var profile = "auto"
+
     @Option(help: "Wisdom file to consult (default: \(WisdomStore.defaultPath) if it exists).")
     var wisdom: String?
 
@@ -63,7 +68,7 @@ struct Select: ParsableCommand {
         let mode = try parsedToleranceMode()
         try Validation.seconds(maxTime, "max-time")
         if let modelCheck {
-            try runModelCheck(modelCheck)
+            for pass in passes { try runModelCheck(modelCheck, pass: pass) }
             return
         }
         if evaluate {
@@ -75,8 +80,11 @@ struct Select: ParsableCommand {
         let store = noWisdom ? nil : WisdomStore(path: wisdom ?? WisdomStore.defaultPath)
         if let warning = store?.warning { printError("select: \(warning)") }
         let cap = try maxWorkspace.map { try ByteCount.parse($0, name: "max-workspace") }
-        let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: cap, wisdom: store,
-                                accuracy: try accuracy.ceiling(), toleranceMode: mode)
+        let resolution = try costProfile()
+        let selector = Selector(costModel: CostModel(machine: resolution.profile.model), tolerance: tolerance,
+                                maxWorkspaceBytes: cap, wisdom: store, accuracy: try accuracy.ceiling(),
+                                toleranceMode: mode)
+        if explain { print("cost model: \(resolution.reason)\n") }
         var stepSeconds: Double? = 0
         for (index, pass) in passes.enumerated() {
             if index > 0 { print("") }
@@ -86,6 +94,29 @@ struct Select: ParsableCommand {
         if PassOption.isTraining(self.pass) {
             print("\ntraining step: \(Format.ms(stepSeconds.map { $0 * 1e3 })) ms for the three passes")
         }
+    }
+
+    /// The profile `--profile` names.
+    private func costProfile() throws -> MachineProfiles.Resolution {
+        if profile == "auto" {
+            if let warning = MachineProfiles.current.warning { printError("select: \(warning)") }
+            return MachineProfiles.current
+        }
+        if let builtIn = MachineProfiles.builtIn.first(where: { $0.name == profile }) {
+            return MachineProfiles.Resolution(profile: builtIn, reason: "built-in profile '\(builtIn.name)' (--profile)")
+        }
+        guard FileManager.default.fileExists(atPath: profile) else {
+            throw ConvLabError.unknownName(kind: "cost-model profile", name: profile,
+                                           known: ["auto"] + MachineProfiles.builtIn.map(\.name) + ["a profile JSON path"])
+        }
+        let store = MachineProfileStore(path: profile)
+        if let warning = store.warning { throw ConvLabError.invalidFile(path: profile, reason: warning) }
+        guard store.profiles.contains(where: { $0.identity.isSameKind(as: .current) }) || store.profiles.count == 1,
+              let chosen = store.profiles.first(where: { $0.identity.isSameKind(as: .current) }) ?? store.profiles.first
+        else {
+            throw ConvLabError.invalidFile(path: profile, reason: "holds no profile for this machine (\(MachineIdentity.current))")
+        }
+        return MachineProfiles.Resolution(profile: chosen, reason: "profile '\(chosen.name)' from \(profile) (--profile)")
     }
 
     private func parsedToleranceMode() throws -> Selector.ToleranceMode {
@@ -141,9 +172,11 @@ struct Select: ParsableCommand {
         return choice.seconds
     }
 
-    private func runModelCheck(_ path: String) throws {
+    private func runModelCheck(_ path: String, pass: ConvolutionPass) throws {
         let text = try FileInput.text(at: path, what: "the CSV to check the model against")
-        let check = try ModelCheck(csv: text)
+        let resolution = try costProfile()
+        printError("select: cost model: \(resolution.reason)")
+        let check = try ModelCheck(csv: text, model: CostModel(machine: resolution.profile.model), pass: pass)
         if dump {
             print("backend,key,measured_s,physical_s")
             for line in check.dump { print(line) }
@@ -168,8 +201,10 @@ struct Select: ParsableCommand {
     /// step (the sum of the chosen backends' times over the sum of the best ones).
     private func runEvaluation(_ suitePath: String, passes: [ConvolutionPass]) throws {
         let rows = try SuiteFile.read(contentsOf: suitePath)
-        let selector = Selector(tolerance: tolerance, accuracy: try accuracy.ceiling(),
-                                toleranceMode: try parsedToleranceMode())
+        let resolution = try costProfile()
+        printError("select: cost model: \(resolution.reason)")
+        let selector = Selector(costModel: CostModel(machine: resolution.profile.model), tolerance: tolerance,
+                                accuracy: try accuracy.ceiling(), toleranceMode: try parsedToleranceMode())
         let timing = TimingPolicy(minRepeats: 5, maxSeconds: maxTime)
         var table = TextTable(header: ["row", "pass", "heuristic choice", "measured best", "choice ms", "best ms",
                                        "regret"])

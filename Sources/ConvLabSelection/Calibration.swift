@@ -1,0 +1,215 @@
+import ConvLabBackends
+import ConvLabBenchmark
+import ConvLabCore
+import Foundation
+
+/// `convlab calibrate`: measures this machine and fits a cost-model profile for it.
+///
+/// 1. Rates: one core's float32 FMA peak (16 independent vector chains) and its memory bandwidth (a triad over
+///    arrays far beyond the last-level cache). The per-unit times of the Winograd transforms, the FFTs and the
+///    per-bin products are vector work, so they are carried over from the closest built-in profile scaled by the
+///    ratio of the peaks; the efficiencies stay (they are properties of the code, not of the machine).
+/// 2. Corrections: every selectable backend on a calibration sweep (`shapes`: kernels 1–13, 1–576 channels,
+///    10–100 px, batch 1–8, depthwise and strided, at most 4 GFLOP; none of them a benchmark or network layer),
+///    then per backend
+///    measured ≈ scale × physical + overhead fitted in log space, as `scripts/calibrate-selector.py` does.
+public enum Calibration {
+    /// One calibration row: a backend's measured median beside the uncorrected physical estimate.
+    public struct Row: Sendable {
+        public var key: String
+        public var measured: Double
+        public var physical: Double
+
+        public init(key: String, measured: Double, physical: Double) {
+            (self.key, self.measured, self.physical) = (key, measured, physical)
+        }
+    }
+
+    public struct Fit: Sendable {
+        public var key: String
+        public var rows: Int
+        public var correction: MachineModel.Correction
+        /// 90% of the rows are predicted within this factor.
+        public var spread: Double
+    }
+
+    public struct Result: Sendable {
+        public var profile: MachineProfile
+        public var base: MachineProfile
+        public var fits: [Fit]
+        public var rows: [Row]
+    }
+
+    // MARK: Rates
+
+    /// Float32 FLOP/s of one core: 16 independent FMA chains (`addProduct`, one vfmadd each) on 16-lane vectors, the
+    /// best of three runs. The operands come from outside the loop so the compiler cannot fold it.
+    public static func peakFLOPs(iterations: Int = 4_000_000) -> Double {
+        var best = 0.0
+        let scale = Float(ProcessInfo.processInfo.activeProcessorCount > 0 ? 1 : 2)
+        for _ in 0..<3 {
+            let start = MonotonicClock.now()
+            let sink = fmaChains(iterations: iterations, m: 1e-7 * scale, c: 0.5 * scale)
+            let seconds = MonotonicClock.now() - start
+            if sink.isFinite && seconds > 0 { best = max(best, Double(iterations) * 16 * 16 * 2 / seconds) }
+        }
+        return best
+    }
+
+    @inline(never)
+    static func fmaChains(iterations: Int, m: Float, c: Float) -> Float {
+        typealias V = SIMD16<Float>
+        let mv = V(repeating: m), cv = V(repeating: c)
+        var a0 = V(repeating: 1), a1 = V(repeating: 2), a2 = V(repeating: 3), a3 = V(repeating: 4)
+        var a4 = V(repeating: 5), a5 = V(repeating: 6), a6 = V(repeating: 7), a7 = V(repeating: 8)
+        var a8 = V(repeating: 9), a9 = V(repeating: 10), a10 = V(repeating: 11), a11 = V(repeating: 12)
+        var a12 = V(repeating: 13), a13 = V(repeating: 14), a14 = V(repeating: 15), a15 = V(repeating: 16)
+        for _ in 0..<iterations {
+            a0.addProduct(mv, cv); a1.addProduct(mv, cv); a2.addProduct(mv, cv); a3.addProduct(mv, cv)
+            a4.addProduct(mv, cv); a5.addProduct(mv, cv); a6.addProduct(mv, cv); a7.addProduct(mv, cv)
+            a8.addProduct(mv, cv); a9.addProduct(mv, cv); a10.addProduct(mv, cv); a11.addProduct(mv, cv)
+            a12.addProduct(mv, cv); a13.addProduct(mv, cv); a14.addProduct(mv, cv); a15.addProduct(mv, cv)
+        }
+        let sum = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11) + (a12 + a13 + a14 + a15)
+        return sum.sum()
+    }
+
+    /// Bytes per second one core moves in a triad a = b + s·c over arrays of `floats` each (three streams; the best
+    /// of three runs). The default, 3 × 64 MiB, is beyond any last-level cache seen (the Intel kind's 300 MiB L3 is
+    /// a slice shared by the VM's neighbours, and 192 MiB spill it).
+    public static func bandwidth(floats: Int = 16 << 20) -> Double {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        b.initialize(repeating: 1, count: floats)
+        c.initialize(repeating: 2, count: floats)
+        a.initialize(repeating: 0, count: floats)
+        var best = 0.0
+        for _ in 0..<3 {
+            let start = MonotonicClock.now()
+            for i in 0..<floats { a[i] = b[i] + 0.5 * c[i] }
+            let seconds = MonotonicClock.now() - start
+            if seconds > 0 { best = max(best, Double(floats) * 12 / seconds) }
+        }
+        return a[floats / 2] == 2 ? best : 0
+    }
+
+    // MARK: The sweep
+
+    /// The calibration shapes: a seeded draw from a grid unlike the benchmark suite and the network tables, so those
+    /// test the fitted profile on layers it never saw.
+    public static func shapes(count: Int = 80, seed: UInt64 = 0xCA11B) -> [ConvolutionDescriptor] {
+        var generator = SeededGenerator(seed: seed)
+        func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &generator)] }
+        var result: [ConvolutionDescriptor] = []
+        var attempts = 0
+        while result.count < count && attempts < 100 * count {
+            attempts += 1
+            let depthwise = result.count % 5 == 4
+            let channels = depthwise ? pick([24, 48, 96, 160, 320, 576]) : pick([1, 3, 16, 40, 72, 128, 192, 320, 448])
+            let kernel = depthwise ? pick([3, 5, 7, 13]) : pick([1, 1, 3, 3, 3, 5, 5, 7, 11])
+            let size = pick([10, 14, 20, 28, 40, 56, 72, 100])
+            let stride = pick([1, 1, 1, 2])
+            guard let d = try? ConvolutionDescriptor(
+                batch: pick([1, 1, 2, 4, 8]), inputChannels: channels, inputHeight: size, inputWidth: size,
+                outputChannels: depthwise ? channels : pick([8, 24, 64, 96, 160, 256, 384]), kernelHeight: kernel,
+                kernelWidth: kernel, strideHeight: stride, strideWidth: stride, padding: .same,
+                groups: depthwise ? channels : 1), d.outputHeight >= 2,
+                  // Layers of up to 4 GFLOP keep the sweep to minutes (a real network's range, none of its layers).
+                  d.directFLOPs <= 4_000_000_000 else { continue }
+            result.append(d)
+        }
+        return result
+    }
+
+    /// Measures this machine: rates, then every selectable backend on `shapes` (forward pass), then the fits.
+    /// `progress` is called once per shape with a line to print.
+    public static func run(threads: Int, shapes: [ConvolutionDescriptor], timing: TimingPolicy,
+                           identity: MachineIdentity = .current, progress: (String) -> Void = { _ in }) throws
+        -> Result {
+        let base = MachineProfiles.resolve(identity: identity, store: nil).profile
+        progress("rates: measuring one core's FMA peak and memory bandwidth")
+        let peak = peakFLOPs(), stream = bandwidth()
+        guard peak > 0, stream > 0 else {
+            throw ConvLabError.invalidArgument(name: "calibrate", reason: "could not measure this machine's rates")
+        }
+        var model = base.model
+        let ratio = peak / base.model.coreFLOPs
+        model.coreFLOPs = peak
+        model.bandwidth = stream
+        model.winogradInputSeconds /= ratio
+        model.winogradBlockingSeconds /= ratio
+        model.winogradOutputSeconds /= ratio
+        model.fftSecondsPerPoint /= ratio
+        model.complexProductRate *= ratio
+        progress(String(format: "rates: %.0f GFLOP/s per core (base profile '%@': %.0f), %.1f GB/s per core",
+                        peak / 1e9, base.name, base.model.coreFLOPs / 1e9, stream / 1e9))
+        let physicalModel = CostModel(machine: model)
+        var rows: [Row] = []
+        let candidates = Selector.candidates()
+        for (index, d) in shapes.enumerated() {
+            let runner = ComparisonRunner(descriptor: d, options: PlanOptions(threads: threads), timing: timing,
+                                          checkAccuracy: false)
+            let supported = candidates.filter { $0.support(for: d).isSupported }
+            for measurement in try runner.run(backends: supported) {
+                guard let median = measurement.timing?.median, median > 0,
+                      let backend = supported.first(where: { $0.name == measurement.backend }),
+                      let plan = try? backend.describe(d, options: PlanOptions(threads: threads)),
+                      let physical = physicalModel.physicalSeconds(plan, threads: threads), physical > 0 else { continue }
+                rows.append(Row(key: CostModel.correctionKey(backend: backend.name, d), measured: median,
+                                physical: physical))
+            }
+            progress("sweep \(index + 1)/\(shapes.count): \(d)")
+        }
+        let fits = fit(rows, baseOverheads: base.model.corrections.mapValues(\.overhead))
+        var corrections = base.model.corrections
+        for fit in fits { corrections[fit.key] = fit.correction }
+        model.corrections = corrections
+        let date = ISO8601DateFormatter().string(from: Date())
+        let profile = MachineProfile(
+            name: "calibrated", identity: identity, model: model,
+            provenance: "convlab calibrate \(date): \(shapes.count) shapes, \(rows.count) measurements, "
+                + "\(threads) threads; rates and uncalibrated corrections from '\(base.name)'")
+        return Result(profile: profile, base: base, fits: fits, rows: rows)
+    }
+
+    /// Rows a key needs for both parameters; with fewer (but at least `minimumRows`) only the scale is fitted and the
+    /// overhead is kept from the base profile — three rows fitted two parameters to nonsense (scale 0.001 with
+    /// 316 µs of overhead).
+    public static let rowsForOverhead = 8
+    public static let minimumRows = 3
+
+    /// Per key with at least `minimumRows` rows: the (scale, overhead) minimising
+    /// Σ (log(scale·physical + overhead) − log measured)², by a grid over the overhead (0 and 10⁻⁷…10⁻² s) with a
+    /// golden-section search over log(scale) at each; `baseOverheads` per key for the scale-only fits.
+    public static func fit(_ rows: [Row], baseOverheads: [String: Double] = [:]) -> [Fit] {
+        Dictionary(grouping: rows, by: \.key).sorted { $0.key < $1.key }.compactMap { key, group in
+            guard group.count >= minimumRows else { return nil }
+            func cost(_ scale: Double, _ overhead: Double) -> Double {
+                group.reduce(0) { sum, row in
+                    let r = log(scale * row.physical + overhead) - log(row.measured)
+                    return sum + r * r
+                }
+            }
+            var best = (cost: Double.infinity, scale: 1.0, overhead: 0.0)
+            let overheads = group.count >= rowsForOverhead ? [0.0] + (0...50).map { pow(10, -7 + 5 * Double($0) / 50) }
+                : [baseOverheads[key] ?? 0]
+            for overhead in overheads {
+                var (low, high) = (log(1e-3), log(1e3))
+                let golden = (5.0.squareRoot() - 1) / 2
+                for _ in 0..<60 {
+                    let a = high - golden * (high - low), b = low + golden * (high - low)
+                    if cost(exp(a), overhead) < cost(exp(b), overhead) { high = b } else { low = a }
+                }
+                let scale = exp((low + high) / 2)
+                let c = cost(scale, overhead)
+                if c < best.cost { best = (c, scale, overhead) }
+            }
+            let residuals = group.map { abs(log(best.scale * $0.physical + best.overhead) - log($0.measured)) }.sorted()
+            let spread = exp(residuals[min(residuals.count - 1, Int((0.9 * Double(residuals.count)).rounded(.up)) - 1)])
+            return Fit(key: key, rows: group.count,
+                       correction: MachineModel.Correction(scale: best.scale, overhead: best.overhead), spread: spread)
+        }
+    }
+}

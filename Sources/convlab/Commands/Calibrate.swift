@@ -1,0 +1,72 @@
+import ArgumentParser
+import ConvLab
+import Foundation
+
+/// `convlab calibrate`: measure this machine and save a cost-model profile the selector then uses.
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure this machine (peak rate, memory bandwidth, per-backend corrections) and save a cost-model profile.",
+        discussion: """
+        Measures one core's FMA peak and memory bandwidth, times every selectable backend on a calibration sweep of \
+        --shapes layers (none from the benchmark suite or the network tables), fits per backend measured ≈ scale × \
+        estimate + overhead, and saves the profile beside the wisdom (keyed by the machine's kind: vendor, family, \
+        model). `select` then uses it and says so in --explain. A few minutes on 2 cores at the defaults.
+        """)
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = Parallel.defaultThreadCount
+
+    @Option(help: "Layers in the calibration sweep (4…400).")
+    var shapes = 80
+
+    @Option(name: .customLong("max-time"), help: "Stop timing a backend on a layer after this many seconds.")
+    var maxTime = 0.2
+
+    @Option(help: "Profile store to update (default: \(MachineProfileStore.defaultPath)).")
+    var profiles: String?
+
+    @Option(help: "Also write the new profile alone to this JSON file.")
+    var output: String?
+
+    @Flag(name: .customLong("no-save"), help: "Do not update the profile store.")
+    var noSave = false
+
+    func run() throws {
+        try Validation.threads(threads)
+        try Validation.integer(shapes, "shapes", in: 4...400)
+        try Validation.seconds(maxTime, "max-time")
+        let store = MachineProfileStore(path: profiles ?? MachineProfileStore.defaultPath)
+        if let warning = store.warning { printError("calibrate: \(warning)") }
+        let result = try Calibration.run(threads: threads, shapes: Calibration.shapes(count: shapes),
+                                         timing: TimingPolicy(minRepeats: 3, minSeconds: min(0.02, maxTime),
+                                                              maxSeconds: maxTime),
+                                         progress: { printError("calibrate: \($0)") })
+        var table = TextTable(header: ["correction", "rows", "scale", "overhead µs", "90% within", "was (base profile)"])
+        for fit in result.fits {
+            let was = result.base.model.corrections[fit.key]
+            table.add([fit.key, "\(fit.rows)", String(format: "%.3f", fit.correction.scale),
+                       String(format: "%.1f", fit.correction.overhead * 1e6), String(format: "%.2fx", fit.spread),
+                       was.map { String(format: "%.3f, %.1f µs", $0.scale, $0.overhead * 1e6) } ?? "none"])
+        }
+        print("convlab calibrate: \(result.profile.identity)")
+        print(String(format: "core peak %.0f GFLOP/s, bandwidth %.1f GB/s per core; %d measurements on %d layers\n",
+                     result.profile.model.coreFLOPs / 1e9, result.profile.model.bandwidth / 1e9, result.rows.count,
+                     shapes))
+        print(table.render())
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do {
+                try encoder.encode(result.profile).write(to: URL(fileURLWithPath: output))
+            } catch {
+                throw ConvLabError.invalidFile(path: output, reason: "cannot write the profile: \(error.localizedDescription)")
+            }
+            print("wrote \(output)")
+        }
+        if !noSave {
+            store.insert(result.profile)
+            try store.save()
+            print("saved the profile to \(store.path); `convlab select --explain` now uses it")
+        }
+    }
+}
