@@ -126,6 +126,7 @@ public enum Calibration {
     /// Measures this machine: rates, then every selectable backend on `shapes` (forward pass), then the fits.
     /// `progress` is called once per shape with a line to print.
     public static func run(threads: Int, shapes: [ConvolutionDescriptor], timing: TimingPolicy,
+                           passes: [ConvolutionPass] = ConvolutionPass.allCases,
                            identity: MachineIdentity = .current, progress: (String) -> Void = { _ in }) throws
         -> Result {
         let base = MachineProfiles.resolve(identity: identity, store: nil).profile
@@ -149,16 +150,21 @@ public enum Calibration {
         var rows: [Row] = []
         let candidates = Selector.candidates()
         for (index, d) in shapes.enumerated() {
-            let runner = ComparisonRunner(descriptor: d, options: PlanOptions(threads: threads), timing: timing,
-                                          checkAccuracy: false)
-            let supported = candidates.filter { $0.support(for: d).isSupported }
-            for measurement in try runner.run(backends: supported) {
-                guard let median = measurement.timing?.median, median > 0,
-                      let backend = supported.first(where: { $0.name == measurement.backend }),
-                      let plan = try? backend.describe(d, options: PlanOptions(threads: threads)),
-                      let physical = physicalModel.physicalSeconds(plan, threads: threads), physical > 0 else { continue }
-                rows.append(Row(key: CostModel.correctionKey(backend: backend.name, d), measured: median,
-                                physical: physical))
+            for pass in passes {
+                // A backward pass with kernels of its own gets its own corrections (`CostModel.correctionBackend`).
+                let runner = ComparisonRunner(descriptor: d, options: PlanOptions(threads: threads), timing: timing,
+                                              checkAccuracy: false, pass: pass)
+                let supported = candidates.filter { $0.support(for: d, pass: pass).isSupported }
+                for measurement in try runner.run(backends: supported) {
+                    guard let median = measurement.timing?.median, median > 0,
+                          let backend = supported.first(where: { $0.name == measurement.backend }),
+                          let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: threads)),
+                          let physical = physicalModel.physicalSeconds(plan, threads: threads), physical > 0
+                    else { continue }
+                    rows.append(Row(key: CostModel.correctionKey(backend: CostModel.correctionBackend(plan), d),
+                                    measured: median,
+                                    physical: physical))
+                }
             }
             progress("sweep \(index + 1)/\(shapes.count): \(d)")
         }
@@ -169,7 +175,8 @@ public enum Calibration {
         let date = ISO8601DateFormatter().string(from: Date())
         let profile = MachineProfile(
             name: "calibrated", identity: identity, model: model,
-            provenance: "convlab calibrate \(date): \(shapes.count) shapes, \(rows.count) measurements, "
+            provenance: "convlab calibrate \(date): \(shapes.count) shapes, \(passes.map(\.rawValue).joined(separator: "/")), "
+                + "\(rows.count) measurements, "
                 + "\(threads) threads; rates and uncalibrated corrections from '\(base.name)'")
         return Result(profile: profile, base: base, fits: fits, rows: rows)
     }

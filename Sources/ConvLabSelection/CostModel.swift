@@ -22,13 +22,19 @@ public struct CostModel: Sendable {
     /// calibrated scale and fixed overhead.
     public func predictedSeconds(_ plan: PlanDescription, descriptor d: ConvolutionDescriptor, threads: Int) -> Double? {
         guard let raw = physicalSeconds(plan, threads: threads) else { return nil }
-        // A backward pass with a correction of its own uses it, else the forward pass's (the work estimate already
-        // differs by pass; the correction only absorbs what the rates miss).
-        let backend = plan.pass == .forward ? plan.backend : "\(plan.backend)-\(plan.pass)"
+        let backend = Self.correctionBackend(plan)
         let correction = machine.corrections[Self.correctionKey(backend: backend, d)]
             ?? machine.corrections[Self.correctionKey(backend: plan.backend, d)]
             ?? machine.corrections[plan.backend] ?? MachineModel.Correction(scale: 1, overhead: 0)
         return correction.scale * raw + correction.overhead
+    }
+
+    /// The name a plan's corrections are kept under: a backward pass with kernels of its own has its own
+    /// (`im2col-backward-data`, `direct-backward-weights`, …); a pass that runs the forward plan on the transposed
+    /// problem ("as forward") shares the forward corrections, since it runs the same kernels (the work estimate
+    /// already prices the zero insertion). Used by the model and by `convlab calibrate` alike.
+    public static func correctionBackend(_ plan: PlanDescription) -> String {
+        plan.pass == .forward || plan.variant.contains("as forward") ? plan.backend : "\(plan.backend)-\(plan.pass)"
     }
 
     /// Narrow groups (one input or fewer than 4 output channels per group: depthwise, single-channel images — which
@@ -53,8 +59,9 @@ public struct CostModel: Sendable {
         case let .directKernel(flops, reduction, tasks):
             let efficiency = m.directEfficiency * Double(reduction) / Double(reduction + 8)
             return flops / (m.coreFLOPs * parallelism(tasks, threads) * efficiency)
-        case let .loadBoundKernel(flops, tasks):
-            return flops / (m.coreFLOPs * parallelism(tasks, threads) * m.narrowDirectEfficiency)
+        case let .loadBoundKernel(flops, taps, tasks):
+            return flops / (m.coreFLOPs * parallelism(tasks, threads) * m.narrowDirectEfficiency
+                            * Self.loadBoundTapFactor(taps))
         case let .gemm(flops, rows, columns, depth, tasks):
             return flops / (m.coreFLOPs * parallelism(tasks, threads)
                             * gemmEfficiency(m: Double(rows), n: Double(columns), k: Double(depth)))
@@ -71,6 +78,16 @@ public struct CostModel: Sendable {
         case let .complexProducts(multiplyAdds, tasks):
             return multiplyAdds / m.complexProductRate / parallelism(tasks, threads)
         }
+    }
+
+    /// How much faster per FLOP a load-bound kernel runs on sums of `taps` terms than on a 3×3's nine: the per-row
+    /// and per-plane work is spread over more FMAs, as taps/(taps + 15), normalised to 1 at nine taps (so profiles
+    /// fitted on 3×3-heavy sweeps keep their meaning). Measured on the Intel kind's network layers, direct's
+    /// depthwise time per FLOP fell 2.8× from 3×3 to 31×31 (measured/estimate 0.23–0.9 without this factor,
+    /// 0.55–0.95 with it).
+    static func loadBoundTapFactor(_ taps: Int) -> Double {
+        let n = Double(max(taps, 1))
+        return (n / (n + 15)) / (9.0 / 24)
     }
 
     /// Threads a stage with `tasks` independent tasks keeps busy: all of them when there are enough tasks, else one per
@@ -144,35 +161,60 @@ public struct MachineModel: Sendable, Hashable, Codable {
 }
 
 extension MachineModel {
-    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers; the profile and its
+    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers × 3 passes; the profile and its
     /// provenance are in notebooks-data/intel/machine-profile.json). Rates measured; per-unit transform times scaled
     /// from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit are `amdZen5`'s).
     public static let intelEmeraldRapids = MachineModel(
-        coreFLOPs: 1.773e+11, bandwidth: 1.232e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
-        gemmEfficiency: 0.9, winogradInputSeconds: 8.885e-08, winogradBlockingSeconds: 5.921e-08,
-        winogradOutputSeconds: 2.468e-07, fftSecondsPerPoint: 1.036e-10, complexProductRate: 8.107e+09,
+        coreFLOPs: 1.599e+11, bandwidth: 1.166e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 9.844e-08, winogradBlockingSeconds: 6.563e-08,
+        winogradOutputSeconds: 2.736e-07, fftSecondsPerPoint: 1.148e-10, complexProductRate: 7.314e+09,
         corrections: [
-            "direct": Correction(scale: 1.148, overhead: 1.259e-05),
-            "direct-narrow": Correction(scale: 0.337, overhead: 1.000e-05),
-            "direct-pointwise": Correction(scale: 0.819, overhead: 1.259e-05),
-            "fft": Correction(scale: 1.296, overhead: 3.162e-05),
-            "fft-narrow": Correction(scale: 3.292, overhead: 2.512e-05),
-            "fft-pointwise": Correction(scale: 1.154, overhead: 7.943e-06),
-            "fft-tiled": Correction(scale: 1.434, overhead: 1.995e-05),
-            "fft-tiled-narrow": Correction(scale: 3.548, overhead: 1.000e-05),
-            "fft-tiled-pointwise": Correction(scale: 1.288, overhead: 1.995e-05),
-            "im2col": Correction(scale: 1.349, overhead: 1.585e-05),
-            "im2col-narrow": Correction(scale: 1.119, overhead: 3.162e-06),
-            "im2col-pointwise": Correction(scale: 0.998, overhead: 2.512e-06),
-            "winograd-f2x3": Correction(scale: 0.970, overhead: 1.585e-05),
-            "winograd-f2x3-narrow": Correction(scale: 1.213, overhead: 5.504e-05),
-            "winograd-f2x5": Correction(scale: 1.479, overhead: 6.310e-06),
-            "winograd-f2x5-narrow": Correction(scale: 1.234, overhead: 7.964e-05),
-            "winograd-f4x3": Correction(scale: 1.394, overhead: 1.259e-05),
-            "winograd-f4x3-narrow": Correction(scale: 1.610, overhead: 9.387e-05),
-            "winograd-f4x5": Correction(scale: 2.140, overhead: 1.995e-06),
-            "winograd-f4x5-narrow": Correction(scale: 1.430, overhead: 1.379e-04),
-            "winograd-f6x3": Correction(scale: 1.480, overhead: 0.000e+00),
-            "winograd-f6x3-narrow": Correction(scale: 1.461, overhead: 8.622e-05),
+            "direct": Correction(scale: 1.133, overhead: 1.259e-05),
+            "direct-backward-weights": Correction(scale: 2.210, overhead: 3.162e-05),
+            "direct-backward-weights-narrow": Correction(scale: 1.220, overhead: 1.585e-05),
+            "direct-backward-weights-pointwise": Correction(scale: 1.451, overhead: 2.512e-05),
+            "direct-narrow": Correction(scale: 0.545, overhead: 1.259e-05),
+            "direct-pointwise": Correction(scale: 0.907, overhead: 1.259e-05),
+            "fft": Correction(scale: 1.396, overhead: 3.162e-05),
+            "fft-backward-weights": Correction(scale: 2.382, overhead: 7.943e-05),
+            "fft-backward-weights-narrow": Correction(scale: 4.298, overhead: 5.012e-05),
+            "fft-backward-weights-pointwise": Correction(scale: 2.155, overhead: 0.000e+00),
+            "fft-narrow": Correction(scale: 3.493, overhead: 2.512e-05),
+            "fft-pointwise": Correction(scale: 1.279, overhead: 1.000e-06),
+            "fft-tiled": Correction(scale: 1.497, overhead: 1.995e-05),
+            "fft-tiled-backward-weights": Correction(scale: 2.182, overhead: 1.995e-05),
+            "fft-tiled-backward-weights-narrow": Correction(scale: 4.508, overhead: 1.995e-05),
+            "fft-tiled-backward-weights-pointwise": Correction(scale: 2.484, overhead: 3.981e-05),
+            "fft-tiled-narrow": Correction(scale: 3.739, overhead: 7.943e-06),
+            "fft-tiled-pointwise": Correction(scale: 1.396, overhead: 1.585e-05),
+            "im2col": Correction(scale: 1.463, overhead: 1.995e-05),
+            "im2col-backward-data": Correction(scale: 1.182, overhead: 6.310e-06),
+            "im2col-backward-data-narrow": Correction(scale: 0.931, overhead: 6.310e-06),
+            "im2col-backward-data-pointwise": Correction(scale: 1.301, overhead: 5.012e-07),
+            "im2col-backward-weights": Correction(scale: 1.727, overhead: 1.259e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 2.303, overhead: 1.259e-05),
+            "im2col-backward-weights-pointwise": Correction(scale: 2.717, overhead: 1.585e-06),
+            "im2col-narrow": Correction(scale: 1.111, overhead: 6.310e-06),
+            "im2col-pointwise": Correction(scale: 1.044, overhead: 1.995e-06),
+            "winograd-f2x3": Correction(scale: 1.254, overhead: 1.585e-05),
+            "winograd-f2x3-backward-weights": Correction(scale: 1.611, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights-narrow": Correction(scale: 1.472, overhead: 0.000e+00),
+            "winograd-f2x3-narrow": Correction(scale: 1.235, overhead: 5.504e-05),
+            "winograd-f2x5": Correction(scale: 1.357, overhead: 1.585e-05),
+            "winograd-f2x5-backward-weights": Correction(scale: 1.444, overhead: 0.000e+00),
+            "winograd-f2x5-backward-weights-narrow": Correction(scale: 1.588, overhead: 0.000e+00),
+            "winograd-f2x5-narrow": Correction(scale: 1.387, overhead: 5.012e-05),
+            "winograd-f4x3": Correction(scale: 1.819, overhead: 1.995e-05),
+            "winograd-f4x3-backward-weights": Correction(scale: 1.742, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.958, overhead: 0.000e+00),
+            "winograd-f4x3-narrow": Correction(scale: 1.772, overhead: 9.387e-05),
+            "winograd-f4x5": Correction(scale: 1.969, overhead: 1.585e-07),
+            "winograd-f4x5-backward-weights": Correction(scale: 1.520, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.832, overhead: 0.000e+00),
+            "winograd-f4x5-narrow": Correction(scale: 1.744, overhead: 6.310e-05),
+            "winograd-f6x3": Correction(scale: 2.011, overhead: 7.943e-06),
+            "winograd-f6x3-backward-weights": Correction(scale: 1.682, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights-narrow": Correction(scale: 2.288, overhead: 0.000e+00),
+            "winograd-f6x3-narrow": Correction(scale: 1.825, overhead: 8.622e-05),
         ])
 }

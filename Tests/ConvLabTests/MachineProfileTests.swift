@@ -114,4 +114,51 @@ import Testing
         let unknown = try CLITests.run(["select", "--kernel", "3", "--profile", "nonsense"])
         #expect(unknown.status != 0 && unknown.stderr.contains("cost-model profile"))
     }
+
+    /// Passes that run the forward plan on the transposed problem share its corrections; passes with kernels of their
+    /// own have their own key — what `calibrate` fits and the model looks up are the same names.
+    @Test func correctionKeysFollowThePlansKernels() throws {
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 16, inputHeight: 12, inputWidth: 12,
+                                          outputChannels: 16, kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let options = PlanOptions(threads: 1)
+        let directData = try DirectBackend().describe(d, pass: .backwardData, options: options)
+        #expect(CostModel.correctionBackend(directData) == "direct")
+        let im2colData = try Im2colBackend().describe(d, pass: .backwardData, options: options)
+        #expect(CostModel.correctionBackend(im2colData) == "im2col-backward-data")
+        let directWeights = try DirectBackend().describe(d, pass: .backwardWeights, options: options)
+        #expect(CostModel.correctionBackend(directWeights) == "direct-backward-weights")
+        let single = try ConvolutionDescriptor(inputChannels: 1, inputHeight: 40, inputWidth: 40, outputChannels: 64,
+                                               kernelHeight: 9, kernelWidth: 9, padding: .same)
+        #expect(CostModel.correctionKey(backend: "direct", single) == "direct-narrow")
+        let pointwise = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 14, inputWidth: 14,
+                                                  outputChannels: 64, kernelHeight: 1, kernelWidth: 1)
+        #expect(CostModel.correctionKey(backend: "im2col", pointwise) == "im2col-pointwise")
+    }
+
+    /// A depthwise kernel's time per FLOP falls with the length of its sums while the rows it reads stay in L1: the
+    /// estimate of a 31×31 depthwise layer on a 56-px map is far below 961/9 times a 3×3's, and the model ranks
+    /// direct first there (it had chosen FFT, measured 2.3× slower on the Intel kind). On 1,024-px rows (31 rows do not
+    /// fit L1) the kernel's per-FLOP estimate stays a 3×3's.
+    @Test func depthwiseEstimatesFollowSumLengthWhileRowsFitL1() throws {
+        let model = CostModel(machine: .intelEmeraldRapids)
+        func perFLOP(_ d: ConvolutionDescriptor) throws -> Double {
+            let plan = try DirectBackend().describe(d, options: PlanOptions(threads: 2))
+            return try #require(model.physicalSeconds(plan, threads: 2)) / Double(d.directFLOPs)
+        }
+        func depthwise(_ k: Int, size: Int, channels: Int) throws -> ConvolutionDescriptor {
+            try ConvolutionDescriptor(inputChannels: channels, inputHeight: size, inputWidth: size,
+                                      outputChannels: channels, kernelHeight: k, kernelWidth: k, padding: .same,
+                                      groups: channels)
+        }
+        let large = try depthwise(31, size: 56, channels: 128), small = try depthwise(3, size: 56, channels: 128)
+        let (largeRate, smallRate) = (try perFLOP(large), try perFLOP(small))
+        #expect(largeRate < smallRate / 2)
+        let wideLarge = try depthwise(31, size: 1024, channels: 1), wideSmall = try depthwise(3, size: 1024, channels: 1)
+        let (wideLargeRate, wideSmallRate) = (try perFLOP(wideLarge), try perFLOP(wideSmall))
+        // Memory traffic weighs on the 3×3 either way; the kernel's own gain from long sums only where rows fit L1.
+        #expect(largeRate / smallRate < 0.5 * (wideLargeRate / wideSmallRate),
+                "\(largeRate / smallRate) vs \(wideLargeRate / wideSmallRate)")
+        let choice = Selector(costModel: model).select(for: large, threads: 2).choice?.backend.name
+        #expect(choice == "direct", "\(choice ?? "none")")
+    }
 }

@@ -265,12 +265,14 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
                                  limit: options.limits.maxWorkspaceBytes)
         // Computed FLOPs: every output of every 16-lane block (zero lanes included).
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.outputHeight * d.outputWidth) * Double(taps)
+        // As for the row plan, long sums pay off while the band of 16 channels they read stays in cache (here: L2).
+        let fitsCache = paddedCount * MemoryLayout<Float>.stride <= MachineCaches.current.level2Bytes / 2
         summary = PlanDescription(
             backend: "direct", variant: "depthwise channel-blocked", errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, tasks: tasks)]))
+                                .loadBoundKernel(flops: flops, taps: fitsCache ? d.reductionLength : 9, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
 }

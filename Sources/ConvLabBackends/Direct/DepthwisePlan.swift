@@ -233,12 +233,15 @@ struct DepthwiseGeometry: Sendable {
         // Computed FLOPs: whole 64-wide blocks of every output row, for every output channel.
         let flops = 2 * Double(d.batch * d.outputChannels * d.outputHeight * blocks * Self.block)
             * Double(d.kernelHeight * d.kernelWidth)
+        // Long sums amortise the per-row work only while the R input rows a tap loop reads stay in L1 (31 rows of a
+        // 1,054-float row do not: 130 KB); otherwise the kernel is priced as a 3×3's (see `loadBoundTapFactor`).
+        let fitsL1 = (reach + 1) * rowStride * MemoryLayout<Float>.stride <= MachineCaches.current.level1DataBytes
         summary = PlanDescription(
             backend: "direct", variant: "depthwise rows", errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, tasks: tasks)]))
+                                .loadBoundKernel(flops: flops, taps: fitsL1 ? d.reductionLength : 9, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
 }

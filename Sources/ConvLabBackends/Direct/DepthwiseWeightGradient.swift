@@ -68,7 +68,8 @@ struct DepthwiseWeightGradientGeometry: Sendable {
                                                   partials: d.batch * bands),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, tasks: d.outputChannels)]))
+                                .loadBoundKernel(flops: flops, taps: d.reductionLength(for: .backwardWeights),
+                                                 tasks: d.outputChannels)]))
         try options.accuracy.admit(summary)
     }
 }

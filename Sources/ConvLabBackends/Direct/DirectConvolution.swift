@@ -121,7 +121,7 @@ struct DirectGeometry: Sendable {
             * Double(polyphase.tileCount * Self.tileWidth) * Double(d.reductionLength)
         let kernel: WorkEstimate.Stage = blockChannels == 6
             ? .directKernel(flops: flops, reduction: d.reductionLength, tasks: tasks)
-            : .loadBoundKernel(flops: flops, tasks: tasks)
+            : .loadBoundKernel(flops: flops, taps: d.reductionLength, tasks: tasks)
         let bytes = Double(d.inputCount + polyphase.packedCount * 2 + d.outputCount) * 4
         summary = PlanDescription(backend: "direct", errorBound: DirectBackend.errorBound(d),
                                   typicalError: DirectBackend.typicalError(d),

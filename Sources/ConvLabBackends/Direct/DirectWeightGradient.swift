@@ -51,7 +51,7 @@ struct DirectWeightGradientGeometry: Sendable {
         let tasks = d.groups * channelBlocks * tapBlocks
         let kernel: WorkEstimate.Stage = blockChannels == 4
             ? .directKernel(flops: flops, reduction: d.reductionLength(for: .backwardWeights), tasks: tasks)
-            : .loadBoundKernel(flops: flops, tasks: tasks)
+            : .loadBoundKernel(flops: flops, taps: d.reductionLength(for: .backwardWeights), tasks: tasks)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "\(blockChannels)x\(Self.blockTaps) blocks",
             // Each lane sums a sixteenth (1×6 blocks: a thirty-second) of one image's positions, the lanes are added

@@ -22,6 +22,9 @@ struct Calibrate: ParsableCommand {
     @Option(name: .customLong("max-time"), help: "Stop timing a backend on a layer after this many seconds.")
     var maxTime = 0.2
 
+    @Option(help: "Passes to calibrate: forward, backward-data, backward-weights or training (all three).")
+    var pass = "training"
+
     @Option(help: "Profile store to update (default: \(MachineProfileStore.defaultPath)).")
     var profiles: String?
 
@@ -40,6 +43,7 @@ struct Calibrate: ParsableCommand {
         let result = try Calibration.run(threads: threads, shapes: Calibration.shapes(count: shapes),
                                          timing: TimingPolicy(minRepeats: 3, minSeconds: min(0.02, maxTime),
                                                               maxSeconds: maxTime),
+                                         passes: try PassOption.passes(pass),
                                          progress: { printError("calibrate: \($0)") })
         var table = TextTable(header: ["correction", "rows", "scale", "overhead µs", "90% within", "was (base profile)"])
         for fit in result.fits {
