@@ -120,28 +120,8 @@ public final class MachineProfileStore: @unchecked Sendable {
 
     /// Writes the store atomically (temporary file in the same directory, then rename).
     public func save() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do {
-            data = try encoder.encode(File(format: Self.formatName, version: Self.currentVersion, profiles: profiles))
-        } catch {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot encode machine profiles: \(error)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-            try data.write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot write machine profiles: \(error.localizedDescription)")
-        }
-        if rename(temporary, path) != 0 {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw ConvLabError.invalidFile(path: path, reason: "cannot move the new machine profiles into place")
-        }
+        try AtomicFile.writeJSON(File(format: Self.formatName, version: Self.currentVersion, profiles: profiles),
+                                 to: path, what: "machine profiles")
     }
 }
 

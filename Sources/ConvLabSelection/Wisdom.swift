@@ -142,26 +142,7 @@ public final class WisdomStore: @unchecked Sendable {
     public func save(machine: MachineSignature = .current) throws {
         let file = WisdomFile(format: WisdomFile.formatName, version: WisdomFile.currentVersion, machine: machine,
                               entries: lock.withLock { entries.values.sorted { $0.key < $1.key } })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do { data = try encoder.encode(file) } catch {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot encode wisdom: \(error)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-            try data.write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw ConvLabError.invalidFile(path: path, reason: "cannot write wisdom: \(error.localizedDescription)")
-        }
-        if rename(temporary, path) != 0 {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw ConvLabError.invalidFile(path: path, reason: "cannot move the new wisdom into place")
-        }
+        try AtomicFile.writeJSON(file, to: path, what: "wisdom")
     }
 }
 

@@ -49,8 +49,11 @@ struct DirectWeightGradientGeometry: Sendable {
         let flops = 2 * Double(d.batch * d.groups) * Double(channelBlocks * blockChannels)
             * Double(tapBlocks * Self.blockTaps) * Double(gridPositions)
         let tasks = d.groups * channelBlocks * tapBlocks
+        // The kernel's loop runs once per image over its grid, 16 positions a step, and ends in 24 lane sums: its
+        // length is gridPositions/16 steps, not N·Ho·Wo (a 7×7 map is 4 steps; priced as 49, r50_c5_reduce's
+        // backward-weights was predicted 4× too fast and chosen over im2col, 10× faster).
         let kernel: WorkEstimate.Stage = blockChannels == 4
-            ? .directKernel(flops: flops, reduction: d.reductionLength(for: .backwardWeights), tasks: tasks)
+            ? .directKernel(flops: flops, reduction: max(1, gridPositions / 16), tasks: tasks)
             : .loadBoundKernel(flops: flops, taps: d.reductionLength(for: .backwardWeights), tasks: tasks)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "\(blockChannels)x\(Self.blockTaps) blocks",

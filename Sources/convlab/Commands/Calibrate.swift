@@ -58,13 +58,7 @@ struct Calibrate: ParsableCommand {
                      shapes))
         print(table.render())
         if let output {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            do {
-                try encoder.encode(result.profile).write(to: URL(fileURLWithPath: output))
-            } catch {
-                throw ConvLabError.invalidFile(path: output, reason: "cannot write the profile: \(error.localizedDescription)")
-            }
+            try AtomicFile.writeJSON(result.profile, to: output, what: "the profile")
             print("wrote \(output)")
         }
         if !noSave {
