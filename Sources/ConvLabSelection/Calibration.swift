@@ -77,7 +77,9 @@ public enum Calibration {
     /// Bytes per second one core moves in a triad a = b + s·c over arrays of `floats` each (three streams; the best
     /// of three runs). The default, 3 × 64 MiB, is beyond any last-level cache seen (the Intel kind's 300 MiB L3 is
     /// a slice shared by the VM's neighbours, and 192 MiB spill it).
-    public static func bandwidth(floats: Int = 16 << 20) -> Double {
+    public static func bandwidth(floats requested: Int = 16 << 20) -> Double {
+        // Three arrays within the tensor memory limit (a quarter of it), so a small machine is not pushed to swap.
+        let floats = max(1 << 16, min(requested, ResourceLimits.default.maxTensorBytes / 4 / 12))
         let a = UnsafeMutablePointer<Float>.allocate(capacity: floats)
         let b = UnsafeMutablePointer<Float>.allocate(capacity: floats)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: floats)
