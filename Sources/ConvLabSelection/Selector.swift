@@ -170,11 +170,12 @@ public struct Selector: Sendable {
 /// cap below every plan's workspace), naming why each was excluded.
 public func convolution(for descriptor: ConvolutionDescriptor, weights: Tensor<Float>, tolerance: Double? = nil,
                         maxWorkspaceBytes: Int? = nil, options: PlanOptions = PlanOptions(),
-                        wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any ConvolutionPlan {
+                        wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil,
+                        toleranceMode: Selector.ToleranceMode = .worst) throws -> any ConvolutionPlan {
     try options.validate()
     let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
                             matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom,
-                            accuracy: options.accuracy)
+                            accuracy: options.accuracy, toleranceMode: toleranceMode)
     let selection = selector.select(for: descriptor, threads: options.threads)
     guard let choice = selection.choice else {
         let reasons = selection.all.compactMap { candidate -> String? in
@@ -199,11 +200,12 @@ public func convolution(for descriptor: ConvolutionDescriptor, weights: Tensor<F
 ///     let dx = try dgrad.run(dy)
 public func plan(for pass: ConvolutionPass, descriptor: ConvolutionDescriptor, weights: Tensor<Float>?,
                  tolerance: Double? = nil, maxWorkspaceBytes: Int? = nil, options: PlanOptions = PlanOptions(),
-                 wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil) throws -> any PassPlan {
+                 wisdom: WisdomStore? = nil, registry: BackendRegistry? = nil,
+                 toleranceMode: Selector.ToleranceMode = .worst) throws -> any PassPlan {
     try options.validate()
     let selector = Selector(tolerance: tolerance, maxWorkspaceBytes: maxWorkspaceBytes,
                             matrixEngine: options.matrixEngine, registry: registry, wisdom: wisdom,
-                            accuracy: options.accuracy)
+                            accuracy: options.accuracy, toleranceMode: toleranceMode)
     let selection = selector.select(for: descriptor, threads: options.threads, pass: pass)
     guard let choice = selection.choice else {
         throw ConvLabError.unsupported(backend: "selector", reason: "no backend runs \(pass) of \(descriptor) within "

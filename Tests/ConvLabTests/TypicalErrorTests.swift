@@ -89,6 +89,10 @@ import Testing
             if case .tooInaccurate(let judged, _) = c.status { return judged == f4 } else { return false }
         })
         #expect(Selector(tolerance: tolerance).select(for: d, threads: 2).choice == nil)
+        // The library entry point takes the mode too; the plan it returns meets the tolerance by its typical error.
+        let plan = try ConvLab.plan(for: .forward, descriptor: d, weights: try Tensor<Float>(shape: d.weightShape),
+                                    tolerance: tolerance, options: options, toleranceMode: .typical)
+        #expect(plan.summary.typicalError <= tolerance && plan.summary.errorBound > tolerance)
         let byDefault = Set(Selector(toleranceMode: .typical).select(for: d, threads: 2).ranked.map(\.backend.name))
         #expect(byDefault.isSuperset(of: ["winograd-f4x3", "winograd-f6x3", "direct", "im2col"]), "\(byDefault)")
     }
