@@ -105,9 +105,16 @@ public enum MatrixEngine: Hashable, Sendable, CustomStringConvertible {
         case .native:
             let b = NativeMultiplier.kSum
             return TypicalError.dotProduct(terms: k, blockTerms: b, partials: (k + b - 1) / b + calls - 1)
-        case let .strassen(depth, base, _):
-            return pow(TypicalError.strassenLevelGrowth, Double(depth)) * base.typicalError(depth: k, calls: calls)
+        case let .strassen(_, base, _):
+            return typicalErrorGrowth * base.typicalError(depth: k, calls: calls)
         }
+    }
+
+    /// Factor by which this engine's mean error exceeds a classical product's: √6 per Strassen level
+    /// (`TypicalError.strassenLevelGrowth`), as `errorGrowth` is for the worst case.
+    public var typicalErrorGrowth: Double {
+        guard case let .strassen(depth, base, _) = self else { return 1 }
+        return pow(TypicalError.strassenLevelGrowth, Double(depth)) * base.typicalErrorGrowth
     }
 
     /// A phrase for refusals when Strassen growth dominates a bound ("" otherwise).

@@ -11,8 +11,8 @@ import Foundation
 ///    ratio of the peaks; the efficiencies stay (they are properties of the code, not of the machine).
 /// 2. Corrections: every selectable backend on a calibration sweep (`shapes`: kernels 1–13, 1–576 channels,
 ///    10–100 px, batch 1–8, depthwise and strided, at most 4 GFLOP; none of them a benchmark or network layer),
-///    then per backend
-///    measured ≈ scale × physical + overhead fitted in log space, as `scripts/calibrate-selector.py` does.
+///    then per backend, pass and class measured ≈ scale × physical + overhead fitted in log space, as
+///    `scripts/calibrate-selector.py` does.
 public enum Calibration {
     /// One calibration row: a backend's measured median beside the uncorrected physical estimate.
     public struct Row: Sendable {
@@ -125,7 +125,7 @@ public enum Calibration {
         return result
     }
 
-    /// Measures this machine: rates, then every selectable backend on `shapes` (forward pass), then the fits.
+    /// Measures this machine: rates, then every selectable backend on `shapes` in each of `passes`, then the fits.
     /// `progress` is called once per shape with a line to print.
     public static func run(threads: Int, shapes: [ConvolutionDescriptor], timing: TimingPolicy,
                            passes: [ConvolutionPass] = ConvolutionPass.allCases,

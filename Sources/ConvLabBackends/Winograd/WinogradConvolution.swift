@@ -137,11 +137,10 @@ public struct WinogradBackend: BackwardDataByForward {
         2 * float32UnitRoundoff * heightGrowth * widthGrowth * (4 + log2(Double(reduction)))
     }
 
-    /// The mean error expected on random data: the transforms' (`TypicalError.winograd`) beside the GEMMs' channel
-    /// sums, the Strassen growth included.
+    /// The mean error expected on random data: the transforms' (`TypicalError.winograd`, which dominates the GEMMs'
+    /// channel sums), times the Strassen growth if any.
     static func typicalError(reduction n: Int, growth: Double, engine: MatrixEngine) -> Double {
-        TypicalError.winograd(reduction: n, growth: growth) * engine.typicalError(depth: n)
-            / MatrixEngine.native.typicalError(depth: n)
+        TypicalError.winograd(reduction: n, growth: growth) * engine.typicalErrorGrowth
     }
 
     /// What makes a Winograd bound large, for refusals: the 2-D transform growth (and Strassen's, if any).

@@ -111,9 +111,9 @@ struct Select: ParsableCommand {
         }
         let store = MachineProfileStore(path: profile)
         if let warning = store.warning { throw ConvLabError.invalidFile(path: profile, reason: warning) }
-        guard store.profiles.contains(where: { $0.identity.isSameKind(as: .current) }) || store.profiles.count == 1,
-              let chosen = store.profiles.first(where: { $0.identity.isSameKind(as: .current) }) ?? store.profiles.first
-        else {
+        // This machine's kind, or the file's only profile (e.g. `calibrate --output` from another machine).
+        guard let chosen = store.profiles.first(where: { $0.identity.isSameKind(as: .current) })
+                ?? (store.profiles.count == 1 ? store.profiles.first : nil) else {
             throw ConvLabError.invalidFile(path: profile, reason: "holds no profile for this machine (\(MachineIdentity.current))")
         }
         return MachineProfiles.Resolution(profile: chosen, reason: "profile '\(chosen.name)' from \(profile) (--profile)")
