@@ -25,6 +25,7 @@ let kernels: [SwiftSetting] = hostCPU + [.unsafeFlags(["-Ounchecked"], .when(con
 ///       ← ConvLabBenchmark timing policy, comparison runner, sweeps, .npy / CSV / suite files
 ///       ← ConvLabSelection cost model, selector, wisdom, autotuner
 ///       ← ConvLabStudies   layer designs, low-rank decompositions
+///       ← ConvLabNetworks  whole networks: architecture tables, trained-model graphs, end-to-end inference
 ///       ← ConvLab          umbrella: re-exports all of the above (`import ConvLab`)
 ///       ← convlab          the command line (the only user of ArgumentParser)
 let package = Package(
@@ -51,9 +52,13 @@ let package = Package(
         .target(name: "ConvLabStudies",
                 dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabBenchmark", "ConvLabSelection"],
                 swiftSettings: hostCPU),
+        .target(name: "ConvLabNetworks",
+                dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabAccuracy", "ConvLabBenchmark",
+                               "ConvLabSelection"],
+                swiftSettings: hostCPU),
         .target(name: "ConvLab",
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy",
-                               "ConvLabBenchmark", "ConvLabSelection", "ConvLabStudies"],
+                               "ConvLabBenchmark", "ConvLabSelection", "ConvLabStudies", "ConvLabNetworks"],
                 swiftSettings: hostCPU),
         .executableTarget(
             name: "convlab",

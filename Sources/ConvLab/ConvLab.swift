@@ -7,3 +7,4 @@
 @_exported import ConvLabBenchmark
 @_exported import ConvLabSelection
 @_exported import ConvLabStudies
+@_exported import ConvLabNetworks

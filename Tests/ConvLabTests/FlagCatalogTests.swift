@@ -47,6 +47,8 @@ import Testing
                 flags: ["threads", "shapes", "max-time"]),
         Command(name: "layers", base: ["--in", "2", "--out", "2", "--kernel", "3", "--size", "8", "--no-run"],
                 flags: ["in", "out", "kernel", "size", "pad", "batch", "multiplier", "groups", "threads", "max-time"]),
+        Command(name: "network", base: ["alexnet", "--size", "67", "--no-run"],
+                flags: ["batch", "size", "threads", "max-time", "seed", "accuracy-ceiling"]),
         Command(name: "decompose", base: ["--method", "svd", "--synthetic", "2,2,3,3", "--rank", "1", "--size", "8",
                                          "--no-run"],
                 flags: ["rank", "size", "stride", "pad", "seed", "tolerance", "max-iterations", "threads",
