@@ -18,7 +18,7 @@ suites='GEMMWorkspaceTests|MatrixMultiplierTests|PlanDescriptionTests|PropertyTe
 suites+='|FlagCatalogTests|ConcurrencyTests|PlanContractTests|NonFiniteTests|NumpyFuzzTests|NumpyFileTests'
 suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTests|ParallelTests'
 suites+='|ChannelBlockedDepthwiseTests|ChannelBlockedLayoutTests|PaddedRowTests|DepthwisePlanTests|NewPlanContractTests'
-suites+='|AccuracyCeilingTests|TypicalErrorTests|MachineProfileTests'
+suites+='|AccuracyCeilingTests|TypicalErrorTests|MachineProfileTests|ModelGraphTests|NetworkArchitectureTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

@@ -59,12 +59,17 @@ public struct NetworkTotals: Sendable, Codable {
 /// Which backend runs each layer: the selector's choice, or one backend everywhere ("direct-only").
 public enum NetworkPolicy: Sendable, Hashable, CustomStringConvertible {
     case selector
+    /// This backend on every layer; a layer it cannot run is reported, not rerouted.
     case only(String)
+    /// This backend wherever it supports the layer (and its plan passes the accuracy ceiling), the selector elsewhere:
+    /// "FFT wherever it applies".
+    case preferring(String)
 
     public var description: String {
         switch self {
         case .selector: return "selector"
         case .only(let name): return "\(name)-only"
+        case .preferring(let name): return "\(name)-where-it-applies"
         }
     }
 }
@@ -138,8 +143,17 @@ public struct NetworkTable: Sendable {
     func choose(_ pass: ConvolutionPass, for d: ConvolutionDescriptor) throws
         -> (backend: (any Convolution)?, result: NetworkTableRow.PassResult) {
         var result = NetworkTableRow.PassResult(pass: pass)
+        if case .preferring(let name) = policy {
+            let backend = try selector.registry.backend(named: name)
+            if backend.support(for: d, pass: pass) == .supported,
+               let plan = try? backend.describe(d, pass: pass, options: options) {
+                result.backend = name
+                result.variant = plan.variant
+                return (backend, result)
+            }
+        }
         switch policy {
-        case .selector:
+        case .selector, .preferring:
             let selection = selector.select(for: d, threads: options.threads, pass: pass)
             guard let choice = selection.choice else {
                 result.note = "no backend meets tolerance \(selection.tolerance)"

@@ -9,7 +9,7 @@ struct ConvLabCommand: ParsableCommand {
         abstract: "Fast 2-D convolution research: run one layer through every algorithm, compare time and error.",
         subcommands: [Compare.self, Conv.self, Bench.self, Matmul.self, Accuracy.self, Transforms.self, Sweep.self,
                       Select.self, Tune.self, Calibrate.self, Layers.self, Decompose.self,
-                      Network.self],
+                      Network.self, Infer.self],
         defaultSubcommand: nil
     )
 
