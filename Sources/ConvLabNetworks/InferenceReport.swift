@@ -7,10 +7,14 @@ public struct InferenceReport: Sendable, Codable {
     public var model: String
     public var policy: String
     public var inputShape: [Int]
+    /// Top classes per image; empty for a model whose output is not N × classes (a feature extractor such as the
+    /// HED VGG-16 trunk, judged by its output error alone).
     public var top: [TopClasses.Entry]
     /// The float64 run's top classes (empty when it was skipped).
     public var referenceTop: [TopClasses.Entry]
-    /// max |logit₃₂ − logit₆₄|, and that over max |logit₆₄|.
+    /// The output's shape (N × classes for a classifier).
+    public var outputShape: [Int]
+    /// max |logit₃₂ − logit₆₄|, and that over max |logit₆₄| (the model's output, whatever it is).
     public var maxLogitError: Double?
     public var relativeLogitError: Double?
     /// Images whose top-1 class, and whose ordered top-k list, equal the float64 run's.
@@ -48,10 +52,11 @@ public struct InferenceReport: Sendable, Codable {
         }
         let medians = perStep.map { times in times.sorted()[times.count / 2] }
         let labels = inference.graph.labels
+        let classifies = output.shape.count == 2
         var report = InferenceReport(
             model: inference.graph.name, policy: inference.policy.description, inputShape: input.shape,
-            top: TopClasses.of(output, top: top, labels: labels), referenceTop: [], nodes: [],
-            totalSeconds: medians.reduce(0, +))
+            top: classifies ? TopClasses.of(output, top: top, labels: labels) : [], referenceTop: [],
+            outputShape: output.shape, nodes: [], totalSeconds: medians.reduce(0, +))
         let backends = inference.backends, descriptors = inference.descriptors
         for (i, step) in inference.graph.steps.enumerated() {
             report.nodes.append(Node(name: step.name, operation: step.operation.rawValue, backend: backends[i],
@@ -59,7 +64,7 @@ public struct InferenceReport: Sendable, Codable {
         }
         if checkFloat64 {
             let reference = try inference.float64(input)
-            report.referenceTop = TopClasses.of(reference, top: top, labels: labels)
+            report.referenceTop = classifies ? TopClasses.of(reference, top: top, labels: labels) : []
             var maxError = 0.0, scale = 0.0
             let ours = output.scalars, theirs = reference.scalars
             for (a, b) in zip(ours, theirs) {
@@ -72,6 +77,7 @@ public struct InferenceReport: Sendable, Codable {
             func list(_ entries: [TopClasses.Entry], _ image: Int) -> [Int] {
                 entries.filter { $0.image == image }.map(\.classIndex)
             }
+            guard classifies else { return report }
             report.top1Agreement = (0..<images).filter { list(report.top, $0).first == list(report.referenceTop, $0).first }
                 .count
             report.topKAgreement = (0..<images).filter { list(report.top, $0) == list(report.referenceTop, $0) }.count

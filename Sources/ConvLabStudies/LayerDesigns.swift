@@ -41,7 +41,7 @@ public enum LayerDesigns {
     public static func all(for spec: LayerSpec, seed: UInt64 = 1) throws -> [LayerDesign] {
         let builders: [(LayerSpec, UInt64) throws -> LayerDesign?] = [
             standard, fullyConnected, spatiallySeparable, factorized, stacked3x3, bottleneck, depthwiseSeparable,
-            groupedShuffle, shuffleNetV2,
+            groupedShuffle, shuffleNetV2, twoThin, wider,
         ]
         return try builders.enumerated().compactMap { index, build in try build(spec, seed &+ UInt64(index) * 1000) }
     }
@@ -155,6 +155,30 @@ public enum LayerDesigns {
             shape = stage.descriptor.outputShape
         }
         return design("stacked \(layers)x 3x3", spec, steps)
+    }
+
+    /// Two thin k×k layers in series, C→C→K: the depth that `wider` trades for width.
+    public static func twoThin(_ spec: LayerSpec, _ seed: UInt64) throws -> LayerDesign? {
+        let (c, k, kk) = (spec.inputChannels, spec.outputChannels, spec.kernel)
+        let first = try conv("\(kk)x\(kk) \(c)→\(c)", input: [spec.batch, c, spec.height, spec.width], output: c,
+                             kernelHeight: kk, kernelWidth: kk, padding: Padding(spec.pad), seed: seed)
+        let second = try conv("\(kk)x\(kk) \(c)→\(k)", input: first.descriptor.outputShape, output: k,
+                              kernelHeight: kk, kernelWidth: kk, padding: Padding(spec.pad), seed: seed + 1)
+        return design("2 thin \(kk)x\(kk) in series", spec, [.convolution(first, uniqueWeights: nil),
+                                                           .convolution(second, uniqueWeights: nil)])
+    }
+
+    /// Wider convolutions: two thin layers merged into one k×k layer √2 times wider (width × √(layers merged): two
+    /// 96-channel 3×3 layers become one of 136). Inside a trunk, where input and output widen alike, that keeps the
+    /// multiplications (2·w² = (√2·w)²; `ShuffleNetGuidelines` runs that trade); from this layer's fixed C inputs it
+    /// is C→⌈√2·K⌉, 1/√2 of the two thin layers' work at C = K. Fewer, fatter layers: one pass over memory instead of
+    /// two, longer dot products.
+    public static func wider(_ spec: LayerSpec, _ seed: UInt64) throws -> LayerDesign? {
+        let (c, kk) = (spec.inputChannels, spec.kernel)
+        let wide = Int((Double(spec.outputChannels) * 2.0.squareRoot()).rounded(.up))
+        let stage = try conv("\(kk)x\(kk) \(c)→\(wide)", input: [spec.batch, c, spec.height, spec.width], output: wide,
+                             kernelHeight: kk, kernelWidth: kk, padding: Padding(spec.pad), seed: seed)
+        return design("wider: 1 \(kk)x\(kk) x√2 (vs 2 thin)", spec, [.convolution(stage, uniqueWeights: nil)])
     }
 
     /// Bottleneck: 1×1 C→C/r, k×k C/r→C/r, 1×1 C/r→K (ResNet's bottleneck block without the residual).

@@ -3,7 +3,8 @@ import ConvLabBenchmark
 import ConvLabCore
 import ConvLabSelection
 
-/// The four controlled experiments of ShuffleNet V2 (Ma et al., 2018), measured on this machine. Each row holds the
+/// The four controlled experiments of ShuffleNet V2 (Ma et al., 2018), measured on this machine, and beside G3 the
+/// wider-convolutions trade (a trunk of n thin layers against ⌈n/2⌉ layers √2 wider). Each row holds the
 /// counted FLOPs and memory access cost (MAC) beside the measured time, because FLOPs alone do not predict speed.
 public enum ShuffleNetGuidelines {
     public struct Row: Sendable {
@@ -77,6 +78,26 @@ public enum ShuffleNetGuidelines {
             if elementwise { steps += [.residualAdd, .relu] }
             try measure("G4 element-wise ops", elementwise ? "with ReLU + residual add" : "convolutions only",
                         LayerDesigns.design("bottleneck block", spec, steps))
+        }
+        // Wider convolutions beside G3: a trunk of n thin 3×3 layers at width w against ⌈n/2⌉ layers √2 wider, the
+        // same multiplications (n·w² = ⌈n/2⌉·2w²): fewer, fatter layers.
+        for layers in [2, 4, 8] {
+            for wide in [false, true] {
+                let count = wide ? (layers + 1) / 2 : layers
+                let c = wide ? Int((Double(channels) * 2.0.squareRoot()).rounded()) : channels
+                let spec = LayerSpec(batch: batch, inputChannels: c, outputChannels: c, kernel: 3, height: height,
+                                     width: width)
+                var steps: [LayerDesign.Step] = []
+                for i in 0..<count {
+                    steps.append(.convolution(try LayerDesigns.conv("3x3", input: [batch, c, height, width], output: c,
+                                                                    kernelHeight: 3, kernelWidth: 3,
+                                                                    padding: Padding(1), seed: UInt64(i)),
+                                              uniqueWeights: nil))
+                    steps.append(.relu)
+                }
+                try measure("G3b depth vs width", "\(count) x 3x3 at c = \(c)" + (wide ? " (wide)" : " (thin)"),
+                            LayerDesigns.design("trunk", spec, steps))
+            }
         }
         return rows
     }

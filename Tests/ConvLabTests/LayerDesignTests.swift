@@ -36,6 +36,15 @@ import Testing
         let seven = try LayerDesigns.all(for: LayerSpec(inputChannels: c, outputChannels: c, kernel: 7, height: h, width: w))
         #expect(try Self.design(seven, "standard").cost.multiplications == 49 * h * w * c * c)
         #expect(try Self.design(seven, "stacked 3x").cost.multiplications == 27 * h * w * c * c)
+
+        // Two thin 3×3 layers at 96 channels, and the one √2-wider layer (136 outputs) that replaces them.
+        let (m, n) = (96, 14)
+        let seed = try LayerDesigns.all(for: LayerSpec(inputChannels: m, outputChannels: m, kernel: 3, height: n, width: n))
+        #expect(try Self.design(seed, "2 thin").cost.multiplications == 2 * 9 * n * n * m * m)
+        let wider = try Self.design(seed, "wider")
+        #expect(wider.outputShape == [1, 136, n, n])
+        #expect(wider.cost.multiplications == 9 * n * n * m * 136)
+        #expect(wider.cost.parameters == 9 * m * 136)
     }
 
     @Test func memoryAccessCostOfAPointwiseConvolution() throws {
@@ -94,7 +103,15 @@ import Testing
     @Test func guidelinesRunAndTheirCountsFollowTheFormulas() throws {
         let rows = try ShuffleNetGuidelines.run(height: 8, width: 8, channels: 16, options: PlanOptions(threads: 2),
                                                 timing: TimingPolicy(minRepeats: 2, maxSeconds: 0.02))
-        #expect(rows.count == 4 + 4 + 3 + 2)
+        #expect(rows.count == 4 + 4 + 3 + 2 + 6)
+        // Depth against width: each thin trunk and its wide counterpart (√2 wider, half the layers) do the same
+        // multiplications up to the rounding of √2·c (16 → 23: 529 against 512).
+        let g3b = rows.filter { $0.experiment.hasPrefix("G3b") }
+        #expect(g3b.count == 6)
+        for pair in stride(from: 0, to: g3b.count, by: 2) {
+            let ratio = Double(g3b[pair + 1].cost.multiplications) / Double(g3b[pair].cost.multiplications)
+            #expect(abs(ratio - 1) < 0.05, "\(g3b[pair].setting): \(ratio)")
+        }
         let g1 = rows.filter { $0.experiment.hasPrefix("G1") }
         #expect(zip(g1, g1.dropFirst()).allSatisfy { $0.cost.memoryAccessBytes <= $1.cost.memoryAccessBytes })
         let g4 = rows.filter { $0.experiment.hasPrefix("G4") }

@@ -51,6 +51,9 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
     var strassenDepth = 1
 
+    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
+    var strassenCutoff = MatrixEngine.strassenCutoff
+
     @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var accuracy: AccuracyOptions
 
@@ -63,7 +66,7 @@ struct Infer: ParsableCommand {
             throw ConvLabError.invalidArgument(name: "backend", reason: "give --backend or --prefer, not both")
         }
         let ceiling = try accuracy.ceiling()
-        let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: MatrixEngine.strassenCutoff)
+        let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
         let options = PlanOptions(threads: threads, matrixEngine: engine, accuracy: ceiling)
         let selector = Selector(matrixEngine: engine, settings: try backendOptions.settings(), accuracy: ceiling)
         let policy: NetworkPolicy = backend.map(NetworkPolicy.only) ?? prefer.map(NetworkPolicy.preferring) ?? .selector
@@ -107,7 +110,10 @@ struct Infer: ParsableCommand {
 
     func printTable(_ report: InferenceReport) {
         print("convlab infer \(report.model): input \(report.inputShape), policy \(report.policy), threads \(threads)")
-        for image in 0..<report.inputShape[0] {
+        if report.top.isEmpty {
+            print("output \(report.outputShape) (not N x classes: no top classes)")
+        }
+        for image in 0..<report.inputShape[0] where !report.top.isEmpty {
             print("\nimage \(image):")
             var table = TextTable(header: ["rank", "class", "label", "probability", "float64 class", "float64 p"])
             let ours = report.top.filter { $0.image == image }
@@ -119,10 +125,13 @@ struct Infer: ParsableCommand {
             }
             print(table.render())
         }
-        if let error = report.maxLogitError, let relative = report.relativeLogitError,
-           let top1 = report.top1Agreement, let topK = report.topKAgreement {
-            print("\nlogits vs float64: max error \(Format.error(error)) (\(Format.error(relative)) of the largest "
-                  + "logit); top-1 agrees on \(top1)/\(report.inputShape[0]), top-\(top) on \(topK)/\(report.inputShape[0])")
+        if let error = report.maxLogitError, let relative = report.relativeLogitError {
+            var line = "\n\(report.top.isEmpty ? "output" : "logits") vs float64: max error \(Format.error(error)) "
+                + "(\(Format.error(relative)) of the largest)"
+            if let top1 = report.top1Agreement, let topK = report.topKAgreement {
+                line += "; top-1 agrees on \(top1)/\(report.inputShape[0]), top-\(top) on \(topK)/\(report.inputShape[0])"
+            }
+            print(line)
         }
         var table = TextTable(header: ["node", "op", "backend", "ms", "GFLOP/s", "%time"])
         for n in report.nodes where n.seconds >= report.totalSeconds * 0.002 || n.operation == "conv" {
