@@ -48,28 +48,35 @@ enum GraphOperations {
         return y
     }
 
-    /// Max or average pooling (the average counts padded zeros, PyTorch's default count_include_pad).
+    /// Max or average pooling (the average counts padded zeros, PyTorch's default count_include_pad), parallel over
+    /// planes; the bounds tests run per window row, not per tap (a per-tap test made VGG's pools 9% of its time).
     static func pool<S>(_ x: Tensor<S>, outputShape: [Int], kernel: (Int, Int), stride: (Int, Int), padding: Padding,
-                        maximum: Bool) throws -> Tensor<S> {
+                        maximum: Bool, threads: Int = Parallel.defaultThreadCount) throws -> Tensor<S> {
         var y = try Tensor<S>(shape: outputShape)
         let (H, W, Ho, Wo) = (x.shape[2], x.shape[3], outputShape[2], outputShape[3])
         let window = S(kernel.0 * kernel.1)
         x.withUnsafeBufferPointer { src in
             y.withUnsafeMutableBufferPointer { out in
-                for plane in 0..<(x.shape[0] * x.shape[1]) {
+                let buffers = UncheckedSendable((src.baseAddress!, out.baseAddress!))
+                Parallel.forEach(taskCount: x.shape[0] * x.shape[1], threads: threads) { _, plane in
+                    let (input, output) = buffers.value
+                    let source = input + plane * H * W, target = output + plane * Ho * Wo
                     for oh in 0..<Ho {
+                        let top = oh * stride.0 - padding.top
+                        let rows = max(top, 0)..<min(top + kernel.0, H)
                         for ow in 0..<Wo {
+                            let left = ow * stride.1 - padding.left
+                            let columns = max(left, 0)..<min(left + kernel.1, W)
                             var value: S = maximum ? -.infinity : 0
-                            for r in 0..<kernel.0 {
-                                let ih = oh * stride.0 + r - padding.top
-                                for s in 0..<kernel.1 {
-                                    let iw = ow * stride.1 + s - padding.left
-                                    let inside = ih >= 0 && ih < H && iw >= 0 && iw < W
-                                    let v = inside ? src[(plane * H + ih) * W + iw] : 0
-                                    if maximum { if inside { value = max(value, v) } } else { value += v }
+                            for ih in rows {
+                                let row = source + ih * W
+                                if maximum {
+                                    for iw in columns { value = max(value, row[iw]) }
+                                } else {
+                                    for iw in columns { value += row[iw] }
                                 }
                             }
-                            out[(plane * Ho + oh) * Wo + ow] = maximum ? value : value / window
+                            target[oh * Wo + ow] = maximum ? value : value / window
                         }
                     }
                 }
