@@ -24,7 +24,7 @@ let kernels: [SwiftSetting] = hostCPU + [.unsafeFlags(["-Ounchecked"], .when(con
 ///       ← ConvLabAccuracy  checker against the float64 reference, accuracy study
 ///       ← ConvLabBenchmark timing policy, comparison runner, sweeps, .npy / CSV / suite files
 ///       ← ConvLabSelection cost model, selector, wisdom, autotuner
-///       ← ConvLabStudies   layer designs, low-rank decompositions
+///       ← ConvLabStudies   layer designs, low-rank decompositions (LAPACK's SVD from OpenBLAS)
 ///       ← ConvLabNetworks  whole networks: architecture tables, trained-model graphs, end-to-end inference
 ///       ← ConvLab          umbrella: re-exports all of the above (`import ConvLab`)
 ///       ← convlab          the command line (the only user of ArgumentParser)
@@ -50,7 +50,7 @@ let package = Package(
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabBenchmark"],
                 swiftSettings: hostCPU),
         .target(name: "ConvLabStudies",
-                dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabBenchmark", "ConvLabSelection"],
+                dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabBenchmark", "ConvLabSelection", "CBLAS"],
                 swiftSettings: hostCPU),
         .target(name: "ConvLabNetworks",
                 dependencies: ["ConvLabCore", "ConvLabBackends", "ConvLabAccuracy", "ConvLabBenchmark",

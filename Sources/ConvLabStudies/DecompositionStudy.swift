@@ -71,7 +71,7 @@ public enum DecompositionStudy {
         -> (rank: Int, decomposition: KernelDecomposition, tried: [(Int, Double)])? {
         var tried: [(Int, Double)] = []
         func attempt(_ rank: Int) throws -> (KernelDecomposition, Double) {
-            let ranks = method == .tucker ? [min(rank, d.channelsPerGroup), min(rank, d.outputChannels)] : [rank]
+            let ranks = KernelDecomposition.ranks(method, rank: rank, layer: d)
             let decomposition = try KernelDecomposition.decompose(method, weights: weights, layer: d, ranks: ranks,
                                                                   seed: seed)
             let error = try evaluate(decomposition, weights: weights, layer: d, input: input, options: options,

@@ -146,6 +146,15 @@ import Testing
                     w[((k * C + c) * R + r) * S + s] += a[k] * b[c] * u[r] * v[s]
                 } } } }
             }
+        case .tt:  // Σ G1[c,a]·G2[a,r,b]·G3[b,s,d]·G4[d,k], every rank `rank`
+            let g1 = random(C * rank), g2 = random(rank * R * rank), g3 = random(rank * S * rank), g4 = random(rank * K)
+            for k in 0..<K { for c in 0..<C { for r in 0..<R { for s in 0..<S {
+                var sum = 0.0
+                for a in 0..<rank { for b in 0..<rank { for e in 0..<rank {
+                    sum += g1[c * rank + a] * g2[(a * R + r) * rank + b] * g3[(b * S + s) * rank + e] * g4[e * K + k]
+                } } }
+                w[((k * C + c) * R + r) * S + s] = sum
+            } } } }
         case .tucker:  // core (rank × rank × R × S) ×₀ A (K×rank) ×₁ B (C×rank)
             let core = random(rank * rank * R * S), a = random(K * rank), b = random(C * rank)
             for k in 0..<K { for c in 0..<C { for rs in 0..<(R * S) {
@@ -161,19 +170,20 @@ import Testing
     func tensorsOfKnownRankAreRecovered(method: KernelDecomposition.Method) throws {
         let rank = 2
         let w = try Self.lowRank(method, rank: rank, seed: 11)
-        let ranks = method == .tucker ? [rank, rank] : [rank]
+        let ranks = KernelDecomposition.ranks(method, rank: rank, layer: Self.layer)
         let decomposition = try KernelDecomposition.decompose(method, weights: w, layer: Self.layer, ranks: ranks,
                                                               maxIterations: 2000)
         #expect(decomposition.reconstructionError(of: w) < (method == .cp ? 1e-4 : 1e-5), "\(method)")
     }
 
-    @Test(arguments: [KernelDecomposition.Method.svd, .tucker, .cp])
+    @Test(arguments: [KernelDecomposition.Method.svd, .tucker, .cp, .tt])
     func errorFallsWithRank(method: KernelDecomposition.Method) throws {
         let w = try Tensor<Float>.random(shape: Self.layer.weightShape, seed: 4)
-        let ranks = method == .svd ? [1, 3, 6, 12, 15] : method == .tucker ? [1, 2, 4, 6] : [1, 4, 12, 30]
+        let ranks = method == .svd ? [1, 3, 6, 12, 15] : method == .tucker ? [1, 2, 4, 6] : method == .tt
+            ? [1, 2, 4, 8, 15] : [1, 4, 12, 30]
         let errors = try ranks.map { r in
             try KernelDecomposition.decompose(method, weights: w, layer: Self.layer,
-                                              ranks: method == .tucker ? [min(r, 6), min(r, 5)] : [r])
+                                              ranks: KernelDecomposition.ranks(method, rank: r, layer: Self.layer))
                 .reconstructionError(of: w)
         }
         if method == .cp {
@@ -190,13 +200,14 @@ import Testing
     func factorShapesAndChainGeometry(method: KernelDecomposition.Method) throws {
         let d = Self.layer
         let w = try Tensor<Float>.random(shape: d.weightShape, seed: 8)
-        let ranks = method == .tucker ? [4, 3] : [3]
+        let ranks = method == .tucker ? [4, 3] : method == .tt ? [3, 4, 2] : [3]
         let decomposition = try KernelDecomposition.decompose(method, weights: w, layer: d, ranks: ranks)
         let shapes = decomposition.stages.map(\.weights.shape)
         switch method {
         case .svd: #expect(shapes == [[3, 6, 3, 1], [5, 3, 1, 3]])
         case .cp: #expect(shapes == [[3, 6, 1, 1], [3, 1, 3, 1], [3, 1, 1, 3], [5, 3, 1, 1]])
         case .tucker: #expect(shapes == [[4, 6, 1, 1], [3, 4, 3, 3], [5, 3, 1, 1]])
+        case .tt: #expect(shapes == [[3, 6, 1, 1], [4, 3, 3, 1], [2, 4, 1, 3], [5, 2, 1, 1]])
         }
         #expect(decomposition.stages.last?.descriptor.outputShape == d.outputShape)
         let x = try Tensor<Float>.random(shape: d.inputShape, seed: 9)
@@ -207,6 +218,53 @@ import Testing
         let worst = zip(got, expected).map { abs(Double($0) - $1) }.max() ?? 0
         #expect(worst < 1e-4, "\(method)")
         #expect(decomposition.parameterCount == decomposition.stages.map(\.weights.count).reduce(0, +))
+    }
+
+    /// TT-SVD truncated only at its first step is the best rank-r approximation of the C × (R·S·K) unfolding: its
+    /// error is exactly that unfolding's singular-value tail (Eckart–Young), and ranks beyond the limits are refused.
+    @Test func tensorTrainFirstStepIsEckartYoung() throws {
+        let d = Self.layer
+        let (K, C, R, S) = (d.outputChannels, d.inputChannels, d.kernelHeight, d.kernelWidth)
+        let w = try Tensor<Float>.random(shape: d.weightShape, seed: 21)
+        let x = w.scalars.map(Double.init)
+        var unfolding = Matrix(rows: C, columns: R * S * K)
+        for k in 0..<K { for c in 0..<C { for r in 0..<R { for s in 0..<S {
+            unfolding[c, (r * S + s) * K + k] = x[((k * C + c) * R + r) * S + s]
+        } } } }
+        let sigma = unfolding.singularValueDecomposition().sigma
+        let total = sigma.reduce(0) { $0 + $1 * $1 }
+        for rank in 1...5 {
+            let tail = sigma.dropFirst(rank).reduce(0) { $0 + $1 * $1 }
+            let full = KernelDecomposition.ranks(.tt, rank: Int.max, layer: d)
+            let decomposition = try KernelDecomposition.decompose(.tt, weights: w, layer: d,
+                                                                  ranks: [rank, min(full[1], rank * R), full[2]])
+            #expect(abs(decomposition.reconstructionError(of: w) - (tail / total).squareRoot()) < 1e-5, "rank \(rank)")
+        }
+        #expect(throws: ConvLabError.self) { try KernelDecomposition.decompose(.tt, weights: w, layer: d, ranks: [2, 7, 2]) }
+        #expect(throws: ConvLabError.self) { try KernelDecomposition.decompose(.tt, weights: w, layer: d, ranks: [2, 2]) }
+    }
+
+    /// LAPACK's SVD against the Jacobi one on tall, wide and square matrices: the same singular values, U and V
+    /// orthonormal, and U·Σ·Vᵀ reproducing A.
+    @Test(arguments: [(7, 3), (3, 7), (12, 12), (40, 9)])
+    func lapackSVDAgreesWithJacobi(rows: Int, columns: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(rows * 100 + columns))
+        let a = Matrix(rows: rows, columns: columns, values: (0..<(rows * columns)).map { _ in generator.nextNormal() })
+        let (u, sigma, v) = a.singularValueDecomposition()
+        let jacobi = a.jacobiSingularValueDecomposition().sigma
+        let k = min(rows, columns)
+        #expect(u.rows == rows && u.columns == k && v.rows == columns && v.columns == k && sigma.count == k)
+        #expect(zip(sigma, jacobi).allSatisfy { abs($0 - $1) < 1e-10 * max(sigma[0], 1) })
+        #expect(zip(sigma, sigma.dropFirst()).allSatisfy { $0 >= $1 })
+        var worst = 0.0
+        for i in 0..<rows { for j in 0..<columns {
+            var sum = 0.0
+            for t in 0..<k { sum += u[i, t] * sigma[t] * v[j, t] }
+            worst = max(worst, abs(sum - a[i, j]))
+        } }
+        #expect(worst < 1e-10)
+        let gram = u.transposed * u
+        for i in 0..<k { for j in 0..<k { #expect(abs(gram[i, j] - (i == j ? 1 : 0)) < 1e-10) } }
     }
 
     @Test func alsReportsWhyItStoppedAndIsDeterministic() throws {

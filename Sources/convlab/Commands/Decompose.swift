@@ -9,18 +9,19 @@ struct Decompose: ParsableCommand {
             + "parameters, FLOPs and measured time before and after.",
         discussion: """
         svd: Jaderberg et al. (R×1 then 1×S, rank t); cp: Lebedev et al. (1×1, depthwise R×1, depthwise 1×S, 1×1, \
-        rank r, ALS); tucker: Kim et al. Tucker-2 (1×1 C→r1, R×S core r1→r2, 1×1 r2→K; HOSVD + HOOI). The output \
+        rank r, ALS); tucker: Kim et al. Tucker-2 (1×1 C→r1, R×S core r1→r2, 1×1 r2→K; HOSVD + HOOI); tt: tensor train by TT-SVD \
+        (1×1 C→r1, R×1 r1→r2, 1×S r2→r3, 1×1 r3→K). The output \
         error is measured on --input (or random N(0,1) data of --size) against the float64 reference of the original \
         layer. --max-output-error picks the smallest rank within the budget.
         """)
 
-    @Option(help: "Method: svd, cp or tucker.")
+    @Option(help: "Method: svd, cp, tucker or tt.")
     var method: String
 
-    @Option(help: "Rank (svd, cp; for tucker both ranks).")
+    @Option(help: "Rank (svd, cp; for tucker and tt every rank, capped at what each unfolding has).")
     var rank: Int?
 
-    @Option(help: "Tucker-2 ranks r1,r2 (input side, output side).")
+    @Option(help: "Tucker-2 ranks r1,r2 (input side, output side), or TT ranks r1,r2,r3.")
     var ranks: String?
 
     @Option(help: "Kernel .npy (K×C×R×S).")
@@ -46,6 +47,10 @@ struct Decompose: ParsableCommand {
 
     @Option(name: .customLong("output-prefix"), help: "Write the factor tensors as PREFIX-1.npy, PREFIX-2.npy, …")
     var outputPrefix: String?
+
+    @Option(name: .customLong("approximation-out"),
+            help: "Write the chain's equivalent K×C×R×S kernel here (.npy), to run a network with the layer replaced.")
+    var approximationOut: String?
 
     @Option(help: "Seed for random data and ALS initialisation.")
     var seed: UInt64 = 1
@@ -114,7 +119,8 @@ struct Decompose: ParsableCommand {
         var ladder: [(Int, Double)] = []
         if let maxOutputError {
             let maxRank = method == .svd ? min(layer.inputChannels * layer.kernelHeight, layer.outputChannels * layer.kernelWidth)
-                : method == .tucker ? max(layer.inputChannels, layer.outputChannels) : 2 * max(layer.inputChannels, layer.outputChannels)
+                : method == .tucker || method == .tt ? max(layer.inputChannels, layer.outputChannels)
+                : 2 * max(layer.inputChannels, layer.outputChannels)
             guard let found = try DecompositionStudy.smallestRank(method, weights: w, layer: layer, input: x,
                                                                    maxOutputError: maxOutputError, maxRank: maxRank,
                                                                    options: options, seed: seed) else {
@@ -125,13 +131,14 @@ struct Decompose: ParsableCommand {
             ladder = found.tried
         } else {
             let requested: [Int]
-            if method == .tucker {
+            if method == .tucker || method == .tt {
                 if let ranks {
                     requested = ranks.split(separator: ",").compactMap { Int($0) }
                 } else if let rank {
-                    requested = [min(rank, layer.inputChannels), min(rank, layer.outputChannels)]
+                    requested = KernelDecomposition.ranks(method, rank: rank, layer: layer)
                 } else {
-                    throw ConvLabError.invalidArgument(name: "ranks", reason: "tucker needs --ranks r1,r2 or --rank r")
+                    throw ConvLabError.invalidArgument(name: "ranks", reason: "\(method.rawValue) needs --ranks "
+                                                       + (method == .tt ? "r1,r2,r3" : "r1,r2") + " or --rank r")
                 }
             } else {
                 guard let rank else {
@@ -149,6 +156,7 @@ struct Decompose: ParsableCommand {
                 try NumpyArray(stage.weights).write(to: "\(outputPrefix)-\(index + 1).npy")
             }
         }
+        if let approximationOut { try NumpyArray(decomposition.approximation).write(to: approximationOut) }
         switch format {
         case .json: print(try jsonString(record))
         case .csv:

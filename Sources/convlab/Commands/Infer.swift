@@ -45,6 +45,9 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("layers-out"), help: "Also write the per-layer times as CSV here.")
     var layersOut: String?
 
+    @Option(name: .customLong("output-out"), help: "Also write the float32 network's output (logits or features) as .npy.")
+    var outputOut: String?
+
     @Option(name: .customLong("gemm"), help: "Matrix-multiply engine for GEMM stages: \(MatrixEngine.names.joined(separator: ", ")).")
     var gemm = "native"
 
@@ -83,6 +86,7 @@ struct Infer: ParsableCommand {
             try InferenceReport.measure(inference, input: x, top: top, repeats: repeats, checkFloat64: !noCheck)
         }
         if let layersOut { try write(layersCSV(report), to: layersOut) }
+        if let outputOut { try NumpyArray(try inference.run(x).output).write(to: outputOut) }
         switch format {
         case .json: print(try jsonString(report))
         case .csv:
