@@ -9,7 +9,8 @@
 #     CLI runs here are the instrumented binary);
 #   - concurrency, plan contracts (forward and backward), NaN/Inf and the .npy fuzz corpus;
 #   - both backward passes of every backend against their float64 references (220 random shapes each);
-#   - the worker pool behind Parallel.forEach with helpers spinning, asleep and shared by concurrent callers.
+#   - the worker pool behind Parallel.forEach with helpers spinning, asleep and shared by concurrent callers;
+#   - the network tables and the model graphs (every malformed manifest and tensor, the tiny model end to end).
 # A heap overflow, use-after-free or data race fails the run at its first report.
 set -euo pipefail
 cd "$(dirname "$0")/.."

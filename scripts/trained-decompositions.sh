@@ -3,7 +3,7 @@
 # The low-rank study on trained kernels. MODEL_DIR is the HED VGG-16 trunk (scripts/fetch-models.sh hed-vgg16 DIR):
 # 13 trained 3x3 layers of 64-512 channels, the classic layers of the decomposition papers. The trunk runs on
 # scikit-image's chelsea photo (224x224) in float64 NumPy, and each layer's input activation is its sample input.
-# For every layer, method (svd, cp, tucker, tt) and rank (1/8, 1/4, 1/2 of the layer's width, of C·R for svd),
+# For every layer, method (svd, cp, tucker, tt) and rank (1/8 and 1/4 of the layer's width, of C·R for svd),
 # `convlab decompose` reports weight error, output error on the real activation, FLOPs and measured time. The layer's
 # equivalent kernel then replaces it in the trunk, and `convlab infer` gives the end-to-end error of conv5_3's features,
 # one layer decomposed at a time. Beside each trained layer runs the same decomposition of a synthetic kernel of that
