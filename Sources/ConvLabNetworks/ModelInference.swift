@@ -108,9 +108,9 @@ public struct ModelInference {
         return try GraphEvaluator<Double>(graph: graph, shapes: shapes).run(x.converted(to: Double.self),
                                                                             convolve: { index, input in
             let d = plans[index]!.descriptor
-            let y = try Float64Convolution.apply(d, input: input.reshaped(d.inputShape),
-                                                 weights: graph.steps[index].weight!.reshaped(d.weightShape),
-                                                 threads: threads)
+            let y = try ReferenceConvolution.compute(descriptor: d, float64Input: input.reshaped(d.inputShape),
+                                                     weights: graph.steps[index].weight!.reshaped(d.weightShape),
+                                                     threads: threads)
             return graph.steps[index].operation == .linear ? try y.reshaped(shapes[index + 1]) : y
         })
     }

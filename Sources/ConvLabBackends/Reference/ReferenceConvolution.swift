@@ -83,10 +83,36 @@ public enum ReferenceConvolution {
         return typical
     }
 
-    /// One output plane y[n, k, :, :] and its magnitude plane.
-    private static func evaluatePlane(_ d: ConvolutionDescriptor, n: Int, k: Int,
-                                      x: UnsafeBufferPointer<Float>, w: UnsafeBufferPointer<Float>,
-                                      y: UnsafeMutableBufferPointer<Double>, m: UnsafeMutableBufferPointer<Double>) {
+    /// The definition on float64 activations (no magnitude): the float64 run of a whole network feeds each layer
+    /// the previous layer's float64 result, which the float32-input `compute` cannot take.
+    public static func compute(descriptor d: ConvolutionDescriptor, float64Input input: Tensor<Double>,
+                               weights: Tensor<Float>, threads: Int = Parallel.defaultThreadCount) throws
+        -> Tensor<Double> {
+        guard input.shape == d.inputShape else {
+            throw ConvLabError.shapeMismatch(what: "input", expected: "\(d.inputShape)", actual: "\(input.shape)")
+        }
+        guard weights.shape == d.weightShape else {
+            throw ConvLabError.shapeMismatch(what: "weights", expected: "\(d.weightShape)", actual: "\(weights.shape)")
+        }
+        var output = try Tensor<Double>(shape: d.outputShape)
+        input.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                output.withUnsafeMutableBufferPointer { y in
+                    let buffers = UncheckedSendable((x, w, y))
+                    Parallel.forEach(taskCount: d.batch * d.outputChannels, threads: threads) { _, task in
+                        let (x, w, y) = buffers.value
+                        evaluatePlane(d, n: task / d.outputChannels, k: task % d.outputChannels, x: x, w: w, y: y, m: nil)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// One output plane y[n, k, :, :] and, when `m` is given, its magnitude plane.
+    private static func evaluatePlane<X: BinaryFloatingPoint>(
+        _ d: ConvolutionDescriptor, n: Int, k: Int, x: UnsafeBufferPointer<X>, w: UnsafeBufferPointer<Float>,
+        y: UnsafeMutableBufferPointer<Double>, m: UnsafeMutableBufferPointer<Double>?) {
         let (H, W, Ho, Wo) = (d.inputHeight, d.inputWidth, d.outputHeight, d.outputWidth)
         let (R, S, Cg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup)
         let group = k / d.outputChannelsPerGroup
@@ -111,7 +137,7 @@ public enum ReferenceConvolution {
                     }
                 }
                 y[outBase + oh * Wo + ow] = sum
-                m[outBase + oh * Wo + ow] = scale
+                m?[outBase + oh * Wo + ow] = scale
             }
         }
     }

@@ -32,14 +32,7 @@ struct Accuracy: ParsableCommand {
     @Option(help: ArgumentHelp(stringLiteral: PassOption.help))
     var pass = "forward"
 
-    @Option(name: .customLong("gemm"), help: "Matrix-multiply engine: \(MatrixEngine.names.joined(separator: ", ")).")
-    var gemm = "native"
-
-    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
-    var strassenDepth = 1
-
-    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
-    var strassenCutoff = MatrixEngine.strassenCutoff
+    @OptionGroup var engineOptions: MatrixEngineOptions
 
     @Option(help: "Output format: table, csv or json.")
     var format: OutputFormat = .table
@@ -48,7 +41,7 @@ struct Accuracy: ParsableCommand {
         try Validation.integer(seeds, "seeds", in: 1...10_000)
         try Validation.threads(threads)
         let descriptor = try shape.descriptor()
-        let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
+        let engine = try engineOptions.matrixEngine()
         let chosenDistributions = try distributions.split(separator: ",").map { try Distribution(named: String($0)) }
         var records: [AccuracyRecord] = []
         for pass in try PassOption.passes(self.pass) {

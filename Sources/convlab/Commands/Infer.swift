@@ -48,14 +48,7 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("output-out"), help: "Also write the float32 network's output (logits or features) as .npy.")
     var outputOut: String?
 
-    @Option(name: .customLong("gemm"), help: "Matrix-multiply engine for GEMM stages: \(MatrixEngine.names.joined(separator: ", ")).")
-    var gemm = "native"
-
-    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
-    var strassenDepth = 1
-
-    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
-    var strassenCutoff = MatrixEngine.strassenCutoff
+    @OptionGroup var engineOptions: MatrixEngineOptions
 
     @OptionGroup var backendOptions: BackendOptions
     @OptionGroup var accuracy: AccuracyOptions
@@ -64,12 +57,11 @@ struct Infer: ParsableCommand {
         try Validation.threads(threads)
         try Validation.integer(top, "top", in: 1...100_000)
         try Validation.integer(repeats, "repeat", in: 1...10_000)
-        try Validation.integer(strassenDepth, "strassen-depth", in: 0...8)
         if backend != nil && prefer != nil {
             throw ConvLabError.invalidArgument(name: "backend", reason: "give --backend or --prefer, not both")
         }
         let ceiling = try accuracy.ceiling()
-        let engine = try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
+        let engine = try engineOptions.matrixEngine()
         let options = PlanOptions(threads: threads, matrixEngine: engine, accuracy: ceiling)
         let selector = Selector(matrixEngine: engine, settings: try backendOptions.settings(), accuracy: ceiling)
         let policy: NetworkPolicy = backend.map(NetworkPolicy.only) ?? prefer.map(NetworkPolicy.preferring) ?? .selector

@@ -83,14 +83,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Seed for the random input and weights.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("gemm"), help: "Matrix-multiply engine for GEMM stages: \(MatrixEngine.names.joined(separator: ", ")).")
-    var gemm = "native"
-
-    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
-    var strassenDepth = 1
-
-    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
-    var strassenCutoff = MatrixEngine.strassenCutoff
+    @OptionGroup var engine: MatrixEngineOptions
 
     @Option(name: .customLong("max-memory"),
             help: "Refuse problems whose tensors need more than this (e.g. 4G, 512M; default: half of RAM).")
@@ -108,7 +101,7 @@ struct RunOptions: ParsableArguments {
         if let maxMemory { limits.maxTensorBytes = try ByteCount.parse(maxMemory, name: "max-memory") }
         if let maxWorkspace { limits.maxWorkspaceBytes = try ByteCount.parse(maxWorkspace, name: "max-workspace") }
         return PlanOptions(threads: threads, limits: limits,
-                           matrixEngine: try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff),
+                           matrixEngine: try engine.matrixEngine(),
                            accuracy: try accuracy.ceiling())
     }
 
@@ -123,6 +116,22 @@ struct RunOptions: ParsableArguments {
         }
         return TimingPolicy(minRepeats: `repeat`, maxRepeats: max(`repeat`, 1000), minSeconds: minimum,
                             maxSeconds: maxTime)
+    }
+}
+
+/// `--gemm`, `--strassen-depth`, `--strassen-cutoff`: the matrix-multiply engine of the GEMM stages.
+struct MatrixEngineOptions: ParsableArguments {
+    @Option(name: .customLong("gemm"), help: "Matrix-multiply engine for GEMM stages: \(MatrixEngine.names.joined(separator: ", ")).")
+    var gemm = "native"
+
+    @Option(name: .customLong("strassen-depth"), help: "Recursion depth of the strassen engines.")
+    var strassenDepth = 1
+
+    @Option(name: .customLong("strassen-cutoff"), help: "No Strassen recursion once a dimension would fall below this.")
+    var strassenCutoff = MatrixEngine.strassenCutoff
+
+    func matrixEngine() throws -> MatrixEngine {
+        try MatrixEngine(parsing: gemm, depth: strassenDepth, cutoff: strassenCutoff)
     }
 }
 
