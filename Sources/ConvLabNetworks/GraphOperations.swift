@@ -51,7 +51,7 @@ enum GraphOperations {
     /// Max or average pooling (the average counts padded zeros, PyTorch's default count_include_pad), parallel over
     /// planes; the bounds tests run per window row, not per tap (a per-tap test made VGG's pools 9% of its time).
     static func pool<S>(_ x: Tensor<S>, outputShape: [Int], kernel: (Int, Int), stride: (Int, Int), padding: Padding,
-                        maximum: Bool, threads: Int = Parallel.defaultThreadCount) throws -> Tensor<S> {
+                        maximum: Bool, threads: Int) throws -> Tensor<S> {
         var y = try Tensor<S>(shape: outputShape)
         let (H, W, Ho, Wo) = (x.shape[2], x.shape[3], outputShape[2], outputShape[3])
         let window = S(kernel.0 * kernel.1)
@@ -106,6 +106,7 @@ enum GraphOperations {
 struct GraphEvaluator<S: BinaryFloatingPoint & Sendable> {
     let graph: ModelGraph
     let shapes: [[Int]]
+    let threads: Int
 
     func run(_ input: Tensor<S>, convolve: (Int, Tensor<S>) throws -> Tensor<S>,
              onStep: (Int, Double) -> Void = { _, _ in }) throws -> Tensor<S> {
@@ -124,7 +125,7 @@ struct GraphEvaluator<S: BinaryFloatingPoint & Sendable> {
             case .maxPool, .averagePool:
                 y = try GraphOperations.pool(inputs[0], outputShape: shapes[index + 1], kernel: step.kernel,
                                              stride: step.stride, padding: step.padding,
-                                             maximum: step.operation == .maxPool)
+                                             maximum: step.operation == .maxPool, threads: threads)
             case .globalAveragePool: y = try GraphOperations.globalAveragePool(inputs[0])
             }
             GraphOperations.finish(&y, bias: step.bias, activation: step.activation)

@@ -33,9 +33,10 @@ public struct InferenceReport: Sendable, Codable {
 
     /// Runs `inference` `repeats` times after warming up (at least 3 runs and 50 ms: the worker threads start, pages
     /// are touched; measured, the first 5 runs of a small network took 2 ms per layer that later took 5 µs) and,
-    /// unless `checkFloat64` is false, once in float64.
+    /// unless `checkFloat64` is false, once in float64. Returns the report and the last run's output (logits or
+    /// features), so a caller that keeps the output need not run the network again.
     public static func measure(_ inference: ModelInference, input: Tensor<Float>, top: Int, repeats: Int,
-                               checkFloat64: Bool = true) throws -> InferenceReport {
+                               checkFloat64: Bool = true) throws -> (report: InferenceReport, output: Tensor<Float>) {
         guard (1...10_000).contains(repeats) else {
             throw ConvLabError.invalidArgument(name: "repeat", reason: "must be 1...10000 (got \(repeats))")
         }
@@ -77,11 +78,11 @@ public struct InferenceReport: Sendable, Codable {
             func list(_ entries: [TopClasses.Entry], _ image: Int) -> [Int] {
                 entries.filter { $0.image == image }.map(\.classIndex)
             }
-            guard classifies else { return report }
+            guard classifies else { return (report, output) }
             report.top1Agreement = (0..<images).filter { list(report.top, $0).first == list(report.referenceTop, $0).first }
                 .count
             report.topKAgreement = (0..<images).filter { list(report.top, $0) == list(report.referenceTop, $0) }.count
         }
-        return report
+        return (report, output)
     }
 }

@@ -51,26 +51,11 @@ public struct ModelInference {
 
     static func plan(_ d: ConvolutionDescriptor, weights: Tensor<Float>, policy: NetworkPolicy, selector: Selector,
                      options: PlanOptions, node: String) throws -> any ConvolutionPlan {
-        func selected() throws -> any ConvolutionPlan {
-            guard let choice = selector.select(for: d, threads: options.threads).choice else {
-                throw ConvLabError.unsupported(backend: "selector", reason: "node '\(node)': no backend meets the "
-                                               + "tolerance for \(d)")
-            }
-            return try choice.backend.makePlan(descriptor: d, weights: weights, options: options)
+        let choice = try policy.resolve(.forward, of: d, selector: selector, options: options)
+        guard let backend = choice.backend else {
+            throw ConvLabError.unsupported(backend: policy.description, reason: "node '\(node)': \(choice.note ?? "")")
         }
-        switch policy {
-        case .selector:
-            return try selected()
-        case .only(let name):
-            return try selector.registry.backend(named: name).makePlan(descriptor: d, weights: weights, options: options)
-        case .preferring(let name):
-            let backend = try selector.registry.backend(named: name)
-            guard backend.support(for: d) == .supported,
-                  let plan = try? backend.makePlan(descriptor: d, weights: weights, options: options) else {
-                return try selected()
-            }
-            return plan
-        }
+        return try backend.makePlan(descriptor: d, weights: weights, options: options)
     }
 
     /// Per convolution step: the backend (and variant) that runs it.
@@ -92,7 +77,7 @@ public struct ModelInference {
     public func run(_ x: Tensor<Float>) throws -> (output: Tensor<Float>, seconds: [Double]) {
         try checkInput(x)
         var seconds = Array(repeating: 0.0, count: graph.steps.count)
-        let output = try GraphEvaluator<Float>(graph: graph, shapes: shapes).run(x, convolve: { index, input in
+        let output = try GraphEvaluator<Float>(graph: graph, shapes: shapes, threads: threads).run(x, convolve: { index, input in
             let plan = plans[index]!
             let input4 = input.shape.count == 4 ? input : try input.reshaped(plan.descriptor.inputShape)
             try plan.execute(input4, into: &outputs.tensors[index]!, workspace: workspaces[index])
@@ -105,7 +90,7 @@ public struct ModelInference {
     /// The same network in float64 from the definition (no plan, no float32 rounding).
     public func float64(_ x: Tensor<Float>) throws -> Tensor<Double> {
         try checkInput(x)
-        return try GraphEvaluator<Double>(graph: graph, shapes: shapes).run(x.converted(to: Double.self),
+        return try GraphEvaluator<Double>(graph: graph, shapes: shapes, threads: threads).run(x.converted(to: Double.self),
                                                                             convolve: { index, input in
             let d = plans[index]!.descriptor
             let y = try ReferenceConvolution.compute(descriptor: d, float64Input: input.reshaped(d.inputShape),

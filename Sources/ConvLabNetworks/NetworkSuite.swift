@@ -8,7 +8,10 @@ public enum NetworkSuite {
 
     /// One suite line per layer; pairs are written `h x w` (`2x1`) only where the two differ, asymmetric padding as
     /// `t x b x l x r`.
-    public static func line(_ layer: NetworkLayer) -> String {
+    public static func line(_ layer: NetworkLayer) -> String { fields(layer).joined(separator: ",") }
+
+    /// The suite columns of one layer, in `header` order.
+    public static func fields(_ layer: NetworkLayer) -> [String] {
         let d = layer.descriptor
         func pair(_ h: Int, _ w: Int) -> String { h == w ? "\(h)" : "\(h)x\(w)" }
         let p = d.padding
@@ -16,7 +19,7 @@ public enum NetworkSuite {
             : "\(p.top)x\(p.bottom)x\(p.left)x\(p.right)"
         return [layer.name, "\(d.batch)", "\(d.inputChannels)", "\(d.inputHeight)", "\(d.inputWidth)",
                 "\(d.outputChannels)", "\(d.kernelHeight)", "\(d.kernelWidth)", pair(d.strideHeight, d.strideWidth),
-                pad, "\(d.groups)", pair(d.dilationHeight, d.dilationWidth)].joined(separator: ",")
+                pad, "\(d.groups)", pair(d.dilationHeight, d.dilationWidth)]
     }
 
     public static func text(_ layers: [NetworkLayer]) -> String {

@@ -72,6 +72,33 @@ public enum NetworkPolicy: Sendable, Hashable, CustomStringConvertible {
         case .preferring(let name): return "\(name)-where-it-applies"
         }
     }
+
+    /// The backend this policy runs `pass` of `d` on (and its plan's variant), or nil and the reason. One resolver for
+    /// the network tables and for trained-model inference, so a policy means the same in both.
+    public func resolve(_ pass: ConvolutionPass, of d: ConvolutionDescriptor, selector: Selector,
+                        options: PlanOptions) throws -> (backend: (any Convolution)?, variant: String?, note: String?) {
+        switch self {
+        case .only(let name):
+            let backend = try selector.registry.backend(named: name)
+            if case .unsupported(let reason) = backend.support(for: d, pass: pass) { return (nil, nil, "\(name): \(reason)") }
+            return (backend, nil, nil)
+        case .preferring(let name):
+            // describe runs the plan's own geometry, workspace and accuracy-ceiling checks, so it fails exactly
+            // where making the plan would.
+            let backend = try selector.registry.backend(named: name)
+            if backend.support(for: d, pass: pass) == .supported,
+               let plan = try? backend.describe(d, pass: pass, options: options) {
+                return (backend, plan.variant, nil)
+            }
+            fallthrough
+        case .selector:
+            let selection = selector.select(for: d, threads: options.threads, pass: pass)
+            guard let choice = selection.choice else {
+                return (nil, nil, "no backend meets tolerance \(selection.tolerance)")
+            }
+            return (choice.backend, choice.plan?.variant, nil)
+        }
+    }
 }
 
 /// Builds network tables: counts for every layer, the policy's backend per pass and, when asked, each layer timed
@@ -142,34 +169,9 @@ public struct NetworkTable: Sendable {
     /// The policy's backend for one pass of one layer, with the reason when there is none.
     func choose(_ pass: ConvolutionPass, for d: ConvolutionDescriptor) throws
         -> (backend: (any Convolution)?, result: NetworkTableRow.PassResult) {
+        let choice = try policy.resolve(pass, of: d, selector: selector, options: options)
         var result = NetworkTableRow.PassResult(pass: pass)
-        if case .preferring(let name) = policy {
-            let backend = try selector.registry.backend(named: name)
-            if backend.support(for: d, pass: pass) == .supported,
-               let plan = try? backend.describe(d, pass: pass, options: options) {
-                result.backend = name
-                result.variant = plan.variant
-                return (backend, result)
-            }
-        }
-        switch policy {
-        case .selector, .preferring:
-            let selection = selector.select(for: d, threads: options.threads, pass: pass)
-            guard let choice = selection.choice else {
-                result.note = "no backend meets tolerance \(selection.tolerance)"
-                return (nil, result)
-            }
-            result.backend = choice.backend.name
-            result.variant = choice.plan?.variant
-            return (choice.backend, result)
-        case .only(let name):
-            let backend = try selector.registry.backend(named: name)
-            if case .unsupported(let reason) = backend.support(for: d, pass: pass) {
-                result.note = "\(name): \(reason)"
-                return (nil, result)
-            }
-            result.backend = name
-            return (backend, result)
-        }
+        (result.backend, result.variant, result.note) = (choice.backend?.name, choice.variant, choice.note)
+        return (choice.backend, result)
     }
 }

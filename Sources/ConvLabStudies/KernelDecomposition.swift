@@ -370,12 +370,7 @@ public struct KernelDecomposition: Sendable {
             iterations += 1
             // HOOI: each factor from the leading singular vectors of X projected on the other.
             // (matrix products: the per-entry sums took seconds per iteration at 512 channels)
-            let ucT = uc.transposed
-            var projectedC = [Double](repeating: 0, count: K * r1 * R * S)  // X ×₁ U_Cᵀ
-            for k in 0..<K {
-                let block = ucT * Matrix(rows: C, columns: R * S, values: Array(x[(k * C * R * S)..<((k + 1) * C * R * S)]))
-                for i in 0..<(r1 * R * S) { projectedC[k * r1 * R * S + i] = block.values[i] }
-            }
+            let projectedC = projectOnInputChannels(x, uc: uc, K: K, C: C, R: R, S: S)  // X ×₁ U_Cᵀ
             uk = unfold(projectedC, dims: [K, r1, R, S], mode: 0).leadingLeftSingularVectors(r2)
             let projectedK = (uk.transposed * Matrix(rows: K, columns: C * R * S, values: x)).values  // X ×₀ U_Kᵀ
             uc = unfold(projectedK, dims: [r2, C, R, S], mode: 1).leadingLeftSingularVectors(r1)
@@ -411,17 +406,20 @@ public struct KernelDecomposition: Sendable {
     /// G = X ×₀ U_Kᵀ ×₁ U_Cᵀ, r2 × r1 × R × S, as matrix products: per k, U_Cᵀ·X[k] (r1 × RS), then U_Kᵀ on the
     /// K mode (the per-entry sum over k and c was 154 G operations at 512 channels and ranks 256).
     private static func tuckerCore(_ x: [Double], uk: Matrix, uc: Matrix, K: Int, C: Int, R: Int, S: Int) -> [Double] {
-        let (r2, r1) = (uk.columns, uc.columns)
+        let projected = projectOnInputChannels(x, uc: uc, K: K, C: C, R: R, S: S)
+        return (uk.transposed * Matrix(rows: K, columns: uc.columns * R * S, values: projected)).values  // r2 × (r1·RS)
+    }
+
+    /// X ×₁ U_Cᵀ, K × r1 × R × S: per output channel k, U_Cᵀ·X[k] (r1 × RS).
+    private static func projectOnInputChannels(_ x: [Double], uc: Matrix, K: Int, C: Int, R: Int, S: Int) -> [Double] {
+        let r1 = uc.columns
         let ucT = uc.transposed
-        var projected = Matrix(rows: K, columns: r1 * R * S)
+        var projected = [Double](repeating: 0, count: K * r1 * R * S)
         for k in 0..<K {
-            let slice = Matrix(rows: C, columns: R * S, values: Array(x[(k * C * R * S)..<((k + 1) * C * R * S)]))
-            let block = ucT * slice  // r1 × RS
-            for i in 0..<(r1 * R * S) { projected.values[k * r1 * R * S + i] = block.values[i] }
+            let block = ucT * Matrix(rows: C, columns: R * S, values: Array(x[(k * C * R * S)..<((k + 1) * C * R * S)]))
+            for i in 0..<(r1 * R * S) { projected[k * r1 * R * S + i] = block.values[i] }
         }
-        let core = uk.transposed * projected  // r2 × (r1·RS)
-        precondition(core.values.count == r2 * r1 * R * S)
-        return core.values
+        return projected
     }
 
     private static func tuckerError(_ x: [Double], core: [Double], uk: Matrix, uc: Matrix, K: Int, C: Int, R: Int,

@@ -40,7 +40,7 @@ import Testing
         if case .only(let name) = policy {
             #expect(inference.backends.compactMap { $0 }.allSatisfy { $0.hasPrefix(name) })
         }
-        let report = try InferenceReport.measure(inference, input: x, top: 3, repeats: 2)
+        let report = try InferenceReport.measure(inference, input: x, top: 3, repeats: 2).report
         #expect(report.top1Agreement == 2 && report.topKAgreement == 2)
         #expect(report.top.map(\.classIndex) == report.referenceTop.map(\.classIndex))
         #expect(abs(report.top.filter { $0.image == 0 }.reduce(0) { $0 + $1.probability } - 1) < 1)
@@ -160,7 +160,7 @@ import Testing
         let x = try NumpyArray.read(contentsOf: try #require(environment["CONVLAB_MODEL_INPUT"])).float32Tensor()
         let expected = try #require(environment["CONVLAB_MODEL_TOP5"]).split(separator: ",").map { Int($0)! }
         let inference = try ModelInference(graph: graph, batch: x.shape[0])
-        let report = try InferenceReport.measure(inference, input: x, top: 5, repeats: 1)
+        let report = try InferenceReport.measure(inference, input: x, top: 5, repeats: 1).report
         #expect(report.top.map(\.classIndex) == expected)
         #expect(report.referenceTop.map(\.classIndex) == expected)
         let relative = try #require(report.relativeLogitError)

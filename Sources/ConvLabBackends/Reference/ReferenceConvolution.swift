@@ -28,12 +28,7 @@ public enum ReferenceConvolution {
     /// Evaluates the definition directly. Parallel over (n, k); slow by design (clarity over speed).
     public static func compute(descriptor d: ConvolutionDescriptor, input: Tensor<Float>, weights: Tensor<Float>,
                                threads: Int = Parallel.defaultThreadCount) throws -> ReferenceResult {
-        guard input.shape == d.inputShape else {
-            throw ConvLabError.shapeMismatch(what: "input", expected: "\(d.inputShape)", actual: "\(input.shape)")
-        }
-        guard weights.shape == d.weightShape else {
-            throw ConvLabError.shapeMismatch(what: "weights", expected: "\(d.weightShape)", actual: "\(weights.shape)")
-        }
+        try checkShapes(d, input: input.shape, weights: weights.shape)
         var output = try Tensor<Double>(shape: d.outputShape)
         var magnitude = try Tensor<Double>(shape: d.outputShape)
         input.withUnsafeBufferPointer { x in
@@ -88,12 +83,7 @@ public enum ReferenceConvolution {
     public static func compute(descriptor d: ConvolutionDescriptor, float64Input input: Tensor<Double>,
                                weights: Tensor<Float>, threads: Int = Parallel.defaultThreadCount) throws
         -> Tensor<Double> {
-        guard input.shape == d.inputShape else {
-            throw ConvLabError.shapeMismatch(what: "input", expected: "\(d.inputShape)", actual: "\(input.shape)")
-        }
-        guard weights.shape == d.weightShape else {
-            throw ConvLabError.shapeMismatch(what: "weights", expected: "\(d.weightShape)", actual: "\(weights.shape)")
-        }
+        try checkShapes(d, input: input.shape, weights: weights.shape)
         var output = try Tensor<Double>(shape: d.outputShape)
         input.withUnsafeBufferPointer { x in
             weights.withUnsafeBufferPointer { w in
@@ -107,6 +97,15 @@ public enum ReferenceConvolution {
             }
         }
         return output
+    }
+
+    private static func checkShapes(_ d: ConvolutionDescriptor, input: [Int], weights: [Int]) throws {
+        guard input == d.inputShape else {
+            throw ConvLabError.shapeMismatch(what: "input", expected: "\(d.inputShape)", actual: "\(input)")
+        }
+        guard weights == d.weightShape else {
+            throw ConvLabError.shapeMismatch(what: "weights", expected: "\(d.weightShape)", actual: "\(weights)")
+        }
     }
 
     /// One output plane y[n, k, :, :] and, when `m` is given, its magnitude plane.

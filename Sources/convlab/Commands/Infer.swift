@@ -74,11 +74,11 @@ struct Infer: ParsableCommand {
         }
         let inference = try ModelInference(graph: graph, batch: x.shape[0], policy: policy, selector: selector,
                                            options: options)
-        let report = try backendOptions.withWisdom {
+        let (report, output) = try backendOptions.withWisdom {
             try InferenceReport.measure(inference, input: x, top: top, repeats: repeats, checkFloat64: !noCheck)
         }
         if let layersOut { try write(layersCSV(report), to: layersOut) }
-        if let outputOut { try NumpyArray(try inference.run(x).output).write(to: outputOut) }
+        if let outputOut { try NumpyArray(output).write(to: outputOut) }
         switch format {
         case .json: print(try jsonString(report))
         case .csv:

@@ -13,8 +13,7 @@ enum NetworkCSV {
             let layer = NetworkLayer(name: row.name, descriptor: row.descriptor)
             for result in row.passes {
                 let total = totals.seconds[result.pass.rawValue]
-                let shape = NetworkSuite.line(layer).split(separator: ",", omittingEmptySubsequences: false)
-                    .map { csvEscape(String($0)) }
+                let shape = NetworkSuite.fields(layer).map(csvEscape)
                 let time = result.seconds.map { String(format: "%.5f", $0 * 1e3) } ?? ""
                 let rate = result.gflops(flops: row.flops).map { String(format: "%.2f", $0) } ?? ""
                 let error = result.accuracy.map { String(format: "%.3e", $0.maxRelativeError) } ?? ""
