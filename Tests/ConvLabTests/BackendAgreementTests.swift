@@ -54,13 +54,16 @@ import Testing
             d(1, 1, 300, 260, 1, 15, 15),                            // one channel, large kernel
             d(1, 96, 9, 9, 64, 3, 3),                                // deep, small: im2col splits output channels
             d(1, 256, 5, 5, 256, 3, 3, pad: .valid),                 // output 3x3
+            d(5, 20, 3, 3, 37, 3, 3, pad: .valid),                   // fully connected: kernel covers the input, batch 5
+            d(3, 200, 1, 1, 130, 1, 1, pad: .valid),                 // a classifier after global pooling, batch 3
+            d(2, 6, 5, 4, 70, 5, 4, stride: (2, 3), pad: .valid),    // fully connected, strided (one position anyway)
         ].compactMap { $0 }
     }()
 
     @Test(arguments: fastBackends)
     func agreesWithReferenceOnEdgeCases(backendName: String) throws {
         let backend = try BackendRegistry.backend(named: backendName)
-        #expect(Self.edgeCases.count == 15)
+        #expect(Self.edgeCases.count == 18)
         for (index, descriptor) in Self.edgeCases.enumerated() where backend.support(for: descriptor).isSupported {
             for threads in [1, 2] {
                 let report = try AccuracyChecker.check(backend: backend, descriptor: descriptor,

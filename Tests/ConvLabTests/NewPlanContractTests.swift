@@ -3,8 +3,8 @@ import Foundation
 import Synchronization
 import Testing
 
-/// The plans that vectorise across channels — im2col's transposed pointwise product and direct's channel-blocked
-/// depthwise bands — against the float64 reference on awkward shapes, and holding the plan contract: the same bits
+/// The plans that vectorise across channels — im2col's transposed pointwise product, its one-product fully connected
+/// layers and direct's channel-blocked depthwise bands — against the float64 reference on awkward shapes, and holding the plan contract: the same bits
 /// at every thread count and under concurrent executions, and no read of workspace they did not write (a workspace
 /// full of NaN changes nothing).
 @Suite struct NewPlanContractTests {
@@ -33,7 +33,30 @@ import Testing
         }
     }
 
+    static func fullyConnected(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ k: Int) -> ConvolutionDescriptor {
+        try! ConvolutionDescriptor(batch: n, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: k,
+                                   kernelHeight: h, kernelWidth: w, padding: .valid)
+    }
+
+    static let fullyConnectedShapes: [ConvolutionDescriptor] = [
+        fullyConnected(4, 1280, 1, 1, 1000),           // MobileNetV2's classifier at batch 4: 16 strips, the last ragged
+        fullyConnected(7, 64, 3, 3, 130),              // a 3×3 window over a 3×3 map; 7 images: a ragged 6-row panel
+        fullyConnected(1, 33, 2, 5, 17),               // one image, fewer outputs than one strip
+    ]
+
+    /// A kernel covering its whole input is one product for the batch (`FullyConnectedPlan`).
+    @Test(arguments: fullyConnectedShapes)
+    func fullyConnectedAgreesWithTheReference(d: ConvolutionDescriptor) throws {
+        #expect(try Im2colBackend().describe(d, options: PlanOptions()).variant == "fully connected", "\(d)")
+        for threads in [1, 3] {
+            let report = try AccuracyChecker.check(backend: Im2colBackend(), descriptor: d, seed: 17,
+                                                   options: PlanOptions(threads: threads))
+            #expect(report.passed && report.comparedCount == d.outputCount, "\(d), \(threads) threads: \(report)")
+        }
+    }
+
     static let contractCases: [(String, ConvolutionDescriptor)] = [
+        ("im2col", fullyConnected(5, 96, 2, 2, 200)),
         ("im2col", pointwise(2, 40, 13, 13, 128)),
         ("im2col", pointwise(1, 48, 13, 13, 184, stride: 2)),
         ("direct", ChannelBlockedDepthwiseTests.depthwise(2, 20, 9, 9, 3, 3, stride: (2, 2))),
@@ -45,7 +68,7 @@ import Testing
     func sameBitsAtEveryThreadCountConcurrentlyAndOverPoisonedWorkspace(index: Int) throws {
         let (name, d) = Self.contractCases[index]
         let backend = try BackendRegistry.backend(named: name)
-        #expect(["pointwise transposed", "depthwise channel-blocked", "depthwise rows"]
+        #expect(["pointwise transposed", "fully connected", "depthwise channel-blocked", "depthwise rows"]
                     .contains(try backend.describe(d, options: PlanOptions()).variant), "\(name) \(d)")
         let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1), seed: 21)
         let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: 22)

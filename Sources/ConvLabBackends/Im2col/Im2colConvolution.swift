@@ -7,7 +7,9 @@ import ConvLabMatMul
 /// the tile's column matrix col[j][q] = x[c, oh·sh + r·dh − pt, ow·sw + s·dw − pl] (j = (c, r, s), zero in the
 /// padding) and multiplies W_g[K/G × (C/G)·R·S] · col → y[n, g's channels, tile]. Tiling keeps the column buffer in
 /// L2 instead of materialising the whole (C/G)·R·S × Ho·Wo matrix, and gives the threads independent work.
-/// A 1×1, stride-1, unpadded convolution needs no lowering: the input plane already is the column matrix.
+/// A 1×1, stride-1, unpadded convolution needs no lowering: the input plane already is the column matrix. Two special
+/// plans: 1×1 layers on small maps (`PointwiseTransposedPlan`) and kernels covering the whole input
+/// (`FullyConnectedPlan`, one product for the whole batch).
 public struct Im2colBackend: Convolution {
     public init() {}
 
@@ -17,6 +19,9 @@ public struct Im2colBackend: Convolution {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
+        if FullyConnectedGeometry.applies(to: d) {
+            return try FullyConnectedGeometry(descriptor: d, options: options).summary
+        }
         if PointwiseTransposedGeometry.applies(to: d) {
             return try PointwiseTransposedGeometry(descriptor: d, options: options).summary
         }
@@ -27,6 +32,10 @@ public struct Im2colBackend: Convolution {
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
+        if FullyConnectedGeometry.applies(to: descriptor) {
+            return FullyConnectedPlan(geometry: try FullyConnectedGeometry(descriptor: descriptor, options: options),
+                                      weights: weights, multiplier: options.matrixEngine.makeMultiplier())
+        }
         if PointwiseTransposedGeometry.applies(to: descriptor) {
             return PointwiseTransposedPlan(geometry: try PointwiseTransposedGeometry(descriptor: descriptor, options: options),
                                            weights: weights, multiplier: options.matrixEngine.makeMultiplier())
