@@ -36,15 +36,15 @@ package func copyPaddedRow(_ source: UnsafePointer<Float>?, width: Int, stride: 
         if stride == 2 {
             while t + 16 <= valid.upperBound && 2 * t + offset + 32 <= width {
                 let p = source + 2 * t + offset
-                storeVector(SIMD32(lowHalf: loadVector(p), highHalf: loadVector(p + 16)).evenHalf, target + t)
+                storeVector(evenLanes(loadVector(p), loadVector(p + 16)), target + t)
                 t += 16
             }
         } else if stride == 4 {
             while t + 16 <= valid.upperBound && 4 * t + offset + 64 <= width {
                 let p = source + 4 * t + offset
-                let low = SIMD32(lowHalf: loadVector(p), highHalf: loadVector(p + 16)).evenHalf
-                let high = SIMD32(lowHalf: loadVector(p + 32), highHalf: loadVector(p + 48)).evenHalf
-                storeVector(SIMD32(lowHalf: low, highHalf: high).evenHalf, target + t)
+                let low = evenLanes(loadVector(p), loadVector(p + 16))
+                let high = evenLanes(loadVector(p + 32), loadVector(p + 48))
+                storeVector(evenLanes(low, high), target + t)
                 t += 16
             }
         }

@@ -7,8 +7,7 @@ package enum Transpose16 {
     package typealias Vector = SIMD16<Float>
 
     @inlinable @inline(__always) package static func unzip(_ a: Vector, _ b: Vector) -> (Vector, Vector) {
-        let pair = SIMD32<Float>(lowHalf: a, highHalf: b)
-        return (pair.evenHalf, pair.oddHalf)
+        (evenLanes(a, b), oddLanes(a, b))
     }
 
     /// Writes dst[c·dstStride + r] = src[r·srcStride + c] for r, c < 16 (strides in floats). The offsets use

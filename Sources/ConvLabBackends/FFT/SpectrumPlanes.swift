@@ -1,3 +1,5 @@
+import ConvLabCore
+
 /// Moves spectra between FFTW's interleaved layout (re, im pairs, bins contiguous) and the blocked planar layout of
 /// `SpectralProduct` (M[plane][binBlock][entry][16]), choosing the planes each product form reads.
 enum SpectrumPlanes {
@@ -13,9 +15,9 @@ enum SpectrumPlanes {
     static func scatter(_ spectrum: UnsafePointer<Float>, as layout: SpectrumPlanes, conjugate: Bool, binBlocks: Int,
                         into matrix: UnsafeMutablePointer<Float>, planeStride: Int, entry: Int, entriesPerBlock: Int) {
         for block in 0..<binBlocks {
-            let pairs = UnsafeRawPointer(spectrum + block * 32).load(as: SIMD32<Float>.self)
-            let re = pairs.evenHalf
-            let im = conjugate ? -pairs.oddHalf : pairs.oddHalf
+            let (low, high) = (loadVector(spectrum + block * 32), loadVector(spectrum + block * 32 + 16))
+            let re = evenLanes(low, high)
+            let im = conjugate ? -oddLanes(low, high) : oddLanes(low, high)
             let target = matrix + (block * entriesPerBlock + entry) * 16
             switch layout {
             case .realImaginary:
