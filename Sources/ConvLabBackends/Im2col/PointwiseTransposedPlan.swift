@@ -56,47 +56,50 @@ struct PointwiseTransposedPlan: ConvolutionPlan {
         measurePhase("multiply + transpose", in: profile) {
             transposedWeights.withUnsafeBufferPointer { w in
                 let weights = UncheckedSendable(w.baseAddress!)
-                Parallel.forEach(taskCount: planes * g.channelBlocks, threads: g.workers) { worker, task in
+                let tasksPerPlane = g.channelBlocks * g.positionChunks
+                Parallel.forEach(taskCount: planes * tasksPerPlane, threads: g.workers) { worker, task in
                     let (x, y, workspace) = shared.value
-                    let (plane, block) = (task / g.channelBlocks, task % g.channelBlocks)
+                    let plane = task / tasksPerPlane
+                    let (block, chunk) = ((task % tasksPerPlane) / g.positionChunks, task % g.positionChunks)
                     let group = plane % d.groups
-                    let k0 = block * g.blockChannels
-                    let count = min(g.blockChannels, kg - k0)
+                    let k0 = block * g.blockChannels, q0 = chunk * g.chunkPositions
+                    let count = min(g.blockChannels, kg - k0), rows = min(g.chunkPositions, positions - q0)
                     let source = g.subsamples
                         ? UnsafePointer(g.subsampled.pointer(in: workspace)) + plane * cg * positions
                         : x + plane * cg * d.inputHeight * d.inputWidth
                     let product = g.product.pointer(in: workspace, worker: worker)
                     multiplier.multiplyTransposedA(
-                        m: positions, n: count, k: cg, a: source, lda: positions,
+                        m: rows, n: count, k: cg, a: source + q0, lda: positions,
                         b: weights.value + group * cg * kg + k0, ldb: kg, c: product, ldc: count, accumulate: false,
                         workspace: g.gemmScratch.bytes(in: workspace, worker: worker))
                     let n = plane / d.groups
-                    transposeBlock(product, positions: positions, channels: count,
-                                   into: y + (n * d.outputChannels + group * kg + k0) * positions)
+                    transposeBlock(product, positions: rows, channels: count,
+                                   into: y + (n * d.outputChannels + group * kg + k0) * positions + q0,
+                                   outputStride: positions)
                 }
             }
         }
     }
 
-    /// product[q][k] (row-major, `channels` wide) → output[k][q].
+    /// product[q][k] (row-major, `channels` wide) → output[k·outputStride + q].
     private func transposeBlock(_ product: UnsafePointer<Float>, positions: Int, channels: Int,
-                                into output: UnsafeMutablePointer<Float>) {
+                                into output: UnsafeMutablePointer<Float>, outputStride: Int) {
         let (fullQ, fullK) = (positions / 16 * 16, channels / 16 * 16)
         var k0 = 0
         while k0 < fullK {
             var q0 = 0
             while q0 < fullQ {
-                Transpose16.transpose(product + q0 * channels + k0, stride: channels, into: output + k0 * positions + q0,
-                                      stride: positions)
+                Transpose16.transpose(product + q0 * channels + k0, stride: channels,
+                                      into: output + k0 * outputStride + q0, stride: outputStride)
                 q0 += 16
             }
             for k in k0..<(k0 + 16) {
-                for q in fullQ..<positions { output[k * positions + q] = product[q * channels + k] }
+                for q in fullQ..<positions { output[k * outputStride + q] = product[q * channels + k] }
             }
             k0 += 16
         }
         for k in fullK..<channels {
-            for q in 0..<positions { output[k * positions + q] = product[q * channels + k] }
+            for q in 0..<positions { output[k * outputStride + q] = product[q * channels + k] }
         }
     }
 }
@@ -109,6 +112,11 @@ struct PointwiseTransposedGeometry: Sendable {
     /// Output channels per task (a multiple of 16, so whole register transposes carry it out).
     let blockChannels: Int
     let channelBlocks: Int
+    /// Output positions per task (a multiple of 16, or all of them): where output channels give fewer than two
+    /// tasks per thread, the positions are split too (a 14² map with 64 output channels was one task: no speed-up
+    /// from the second thread).
+    let chunkPositions: Int
+    let positionChunks: Int
     let workers: Int
     let subsampled: WorkspaceRegion<Float>
     let product: WorkspaceRegion<Float>
@@ -151,15 +159,20 @@ struct PointwiseTransposedGeometry: Sendable {
         let blocks = min(wantedBlocks, strips)
         blockChannels = min(kg, ((strips + blocks - 1) / blocks * 64 + 15) / 16 * 16)
         channelBlocks = (kg + blockChannels - 1) / blockChannels
-        workers = Parallel.workers(threads: options.threads, tasks: planes * channelBlocks)
+        let wantedChunks = max(1, (2 * options.threads + planes * channelBlocks - 1) / (planes * channelBlocks))
+        chunkPositions = wantedChunks == 1 ? positions
+            : max(48, ((positions + wantedChunks - 1) / wantedChunks + 15) / 16 * 16)
+        positionChunks = (positions + chunkPositions - 1) / chunkPositions
+        workers = Parallel.workers(threads: options.threads, tasks: planes * channelBlocks * positionChunks)
         let what = "the pointwise workspace"
         var layout = WorkspaceLayout()
         subsampled = try layout.reserve(Float.self, count: subsamples
             ? try CheckedArithmetic.product([d.batch, d.inputChannels, positions], what: what) : 0, what: what)
-        product = try layout.reserve(Float.self, count: try CheckedArithmetic.product([positions, blockChannels], what: what),
+        product = try layout.reserve(Float.self, count: try CheckedArithmetic.product([chunkPositions, blockChannels],
+                                                                                     what: what),
                                      workers: workers, what: what)
         let multiplier = options.matrixEngine.makeMultiplier()
-        gemmScratch = try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: positions, n: blockChannels,
+        gemmScratch = try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: chunkPositions, n: blockChannels,
                                                                                       k: d.channelsPerGroup),
                                          workers: workers, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
@@ -171,8 +184,8 @@ struct PointwiseTransposedGeometry: Sendable {
             typicalError: options.matrixEngine.typicalError(depth: d.channelsPerGroup),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: moved * 4),
-                                .gemm(flops: Double(d.directFLOPs), m: positions, n: blockChannels,
-                                      k: d.channelsPerGroup, tasks: planes * channelBlocks)]))
+                                .gemm(flops: Double(d.directFLOPs), m: chunkPositions, n: blockChannels,
+                                      k: d.channelsPerGroup, tasks: planes * channelBlocks * positionChunks)]))
         try options.accuracy.admit(summary)
     }
 }
