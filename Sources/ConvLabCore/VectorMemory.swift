@@ -25,3 +25,13 @@ package func evenLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> 
 package func oddLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
     SIMD16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
 }
+
+/// The sum of a vector's lanes in a fixed tree order, inlined: the standard library's generic `sum()` compiled to a
+/// call (Swift 6.3), 24 of them per block of the backward-weights kernel.
+@inlinable @inline(__always)
+package func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let eight = v.lowHalf + v.highHalf
+    let four = eight.lowHalf + eight.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two.x + two.y
+}

@@ -205,12 +205,3 @@ enum DepthwiseGradientKernel {
         if taps > 7 { sums[7] += horizontalSum(a7 + b7) }
     }
 }
-
-/// The sum of a vector's lanes in a fixed tree order, inlined (the standard library's generic `sum()` is a call).
-@inline(__always)
-private func horizontalSum(_ v: SIMD16<Float>) -> Float {
-    let eight = v.lowHalf + v.highHalf
-    let four = eight.lowHalf + eight.highHalf
-    let two = four.lowHalf + four.highHalf
-    return two.x + two.y
-}

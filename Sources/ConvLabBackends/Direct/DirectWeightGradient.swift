@@ -184,7 +184,7 @@ enum DirectGradientKernels {
         @inline(__always) func add(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector, _ v4: Vector,
                                    _ v5: Vector) {
             let s = sums + row * 6
-            s[0] += v0.sum(); s[1] += v1.sum(); s[2] += v2.sum(); s[3] += v3.sum(); s[4] += v4.sum(); s[5] += v5.sum()
+            s[0] += horizontalSum(v0); s[1] += horizontalSum(v1); s[2] += horizontalSum(v2); s[3] += horizontalSum(v3); s[4] += horizontalSum(v4); s[5] += horizontalSum(v5)
         }
         add(0, a00, a01, a02, a03, a04, a05); add(1, a10, a11, a12, a13, a14, a15)
         add(2, a20, a21, a22, a23, a24, a25); add(3, a30, a31, a32, a33, a34, a35)
@@ -214,8 +214,8 @@ enum DirectGradientKernels {
             a4.addProduct(d, loadVector(x.4 + p)); a5.addProduct(d, loadVector(x.5 + p))
             p += 16
         }
-        sums[0] += (a0 + b0).sum(); sums[1] += (a1 + b1).sum(); sums[2] += (a2 + b2).sum()
-        sums[3] += (a3 + b3).sum(); sums[4] += (a4 + b4).sum(); sums[5] += (a5 + b5).sum()
+        sums[0] += horizontalSum(a0 + b0); sums[1] += horizontalSum(a1 + b1); sums[2] += horizontalSum(a2 + b2)
+        sums[3] += horizontalSum(a3 + b3); sums[4] += horizontalSum(a4 + b4); sums[5] += horizontalSum(a5 + b5)
     }
 }
 

@@ -63,7 +63,7 @@ enum FullyConnectedKernel {
             guard i < kc, j < nc else { return }
             let (wi, xj) = (i == 0 ? wRows.0 : i == 1 ? wRows.1 : i == 2 ? wRows.2 : wRows.3,
                             j == 0 ? xRows.0 : j == 1 ? xRows.1 : j == 2 ? xRows.2 : xRows.3)
-            var total = a.sum()
+            var total = horizontalSum(a)
             for q in full..<f { total = total.addingProduct(wi[q], xj[q]) }
             y[(n0 + j) * ldy + k0 + i] = total
         }
