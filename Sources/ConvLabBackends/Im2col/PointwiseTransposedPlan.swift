@@ -112,9 +112,8 @@ struct PointwiseTransposedGeometry: Sendable {
     /// Output channels per task (a multiple of 16, so whole register transposes carry it out).
     let blockChannels: Int
     let channelBlocks: Int
-    /// Output positions per task (a multiple of 16, or all of them): where output channels give fewer than two
-    /// tasks per thread, the positions are split too (a 14² map with 64 output channels was one task: no speed-up
-    /// from the second thread).
+    /// Output positions per task (whole 6-row panels, or all of them): see `chunkPositions` (a 14² map with 64
+    /// output channels was one task: no speed-up from the second thread).
     let chunkPositions: Int
     let positionChunks: Int
     let workers: Int
@@ -148,6 +147,20 @@ struct PointwiseTransposedGeometry: Sendable {
         return positions < 64 || use(kg, 64) * use(positions, 6) > use(positions, 64) * 1.05
     }
 
+    /// Positions per task. Few (plane, channel block) tasks that the threads cannot share evenly — MobileNetV2's
+    /// 960→160 layer at 7² is three 64-channel blocks on two threads, one thread idle a third of the time — are
+    /// split along positions as well, into chunks of whole 6-row panels of at least 12 positions, until the tasks fill
+    /// the threads evenly or number four per thread; fewer than two per thread are then doubled.
+    static func chunkPositions(positions: Int, tasks: Int, threads: Int) -> Int {
+        guard threads > 1 else { return positions }
+        var chunks = 1
+        while tasks * chunks < 4 * threads && (tasks * chunks) % threads != 0 && positions / (chunks + 1) >= 12 {
+            chunks += 1
+        }
+        if tasks * chunks < 2 * threads && positions / (2 * chunks) >= 24 { chunks *= 2 }
+        return chunks == 1 ? positions : ((positions + chunks - 1) / chunks + 5) / 6 * 6
+    }
+
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
         descriptor = d
         subsamples = !d.isStrideOne
@@ -159,9 +172,7 @@ struct PointwiseTransposedGeometry: Sendable {
         let blocks = min(wantedBlocks, strips)
         blockChannels = min(kg, ((strips + blocks - 1) / blocks * 64 + 15) / 16 * 16)
         channelBlocks = (kg + blockChannels - 1) / blockChannels
-        let wantedChunks = max(1, (2 * options.threads + planes * channelBlocks - 1) / (planes * channelBlocks))
-        chunkPositions = wantedChunks == 1 ? positions
-            : max(48, ((positions + wantedChunks - 1) / wantedChunks + 15) / 16 * 16)
+        chunkPositions = Self.chunkPositions(positions: positions, tasks: planes * channelBlocks, threads: options.threads)
         positionChunks = (positions + chunkPositions - 1) / chunkPositions
         workers = Parallel.workers(threads: options.threads, tasks: planes * channelBlocks * positionChunks)
         let what = "the pointwise workspace"
