@@ -42,6 +42,22 @@ class Tensors:
             raise ValueError(f"the architecture does not use {len(left)} tensors, e.g. {left[:3]}")
 
 
+def inverted_residual(m, t, name, x, keys, channels, width, expansion, stride, eps, kernel=3, padding=None):
+    """One inverted residual block (MobileNetV2, EfficientNet-Lite): a 1x1 expansion with ReLU6 (unless the expansion
+    is 1), the depthwise kernel x kernel with ReLU6, the linear 1x1 projection, and the residual add where stride and
+    width allow. `keys` names each stage's (conv, batch norm) tensors in the checkpoint. Returns the block's output."""
+    y, hidden = x, channels * expansion
+    if expansion != 1:
+        y = m.conv(f"{name}.expand", y, *t.folded(*keys["expand"], eps), activation="relu6")
+    dw, db = t.folded(*keys["depthwise"], eps)
+    if dw.shape != (hidden, 1, kernel, kernel):
+        raise ValueError(f"{name}: depthwise {dw.shape}, expected {(hidden, 1, kernel, kernel)}")
+    y = m.conv(f"{name}.depthwise", y, dw, db, stride=(stride, stride), padding=padding, groups=hidden,
+               activation="relu6")
+    y = m.conv(f"{name}.project", y, *t.folded(*keys["project"], eps))
+    return m.add(f"{name}.residual", x, y) if stride == 1 and channels == width else y
+
+
 def mobilenetv2(state, out, labels):
     """torchvision's MobileNetV2 (width 1.0): stem 3x3/2, 17 inverted residuals (t, c, n, s below), 1x1 to 1280,
     global average pool, linear 1000; ReLU6, batch-norm eps 1e-5, symmetric padding."""
@@ -56,18 +72,13 @@ def mobilenetv2(state, out, labels):
                                                     (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
         for r in range(repeats):
             stride = first_stride if r == 0 else 1
-            block, y, layer = f"features.{index}", x, 0
-            hidden = channels * expansion
-            if expansion != 1:
-                y = m.conv(f"{block}.expand", y, *t.folded(f"{block}.conv.0.0", f"{block}.conv.0.1", eps),
-                           activation="relu6")
-                layer = 1
-            y = m.conv(f"{block}.depthwise", y, *t.folded(f"{block}.conv.{layer}.0", f"{block}.conv.{layer}.1", eps),
-                       stride=(stride, stride), groups=hidden, activation="relu6")
-            y = m.conv(f"{block}.project", y, *t.folded(f"{block}.conv.{layer + 1}", f"{block}.conv.{layer + 2}", eps))
-            if stride == 1 and channels == width:
-                y = m.add(f"{block}.residual", x, y)
-            x, channels, index = y, width, index + 1
+            block = f"features.{index}"
+            layer = 0 if expansion == 1 else 1
+            keys = {"expand": (f"{block}.conv.0.0", f"{block}.conv.0.1"),
+                    "depthwise": (f"{block}.conv.{layer}.0", f"{block}.conv.{layer}.1"),
+                    "project": (f"{block}.conv.{layer + 1}", f"{block}.conv.{layer + 2}")}
+            x = inverted_residual(m, t, block, x, keys, channels, width, expansion, stride, eps)
+            channels, index = width, index + 1
     x = m.conv("features.18", x, *t.folded("features.18.0", "features.18.1", eps), activation="relu6")
     x = m.global_average_pool("pool", x)
     m.linear("classifier", x, t("classifier.1.weight", (1000, 1280)), t("classifier.1.bias", (1000,)))
@@ -100,20 +111,13 @@ def efficientnet_lite0(state, out, labels):
                                                            (3, 1, 6, 320, 1)]:
         for r in range(repeats):
             stride = first_stride if r == 0 else 1
-            block, y = f"_blocks.{index}", x
-            hidden = channels * expansion
-            if expansion != 1:
-                y = m.conv(f"blocks.{index}.expand", y, *t.folded(f"{block}._expand_conv", f"{block}._bn0", eps),
-                           activation="relu6")
-            dw, db = t.folded(f"{block}._depthwise_conv", f"{block}._bn1", eps)
-            if dw.shape != (hidden, 1, kernel, kernel):
-                raise ValueError(f"{block}: depthwise {dw.shape}, expected {(hidden, 1, kernel, kernel)}")
-            y = m.conv(f"blocks.{index}.depthwise", y, dw, db, stride=(stride, stride), padding=padding(kernel, stride),
-                       groups=hidden, activation="relu6")
-            y = m.conv(f"blocks.{index}.project", y, *t.folded(f"{block}._project_conv", f"{block}._bn2", eps))
-            if stride == 1 and channels == width:
-                y = m.add(f"blocks.{index}.residual", x, y)
-            x, channels, index = y, width, index + 1
+            block = f"_blocks.{index}"
+            keys = {"expand": (f"{block}._expand_conv", f"{block}._bn0"),
+                    "depthwise": (f"{block}._depthwise_conv", f"{block}._bn1"),
+                    "project": (f"{block}._project_conv", f"{block}._bn2")}
+            x = inverted_residual(m, t, f"blocks.{index}", x, keys, channels, width, expansion, stride, eps,
+                                  kernel=kernel, padding=padding(kernel, stride))
+            channels, index = width, index + 1
     x = m.conv("head", x, *t.folded("_conv_head", "_bn1", eps), activation="relu6")
     x = m.global_average_pool("pool", x)
     m.linear("classifier", x, t("_fc.weight", (1000, 1280)), t("_fc.bias", (1000,)))
