@@ -58,6 +58,16 @@ def inverted_residual(m, t, name, x, keys, channels, width, expansion, stride, e
     return m.add(f"{name}.residual", x, y) if stride == 1 and channels == width else y
 
 
+def mobile_head(m, t, x, name, keys, classifier, eps, labels):
+    """The head both mobile networks end with: 1x1 conv to 1280 with ReLU6, global average pool, linear 1280 -> 1000;
+    then every checkpoint tensor must have been used, and the model is written."""
+    x = m.conv(name, x, *t.folded(*keys, eps), activation="relu6")
+    x = m.global_average_pool("pool", x)
+    m.linear("classifier", x, t(f"{classifier}.weight", (1000, 1280)), t(f"{classifier}.bias", (1000,)))
+    t.check_all_used()
+    m.save(labels)
+
+
 def mobilenetv2(state, out, labels):
     """torchvision's MobileNetV2 (width 1.0): stem 3x3/2, 17 inverted residuals (t, c, n, s below), 1x1 to 1280,
     global average pool, linear 1000; ReLU6, batch-norm eps 1e-5, symmetric padding."""
@@ -79,11 +89,7 @@ def mobilenetv2(state, out, labels):
                     "project": (f"{block}.conv.{layer + 1}", f"{block}.conv.{layer + 2}")}
             x = inverted_residual(m, t, block, x, keys, channels, width, expansion, stride, eps)
             channels, index = width, index + 1
-    x = m.conv("features.18", x, *t.folded("features.18.0", "features.18.1", eps), activation="relu6")
-    x = m.global_average_pool("pool", x)
-    m.linear("classifier", x, t("classifier.1.weight", (1000, 1280)), t("classifier.1.bias", (1000,)))
-    t.check_all_used()
-    m.save(labels)
+    mobile_head(m, t, x, "features.18", ("features.18.0", "features.18.1"), "classifier.1", eps, labels)
 
 
 def efficientnet_lite0(state, out, labels):
@@ -118,11 +124,7 @@ def efficientnet_lite0(state, out, labels):
             x = inverted_residual(m, t, f"blocks.{index}", x, keys, channels, width, expansion, stride, eps,
                                   kernel=kernel, padding=padding(kernel, stride))
             channels, index = width, index + 1
-    x = m.conv("head", x, *t.folded("_conv_head", "_bn1", eps), activation="relu6")
-    x = m.global_average_pool("pool", x)
-    m.linear("classifier", x, t("_fc.weight", (1000, 1280)), t("_fc.bias", (1000,)))
-    t.check_all_used()
-    m.save(labels)
+    mobile_head(m, t, x, "head", ("_conv_head", "_bn1"), "_fc", eps, labels)
 
 
 def hed_vgg16(path, out):
