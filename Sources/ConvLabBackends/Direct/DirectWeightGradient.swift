@@ -184,7 +184,8 @@ enum DirectGradientKernels {
         @inline(__always) func add(_ row: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector, _ v4: Vector,
                                    _ v5: Vector) {
             let s = sums + row * 6
-            s[0] += horizontalSum(v0); s[1] += horizontalSum(v1); s[2] += horizontalSum(v2); s[3] += horizontalSum(v3); s[4] += horizontalSum(v4); s[5] += horizontalSum(v5)
+            s[0] += horizontalSum(v0); s[1] += horizontalSum(v1); s[2] += horizontalSum(v2)
+            s[3] += horizontalSum(v3); s[4] += horizontalSum(v4); s[5] += horizontalSum(v5)
         }
         add(0, a00, a01, a02, a03, a04, a05); add(1, a10, a11, a12, a13, a14, a15)
         add(2, a20, a21, a22, a23, a24, a25); add(3, a30, a31, a32, a33, a34, a35)
