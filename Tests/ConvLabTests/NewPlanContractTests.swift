@@ -4,9 +4,9 @@ import Synchronization
 import Testing
 
 /// The plans that vectorise across channels — im2col's transposed pointwise product, its one-product fully connected
-/// layers and direct's channel-blocked depthwise bands — against the float64 reference on awkward shapes, and holding the plan contract: the same bits
-/// at every thread count and under concurrent executions, and no read of workspace they did not write (a workspace
-/// full of NaN changes nothing).
+/// layers and direct's channel-blocked depthwise bands — against the float64 reference on awkward shapes, and
+/// holding the plan contract: the same bits at every thread count and under concurrent executions, and no read of
+/// workspace they did not write (a workspace full of NaN changes nothing).
 @Suite struct NewPlanContractTests {
     static func pointwise(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ k: Int, stride: Int = 1, groups: Int = 1)
         -> ConvolutionDescriptor {
@@ -23,14 +23,19 @@ import Testing
         pointwise(3, 320, 7, 7, 1280),                 // MobileNetV2's last 1×1
     ]
 
-    @Test(arguments: pointwiseShapes)
-    func pointwiseTransposedAgreesWithTheReference(d: ConvolutionDescriptor) throws {
-        #expect(try Im2colBackend().describe(d, options: PlanOptions()).variant == "pointwise transposed", "\(d)")
+    /// im2col plans `d` as `variant` and agrees with the float64 reference at one and three threads.
+    static func expectIm2colPlan(_ variant: String, for d: ConvolutionDescriptor, seed: UInt64) throws {
+        #expect(try Im2colBackend().describe(d, options: PlanOptions()).variant == variant, "\(d)")
         for threads in [1, 3] {
-            let report = try AccuracyChecker.check(backend: Im2colBackend(), descriptor: d, seed: 13,
+            let report = try AccuracyChecker.check(backend: Im2colBackend(), descriptor: d, seed: seed,
                                                    options: PlanOptions(threads: threads))
             #expect(report.passed && report.comparedCount == d.outputCount, "\(d), \(threads) threads: \(report)")
         }
+    }
+
+    @Test(arguments: pointwiseShapes)
+    func pointwiseTransposedAgreesWithTheReference(d: ConvolutionDescriptor) throws {
+        try Self.expectIm2colPlan("pointwise transposed", for: d, seed: 13)
     }
 
     static func fullyConnected(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ k: Int) -> ConvolutionDescriptor {
@@ -47,12 +52,7 @@ import Testing
     /// A kernel covering its whole input is one product for the batch (`FullyConnectedPlan`).
     @Test(arguments: fullyConnectedShapes)
     func fullyConnectedAgreesWithTheReference(d: ConvolutionDescriptor) throws {
-        #expect(try Im2colBackend().describe(d, options: PlanOptions()).variant == "fully connected", "\(d)")
-        for threads in [1, 3] {
-            let report = try AccuracyChecker.check(backend: Im2colBackend(), descriptor: d, seed: 17,
-                                                   options: PlanOptions(threads: threads))
-            #expect(report.passed && report.comparedCount == d.outputCount, "\(d), \(threads) threads: \(report)")
-        }
+        try Self.expectIm2colPlan("fully connected", for: d, seed: 17)
     }
 
     static let contractCases: [(String, ConvolutionDescriptor)] = [

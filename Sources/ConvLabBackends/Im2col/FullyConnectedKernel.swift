@@ -58,18 +58,15 @@ enum FullyConnectedKernel {
             a30.addProduct(r3, v0); a31.addProduct(r3, v1); a32.addProduct(r3, v2); a33.addProduct(r3, v3)
             p += 16
         }
-        let wRows = (w0, w1, w2, w3), xRows = (x0, x1, x2, x3)
-        func finish(_ a: SIMD16<Float>, _ i: Int, _ j: Int) {
+        func finish(_ a: SIMD16<Float>, _ i: Int, _ j: Int, _ wi: UnsafePointer<Float>, _ xj: UnsafePointer<Float>) {
             guard i < kc, j < nc else { return }
-            let (wi, xj) = (i == 0 ? wRows.0 : i == 1 ? wRows.1 : i == 2 ? wRows.2 : wRows.3,
-                            j == 0 ? xRows.0 : j == 1 ? xRows.1 : j == 2 ? xRows.2 : xRows.3)
             var total = horizontalSum(a)
             for q in full..<f { total = total.addingProduct(wi[q], xj[q]) }
             y[(n0 + j) * ldy + k0 + i] = total
         }
-        finish(a00, 0, 0); finish(a01, 0, 1); finish(a02, 0, 2); finish(a03, 0, 3)
-        finish(a10, 1, 0); finish(a11, 1, 1); finish(a12, 1, 2); finish(a13, 1, 3)
-        finish(a20, 2, 0); finish(a21, 2, 1); finish(a22, 2, 2); finish(a23, 2, 3)
-        finish(a30, 3, 0); finish(a31, 3, 1); finish(a32, 3, 2); finish(a33, 3, 3)
+        finish(a00, 0, 0, w0, x0); finish(a01, 0, 1, w0, x1); finish(a02, 0, 2, w0, x2); finish(a03, 0, 3, w0, x3)
+        finish(a10, 1, 0, w1, x0); finish(a11, 1, 1, w1, x1); finish(a12, 1, 2, w1, x2); finish(a13, 1, 3, w1, x3)
+        finish(a20, 2, 0, w2, x0); finish(a21, 2, 1, w2, x1); finish(a22, 2, 2, w2, x2); finish(a23, 2, 3, w2, x3)
+        finish(a30, 3, 0, w3, x0); finish(a31, 3, 1, w3, x1); finish(a32, 3, 2, w3, x2); finish(a33, 3, 3, w3, x3)
     }
 }

@@ -72,11 +72,11 @@ struct FullyConnectedGeometry: Sendable {
     /// the GEMM's reuse should win.
     static let kernelImages = 128
 
-    /// One output position whose window is the whole input: no padding, kernel equal to the input, undilated, one
-    /// group (stride does not matter for a single position). A 1×1 kernel on a 1×1 map is the common case.
+    /// A window that is the whole input — no padding, kernel equal to the input, undilated — has one output position
+    /// whatever the stride; one group. A 1×1 kernel on a 1×1 map is the common case.
     static func applies(to d: ConvolutionDescriptor) -> Bool {
         d.groups == 1 && d.padding.isZero && d.kernelHeight == d.inputHeight && d.kernelWidth == d.inputWidth
-            && d.dilationHeight == 1 && d.dilationWidth == 1 && d.outputHeight == 1 && d.outputWidth == 1
+            && d.dilationHeight == 1 && d.dilationWidth == 1
     }
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions) throws {
