@@ -97,4 +97,24 @@ import Testing
             #expect(report.maxRelativeError < report.errorBound / 10)
         }
     }
+    /// The Winograd plan re-reads its filter transform per fused chunk only while that is cheap: a filter beyond half
+    /// of L2 on a small image (few tiles per chunk) runs in phase passes, a small filter stays fused. Both schedules
+    /// must agree with the reference.
+    @Test func winogradScheduleFollowsTheFilterSizeAndL2() throws {
+        let options = PlanOptions(threads: 2)
+        let wide = try ConvolutionDescriptor(inputChannels: 256, inputHeight: 14, inputWidth: 14, outputChannels: 256,
+                                             kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let narrow = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 28, inputWidth: 28, outputChannels: 32,
+                                               kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let backend = try BackendRegistry.backend(named: "winograd-f2x3")
+        // 16 points x 256 x 256 floats = 4 MiB: beyond half of any L2 we run on (a few MiB), re-read per 14-tile chunk.
+        let wideFilterBytes = 16 * 256 * 256 * 4
+        #expect(wideFilterBytes > MachineCaches.current.level2Bytes / 2)
+        #expect(try backend.describe(wide, options: options).variant.contains("passes"))
+        #expect(try backend.describe(narrow, options: options).variant.contains("fused"))
+        for d in [wide, narrow] {
+            let report = try AccuracyChecker.check(backend: backend, descriptor: d, seed: 12, options: options)
+            #expect(report.passed && report.maxRelativeError > 0, "\(d)")
+        }
+    }
 }

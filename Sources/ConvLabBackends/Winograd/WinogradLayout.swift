@@ -61,12 +61,16 @@ struct WinogradLayout: Sendable {
         let channelsInput = geometry.channelBlocks * geometry.blockedRowFloats
         var layout = WorkspaceLayout()
         let tasks: Int  // independent tasks of the GEMM stage
-        if points * cp * kp * MemoryLayout<Float>.stride <= Self.fusedFilterBytes {
-            var tileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
-            // Enough chunks to keep every thread busy.
-            while tileRows > 1 && d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows) < 2 * threads {
-                tileRows = (tileRows + 1) / 2
-            }
+        var fusedTileRows = min(geometry.tileRows, max(1, Self.fusedChunkBytes / bytesPerTileRow))
+        // Enough chunks to keep every thread busy.
+        while fusedTileRows > 1
+                && d.batch * d.groups * ((geometry.tileRows + fusedTileRows - 1) / fusedTileRows) < 2 * threads {
+            fusedTileRows = (fusedTileRows + 1) / 2
+        }
+        if Self.fuses(filterBytes: points * cp * kp * MemoryLayout<Float>.stride,
+                      chunkTiles: fusedTileRows * geometry.tileColumns,
+                      totalTiles: d.batch * geometry.tilesPerImage) {
+            let tileRows = fusedTileRows
             schedule = .fused(tileRows: tileRows)
             let rows = tileRows * geometry.tileColumns
             let chunks = d.batch * d.groups * ((geometry.tileRows + tileRows - 1) / tileRows)
@@ -138,6 +142,20 @@ struct WinogradLayout: Sendable {
             ]))
         try options.accuracy.admit(summary)
     }
+
+    /// Whether the fused schedule pays: each chunk re-reads the whole filter transform, which is cheap while it fits
+    /// in L2 or is spread over enough tiles. A filter beyond half of L2 re-read for chunks of fewer than
+    /// `minimumFusedTiles` tiles (a small image split to feed the threads) costs more than the phase schedule's
+    /// separate passes: ResNet-50's 256-channel 14×14 layer ran F(2,3) in 14-tile chunks of a 4 MiB filter 1.2–1.5×
+    /// slower than in passes (AMD Zen 4 kind).
+    static func fuses(filterBytes: Int, chunkTiles: Int, totalTiles: Int,
+                      level2Bytes: Int = MachineCaches.current.level2Bytes) -> Bool {
+        guard filterBytes <= fusedFilterBytes else { return false }
+        return filterBytes <= level2Bytes / 2 || chunkTiles >= min(minimumFusedTiles, totalTiles)
+    }
+
+    /// Tiles per fused chunk below which a filter transform larger than L2 is not worth re-reading (the GEMM's m).
+    static let minimumFusedTiles = 32
 
     /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
     static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {
