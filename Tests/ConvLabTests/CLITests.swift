@@ -22,6 +22,10 @@ import Testing
         var exitedNormally: Bool = true
     }
 
+    /// Serialises launches: Foundation's `Process.run` on Linux copies the process's open descriptors while it
+    /// spawns, and two tests launching at once crashed it (SIGSEGV in its memcpy, seen on the Zen 5 kind).
+    static let launch = NSLock()
+
     /// Runs convlab; a run longer than `timeout` seconds is killed (and then did not exit normally).
     static func run(_ arguments: [String], timeout: Double = 120) throws -> Result {
         let process = Process()
@@ -30,7 +34,7 @@ import Testing
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try launch.withLock { try process.run() }
         let watchdog = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()

@@ -52,7 +52,7 @@ import Testing
         process.executableURL = CLITests.executable
         process.arguments = grid + slow + ["--output", path]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try CLITests.launch.withLock { try process.run() }
         // Wait for the first shape's rows, then press Ctrl-C.
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, ((try? Self.rows(path).rows.count) ?? 0) < 2 { Thread.sleep(forTimeInterval: 0.05) }
