@@ -44,6 +44,12 @@ public enum MachineProfiles {
                        model: .intelEmeraldRapids,
                        provenance: "built in: convlab calibrate on Intel Xeon Emerald Rapids (2 threads), "
                            + "notebooks-data/intel/machine-profile.json"),
+        MachineProfile(name: "amd-zen4",
+                       identity: MachineIdentity(vendor: "AuthenticAMD", family: 25, model: 17, cores: 2,
+                                                 level2Bytes: 1 << 20, hasAVX512: true),
+                       model: .amdZen4,
+                       provenance: "built in: convlab calibrate on AMD EPYC Zen 4 (2 threads), "
+                           + "notebooks-data/amd-zen4/machine-profile.json"),
     ]
 
     /// The resolution for this machine and the default store, computed once per process.

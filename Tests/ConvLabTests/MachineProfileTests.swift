@@ -54,6 +54,15 @@ import Testing
         let sapphire = MachineIdentity(vendor: "GenuineIntel", family: 6, model: 143, cores: 2,
                                        level2Bytes: 2 << 20, hasAVX512: true)
         #expect(MachineProfiles.resolve(identity: sapphire, store: reloaded).profile.name == "intel-emerald-rapids")
+        // Zen 4 (family 25) has its own built-in profile; another Zen 4 model is closer to it than to Zen 5.
+        let genoa = MachineIdentity(vendor: "AuthenticAMD", family: 25, model: 17, cores: 2, level2Bytes: 1 << 20,
+                                    hasAVX512: true)
+        let zen4 = MachineProfiles.resolve(identity: genoa, store: nil)
+        #expect(zen4.profile.name == "amd-zen4" && zen4.reason.contains("built-in"))
+        let raphael = MachineIdentity(vendor: "AuthenticAMD", family: 25, model: 97, cores: 16, level2Bytes: 1 << 20,
+                                      hasAVX512: true)
+        #expect(MachineProfiles.resolve(identity: raphael, store: nil).profile.name == "amd-zen4")
+        #expect(MachineProfiles.builtIn.allSatisfy { $0.model.isUsable })
     }
 
     @Test func badProfileFilesAreReportedAndIgnored() throws {
