@@ -106,11 +106,16 @@ import Testing
         }
     }
 
-    @Test func stridedDilatedAndMismatchedKernelsAreUnsupportedWithReasons() throws {
+    @Test func stridedAndMismatchedKernelsAreUnsupportedWithReasons() throws {
         let strided = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
                                                 kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2)
+        // Dilation alone runs on the phases (DilationPhaseTests); with a stride it is refused.
         let dilated = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
-                                                kernelHeight: 3, kernelWidth: 3, dilationHeight: 2, dilationWidth: 2)
+                                                kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 2,
+                                                dilationHeight: 2, dilationWidth: 2)
+        #expect(WinogradBackend().support(for: try ConvolutionDescriptor(
+            inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4, kernelHeight: 3, kernelWidth: 3,
+            dilationHeight: 2, dilationWidth: 2)).isSupported)
         let rectangular = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,
                                                     kernelHeight: 3, kernelWidth: 5)
         let pointwise = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 9, inputWidth: 9, outputChannels: 4,

@@ -13,7 +13,8 @@ import Foundation
 /// read zero padding and store only their valid outputs.
 ///
 /// An axis with a 1-tap kernel uses the identity (tile 1 along it), so 1×r and r×1 kernels (the factorised layers of
-/// the design literature) run as 1-D Winograd. Stride > 1 and dilation are not supported (reported, not crashed).
+/// the design literature) run as 1-D Winograd. A dilated layer runs as the undilated problem over its polyphase
+/// components (`DilationAsPhases`: N·dh·dw small images, one gather and one scatter); stride > 1 is refused.
 public struct WinogradBackend: BackwardDataByForward {
     /// Output tile m; nil picks a default for the kernel (4 for 3-tap, 2 otherwise).
     public var outputTile: Int?
@@ -95,7 +96,17 @@ public struct WinogradBackend: BackwardDataByForward {
 
     public func support(for d: ConvolutionDescriptor) -> SupportStatus {
         if !d.isStrideOne { return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): Winograd tiles need stride 1") }
-        if !d.isUndilated { return .unsupported("dilation: Winograd tiles need undilated kernels") }
+        if !d.isUndilated {
+            do {
+                let phases = try DilationAsPhases(d)
+                if case .unsupported(let reason) = support(for: phases.inner) {
+                    return .unsupported("dilation \(d.dilationHeight)x\(d.dilationWidth) as \(phases.phases) phases: \(reason)")
+                }
+                return .supported
+            } catch {
+                return .unsupported("dilation \(d.dilationHeight)x\(d.dilationWidth): \(error)")
+            }
+        }
         guard let r = Self.kernelTaps(d) else {
             return .unsupported("kernel \(d.kernelHeight)x\(d.kernelWidth): needs r×r, 1×r or r×1 with r > 1")
         }
@@ -153,6 +164,11 @@ public struct WinogradBackend: BackwardDataByForward {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
+        if !d.isUndilated {
+            let phases = try DilationAsPhases(d)
+            return try phases.summary(backend: name, pass: .forward, inner: describe(phases.inner, options: options),
+                                      options: options).summary
+        }
         return try WinogradLayout(descriptor: d, backend: self, options: options).summary
     }
 
@@ -160,6 +176,12 @@ public struct WinogradBackend: BackwardDataByForward {
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
+        if !descriptor.isUndilated {
+            let phases = try DilationAsPhases(descriptor)
+            return try PhasedForwardPlan(phases: phases, inner: makePlan(descriptor: phases.inner, weights: weights,
+                                                                         options: options),
+                                         backend: name, options: options)
+        }
         return WinogradPlan(layout: try WinogradLayout(descriptor: descriptor, backend: self, options: options),
                             weights: weights, multiplier: options.matrixEngine.makeMultiplier())
     }

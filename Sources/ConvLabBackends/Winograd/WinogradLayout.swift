@@ -87,7 +87,14 @@ struct WinogradLayout: Sendable {
                 transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
                                                      workers: workers, what: what))
         } else {
-            let tileRows = min(d.batch * geometry.tileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
+            let allTileRows = d.batch * geometry.tileRows
+            var tileRows = min(allTileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
+            if let batchBytes = CheckedArithmetic.product([allTileRows, d.groups, bytesPerTileRow]),
+               batchBytes <= limit / 2,
+               Self.passesOnce(filterBytes: filterFloats * MemoryLayout<Float>.stride,
+                               passes: (allTileRows + tileRows - 1) / tileRows, batchBytes: batchBytes) {
+                tileRows = allTileRows
+            }
             schedule = .phases(tileRows: tileRows)
             let rows = tileRows * geometry.tileColumns
             let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
@@ -152,6 +159,14 @@ struct WinogradLayout: Sendable {
                       level2Bytes: Int = MachineCaches.current.level2Bytes) -> Bool {
         guard filterBytes <= fusedFilterBytes else { return false }
         return filterBytes <= level2Bytes / 2 || chunkTiles >= min(minimumFusedTiles, totalTiles)
+    }
+
+    /// Whether one pass over the whole batch beats cache-sized passes: each pass reads every filter transform,
+    /// while one pass writes its transformed tiles and products to memory and reads them back. Wide layers on few
+    /// tiles tip it: DeepLab's 2048-channel ASPP layer (as 36 dilation phases of 6×6) re-read a 33 MiB F(2,3)
+    /// filter in six passes; once over 324 tiles it streams 47 MiB of tiles instead of 167 MiB more filter.
+    static func passesOnce(filterBytes: Int, passes: Int, batchBytes: Int) -> Bool {
+        Double(passes - 1) * Double(filterBytes) > 2 * Double(batchBytes)
     }
 
     /// Tiles per fused chunk below which a filter transform larger than L2 is not worth re-reading (the GEMM's m).

@@ -10,7 +10,7 @@ import ConvLabMatMul
 /// The n² GEMMs do the work — 2·n²·K·C·tiles FLOPs against 2·R·S·m²·K·C·tiles direct, 4× fewer for F(3, 4) — and
 /// their inner dimension is as long as the batch and image make it. Tiles are processed in passes of tile rows
 /// (transforms in cache), M accumulates over passes in a fixed order, so the result does not depend on threads.
-/// Stride 1, no dilation, as forward.
+/// Stride 1, no dilation (a dilated layer runs on its phases, `DilationAsPhases`), as forward.
 struct WinogradWeightGradientLayout: Sendable {
     let descriptor: ConvolutionDescriptor
     /// F(R, m) and F(S, m) per axis (identity along a 1-tap axis).
@@ -61,7 +61,18 @@ struct WinogradWeightGradientLayout: Sendable {
         let tileColumns = inputGeometry.tileColumns
         // A pass's transformed tiles (both operands) in about 8 MiB; at least one tile row.
         let bytesPerTileRow = try CheckedArithmetic.product([tileColumns, points, cp + kp, 4, d.groups], what: what)
-        passTileRows = min(d.batch * inputGeometry.tileRows, max(1, WinogradLayout.passBytes / bytesPerTileRow))
+        let allTileRows = d.batch * inputGeometry.tileRows
+        var passRows = min(allTileRows, max(1, WinogradLayout.passBytes / bytesPerTileRow))
+        // Each further pass reads and writes every product M (K×C per point): for wide layers on few tiles one pass
+        // over the whole batch costs less (DeepLab's 2048-channel ASPP phases: 34 MiB of M, six passes).
+        if let batchBytes = CheckedArithmetic.product([allTileRows, bytesPerTileRow]),
+           let productBytes = CheckedArithmetic.product([d.groups, points, cp, kp, 4]),
+           batchBytes <= options.limits.maxWorkspaceBytes / 2,
+           WinogradLayout.passesOnce(filterBytes: 2 * productBytes, passes: (allTileRows + passRows - 1) / passRows,
+                                     batchBytes: batchBytes) {
+            passRows = allTileRows
+        }
+        passTileRows = passRows
         let rows = passTileRows * tileColumns
         let independent = d.groups * points
         workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * max(inputGeometry.channelBlocks,
@@ -246,12 +257,24 @@ extension WinogradBackend {
 
     public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
-        try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options).summary
+        if !descriptor.isUndilated {
+            let phases = try DilationAsPhases(descriptor)
+            return try phases.summary(backend: name, pass: .backwardWeights,
+                                      inner: describeWeightGradient(phases.inner, options: options),
+                                      options: options).summary
+        }
+        return try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options).summary
     }
 
     public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> any PassPlan {
-        WinogradWeightGradientPlan(
+        if !descriptor.isUndilated {
+            let phases = try DilationAsPhases(descriptor)
+            return try PhasedWeightGradientPlan(phases: phases,
+                                                inner: makeWeightGradientPlan(phases.inner, options: options),
+                                                backend: name, options: options)
+        }
+        return WinogradWeightGradientPlan(
             layout: try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options),
             multiplier: options.matrixEngine.makeMultiplier())
     }
