@@ -7,7 +7,7 @@ import Foundation
 /// Backends describe the work their plan does (`WorkEstimate`: stages with FLOPs, bytes, transform points and task
 /// counts, from the same geometry the plan executes); this model turns each stage into seconds with this machine's
 /// rates and sums them. A stage of `tasks` independent tasks keeps min(tasks, threads) workers busy. Then a
-/// per-backend correction, measured ≈ scale × physical + overhead, fitted by `scripts/calibrate-selector.py` on one
+/// per-backend correction, measured ≈ scale × physical + overhead, fitted by `convlab calibrate` (or `scripts/calibrate-selector.py`) on one
 /// calibration sweep, absorbs what the rates miss (loop overheads, cache effects). Any backend that describes its
 /// work is predicted, including ones this file has never heard of (they get no correction).
 public struct CostModel: Sendable {
@@ -131,32 +131,63 @@ public struct MachineModel: Sendable, Hashable, Codable {
         public var overhead: Double
     }
 
-    /// The AMD Zen 5 kind: efficiencies by least squares on `notebooks-data/selector-calibration.csv`, a sweep over
-    /// kernels 1–11, 8–192 channels, 10–80 px images and batch 1/4 (shapes unlike the benchmark suite).
+    /// The AMD Zen 5 kind (family 26 model 2): `convlab calibrate` on it (2 threads, 80 layers × 3 passes, 2026-12-02;
+    /// profile and provenance in notebooks-data/amd-zen5/machine-profile.json). It replaced the first profile, fitted
+    /// by scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv for the forward pass only: on the
+    /// 55 network layers, within 10% of the best on 47 → 52 rows forward (worst 2.34× → 1.20×), 50 → 51 backward-data
+    /// (2.03× → 1.48×), 48 → 50 backward-weights (2.35× → 1.84×).
     public static let amdZen5 = MachineModel(
-        coreFLOPs: 256e9, bandwidth: 20e9, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
-        gemmEfficiency: 0.9, winogradInputSeconds: 90e-9, winogradBlockingSeconds: 60e-9,
-        winogradOutputSeconds: 250e-9, fftSecondsPerPoint: 1.05e-10, complexProductRate: 8e9,
-        // Fitted by scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv (2 threads).
+        coreFLOPs: 2.347e+11, bandwidth: 3.773e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 9.817e-08, winogradBlockingSeconds: 6.543e-08,
+        winogradOutputSeconds: 2.726e-07, fftSecondsPerPoint: 1.145e-10, complexProductRate: 7.336e+09,
         corrections: [
-            "direct": Correction(scale: 1.059, overhead: 3.014e-06),  // 286 rows, 90% within 2.01x
-            "direct-narrow": Correction(scale: 0.366, overhead: 1.264e-05),  // 16 rows, 90% within 1.51x
-            "fft": Correction(scale: 0.827, overhead: 1.696e-05),  // 286 rows, 90% within 2.37x
-            "fft-narrow": Correction(scale: 1.000, overhead: 8.394e-05),  // 16 rows, 90% within 1.71x
-            "fft-tiled": Correction(scale: 0.995, overhead: 1.665e-05),  // 286 rows, 90% within 2.45x
-            "fft-tiled-narrow": Correction(scale: 1.351, overhead: 4.074e-05),  // 16 rows, 90% within 1.32x
-            "im2col": Correction(scale: 1.122, overhead: 4.092e-07),  // 286 rows, 90% within 2.48x
-            "im2col-narrow": Correction(scale: 0.360, overhead: 4.194e-05),  // 16 rows, 90% within 1.45x
-            "winograd-f2x3": Correction(scale: 0.848, overhead: 3.002e-05),  // 52 rows, 90% within 1.43x
-            "winograd-f2x3-narrow": Correction(scale: 0.714, overhead: 5.504e-05),  // 6 rows, 90% within 1.04x
-            "winograd-f2x5": Correction(scale: 0.779, overhead: 3.728e-05),  // 52 rows, 90% within 1.36x
-            "winograd-f2x5-narrow": Correction(scale: 0.665, overhead: 7.964e-05),  // 4 rows, 90% within 1.02x
-            "winograd-f4x3": Correction(scale: 1.160, overhead: 3.168e-05),  // 52 rows, 90% within 1.38x
-            "winograd-f4x3-narrow": Correction(scale: 0.890, overhead: 9.387e-05),  // 6 rows, 90% within 1.09x
-            "winograd-f4x5": Correction(scale: 0.956, overhead: 4.028e-05),  // 52 rows, 90% within 1.35x
-            "winograd-f4x5-narrow": Correction(scale: 0.791, overhead: 1.379e-04),  // 4 rows, 90% within 1.10x
-            "winograd-f6x3": Correction(scale: 1.237, overhead: 3.185e-05),  // 52 rows, 90% within 1.31x
-            "winograd-f6x3-narrow": Correction(scale: 0.892, overhead: 8.622e-05),  // 6 rows, 90% within 1.09x
+            "direct": Correction(scale: 0.957, overhead: 3.981e-06),
+            "direct-backward-weights": Correction(scale: 1.443, overhead: 3.981e-06),
+            "direct-backward-weights-narrow": Correction(scale: 1.181, overhead: 3.981e-06),
+            "direct-backward-weights-pointwise": Correction(scale: 1.576, overhead: 3.162e-06),
+            "direct-narrow": Correction(scale: 0.497, overhead: 3.981e-06),
+            "direct-pointwise": Correction(scale: 0.758, overhead: 6.310e-06),
+            "fft": Correction(scale: 1.167, overhead: 6.310e-06),
+            "fft-backward-weights": Correction(scale: 1.625, overhead: 2.512e-05),
+            "fft-backward-weights-narrow": Correction(scale: 2.374, overhead: 1.000e-05),
+            "fft-backward-weights-pointwise": Correction(scale: 1.419, overhead: 0.000e+00),
+            "fft-narrow": Correction(scale: 1.731, overhead: 1.259e-05),
+            "fft-pointwise": Correction(scale: 0.989, overhead: 0.000e+00),
+            "fft-tiled": Correction(scale: 1.022, overhead: 3.981e-06),
+            "fft-tiled-backward-weights": Correction(scale: 1.270, overhead: 6.310e-06),
+            "fft-tiled-backward-weights-narrow": Correction(scale: 2.230, overhead: 1.000e-06),
+            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.486, overhead: 1.259e-06),
+            "fft-tiled-narrow": Correction(scale: 1.917, overhead: 2.512e-06),
+            "fft-tiled-pointwise": Correction(scale: 0.944, overhead: 1.995e-06),
+            "im2col": Correction(scale: 1.342, overhead: 1.000e-05),
+            "im2col-backward-data": Correction(scale: 1.203, overhead: 3.162e-06),
+            "im2col-backward-data-narrow": Correction(scale: 1.114, overhead: 1.995e-06),
+            "im2col-backward-data-pointwise": Correction(scale: 0.947, overhead: 1.000e-07),
+            "im2col-backward-weights": Correction(scale: 1.307, overhead: 1.000e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 1.868, overhead: 7.943e-06),
+            "im2col-backward-weights-pointwise": Correction(scale: 1.696, overhead: 0.000e+00),
+            "im2col-narrow": Correction(scale: 1.282, overhead: 1.000e-06),
+            "im2col-pointwise": Correction(scale: 0.710, overhead: 1.000e-06),
+            "winograd-f2x3": Correction(scale: 0.679, overhead: 1.585e-05),
+            "winograd-f2x3-backward-weights": Correction(scale: 0.907, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights-narrow": Correction(scale: 0.940, overhead: 0.000e+00),
+            "winograd-f2x3-narrow": Correction(scale: 0.762, overhead: 5.504e-05),
+            "winograd-f2x5": Correction(scale: 0.715, overhead: 6.310e-06),
+            "winograd-f2x5-backward-weights": Correction(scale: 0.836, overhead: 0.000e+00),
+            "winograd-f2x5-backward-weights-narrow": Correction(scale: 1.098, overhead: 0.000e+00),
+            "winograd-f2x5-narrow": Correction(scale: 0.798, overhead: 1.259e-05),
+            "winograd-f4x3": Correction(scale: 0.796, overhead: 2.512e-05),
+            "winograd-f4x3-backward-weights": Correction(scale: 0.990, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.321, overhead: 0.000e+00),
+            "winograd-f4x3-narrow": Correction(scale: 0.946, overhead: 9.387e-05),
+            "winograd-f4x5": Correction(scale: 0.861, overhead: 1.000e-05),
+            "winograd-f4x5-backward-weights": Correction(scale: 0.915, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.094, overhead: 0.000e+00),
+            "winograd-f4x5-narrow": Correction(scale: 1.010, overhead: 3.162e-05),
+            "winograd-f6x3": Correction(scale: 0.891, overhead: 1.585e-05),
+            "winograd-f6x3-backward-weights": Correction(scale: 1.011, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.484, overhead: 0.000e+00),
+            "winograd-f6x3-narrow": Correction(scale: 1.054, overhead: 8.622e-05),
         ])
 }
 

@@ -36,8 +36,8 @@ public enum MachineProfiles {
                        identity: MachineIdentity(vendor: "AuthenticAMD", family: 26, model: 2, cores: 2,
                                                  level2Bytes: 1 << 20, hasAVX512: true),
                        model: .amdZen5,
-                       provenance: "built in: scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv "
-                           + "(302 shapes, AMD EPYC Zen 5, 2 threads)"),
+                       provenance: "built in: convlab calibrate on AMD EPYC Zen 5 (2 threads), "
+                           + "notebooks-data/amd-zen5/machine-profile.json"),
         MachineProfile(name: "intel-emerald-rapids",
                        identity: MachineIdentity(vendor: "GenuineIntel", family: 6, model: 207, cores: 2,
                                                  level2Bytes: 2 << 20, hasAVX512: true),

@@ -121,7 +121,10 @@ struct DirectGeometry: Sendable {
             * Double(polyphase.tileCount * Self.tileWidth) * Double(d.reductionLength)
         let kernel: WorkEstimate.Stage = blockChannels == 6
             ? .directKernel(flops: flops, reduction: d.reductionLength, tasks: tasks)
-            : .loadBoundKernel(flops: flops, taps: d.reductionLength, tasks: tasks)
+            // Taps of one input plane: what the load-bound kernel's per-row work is spread over. A dense layer with
+            // under 4 output channels sums C/G planes one after another, not one long L1-resident sum (taps = C·R·S
+            // priced SRCNN's 64→1 9×9 backward-data 2.7× too fast, and direct was chosen at 2× im2col's time).
+            : .loadBoundKernel(flops: flops, taps: d.kernelHeight * d.kernelWidth, tasks: tasks)
         let bytes = Double(d.inputCount + polyphase.packedCount * 2 + d.outputCount) * 4
         summary = PlanDescription(backend: "direct", errorBound: DirectBackend.errorBound(d),
                                   typicalError: DirectBackend.typicalError(d),
