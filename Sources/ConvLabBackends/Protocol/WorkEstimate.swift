@@ -8,7 +8,8 @@ public struct WorkEstimate: Sendable, Hashable {
         /// length of each output's dot product (short ones leave the kernel's loop overhead unamortised).
         case directKernel(flops: Double, reduction: Int, tasks: Int)
         /// SIMD convolution bound by loads (about one vector load per FMA): depthwise and other narrow groups.
-        /// `taps` is the length of each output's sum: per-row and per-plane overheads weigh less on long ones.
+        /// `taps` is the length of each output's sum over one input plane (R·S for a depthwise or few-output-channel
+        /// layer, N·Ho·Wo for a weight gradient): per-row and per-plane overheads weigh less on long ones.
         case loadBoundKernel(flops: Double, taps: Int, tasks: Int)
         /// Matrix products of m×k by k×n, `flops` in all (register-block padding included).
         case gemm(flops: Double, m: Int, n: Int, k: Int, tasks: Int)

@@ -87,14 +87,8 @@ struct WinogradLayout: Sendable {
                 transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
                                                      workers: workers, what: what))
         } else {
-            let allTileRows = d.batch * geometry.tileRows
-            var tileRows = min(allTileRows, max(1, Self.passBytes / (d.groups * bytesPerTileRow)))
-            if let batchBytes = CheckedArithmetic.product([allTileRows, d.groups, bytesPerTileRow]),
-               batchBytes <= limit / 2,
-               Self.passesOnce(filterBytes: filterFloats * MemoryLayout<Float>.stride,
-                               passes: (allTileRows + tileRows - 1) / tileRows, batchBytes: batchBytes) {
-                tileRows = allTileRows
-            }
+            let tileRows = Self.passTileRows(all: d.batch * geometry.tileRows, bytesPerTileRow: d.groups * bytesPerTileRow,
+                                             rereadPerPass: filterFloats * MemoryLayout<Float>.stride, limit: limit)
             schedule = .phases(tileRows: tileRows)
             let rows = tileRows * geometry.tileColumns
             let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
@@ -161,12 +155,18 @@ struct WinogradLayout: Sendable {
         return filterBytes <= level2Bytes / 2 || chunkTiles >= min(minimumFusedTiles, totalTiles)
     }
 
-    /// Whether one pass over the whole batch beats cache-sized passes: each pass reads every filter transform,
-    /// while one pass writes its transformed tiles and products to memory and reads them back. Wide layers on few
-    /// tiles tip it: DeepLab's 2048-channel ASPP layer (as 36 dilation phases of 6×6) re-read a 33 MiB F(2,3)
-    /// filter in six passes; once over 324 tiles it streams 47 MiB of tiles instead of 167 MiB more filter.
-    static func passesOnce(filterBytes: Int, passes: Int, batchBytes: Int) -> Bool {
-        Double(passes - 1) * Double(filterBytes) > 2 * Double(batchBytes)
+    /// Tile rows per pass of a phase schedule (forward or backward-weights): cache-sized passes (`passBytes` of
+    /// transformed tiles), or one pass over all `all` rows when the bytes every further pass re-reads
+    /// (`rereadPerPass`: the filter transforms forward, the products M read and written in backward-weights) exceed
+    /// writing the whole batch's tiles to memory and reading them back — and that batch fits in half of `limit`.
+    /// Wide layers on few tiles tip it: DeepLab's 2048-channel ASPP layer (as 36 dilation phases of 6×6) re-read a
+    /// 33 MiB F(2,3) filter in six passes; once over 324 tiles it streams 47 MiB of tiles instead of 167 MiB more filter.
+    static func passTileRows(all: Int, bytesPerTileRow: Int, rereadPerPass: Int, limit: Int) -> Int {
+        let cacheSized = min(all, max(1, passBytes / bytesPerTileRow))
+        let passes = (all + cacheSized - 1) / cacheSized
+        guard let batchBytes = CheckedArithmetic.product([all, bytesPerTileRow]), batchBytes <= limit / 2,
+              Double(passes - 1) * Double(rereadPerPass) > 2 * Double(batchBytes) else { return cacheSized }
+        return all
     }
 
     /// Tiles per fused chunk below which a filter transform larger than L2 is not worth re-reading (the GEMM's m).

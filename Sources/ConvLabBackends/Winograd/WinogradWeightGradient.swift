@@ -61,18 +61,12 @@ struct WinogradWeightGradientLayout: Sendable {
         let tileColumns = inputGeometry.tileColumns
         // A pass's transformed tiles (both operands) in about 8 MiB; at least one tile row.
         let bytesPerTileRow = try CheckedArithmetic.product([tileColumns, points, cp + kp, 4, d.groups], what: what)
-        let allTileRows = d.batch * inputGeometry.tileRows
-        var passRows = min(allTileRows, max(1, WinogradLayout.passBytes / bytesPerTileRow))
         // Each further pass reads and writes every product M (K×C per point): for wide layers on few tiles one pass
         // over the whole batch costs less (DeepLab's 2048-channel ASPP phases: 34 MiB of M, six passes).
-        if let batchBytes = CheckedArithmetic.product([allTileRows, bytesPerTileRow]),
-           let productBytes = CheckedArithmetic.product([d.groups, points, cp, kp, 4]),
-           batchBytes <= options.limits.maxWorkspaceBytes / 2,
-           WinogradLayout.passesOnce(filterBytes: 2 * productBytes, passes: (allTileRows + passRows - 1) / passRows,
-                                     batchBytes: batchBytes) {
-            passRows = allTileRows
-        }
-        passTileRows = passRows
+        let productBytes = try CheckedArithmetic.product([d.groups, points, cp, kp, 4], what: what)
+        passTileRows = WinogradLayout.passTileRows(all: d.batch * inputGeometry.tileRows, bytesPerTileRow: bytesPerTileRow,
+                                                   rereadPerPass: 2 * productBytes,
+                                                   limit: options.limits.maxWorkspaceBytes)
         let rows = passTileRows * tileColumns
         let independent = d.groups * points
         workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * max(inputGeometry.channelBlocks,
