@@ -46,20 +46,24 @@ public enum ChannelBlocking {
     }
 
     /// Positions [first, first + count) of `channels` ≤ 16 planes `planeStride` apart → [position][16 lanes]
-    /// (lanes past `channels` zero): 16×16 register transposes for whole blocks, scalars for the rest.
+    /// (lanes past `channels` zero), position rows `positionStride` floats apart (16: a channel block's rows; wider:
+    /// 16 lanes of a position-major matrix): 16×16 register transposes for whole blocks, scalars for the rest.
     @inline(__always)
     package static func toBlocked(_ planes: UnsafePointer<Float>, planeStride: Int, from first: Int, count: Int,
-                                  channels: Int, into target: UnsafeMutablePointer<Float>) {
+                                  channels: Int, into target: UnsafeMutablePointer<Float>, positionStride: Int = 16) {
         let source = planes + first
         var done = 0
         if channels == 16 {
             while done + 16 <= count {
-                Transpose16.transpose(source + done, stride: planeStride, into: target + done * 16, stride: 16)
+                Transpose16.transpose(source + done, stride: planeStride, into: target + done * positionStride,
+                                      stride: positionStride)
                 done += 16
             }
         }
         for p in done..<count {
-            for lane in 0..<16 { target[p * 16 + lane] = lane < channels ? source[lane * planeStride + p] : 0 }
+            for lane in 0..<16 {
+                target[p * positionStride + lane] = lane < channels ? source[lane * planeStride + p] : 0
+            }
         }
     }
 

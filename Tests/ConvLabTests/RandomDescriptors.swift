@@ -3,8 +3,10 @@ import ConvLab
 /// Seeded random convolution problems covering the features every backend must handle: batch > 1, groups and
 /// depthwise, non-square and 1×1 kernels, 1×1 images, stride, dilation and asymmetric padding.
 enum RandomDescriptors {
-    /// `kernelSizes`, when given, draws each kernel side from that list instead of 1...5.
+    /// `kernelSizes`, when given, draws each kernel side from that list instead of 1...5; `outputsPerGroup`, when
+    /// given, draws K/G from that range for every kind of grouping (for plans that need wide groups).
     static func make(count: Int, seed: UInt64, maxStride: Int = 3, maxDilation: Int = 3, kernelSizes: [Int]? = nil,
+                     outputsPerGroup: ClosedRange<Int>? = nil,
                      accept: (ConvolutionDescriptor) -> Bool = { _ in true }) -> [ConvolutionDescriptor] {
         var generator = SeededGenerator(seed: seed)
         func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
@@ -18,7 +20,8 @@ enum RandomDescriptors {
             case 4, 5: groups = pick(2...8)
             default: groups = 1
             }
-            let outputPerGroup = groupsKind == 4 ? 1 : (groupsKind == 5 ? pick(2...3) : pick(1...14))
+            let outputPerGroup = outputsPerGroup.map(pick)
+                ?? (groupsKind == 4 ? 1 : (groupsKind == 5 ? pick(2...3) : pick(1...14)))
             let side = { kernelSizes.map { $0[Int.random(in: 0..<$0.count, using: &generator)] } ?? pick(1...5) }
             let kernelHeight = pick(0...4) == 0 ? 1 : side()
             let kernelWidth = pick(0...2) == 0 ? kernelHeight : side()

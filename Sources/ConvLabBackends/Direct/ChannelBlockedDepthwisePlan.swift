@@ -76,38 +76,13 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
         let rows = min(g.bandRows, d.outputHeight - firstRow)
         let firstChannel = block * 16
         let channels = min(16, d.inputChannels - firstChannel)
-        // Input rows [lo, hi) of the band (clipped to the image), from NCHW transposed into the stage first, then laid
-        // into the padded buffer's rows with zero columns and rows around them.
-        let firstPaddedRow = firstRow * d.strideHeight
-        let paddedRows = (rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
-        let lo = max(firstPaddedRow - d.padding.top, 0)
-        let hi = min(firstPaddedRow + paddedRows - d.padding.top, d.inputHeight)
         let planeSize = d.inputHeight * d.inputWidth
-        let rowsSource: UnsafePointer<Float>  // [input row − lo][column][16]
-        if layout == .nchw {
-            if lo < hi {
-                ChannelBlocking.toBlocked(x + (n * d.inputChannels + firstChannel) * planeSize, planeStride: planeSize,
-                                          from: lo * d.inputWidth, count: (hi - lo) * d.inputWidth, channels: channels,
-                                          into: stage)
-            }
-            rowsSource = UnsafePointer(stage)
-        } else {
-            rowsSource = x + ((n * g.channelBlocks + block) * planeSize + lo * d.inputWidth) * 16
-        }
-        let columns = g.lastInputColumn
-        let vectorsPerRow = g.paddedWidth * 16
-        for i in 0..<paddedRows {
-            let row = padded + i * vectorsPerRow
-            let inputRow = firstPaddedRow + i - d.padding.top
-            guard inputRow >= lo && inputRow < hi, columns > 0 else {
-                zeroFloats(row, count: vectorsPerRow)
-                continue
-            }
-            let (left, interior) = (d.padding.left * 16, columns * 16)
-            zeroFloats(row, count: left)
-            copyFloats(rowsSource + (inputRow - lo) * d.inputWidth * 16, to: row + left, count: interior)
-            zeroFloats(row + left + interior, count: vectorsPerRow - left - interior)
-        }
+        let paddedRows = g.band.inputRows(outputRows: rows)
+        let vectorsPerRow = g.band.rowFloats
+        g.band.fill(firstRow: firstRow, rows: rows, from: layout == .nchw
+                        ? .planes(x + (n * d.inputChannels + firstChannel) * planeSize, channels: channels, stage: stage)
+                        : .blocked(x + (n * g.channelBlocks + block) * planeSize * 16),
+                    into: padded)
         // Positions past the last output column read the slack after the last row: zero, so nothing uninitialised is read.
         zeroFloats(padded + paddedRows * vectorsPerRow, count: g.slackFloats)
         // The band's outputs, [position][16 channels], into the stage (its input copy is no longer needed), or for
@@ -198,10 +173,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     let descriptor: ConvolutionDescriptor
     let channelBlocks: Int
     let taps: Int
-    /// Columns of the padded band: (Wo − 1)·s + (S − 1)·d + 1, the furthest column an output reads, plus one.
-    let paddedWidth: Int
-    /// The input columns the outputs read are [0, this): the rest of a row lies beyond the right edge's reach.
-    let lastInputColumn: Int
+    let band: DepthwiseBand
+    var paddedWidth: Int { band.paddedWidth }
     /// Floats after the padded band that the last row's partial block of 8 positions reads: 7 steps of the stride.
     let slackFloats: Int
     let bandRows: Int
@@ -230,15 +203,14 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         descriptor = d
         channelBlocks = (d.inputChannels + 15) / 16
         taps = d.kernelHeight * d.kernelWidth
-        paddedWidth = (d.outputWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
-        lastInputColumn = max(0, min(d.inputWidth, paddedWidth - d.padding.left))
+        band = DepthwiseBand(descriptor: d)
         let reach = (d.kernelHeight - 1) * d.dilationHeight
         slackFloats = 7 * d.strideWidth * 16
         // A band's buffers: the stage holds max(input rows × W, output rows × Wo) positions, the padded band its rows
         // × paddedWidth, 64 bytes per position. Bands are as tall as fits in half of L2 (the other half streams the
         // planes), and short enough to give every thread 8 tasks when images × channel blocks alone are too few.
         let bytesPerPosition = 16 * MemoryLayout<Float>.stride
-        let width = paddedWidth
+        let width = band.paddedWidth
         func bandBytes(_ rows: Int) -> Int {
             let inputRows = (rows - 1) * d.strideHeight + reach + 1
             return (max(inputRows * d.inputWidth, rows * d.outputWidth) + inputRows * width) * bytesPerPosition
@@ -257,7 +229,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
             [max(inputRows * d.inputWidth, bandRows * d.outputWidth), 16], what: "the depthwise channel-blocked stage")
         stage = try layout.reserve(Float.self, count: stageCount, workers: workers, what: "the depthwise stage")
         let paddedCount = try CheckedArithmetic.sum(
-            [try CheckedArithmetic.product([inputRows, paddedWidth, 16], what: "the depthwise band buffer"), slackFloats],
+            [try CheckedArithmetic.product([inputRows, band.paddedWidth, 16], what: "the depthwise band buffer"), slackFloats],
             what: "the depthwise band buffer")
         padded = try layout.reserve(Float.self, count: paddedCount,
                                     workers: workers, what: "the depthwise band buffer")

@@ -1,6 +1,7 @@
 import ConvLabCore
 
-/// The direct backend's backward-weights pass: SIMD, no lowering buffer, every stride, dilation, padding and group.
+/// The direct backend's backward-weights pass for narrow groups (fewer than 16 output channels per group, and strided
+/// depthwise layers): SIMD, no lowering buffer, every stride, dilation, padding and group.
 ///
 /// The forward plan computes y[k][p] = Σ_j w[k][j] · X[off_j + p] over the polyphase input X (`PolyphaseGeometry`:
 /// tap j = (c, r, s) of output position p = oh·Wq + ow reads X[off_j + p]). Its adjoint in w is
@@ -221,23 +222,41 @@ enum DirectGradientKernels {
 }
 
 /// The direct backend in every pass: forward, backward-data as the forward plan of the transposed problem
-/// (`DataGradientAsForward`), backward-weights with its own kernels (depthwise rows at stride 1, else the grid).
+/// (`DataGradientAsForward`), backward-weights with its own kernels: depthwise layers of 16+ channels vectorised across
+/// channels at stride > 1 or on narrow rows, other depthwise layers at stride 1 in rows, output channels along the
+/// lanes where a group has 16 or more (`ChannelVectorWeightGradientGeometry`), else positions along the lanes.
 extension DirectBackend {
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
     public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
-        DepthwiseWeightGradientGeometry.applies(to: descriptor)
-            ? try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
-            : try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        if ChannelBlockedDepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return try ChannelBlockedDepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        }
+        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        }
+        if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
+            return try ChannelVectorWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        }
+        return try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
     }
 
     public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> any PassPlan {
-        DepthwiseWeightGradientGeometry.applies(to: descriptor)
-            ? DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
-                                                                                         options: options))
-            : DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
-                                                                                   options: options))
+        if ChannelBlockedDepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return ChannelBlockedDepthwiseWeightGradientPlan(geometry: try ChannelBlockedDepthwiseWeightGradientGeometry(
+                descriptor: descriptor, options: options))
+        }
+        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                              options: options))
+        }
+        if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
+            return ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
+                descriptor: descriptor, options: options))
+        }
+        return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
+                                                                                    options: options))
     }
 }

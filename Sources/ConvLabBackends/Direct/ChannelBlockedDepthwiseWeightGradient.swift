@@ -1,0 +1,302 @@
+import ConvLabCore
+
+/// The direct backend's backward-weights pass for depthwise layers with 16 or more channels, vectorised across
+/// channels: 16 channels share a vector, so 7×7 and 14×14 maps (49 and 196 positions: rows narrower than one vector)
+/// waste no lanes, and stride and dilation are only pointer steps. The per-plane row plan
+/// (`DepthwiseWeightGradientGeometry`) and, at stride > 1, the narrow grid kernel ran MobileNetV2's 960-channel 7×7
+/// layer 20× and its strided layers 10× slower than oneDNN (Intel kind): each plane was a task of a few hundred FLOPs
+/// ending in lane sums.
+///
+/// dw[c][r][s] = Σ_n Σ_(oy,ox) dy[n][c][oy][ox] · xp[n][c][oy·sh + r·dh][ox·sw + s·dw]
+///
+/// A task owns one block of 16 channels and a fixed group of images. Per image and band of output rows it lays the
+/// input rows the band reads into a zero-padded [row][column][16] buffer (`DepthwiseBand`, as the forward plan does)
+/// and transposes the band's dy rows to [position][16]; then for each piece of the kernel (up to 25 taps: a 3×3 or
+/// 5×5 whole, a 7×7 in rows of three) one pass over the band's positions loads one dy vector and one input vector per
+/// tap, with one accumulator per tap, and adds them into the task's sums at the end of the band. The image groups'
+/// sums are added in order at the end. Bands and image groups depend only on the layer and the caches, so no sum's
+/// order depends on the thread count.
+struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    let band: DepthwiseBand
+    let channelBlocks: Int
+    let taps: Int
+    let bandRows: Int
+    let bands: Int
+    let imagesPerGroup: Int
+    let imageGroups: Int
+    let tasks: Int
+    let workers: Int
+    let threads: Int
+    /// The kernel in pieces of whole tap rows (or, for rows of more than 25 taps, row segments): one kernel call each.
+    let pieces: [DepthwiseTapPiece]
+    let stage: WorkspaceRegion<Float>
+    let gradientStage: WorkspaceRegion<Float>
+    let padded: WorkspaceRegion<Float>
+    /// [image group][channel block][tap][16].
+    let partials: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    /// Tasks the image groups aim for with the channel blocks, whatever the thread count.
+    static let targetTasks = 8
+    /// Accumulators one kernel call holds (with the dy vector and a load, 27 of the 32 vector registers).
+    static let maxPieceTaps = 25
+
+    /// Depthwise (one input and one output channel per group) with at least 16 channels, at stride > 1 or on rows of
+    /// fewer than 48 outputs; wider stride-1 rows keep the row plan, which needs no transposes.
+    static func applies(to d: ConvolutionDescriptor) -> Bool {
+        ChannelBlockedDepthwiseGeometry.applies(to: d)
+    }
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
+        descriptor = d
+        threads = options.threads
+        let band = DepthwiseBand(descriptor: d)
+        self.band = band
+        channelBlocks = (d.inputChannels + 15) / 16
+        let (R, S) = (d.kernelHeight, d.kernelWidth)
+        taps = R * S
+        var pieces: [DepthwiseTapPiece] = []
+        if S <= Self.maxPieceTaps {
+            let rowsPerPiece = Self.maxPieceTaps / S
+            var r = 0
+            while r < R {
+                pieces.append(DepthwiseTapPiece(firstRow: r, rows: min(rowsPerPiece, R - r), firstColumn: 0, columns: S))
+                r += rowsPerPiece
+            }
+        } else {
+            let segments = (S + Self.maxPieceTaps - 1) / Self.maxPieceTaps
+            let width = (S + segments - 1) / segments
+            for r in 0..<R {
+                for s in stride(from: 0, to: S, by: width) {
+                    pieces.append(DepthwiseTapPiece(firstRow: r, rows: 1, firstColumn: s, columns: min(width, S - s)))
+                }
+            }
+        }
+        self.pieces = pieces
+        // A band's buffers (input stage, dy rows, padded rows; 64 bytes per position) in half of L2.
+        let bytesPerPosition = 16 * MemoryLayout<Float>.stride
+        let width = band.paddedWidth
+        func bandBytes(_ rows: Int) -> Int {
+            let inputRows = band.inputRows(outputRows: rows)
+            return (inputRows * d.inputWidth + rows * d.outputWidth + inputRows * width) * bytesPerPosition
+        }
+        var fitting = d.outputHeight
+        while fitting > 1 && bandBytes(fitting) > caches.level2Bytes / 2 { fitting = (fitting + 1) / 2 }
+        bandRows = fitting
+        bands = (d.outputHeight + bandRows - 1) / bandRows
+        let wantedGroups = min(d.batch, max(1, (Self.targetTasks + channelBlocks - 1) / channelBlocks))
+        imagesPerGroup = (d.batch + wantedGroups - 1) / wantedGroups
+        imageGroups = (d.batch + imagesPerGroup - 1) / imagesPerGroup
+        tasks = channelBlocks * imageGroups
+        workers = Parallel.workers(threads: threads, tasks: tasks)
+
+        let what = "the depthwise backward-weights band buffers"
+        let inputRows = band.inputRows(outputRows: bandRows)
+        var layout = WorkspaceLayout()
+        stage = try layout.reserve(Float.self, count: try CheckedArithmetic.product([inputRows, d.inputWidth, 16],
+                                                                                    what: what),
+                                   workers: workers, what: what)
+        gradientStage = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [bandRows, d.outputWidth, 16], what: what), workers: workers, what: what)
+        padded = try layout.reserve(Float.self, count: try CheckedArithmetic.product([inputRows, band.paddedWidth, 16],
+                                                                                     what: what),
+                                    workers: workers, what: what)
+        partials = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [imageGroups, channelBlocks, taps, 16], what: what), what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+
+        let terms = d.reductionLength(for: .backwardWeights)
+        let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.outputHeight * d.outputWidth) * Double(taps)
+        summary = PlanDescription(
+            backend: "direct", pass: .backwardWeights, variant: "depthwise channel-blocked",
+            // A band's positions in one chain per tap, added into the running sum once per band and image; then the
+            // image groups' sums in order.
+            errorBound: blockedDotProductErrorBound(terms: terms, blockTerms: bandRows * d.outputWidth,
+                                                    partials: d.batch * bands + imageGroups),
+            typicalError: TypicalError.dotProduct(terms: terms, blockTerms: bandRows * d.outputWidth,
+                                                  partials: d.batch * bands + imageGroups),
+            workspaceBytes: layout.byteCount,
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
+                                .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)]))
+        try options.accuracy.admit(summary)
+    }
+}
+
+/// Taps [firstRow, firstRow + rows) × [firstColumn, firstColumn + columns) of a depthwise kernel: one kernel call.
+struct DepthwiseTapPiece: Sendable {
+    let firstRow: Int
+    let rows: Int
+    let firstColumn: Int
+    let columns: Int
+}
+
+struct ChannelBlockedDepthwiseWeightGradientPlan: PassPlan {
+    let geometry: ChannelBlockedDepthwiseWeightGradientGeometry
+
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        let (d, g) = (descriptor, geometry)
+        let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
+                                        operands.output.baseAddress!, workspace))
+        let (planeSize, Q, S) = (d.inputHeight * d.inputWidth, d.outputHeight * d.outputWidth, d.kernelWidth)
+        let steps = DepthwiseGradientSteps(inputRow: d.strideHeight * g.band.rowFloats, inputColumn: d.strideWidth * 16,
+                                           tapRow: d.dilationHeight * g.band.rowFloats, tapColumn: d.dilationWidth * 16)
+        measurePhase("accumulate", in: profile) {
+            Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
+                let (x, dy, _, workspace) = shared.value
+                let (block, group) = (task % g.channelBlocks, task / g.channelBlocks)
+                let (first, channels) = (block * 16, min(16, d.inputChannels - block * 16))
+                let sums = g.partials.pointer(in: workspace) + (group * g.channelBlocks + block) * g.taps * 16
+                sums.update(repeating: 0, count: g.taps * 16)
+                let (stage, gradient, padded) = (g.stage.pointer(in: workspace, worker: worker),
+                                                 g.gradientStage.pointer(in: workspace, worker: worker),
+                                                 g.padded.pointer(in: workspace, worker: worker))
+                for n in (group * g.imagesPerGroup)..<min(d.batch, (group + 1) * g.imagesPerGroup) {
+                    for bandIndex in 0..<g.bands {
+                        let firstRow = bandIndex * g.bandRows
+                        let rows = min(g.bandRows, d.outputHeight - firstRow)
+                        g.band.fill(firstRow: firstRow, rows: rows,
+                                    from: .planes(x + (n * d.inputChannels + first) * planeSize, channels: channels,
+                                                  stage: stage),
+                                    into: padded)
+                        ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Q, planeStride: Q,
+                                                  from: firstRow * d.outputWidth, count: rows * d.outputWidth,
+                                                  channels: channels, into: gradient)
+                        for piece in g.pieces {
+                            DepthwiseChannelGradientKernel.run(
+                                piece, gradient: UnsafePointer(gradient),
+                                input: UnsafePointer(padded + piece.firstRow * steps.tapRow
+                                                     + piece.firstColumn * steps.tapColumn),
+                                rows: rows, columns: d.outputWidth, steps: steps,
+                                into: sums + (piece.firstRow * S + piece.firstColumn) * 16, sumRowStride: S * 16)
+                        }
+                    }
+                }
+            }
+        }
+        measurePhase("add image groups", in: profile) {
+            Parallel.forEach(taskCount: g.channelBlocks, threads: g.workers) { _, block in
+                let (_, _, dw, workspace) = shared.value
+                let partials = g.partials.pointer(in: workspace)
+                let channels = min(16, d.inputChannels - block * 16)
+                for t in 0..<g.taps {
+                    for c in 0..<channels {
+                        var sum = partials[(block * g.taps + t) * 16 + c]
+                        for group in 1..<max(g.imageGroups, 1) {
+                            sum += partials[((group * g.channelBlocks + block) * g.taps + t) * 16 + c]
+                        }
+                        dw[(block * 16 + c) * g.taps + t] = sum
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Floats between consecutive output rows and columns in the padded band (stride), and between taps (dilation).
+struct DepthwiseGradientSteps {
+    let inputRow: Int
+    let inputColumn: Int
+    let tapRow: Int
+    let tapColumn: Int
+}
+
+/// sums[(t / columns)·sumRowStride + (t % columns)·16] += Σ_(oy,ox) dy[oy][ox] ⊙ x[oy·sh + r·dh][ox·sw + s·dw] for
+/// the piece's taps t = (r, s), 16 channels a vector: one dy load, and one input load and FMA per tap and position.
+enum DepthwiseChannelGradientKernel {
+    typealias Vector = SIMD16<Float>
+
+    /// Common pieces (3×3 and 5×5 whole, 7-tap rows, dilation 1) get their own copy with every tap's offset an
+    /// immediate; others take their steps at run time.
+    static func run(_ piece: DepthwiseTapPiece, gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int,
+                    columns: Int, steps: DepthwiseGradientSteps, into sums: UnsafeMutablePointer<Float>,
+                    sumRowStride: Int) {
+        switch (piece.rows, piece.columns, steps.tapColumn) {
+        case (3, 3, 16): accumulate(3, 3, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
+        case (5, 5, 16): accumulate(5, 5, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
+        case (3, 7, 16): accumulate(3, 7, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
+        case (1, 7, 16): accumulate(1, 7, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
+        default:
+            accumulate(piece.rows, piece.columns, steps.tapColumn, gradient, input, rows, columns, steps, sums,
+                       sumRowStride)
+        }
+    }
+
+    @inline(__always)
+    static func accumulate(_ tapRows: Int, _ tapColumns: Int, _ tapColumnStep: Int, _ gradient: UnsafePointer<Float>,
+                           _ input: UnsafePointer<Float>, _ rows: Int, _ columns: Int, _ steps: DepthwiseGradientSteps,
+                           _ sums: UnsafeMutablePointer<Float>, _ sumRowStride: Int) {
+        let T = tapRows * tapColumns
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector(), a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector(), a14 = Vector(), a15 = Vector(), a16 = Vector(), a17 = Vector(), a18 = Vector(), a19 = Vector(), a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector(), a24 = Vector()
+        for oy in 0..<rows {
+            let g = gradient + oy &* columns &* 16
+            var q = input + oy &* steps.inputRow
+            for ox in 0..<columns {
+                let d = loadVector(g + ox &* 16)
+                @inline(__always) func tap(_ t: Int) -> UnsafePointer<Float> {
+                    q + (t / tapColumns) &* steps.tapRow + (t % tapColumns) &* tapColumnStep
+                }
+                a0.addProduct(d, loadVector(q))
+                if T > 1 { a1.addProduct(d, loadVector(tap(1))) }
+                if T > 2 { a2.addProduct(d, loadVector(tap(2))) }
+                if T > 3 { a3.addProduct(d, loadVector(tap(3))) }
+                if T > 4 { a4.addProduct(d, loadVector(tap(4))) }
+                if T > 5 { a5.addProduct(d, loadVector(tap(5))) }
+                if T > 6 { a6.addProduct(d, loadVector(tap(6))) }
+                if T > 7 { a7.addProduct(d, loadVector(tap(7))) }
+                if T > 8 { a8.addProduct(d, loadVector(tap(8))) }
+                if T > 9 { a9.addProduct(d, loadVector(tap(9))) }
+                if T > 10 { a10.addProduct(d, loadVector(tap(10))) }
+                if T > 11 { a11.addProduct(d, loadVector(tap(11))) }
+                if T > 12 { a12.addProduct(d, loadVector(tap(12))) }
+                if T > 13 { a13.addProduct(d, loadVector(tap(13))) }
+                if T > 14 { a14.addProduct(d, loadVector(tap(14))) }
+                if T > 15 { a15.addProduct(d, loadVector(tap(15))) }
+                if T > 16 { a16.addProduct(d, loadVector(tap(16))) }
+                if T > 17 { a17.addProduct(d, loadVector(tap(17))) }
+                if T > 18 { a18.addProduct(d, loadVector(tap(18))) }
+                if T > 19 { a19.addProduct(d, loadVector(tap(19))) }
+                if T > 20 { a20.addProduct(d, loadVector(tap(20))) }
+                if T > 21 { a21.addProduct(d, loadVector(tap(21))) }
+                if T > 22 { a22.addProduct(d, loadVector(tap(22))) }
+                if T > 23 { a23.addProduct(d, loadVector(tap(23))) }
+                if T > 24 { a24.addProduct(d, loadVector(tap(24))) }
+                q += steps.inputColumn
+            }
+        }
+        @inline(__always) func finish(_ t: Int, _ v: Vector) {
+            guard t < T else { return }
+            let s = sums + (t / tapColumns) &* sumRowStride + (t % tapColumns) &* 16
+            storeVector(loadVector(s) + v, s)
+        }
+        finish(0, a0)
+        finish(1, a1)
+        finish(2, a2)
+        finish(3, a3)
+        finish(4, a4)
+        finish(5, a5)
+        finish(6, a6)
+        finish(7, a7)
+        finish(8, a8)
+        finish(9, a9)
+        finish(10, a10)
+        finish(11, a11)
+        finish(12, a12)
+        finish(13, a13)
+        finish(14, a14)
+        finish(15, a15)
+        finish(16, a16)
+        finish(17, a17)
+        finish(18, a18)
+        finish(19, a19)
+        finish(20, a20)
+        finish(21, a21)
+        finish(22, a22)
+        finish(23, a23)
+        finish(24, a24)
+    }
+}

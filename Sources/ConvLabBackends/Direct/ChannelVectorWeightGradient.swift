@@ -1,0 +1,513 @@
+import ConvLabCore
+
+/// The direct backend's backward-weights pass for layers with 16 or more output channels per group: output channels
+/// along the vector lanes, so no lane is ever summed across.
+///
+/// dw[k][j] = Σ_n Σ_(oh,ow) dy[n][k][oh][ow] · xp[n][c][oh·sh + r·dh][ow·sw + s·dw] for tap j = (c, r, s) of a group,
+/// xp the zero-padded input. With dy transposed to position-major rows (dyᵀ[q][k], q = oh·Wo + ow, output channels
+/// rounded up to whole vectors), one step of the kernel loads 4 vectors of dyᵀ (64 output channels), broadcasts 6
+/// input samples (6 taps) and does 24 FMAs into 24 accumulators: a GEMM's outer-product micro-kernel with the
+/// positions as its depth, reading the input in place (any stride or dilation) instead of lowering it.
+///
+/// Against the position-vector kernel (`DirectWeightGradientGeometry`, kept for narrow groups) this visits only valid
+/// output positions (that kernel's plane grid computes and discards ow ≥ Wo and rounds each image up to 64
+/// positions), ends no sum in lane reductions (that one ends each image in 24), and packs no input unless the layer
+/// pads on the top or left. The reduction runs in chunks of output positions whose dyᵀ rows stay in L1; every chunk
+/// starts from zeroed registers and is added into a running dwᵀ, so the error grows with a chunk's length plus the
+/// number of chunks, not with N·Ho·Wo. Two schedules, chosen from the layer's shape alone:
+/// - **channel split** (large dw): dy is transposed once, and each task — a block of output channels × a range of
+///   taps — runs over every chunk in order, adding into its own rows of dwᵀ;
+/// - **reduction split** (dw small enough that a copy per slice stays in cache: stems, expansions, few input
+///   channels over long reductions): each of a fixed number of slices of the chunks transposes its chunks' dy in
+///   cache and runs every block and tap over them into its own partial dwᵀ; the partials are added in slice order.
+/// Either way no element's summation order depends on the thread count.
+struct ChannelVectorWeightGradientGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+
+    /// A block of output-channel vectors one kernel call accumulates: 4 (64 channels), or 2 or 1 for the remainder.
+    struct ChannelBlock: Sendable {
+        let firstVector: Int
+        let vectors: Int
+    }
+
+    static let blockTaps = 6
+    /// Slices of the reduction split, whatever the thread count.
+    static let reductionSlices = 8
+
+    /// Groups whose output channels fill at least one vector; narrower ones keep positions along the lanes.
+    static func applies(to d: ConvolutionDescriptor) -> Bool { d.outputChannelsPerGroup >= 16 }
+
+    /// Output channels per group rounded up to whole vectors: the row length of dyᵀ and dwᵀ (padding lanes zero).
+    let laneChannels: Int
+    let channelBlocks: [ChannelBlock]
+    let tapBlocks: Int
+    /// Channel split: tap blocks are dealt to tasks in `tapRanges` contiguous ranges of `tapBlocksPerRange`.
+    let tapRanges: Int
+    let tapBlocksPerRange: Int
+    /// Reduction split: the N·chunksPerImage chunks in `slices` contiguous runs of `chunksPerSlice` (0: channel split).
+    let slices: Int
+    let chunksPerSlice: Int
+    var splitsReduction: Bool { slices > 0 }
+    let tasks: Int
+    let threads: Int
+
+    /// x itself when no tap reads padding (none on the top or left, none reached on the bottom or right), else a
+    /// zero-padded copy of the rows and columns the taps reach.
+    let readsInPlace: Bool
+    let planeHeight: Int
+    let planeWidth: Int
+    var planeSize: Int { planeHeight * planeWidth }
+    /// Where tap j = (c, r, s) of a group reads for output (0, 0), relative to the group's first input plane.
+    let tapOffsets: [Int]
+
+    /// The reduction is visited in rectangles of `chunkRows` × `chunkColumns` output positions (whole rows, or one
+    /// row's segment): the positions of a chunk are consecutive in dy.
+    let chunkRows: Int
+    let chunkColumns: Int
+    let columnChunks: Int
+    let chunksPerImage: Int
+
+    let paddedInput: WorkspaceRegion<Float>
+    /// Channel split: dyᵀ, [n][g][oh·Wo + ow][laneChannels]. Reduction split: one chunk's, per worker.
+    let transposedGradient: WorkspaceRegion<Float>
+    /// dwᵀ, [g][j][laneChannels]: the running sums (reduction split: one per slice).
+    let transposedWeights: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
+        descriptor = d
+        threads = options.threads
+        let (Kg, J, Ho, Wo) = (d.outputChannelsPerGroup, d.reductionLength, d.outputHeight, d.outputWidth)
+        let vectors = (Kg + 15) / 16
+        laneChannels = vectors * 16
+        var blocks: [ChannelBlock] = []
+        var first = 0
+        for width in [4, 2, 1] {
+            while vectors - first >= width {
+                blocks.append(ChannelBlock(firstVector: first, vectors: width))
+                first += width
+            }
+        }
+        channelBlocks = blocks
+        tapBlocks = (J + Self.blockTaps - 1) / Self.blockTaps
+
+        let what = "the direct backend's backward-weights workspace"
+        planeHeight = (Ho - 1) * d.strideHeight + d.kernelExtentHeight
+        planeWidth = (Wo - 1) * d.strideWidth + d.kernelExtentWidth
+        readsInPlace = d.padding.top == 0 && d.padding.left == 0 && planeHeight <= d.inputHeight
+            && planeWidth <= d.inputWidth
+        let (rowStride, channelStride) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth)
+            : (planeWidth, try CheckedArithmetic.product([planeHeight, planeWidth], what: what))
+        var offsets: [Int] = []
+        offsets.reserveCapacity(J)
+        for c in 0..<d.channelsPerGroup {
+            for r in 0..<d.kernelHeight {
+                for s in 0..<d.kernelWidth {
+                    offsets.append(c * channelStride + r * d.dilationHeight * rowStride + s * d.dilationWidth)
+                }
+            }
+        }
+        tapOffsets = offsets
+
+        // dyᵀ rows of one chunk (64 channels × 4 bytes per position for a 4-vector block) in half of L1.
+        let positions = max(16, caches.level1DataBytes / 2 / (64 * MemoryLayout<Float>.stride))
+        if Wo >= positions {
+            columnChunks = (Wo + positions - 1) / positions
+            chunkColumns = (Wo + columnChunks - 1) / columnChunks
+            chunkRows = 1
+        } else {
+            columnChunks = 1
+            chunkColumns = Wo
+            chunkRows = min(Ho, positions / Wo)
+        }
+        chunksPerImage = columnChunks * ((Ho + chunkRows - 1) / chunkRows)
+        let chunkPositions = chunkRows * chunkColumns
+
+        // The reduction split when one dwᵀ per slice fits in an eighth of L2 and there is a chunk for every slice.
+        let chunks = try CheckedArithmetic.product([d.batch, chunksPerImage], what: what)
+        let weightsBytes = try CheckedArithmetic.product([d.groups, J, laneChannels, MemoryLayout<Float>.stride],
+                                                         what: what)
+        if weightsBytes <= caches.level2Bytes / 8 && chunks >= Self.reductionSlices {
+            chunksPerSlice = (chunks + Self.reductionSlices - 1) / Self.reductionSlices
+            slices = (chunks + chunksPerSlice - 1) / chunksPerSlice
+            tapRanges = 1
+            tapBlocksPerRange = tapBlocks
+            tasks = slices
+        } else {
+            // Enough tasks for 4 per thread; more ranges only re-read dyᵀ, and never change a sum's order.
+            let independent = d.groups * blocks.count
+            tapRanges = min(tapBlocks, max(1, (4 * threads + independent - 1) / independent))
+            tapBlocksPerRange = (tapBlocks + tapRanges - 1) / tapRanges
+            slices = 0
+            chunksPerSlice = 0
+            tasks = independent * tapRanges
+        }
+        let workers = Parallel.workers(threads: threads, tasks: tasks)
+
+        var layout = WorkspaceLayout()
+        paddedInput = try layout.reserve(Float.self, count: readsInPlace ? 0 : try CheckedArithmetic.product(
+            [d.batch, d.inputChannels, planeHeight, planeWidth], what: what), what: what)
+        if slices > 0 {
+            transposedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                [chunkPositions, laneChannels], what: what), workers: workers, what: what)
+            transposedWeights = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                [slices, d.groups, J, laneChannels], what: what), what: what)
+        } else {
+            transposedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                [d.batch, d.groups, Ho, Wo, laneChannels], what: what), what: what)
+            transposedWeights = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                [d.groups, J, laneChannels], what: what), what: what)
+        }
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+
+        let terms = d.reductionLength(for: .backwardWeights)
+        let partials = chunks + slices
+        let flops = 2 * Double(d.batch * Ho * Wo) * Double(d.groups * laneChannels) * Double(tapBlocks * Self.blockTaps)
+        let copied: Int = readsInPlace ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
+        // The channel split writes and reads dyᵀ once more than the reduction split, which transposes it in cache.
+        let transposed: Int = slices > 0 ? 0 : 2 * d.batch * d.groups * Ho * Wo * laneChannels
+        let streamed: Int = copied + d.outputCount + transposed + d.inputCount + d.weightCount
+        let variant = "channel vectors, " + (slices > 0 ? "\(slices) slices of " : "")
+            + "\(chunkRows)x\(chunkColumns) chunks" + (readsInPlace ? "" : ", padded copy")
+        summary = PlanDescription(
+            backend: "direct", pass: .backwardWeights, variant: variant,
+            // Each chunk is summed from zero (two interleaved chains for the narrow blocks, shorter still), then added
+            // to the running sum: a chain of one chunk's terms plus one addition per chunk (and per slice).
+            errorBound: blockedDotProductErrorBound(terms: terms, blockTerms: chunkPositions, partials: partials),
+            typicalError: TypicalError.dotProduct(terms: terms, blockTerms: chunkPositions, partials: partials),
+            workspaceBytes: layout.byteCount,
+            work: WorkEstimate([
+                .memory(bytes: Double(streamed) * 4),
+                .directKernel(flops: flops, reduction: chunkPositions, tasks: tasks)]))
+        try options.accuracy.admit(summary)
+    }
+
+    /// The rectangle of output positions chunk `index` of an image covers.
+    func chunk(_ index: Int) -> (row: Int, column: Int, rows: Int, columns: Int) {
+        let (row, column) = ((index / columnChunks) * chunkRows, (index % columnChunks) * chunkColumns)
+        return (row, column, min(chunkRows, descriptor.outputHeight - row),
+                min(chunkColumns, descriptor.outputWidth - column))
+    }
+}
+
+struct ChannelVectorWeightGradientPlan: PassPlan {
+    let geometry: ChannelVectorWeightGradientGeometry
+
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        let (d, g) = (descriptor, geometry)
+        let (padded, dyT, dwT) = (g.paddedInput.pointer(in: workspace), g.transposedGradient.pointer(in: workspace),
+                                  g.transposedWeights.pointer(in: workspace))
+        let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
+                                        operands.output.baseAddress!, padded, workspace))
+        let (Kg, Q, L) = (d.outputChannelsPerGroup, d.outputHeight * d.outputWidth, g.laneChannels)
+        let channelRows = (Kg + 15) / 16
+        let copies = g.readsInPlace ? 0 : d.batch * d.inputChannels
+        let transposes = g.splitsReduction ? 0 : d.batch * d.groups * channelRows
+        measurePhase("pad input and transpose gradient", in: profile) {
+            Parallel.forEach(taskCount: copies + transposes, threads: g.threads) { _, task in
+                let (x, dy, _, padded, _) = shared.value
+                if task < copies {
+                    g.pad(x + task * d.inputHeight * d.inputWidth, into: padded + task * g.planeSize)
+                    return
+                }
+                // 16 output channels of one image and group: dy[k][q] → dyᵀ[q][k].
+                let (plane, rowBlock) = ((task - copies) / channelRows, (task - copies) % channelRows)
+                let first = rowBlock * 16
+                ChannelBlocking.toBlocked(dy + (plane * Kg + first) * Q, planeStride: Q, from: 0, count: Q,
+                                          channels: min(16, Kg - first), into: dyT + plane * Q * L + first,
+                                          positionStride: L)
+            }
+        }
+        g.tapOffsets.withUnsafeBufferPointer { offsets in
+            let tapOffsets = UncheckedSendable(offsets.baseAddress!)
+            measurePhase("accumulate", in: profile) {
+                Parallel.forEach(taskCount: g.tasks, threads: g.threads) { worker, task in
+                    let (x, dy, dw, padded, workspace) = shared.value
+                    let input = g.readsInPlace ? x : UnsafePointer(padded)
+                    if g.splitsReduction {
+                        g.accumulate(slice: task, input: input, gradient: dy,
+                                     buffer: g.transposedGradient.pointer(in: workspace, worker: worker),
+                                     tapOffsets: tapOffsets.value, sums: g.transposedWeights.pointer(in: workspace))
+                    } else {
+                        g.accumulate(task: task, input: input, gradient: UnsafePointer(dyT),
+                                     tapOffsets: tapOffsets.value, sums: dwT, weights: dw)
+                    }
+                }
+            }
+        }
+        guard g.splitsReduction else { return }
+        measurePhase("add slices", in: profile) {
+            let rows = d.groups * d.reductionLength
+            Parallel.forEach(taskCount: (rows + 63) / 64, threads: g.threads) { _, task in
+                let (_, _, dw, _, _) = shared.value
+                for row in (task * 64)..<min(rows, task * 64 + 64) {
+                    let (group, j) = (row / d.reductionLength, row % d.reductionLength)
+                    for k in 0..<Kg {
+                        var sum = dwT[row * L + k]
+                        for slice in 1..<g.slices { sum += dwT[(slice * rows + row) * L + k] }
+                        dw[(group * Kg + k) * d.reductionLength + j] = sum
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ChannelVectorWeightGradientGeometry {
+    /// The zero-padded rows and columns of one input plane that taps reach.
+    func pad(_ plane: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        for i in 0..<planeHeight {
+            let ih = i - d.padding.top
+            copyPaddedRow(ih >= 0 && ih < d.inputHeight ? plane + ih * d.inputWidth : nil, width: d.inputWidth,
+                          offset: -d.padding.left, into: target + i * planeWidth, count: planeWidth)
+        }
+    }
+
+    /// Floats between a group's input planes as the kernel reads them (x itself or the padded copy).
+    private var inputStrides: (row: Int, channel: Int) {
+        readsInPlace ? (descriptor.inputWidth, descriptor.inputHeight * descriptor.inputWidth) : (planeWidth, planeSize)
+    }
+
+    /// Channel split, one task: a block of output-channel vectors of one group × a range of tap blocks, over the
+    /// whole reduction, into its rows of dwᵀ; then those rows into dw.
+    func accumulate(task: Int, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+                    tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
+                    weights dw: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (Kg, J, Wo, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputWidth, laneChannels)
+        let range = task % tapRanges
+        let block = channelBlocks[(task / tapRanges) % channelBlocks.count]
+        let group = task / (tapRanges * channelBlocks.count)
+        let (firstTap, endTap) = (range * tapBlocksPerRange * Self.blockTaps,
+                                  min(J, (range + 1) * tapBlocksPerRange * Self.blockTaps))
+        guard firstTap < endTap else { return }
+        let taps = firstTap..<endTap
+        let lane = block.firstVector * 16
+        let groupSums = sums + group * J * L
+        for j in taps { (groupSums + j * L + lane).update(repeating: 0, count: block.vectors * 16) }
+        for n in 0..<d.batch {
+            let gradientImage = gradient + (n * d.groups + group) * d.outputHeight * Wo * L
+            for index in 0..<chunksPerImage {
+                let c = chunk(index)
+                accumulate(chunk: c, image: n, group: group, input: input,
+                           gradient: gradientImage + (c.row * Wo + c.column) * L, gradientRow: Wo * L,
+                           blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets, sums: groupSums)
+            }
+        }
+        let channels = min(block.vectors * 16, Kg - lane)
+        for j in taps {
+            let row = groupSums + j * L + lane
+            for k in 0..<channels { dw[(group * Kg + lane + k) * J + j] = row[k] }
+        }
+    }
+
+    /// Reduction split, one slice: its chunks in order, each group's dy of it transposed into `buffer` and run through
+    /// every block and tap, into the slice's own dwᵀ.
+    func accumulate(slice: Int, input: UnsafePointer<Float>, gradient dy: UnsafePointer<Float>,
+                    buffer: UnsafeMutablePointer<Float>, tapOffsets: UnsafePointer<Int>,
+                    sums: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (Kg, J, Q, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputHeight * d.outputWidth, laneChannels)
+        let sliceSums = sums + slice * d.groups * J * L
+        sliceSums.update(repeating: 0, count: d.groups * J * L)
+        for global in (slice * chunksPerSlice)..<min(d.batch * chunksPerImage, (slice + 1) * chunksPerSlice) {
+            let (n, c) = (global / chunksPerImage, chunk(global % chunksPerImage))
+            let (first, count) = (c.row * d.outputWidth + c.column, c.rows * c.columns)
+            for group in 0..<d.groups {
+                for k in stride(from: 0, to: Kg, by: 16) {
+                    ChannelBlocking.toBlocked(dy + (n * d.outputChannels + group * Kg + k) * Q, planeStride: Q,
+                                              from: first, count: count, channels: min(16, Kg - k),
+                                              into: buffer + k, positionStride: L)
+                }
+                accumulate(chunk: c, image: n, group: group, input: input, gradient: buffer,
+                           gradientRow: c.columns * L, blocks: channelBlocks, taps: 0..<J, tapOffsets: tapOffsets,
+                           sums: sliceSums + group * J * L)
+            }
+        }
+    }
+
+    /// One chunk of one image and group through the given blocks and taps: the kernel calls, 6 taps each, adding into
+    /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart).
+    private func accumulate<Blocks: Collection<ChannelBlock>>(
+        chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
+        input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, gradientRow: Int, blocks: Blocks,
+        taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (strides, L) = (inputStrides, laneChannels)
+        let steps = ChannelVectorKernels.Steps(inputRow: d.strideHeight * strides.row, inputColumn: d.strideWidth,
+                                               gradientRow: gradientRow, gradientColumn: L)
+        let image = input + (n * d.inputChannels + group * d.channelsPerGroup) * strides.channel
+        let inputStart = image + c.row * steps.inputRow + c.column * steps.inputColumn
+        for block in blocks {
+            let lane = block.firstVector * 16
+            var j = taps.lowerBound
+            while j < taps.upperBound {
+                let count = min(Self.blockTaps, taps.upperBound - j)
+                // Taps past the last repeat it (computed, never stored).
+                func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
+                let windows = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5))
+                let (dyStart, target) = (gradient + lane, sums + j * L + lane)
+                switch block.vectors {
+                case 4:
+                    ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
+                                                       steps: steps, into: target, sumStride: L, taps: count)
+                case 2:
+                    ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
+                                                       steps: steps, into: target, sumStride: L, taps: count)
+                default:
+                    ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
+                                                       steps: steps, into: target, sumStride: L, taps: count)
+                }
+                j += count
+            }
+        }
+    }
+}
+
+/// The outer-product kernels of the channel-vector backward-weights pass: per output position, vectors of dyᵀ
+/// (output channels) times broadcast input samples (taps), added into registers; at the end of a chunk the
+/// registers are added into dwᵀ rows (`sums + t·sumStride`) for the first `taps` taps.
+enum ChannelVectorKernels {
+    typealias Vector = SIMD16<Float>
+    typealias Taps6 = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                       UnsafePointer<Float>, UnsafePointer<Float>)
+
+    /// Floats between consecutive output positions in the input (stride) and in dyᵀ, per column and per row.
+    struct Steps {
+        let inputRow: Int
+        let inputColumn: Int
+        let gradientRow: Int
+        let gradientColumn: Int
+    }
+
+    @inline(__always)
+    static func add(_ v: Vector, to p: UnsafeMutablePointer<Float>) { storeVector(loadVector(p) + v, p) }
+
+    /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
+    static func accumulate4x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+        var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
+        var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
+        var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
+        var a30 = Vector(), a31 = Vector(), a32 = Vector(), a33 = Vector()
+        var a40 = Vector(), a41 = Vector(), a42 = Vector(), a43 = Vector()
+        var a50 = Vector(), a51 = Vector(), a52 = Vector(), a53 = Vector()
+        for row in 0..<rows {
+            var i = row &* steps.inputRow
+            var dy = gradient + row &* steps.gradientRow
+            for _ in 0..<columns {
+                let d0 = loadVector(dy), d1 = loadVector(dy + 16), d2 = loadVector(dy + 32), d3 = loadVector(dy + 48)
+                var b = Vector(repeating: x.0[i])
+                a00.addProduct(b, d0); a01.addProduct(b, d1); a02.addProduct(b, d2); a03.addProduct(b, d3)
+                b = Vector(repeating: x.1[i])
+                a10.addProduct(b, d0); a11.addProduct(b, d1); a12.addProduct(b, d2); a13.addProduct(b, d3)
+                b = Vector(repeating: x.2[i])
+                a20.addProduct(b, d0); a21.addProduct(b, d1); a22.addProduct(b, d2); a23.addProduct(b, d3)
+                b = Vector(repeating: x.3[i])
+                a30.addProduct(b, d0); a31.addProduct(b, d1); a32.addProduct(b, d2); a33.addProduct(b, d3)
+                b = Vector(repeating: x.4[i])
+                a40.addProduct(b, d0); a41.addProduct(b, d1); a42.addProduct(b, d2); a43.addProduct(b, d3)
+                b = Vector(repeating: x.5[i])
+                a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
+                i &+= steps.inputColumn
+                dy += steps.gradientColumn
+            }
+        }
+        @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
+            guard t < taps else { return }
+            let s = sums + t &* sumStride
+            add(v0, to: s); add(v1, to: s + 16); add(v2, to: s + 32); add(v3, to: s + 48)
+        }
+        finish(0, a00, a01, a02, a03); finish(1, a10, a11, a12, a13); finish(2, a20, a21, a22, a23)
+        finish(3, a30, a31, a32, a33); finish(4, a40, a41, a42, a43); finish(5, a50, a51, a52, a53)
+    }
+
+    /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
+    static func accumulate2x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+        var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
+        var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
+        var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
+        var b30 = Vector(), b31 = Vector(), b40 = Vector(), b41 = Vector(), b50 = Vector(), b51 = Vector()
+        let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
+        for row in 0..<rows {
+            var i = row &* steps.inputRow
+            var dy = gradient + row &* steps.gradientRow
+            var column = 0
+            while column + 2 <= columns {
+                let d0 = loadVector(dy), d1 = loadVector(dy + 16)
+                let e0 = loadVector(dy + gc), e1 = loadVector(dy + gc + 16)
+                var b = Vector(repeating: x.0[i]), c = Vector(repeating: x.0[i &+ ic])
+                a00.addProduct(b, d0); a01.addProduct(b, d1); b00.addProduct(c, e0); b01.addProduct(c, e1)
+                b = Vector(repeating: x.1[i]); c = Vector(repeating: x.1[i &+ ic])
+                a10.addProduct(b, d0); a11.addProduct(b, d1); b10.addProduct(c, e0); b11.addProduct(c, e1)
+                b = Vector(repeating: x.2[i]); c = Vector(repeating: x.2[i &+ ic])
+                a20.addProduct(b, d0); a21.addProduct(b, d1); b20.addProduct(c, e0); b21.addProduct(c, e1)
+                b = Vector(repeating: x.3[i]); c = Vector(repeating: x.3[i &+ ic])
+                a30.addProduct(b, d0); a31.addProduct(b, d1); b30.addProduct(c, e0); b31.addProduct(c, e1)
+                b = Vector(repeating: x.4[i]); c = Vector(repeating: x.4[i &+ ic])
+                a40.addProduct(b, d0); a41.addProduct(b, d1); b40.addProduct(c, e0); b41.addProduct(c, e1)
+                b = Vector(repeating: x.5[i]); c = Vector(repeating: x.5[i &+ ic])
+                a50.addProduct(b, d0); a51.addProduct(b, d1); b50.addProduct(c, e0); b51.addProduct(c, e1)
+                i &+= 2 &* ic
+                dy += 2 &* gc
+                column += 2
+            }
+            if column < columns {
+                let d0 = loadVector(dy), d1 = loadVector(dy + 16)
+                var b = Vector(repeating: x.0[i])
+                a00.addProduct(b, d0); a01.addProduct(b, d1)
+                b = Vector(repeating: x.1[i]); a10.addProduct(b, d0); a11.addProduct(b, d1)
+                b = Vector(repeating: x.2[i]); a20.addProduct(b, d0); a21.addProduct(b, d1)
+                b = Vector(repeating: x.3[i]); a30.addProduct(b, d0); a31.addProduct(b, d1)
+                b = Vector(repeating: x.4[i]); a40.addProduct(b, d0); a41.addProduct(b, d1)
+                b = Vector(repeating: x.5[i]); a50.addProduct(b, d0); a51.addProduct(b, d1)
+            }
+        }
+        @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector) {
+            guard t < taps else { return }
+            add(v0, to: sums + t &* sumStride); add(v1, to: sums + t &* sumStride + 16)
+        }
+        finish(0, a00 + b00, a01 + b01); finish(1, a10 + b10, a11 + b11); finish(2, a20 + b20, a21 + b21)
+        finish(3, a30 + b30, a31 + b31); finish(4, a40 + b40, a41 + b41); finish(5, a50 + b50, a51 + b51)
+    }
+
+    /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
+    static func accumulate1x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
+        var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
+        let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
+        for row in 0..<rows {
+            var i = row &* steps.inputRow
+            var dy = gradient + row &* steps.gradientRow
+            var column = 0
+            while column + 2 <= columns {
+                let d = loadVector(dy), e = loadVector(dy + gc)
+                a0.addProduct(Vector(repeating: x.0[i]), d); b0.addProduct(Vector(repeating: x.0[i &+ ic]), e)
+                a1.addProduct(Vector(repeating: x.1[i]), d); b1.addProduct(Vector(repeating: x.1[i &+ ic]), e)
+                a2.addProduct(Vector(repeating: x.2[i]), d); b2.addProduct(Vector(repeating: x.2[i &+ ic]), e)
+                a3.addProduct(Vector(repeating: x.3[i]), d); b3.addProduct(Vector(repeating: x.3[i &+ ic]), e)
+                a4.addProduct(Vector(repeating: x.4[i]), d); b4.addProduct(Vector(repeating: x.4[i &+ ic]), e)
+                a5.addProduct(Vector(repeating: x.5[i]), d); b5.addProduct(Vector(repeating: x.5[i &+ ic]), e)
+                i &+= 2 &* ic
+                dy += 2 &* gc
+                column += 2
+            }
+            if column < columns {
+                let d = loadVector(dy)
+                a0.addProduct(Vector(repeating: x.0[i]), d); a1.addProduct(Vector(repeating: x.1[i]), d)
+                a2.addProduct(Vector(repeating: x.2[i]), d); a3.addProduct(Vector(repeating: x.3[i]), d)
+                a4.addProduct(Vector(repeating: x.4[i]), d); a5.addProduct(Vector(repeating: x.5[i]), d)
+            }
+        }
+        @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { add(v, to: sums + t &* sumStride) } }
+        finish(0, a0 + b0); finish(1, a1 + b1); finish(2, a2 + b2); finish(3, a3 + b3); finish(4, a4 + b4)
+        finish(5, a5 + b5)
+    }
+}

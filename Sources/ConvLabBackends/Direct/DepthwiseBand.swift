@@ -1,0 +1,67 @@
+import ConvLabCore
+
+/// The zero-padded input rows a band of depthwise output rows reads, 16 channels per position: [row][column][16 lanes],
+/// `paddedWidth` columns a row. Shared by the channel-blocked forward plan and its weight gradient, so both read the
+/// same padded rows (output (oy, ox) with tap (r, s) reads row oy·sh + r·dh, column ox·sw + s·dw of the band).
+struct DepthwiseBand: Sendable {
+    let descriptor: ConvolutionDescriptor
+    /// Columns of the padded band: (Wo − 1)·s + (S − 1)·d + 1, the furthest column an output reads, plus one.
+    let paddedWidth: Int
+    /// The input columns the outputs read are [0, this): the rest of a row lies beyond the right edge's reach.
+    let lastInputColumn: Int
+
+    init(descriptor d: ConvolutionDescriptor) {
+        descriptor = d
+        paddedWidth = (d.outputWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
+        lastInputColumn = max(0, min(d.inputWidth, paddedWidth - d.padding.left))
+    }
+
+    /// Floats of one padded row.
+    var rowFloats: Int { paddedWidth * 16 }
+
+    /// Padded input rows a band of `rows` output rows reads.
+    func inputRows(outputRows rows: Int) -> Int {
+        (rows - 1) * descriptor.strideHeight + (descriptor.kernelHeight - 1) * descriptor.dilationHeight + 1
+    }
+
+    /// Where a band's rows come from: `channels` (≤ 16) NCHW planes of one image, transposed through `stage`; or the
+    /// rows of one nChw16c channel block (its plane's first float), read as they are.
+    enum Source {
+        case planes(UnsafePointer<Float>, channels: Int, stage: UnsafeMutablePointer<Float>)
+        case blocked(UnsafePointer<Float>)
+    }
+
+    /// Writes the padded rows that output rows [firstRow, firstRow + rows) read into `padded`: input rows clipped to
+    /// the image, zero columns and rows around them.
+    func fill(firstRow: Int, rows: Int, from source: Source, into padded: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let firstPaddedRow = firstRow * d.strideHeight
+        let paddedRows = inputRows(outputRows: rows)
+        let lo = max(firstPaddedRow - d.padding.top, 0)
+        let hi = min(firstPaddedRow + paddedRows - d.padding.top, d.inputHeight)
+        let rowsSource: UnsafePointer<Float>  // [input row − lo][column][16]
+        switch source {
+        case let .planes(planes, channels, stage):
+            if lo < hi {
+                ChannelBlocking.toBlocked(planes, planeStride: d.inputHeight * d.inputWidth, from: lo * d.inputWidth,
+                                          count: (hi - lo) * d.inputWidth, channels: channels, into: stage)
+            }
+            rowsSource = UnsafePointer(stage)
+        case let .blocked(block):
+            rowsSource = block + lo * d.inputWidth * 16
+        }
+        let vectorsPerRow = rowFloats
+        for i in 0..<paddedRows {
+            let row = padded + i * vectorsPerRow
+            let inputRow = firstPaddedRow + i - d.padding.top
+            guard inputRow >= lo && inputRow < hi, lastInputColumn > 0 else {
+                zeroFloats(row, count: vectorsPerRow)
+                continue
+            }
+            let (left, interior) = (d.padding.left * 16, lastInputColumn * 16)
+            zeroFloats(row, count: left)
+            copyFloats(rowsSource + (inputRow - lo) * d.inputWidth * 16, to: row + left, count: interior)
+            zeroFloats(row + left + interior, count: vectorsPerRow - left - interior)
+        }
+    }
+}

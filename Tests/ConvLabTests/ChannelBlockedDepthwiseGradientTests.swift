@@ -1,0 +1,68 @@
+import ConvLab
+import Testing
+
+/// The direct backend's channel-blocked depthwise backward-weights plan (16 channels a vector, bands of a padded
+/// [row][column][16] buffer, kernels in pieces of up to 25 taps): against the float64 reference on random depthwise
+/// shapes with 16+ channels (ragged last block, stride 1-3, dilation, asymmetric padding, batch, non-square kernels
+/// up to 7×7 in pieces, a 1×27 row in segments, several bands), and the same bits at every thread count.
+@Suite struct ChannelBlockedDepthwiseGradientTests {
+    static func describe(_ d: ConvolutionDescriptor) -> String? {
+        (try? DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 1)))?.variant
+    }
+
+    static let shapes: [ConvolutionDescriptor] = {
+        var generator = SeededGenerator(seed: 0xDC16)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var result: [ConvolutionDescriptor] = []
+        while result.count < 40 {
+            let channels = pick(16...40)
+            let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...30), inputWidth: pick(1...30),
+                outputChannels: channels, kernelHeight: pick(1...7), kernelWidth: pick(1...7),
+                strideHeight: pick(1...3), strideWidth: pick(1...3),
+                padding: .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...3))),
+                dilationHeight: pick(0...2) == 0 ? pick(2...3) : 1, dilationWidth: pick(0...2) == 0 ? pick(2...3) : 1,
+                groups: channels)
+            if let d, describe(d) == "depthwise channel-blocked" { result.append(d) }
+        }
+        return result
+    }()
+
+    static let edgeCases: [ConvolutionDescriptor] = [
+        // A 1×27 row: two segments of taps per kernel row.
+        try! ConvolutionDescriptor(inputChannels: 17, inputHeight: 5, inputWidth: 40, outputChannels: 17,
+                                   kernelHeight: 1, kernelWidth: 27, padding: .same, groups: 17),
+        // A tall strided image: several bands, batch 2, 5×5 whole in one piece.
+        try! ConvolutionDescriptor(batch: 2, inputChannels: 32, inputHeight: 400, inputWidth: 60, outputChannels: 32,
+                                   kernelHeight: 5, kernelWidth: 5, strideHeight: 2, strideWidth: 2, padding: .same,
+                                   groups: 32),
+        // MobileNet's 7×7 maps with many channels: many blocks, image groups of one.
+        try! ConvolutionDescriptor(batch: 3, inputChannels: 96, inputHeight: 7, inputWidth: 7, outputChannels: 96,
+                                   kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 96),
+    ]
+
+    @Test func everyShapeAgreesWithTheReference() throws {
+        for (index, d) in (Self.shapes + Self.edgeCases).enumerated() {
+            #expect(Self.describe(d) == "depthwise channel-blocked", "\(d)")
+            let options = PlanOptions(threads: 1 + index % 3)
+            let report = try AccuracyChecker.check(backend: DirectBackend(), pass: .backwardWeights, descriptor: d,
+                                                   seed: UInt64(index) + 300, options: options)
+            #expect(report.passed && report.comparedCount == d.weightCount, "\(d): \(report)")
+        }
+    }
+
+    @Test func sameBitsAtEveryThreadCount() throws {
+        for (index, d) in (Self.shapes.prefix(5) + Self.edgeCases).enumerated() {
+            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index))
+            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
+                                              seed: UInt64(index) + 5)
+            let bits = try (1...3).map { threads in
+                try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                             options: PlanOptions(threads: threads)).run(x, gradOutput: dy)
+                    .withUnsafeBufferPointer { $0.map(\.bitPattern) }
+            }
+            #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
+        }
+    }
+}
