@@ -47,39 +47,63 @@ public enum ChannelBlocking {
 
     /// Positions [first, first + count) of `channels` ≤ 16 planes `planeStride` apart → [position][16 lanes]
     /// (lanes past `channels` zero), position rows `positionStride` floats apart (16: a channel block's rows; wider:
-    /// 16 lanes of a position-major matrix): 16×16 register transposes for whole blocks, scalars for the rest.
+    /// 16 lanes of a position-major matrix). 16×16 blocks are transposed in registers, a partial block of channels
+    /// through a zero-padded 16×16 tile, and a ragged end of the positions as the last 16 positions again (the block
+    /// overlaps the previous one and rewrites the same values). Element by element, those parts cost more than the
+    /// convolution on 116-channel or 56-wide layers. Fewer than 16 positions go element by element.
     @inline(__always)
     package static func toBlocked(_ planes: UnsafePointer<Float>, planeStride: Int, from first: Int, count: Int,
                                   channels: Int, into target: UnsafeMutablePointer<Float>, positionStride: Int = 16) {
         let source = planes + first
-        var done = 0
-        if channels == 16 {
-            while done + 16 <= count {
-                Transpose16.transpose(source + done, stride: planeStride, into: target + done * positionStride,
-                                      stride: positionStride)
-                done += 16
+        guard count >= 16 else {
+            for p in 0..<count {
+                for lane in 0..<16 {
+                    target[p * positionStride + lane] = lane < channels ? source[lane * planeStride + p] : 0
+                }
             }
+            return
         }
-        for p in done..<count {
-            for lane in 0..<16 {
-                target[p * positionStride + lane] = lane < channels ? source[lane * planeStride + p] : 0
+        var tile = Tile16()
+        tile.withFloats { tile in
+            var done = 0
+            while done < count {
+                let start = min(done, count - 16)
+                if channels == 16 {
+                    Transpose16.transpose(source + start, stride: planeStride, into: target + start * positionStride,
+                                          stride: positionStride)
+                } else {
+                    for lane in 0..<channels { storeVector(loadVector(source + lane * planeStride + start), tile + lane * 16) }
+                    Transpose16.transpose(tile, stride: 16, into: target + start * positionStride, stride: positionStride)
+                }
+                done = start + 16
             }
         }
     }
 
-    /// [position][16 lanes] → the first `channels` of `count` consecutive positions of planes `planeStride` apart.
+    /// [position][16 lanes] → the first `channels` of `count` consecutive positions of planes `planeStride` apart
+    /// (partial blocks and ragged ends as in `toBlocked`).
     @inline(__always)
     package static func fromBlocked(_ source: UnsafePointer<Float>, count: Int, channels: Int,
                                     into planes: UnsafeMutablePointer<Float>, planeStride: Int) {
-        var done = 0
-        if channels == 16 {
-            while done + 16 <= count {
-                Transpose16.transpose(source + done * 16, stride: 16, into: planes + done, stride: planeStride)
-                done += 16
+        guard count >= 16 else {
+            for p in 0..<count {
+                for lane in 0..<channels { planes[lane * planeStride + p] = source[p * 16 + lane] }
             }
+            return
         }
-        for p in done..<count {
-            for lane in 0..<channels { planes[lane * planeStride + p] = source[p * 16 + lane] }
+        var tile = Tile16()
+        tile.withFloats { tile in
+            var done = 0
+            while done < count {
+                let start = min(done, count - 16)
+                if channels == 16 {
+                    Transpose16.transpose(source + start * 16, stride: 16, into: planes + start, stride: planeStride)
+                } else {
+                    Transpose16.transpose(source + start * 16, stride: 16, into: tile, stride: 16)
+                    for lane in 0..<channels { storeVector(loadVector(tile + lane * 16), planes + lane * planeStride + start) }
+                }
+                done = start + 16
+            }
         }
     }
 
@@ -113,5 +137,22 @@ public enum ChannelBlocking {
             }
         }
         return result
+    }
+}
+
+/// A 16×16 float tile on the stack (not `withUnsafeTemporaryAllocation`, which may use the heap), zero-initialised.
+@usableFromInline
+struct Tile16 {
+    @usableFromInline var rows: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>,
+                                 SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>,
+                                 SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
+    @inlinable init() {
+        let zero = SIMD16<Float>()
+        rows = (zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
+    }
+
+    @inlinable @inline(__always)
+    mutating func withFloats<R>(_ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        withUnsafeMutableBytes(of: &rows) { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
     }
 }

@@ -22,6 +22,46 @@ import Testing
         }
     }
 
+    /// NCHW planes ↔ [position][16 lanes] for whole and partial blocks of channels and positions (the tile path),
+    /// from an offset, into rows wider than 16: every valid element lands where the definition says, padding lanes
+    /// are zero, and nothing outside the destination's valid part is written.
+    @Test func channelBlockingRoundTripsPartialBlocks() {
+        for (channels, first, count, positionStride) in [(16, 0, 48, 16), (16, 5, 37, 40), (4, 3, 29, 16),
+                                                          (11, 0, 7, 64), (1, 2, 16, 16), (16, 1, 1, 32)] {
+            let planeStride = first + count + 3
+            let planes = (0..<(16 * planeStride)).map { Float($0) * 0.25 - 9 }
+            var blocked = [Float](repeating: .nan, count: count * positionStride)
+            planes.withUnsafeBufferPointer { p in
+                blocked.withUnsafeMutableBufferPointer { b in
+                    ChannelBlocking.toBlocked(p.baseAddress!, planeStride: planeStride, from: first, count: count,
+                                              channels: channels, into: b.baseAddress!, positionStride: positionStride)
+                }
+            }
+            for q in 0..<count {
+                for lane in 0..<16 {
+                    let expected = lane < channels ? planes[lane * planeStride + first + q] : 0
+                    #expect(blocked[q * positionStride + lane] == expected, "\(channels) \(count): \(q),\(lane)")
+                }
+                for lane in 16..<positionStride { #expect(blocked[q * positionStride + lane].isNaN) }
+            }
+            guard positionStride == 16 else { continue }
+            var back = [Float](repeating: .nan, count: 16 * planeStride)
+            blocked.withUnsafeBufferPointer { b in
+                back.withUnsafeMutableBufferPointer { p in
+                    ChannelBlocking.fromBlocked(b.baseAddress!, count: count, channels: channels,
+                                                into: p.baseAddress! + first, planeStride: planeStride)
+                }
+            }
+            for lane in 0..<16 {
+                for i in 0..<planeStride {
+                    let inside = lane < channels && i >= first && i < first + count
+                    if inside { #expect(back[lane * planeStride + i] == planes[lane * planeStride + i]) }
+                    else { #expect(back[lane * planeStride + i].isNaN, "\(channels) \(count): wrote \(lane),\(i)") }
+                }
+            }
+        }
+    }
+
     @Test func evenAndOddLanesInterleaveTwoVectors() {
         let a = SIMD16<Float>((0..<16).map { Float($0) }), b = SIMD16<Float>((16..<32).map { Float($0) })
         let (even, odd) = (evenLanes(a, b), oddLanes(a, b))

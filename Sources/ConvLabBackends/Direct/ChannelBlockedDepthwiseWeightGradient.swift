@@ -210,26 +210,54 @@ struct DepthwiseGradientSteps {
 enum DepthwiseChannelGradientKernel {
     typealias Vector = SIMD16<Float>
 
-    /// Common pieces (3×3 and 5×5 whole, 7-tap rows, dilation 1) get their own copy with every tap's offset an
-    /// immediate; others take their steps at run time.
+    /// Common pieces (3×3 and 5×5 whole, 7-tap rows, dilation 1) get their own copy of the loop, every tap's offset
+    /// an immediate or a multiple of the row step; other pieces read their taps' offsets from a table.
     static func run(_ piece: DepthwiseTapPiece, gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int,
                     columns: Int, steps: DepthwiseGradientSteps, into sums: UnsafeMutablePointer<Float>,
                     sumRowStride: Int) {
+        let arguments = (gradient, input, rows, columns, steps, sums, sumRowStride)
         switch (piece.rows, piece.columns, steps.tapColumn) {
-        case (3, 3, 16): accumulate(3, 3, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
-        case (5, 5, 16): accumulate(5, 5, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
-        case (3, 7, 16): accumulate(3, 7, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
-        case (1, 7, 16): accumulate(1, 7, 16, gradient, input, rows, columns, steps, sums, sumRowStride)
+        case (3, 3, 16): whole3x3(arguments)
+        case (5, 5, 16): whole5x5(arguments)
+        case (3, 7, 16): rows3x7(arguments)
+        case (1, 7, 16): row1x7(arguments)
         default:
-            accumulate(piece.rows, piece.columns, steps.tapColumn, gradient, input, rows, columns, steps, sums,
-                       sumRowStride)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: piece.rows * piece.columns) { offsets in
+                for t in offsets.indices {
+                    offsets[t] = (t / piece.columns) * steps.tapRow + (t % piece.columns) * steps.tapColumn
+                }
+                let table = offsets.baseAddress!
+                accumulate(piece.rows, piece.columns, { table[$0] }, gradient, input, rows, columns, steps, sums,
+                           sumRowStride)
+            }
         }
     }
 
+    typealias Arguments = (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, DepthwiseGradientSteps,
+                           UnsafeMutablePointer<Float>, Int)
+
+    @inline(never) static func whole3x3(_ a: Arguments) {
+        accumulate(3, 3, { ($0 / 3) &* a.4.tapRow &+ ($0 % 3) &* 16 }, a.0, a.1, a.2, a.3, a.4, a.5, a.6)
+    }
+
+    @inline(never) static func whole5x5(_ a: Arguments) {
+        accumulate(5, 5, { ($0 / 5) &* a.4.tapRow &+ ($0 % 5) &* 16 }, a.0, a.1, a.2, a.3, a.4, a.5, a.6)
+    }
+
+    @inline(never) static func rows3x7(_ a: Arguments) {
+        accumulate(3, 7, { ($0 / 7) &* a.4.tapRow &+ ($0 % 7) &* 16 }, a.0, a.1, a.2, a.3, a.4, a.5, a.6)
+    }
+
+    @inline(never) static func row1x7(_ a: Arguments) {
+        accumulate(1, 7, { $0 &* 16 }, a.0, a.1, a.2, a.3, a.4, a.5, a.6)
+    }
+
+    /// `offset(t)`: floats from a position's first tap to tap t (inlined: constant-folded in the copies above).
     @inline(__always)
-    static func accumulate(_ tapRows: Int, _ tapColumns: Int, _ tapColumnStep: Int, _ gradient: UnsafePointer<Float>,
-                           _ input: UnsafePointer<Float>, _ rows: Int, _ columns: Int, _ steps: DepthwiseGradientSteps,
-                           _ sums: UnsafeMutablePointer<Float>, _ sumRowStride: Int) {
+    static func accumulate(_ tapRows: Int, _ tapColumns: Int, _ offset: (Int) -> Int,
+                           _ gradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>, _ rows: Int,
+                           _ columns: Int, _ steps: DepthwiseGradientSteps, _ sums: UnsafeMutablePointer<Float>,
+                           _ sumRowStride: Int) {
         let T = tapRows * tapColumns
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector(), a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector(), a14 = Vector(), a15 = Vector(), a16 = Vector(), a17 = Vector(), a18 = Vector(), a19 = Vector(), a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector(), a24 = Vector()
         for oy in 0..<rows {
@@ -237,9 +265,7 @@ enum DepthwiseChannelGradientKernel {
             var q = input + oy &* steps.inputRow
             for ox in 0..<columns {
                 let d = loadVector(g + ox &* 16)
-                @inline(__always) func tap(_ t: Int) -> UnsafePointer<Float> {
-                    q + (t / tapColumns) &* steps.tapRow + (t % tapColumns) &* tapColumnStep
-                }
+                @inline(__always) func tap(_ t: Int) -> UnsafePointer<Float> { q + offset(t) }
                 a0.addProduct(d, loadVector(q))
                 if T > 1 { a1.addProduct(d, loadVector(tap(1))) }
                 if T > 2 { a2.addProduct(d, loadVector(tap(2))) }
