@@ -136,15 +136,19 @@ public struct MachineModel: Sendable, Hashable, Codable {
     /// by scripts/calibrate-selector.py on notebooks-data/selector-calibration.csv for the forward pass only: on the
     /// 55 network layers, within 10% of the best on 47 → 52 rows forward (worst 2.34× → 1.20×), 50 → 51 backward-data
     /// (2.03× → 1.48×), 48 → 50 backward-weights (2.35× → 1.84×).
+    /// The three `direct-backward-weights` keys are borrowed from `intelEmeraldRapids`' 2026-12-06 fit: the plans this
+    /// kind's own fit measured were replaced that day (output channels along the lanes, channel-blocked depthwise), and
+    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. Re-measure here
+    /// with `convlab calibrate`.
     public static let amdZen5 = MachineModel(
         coreFLOPs: 2.347e+11, bandwidth: 3.773e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 9.817e-08, winogradBlockingSeconds: 6.543e-08,
         winogradOutputSeconds: 2.726e-07, fftSecondsPerPoint: 1.145e-10, complexProductRate: 7.336e+09,
         corrections: [
             "direct": Correction(scale: 0.957, overhead: 3.981e-06),
-            "direct-backward-weights": Correction(scale: 1.443, overhead: 3.981e-06),
-            "direct-backward-weights-narrow": Correction(scale: 1.181, overhead: 3.981e-06),
-            "direct-backward-weights-pointwise": Correction(scale: 1.576, overhead: 3.162e-06),
+            "direct-backward-weights": Correction(scale: 1.060, overhead: 1.995e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.527, overhead: 1.000e-05),
+            "direct-backward-weights-pointwise": Correction(scale: 0.792, overhead: 1.259e-05),
             "direct-narrow": Correction(scale: 0.497, overhead: 3.981e-06),
             "direct-pointwise": Correction(scale: 0.758, overhead: 6.310e-06),
             "fft": Correction(scale: 1.167, overhead: 6.310e-06),
@@ -192,76 +196,82 @@ public struct MachineModel: Sendable, Hashable, Codable {
 }
 
 extension MachineModel {
-    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers × 3 passes; the profile and its
-    /// provenance are in notebooks-data/intel/machine-profile.json). Rates measured; per-unit transform times scaled
-    /// from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit are `amdZen5`'s).
+    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers × 3 passes, 2026-12-06, after
+    /// the direct backend's new weight-gradient plans; the profile and its provenance are in
+    /// notebooks-data/intel/machine-profile.json, the 2026-12-01 fit it replaced beside it). Rates measured; per-unit
+    /// transform times scaled from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit
+    /// are `amdZen5`'s).
     public static let intelEmeraldRapids = MachineModel(
-        coreFLOPs: 1.527e+11, bandwidth: 1.091e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
-        gemmEfficiency: 0.9, winogradInputSeconds: 1.031e-07, winogradBlockingSeconds: 6.874e-08,
-        winogradOutputSeconds: 2.866e-07, fftSecondsPerPoint: 1.202e-10, complexProductRate: 6.983e+09,
+        coreFLOPs: 1.760e+11, bandwidth: 1.383e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 8.946e-08, winogradBlockingSeconds: 5.964e-08,
+        winogradOutputSeconds: 2.487e-07, fftSecondsPerPoint: 1.043e-10, complexProductRate: 8.048e+09,
         corrections: [
-            "direct": Correction(scale: 0.911, overhead: 1.000e-05),
-            "direct-backward-weights": Correction(scale: 1.498, overhead: 1.995e-05),
-            "direct-backward-weights-narrow": Correction(scale: 0.925, overhead: 1.259e-05),
-            "direct-backward-weights-pointwise": Correction(scale: 1.113, overhead: 2.512e-05),
-            "direct-narrow": Correction(scale: 0.430, overhead: 1.000e-05),
-            "direct-pointwise": Correction(scale: 0.700, overhead: 1.259e-05),
-            "fft": Correction(scale: 1.062, overhead: 3.981e-05),
-            "fft-backward-weights": Correction(scale: 1.829, overhead: 6.310e-05),
-            "fft-backward-weights-narrow": Correction(scale: 3.372, overhead: 3.981e-05),
-            "fft-backward-weights-pointwise": Correction(scale: 1.613, overhead: 0.000e+00),
-            "fft-narrow": Correction(scale: 2.717, overhead: 2.512e-05),
-            "fft-pointwise": Correction(scale: 0.971, overhead: 7.943e-06),
-            "fft-tiled": Correction(scale: 1.164, overhead: 2.512e-05),
-            "fft-tiled-backward-weights": Correction(scale: 1.681, overhead: 2.512e-05),
-            "fft-tiled-backward-weights-narrow": Correction(scale: 3.242, overhead: 3.162e-05),
-            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.841, overhead: 5.012e-05),
-            "fft-tiled-narrow": Correction(scale: 2.831, overhead: 1.259e-05),
-            "fft-tiled-pointwise": Correction(scale: 1.059, overhead: 1.995e-05),
-            "im2col": Correction(scale: 1.111, overhead: 2.512e-05),
-            "im2col-backward-data": Correction(scale: 0.923, overhead: 7.943e-06),
-            "im2col-backward-data-narrow": Correction(scale: 0.730, overhead: 5.012e-06),
-            "im2col-backward-data-pointwise": Correction(scale: 1.075, overhead: 1.000e-06),
-            "im2col-backward-weights": Correction(scale: 1.396, overhead: 1.585e-05),
-            "im2col-backward-weights-narrow": Correction(scale: 1.782, overhead: 1.000e-05),
-            "im2col-backward-weights-pointwise": Correction(scale: 2.073, overhead: 3.981e-06),
-            "im2col-narrow": Correction(scale: 0.914, overhead: 5.012e-06),
-            "im2col-pointwise": Correction(scale: 0.793, overhead: 3.162e-06),
-            "winograd-f2x3": Correction(scale: 0.969, overhead: 1.995e-05),
-            "winograd-f2x3-backward-weights": Correction(scale: 1.332, overhead: 0.000e+00),
-            "winograd-f2x3-backward-weights-narrow": Correction(scale: 1.189, overhead: 0.000e+00),
-            "winograd-f2x3-narrow": Correction(scale: 1.060, overhead: 5.504e-05),
-            "winograd-f2x5": Correction(scale: 1.075, overhead: 1.585e-05),
-            "winograd-f2x5-backward-weights": Correction(scale: 1.218, overhead: 5.012e-06),
-            "winograd-f2x5-backward-weights-narrow": Correction(scale: 1.233, overhead: 0.000e+00),
-            "winograd-f2x5-narrow": Correction(scale: 1.126, overhead: 3.981e-05),
-            "winograd-f4x3": Correction(scale: 1.408, overhead: 2.512e-05),
-            "winograd-f4x3-backward-weights": Correction(scale: 1.413, overhead: 0.000e+00),
-            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.719, overhead: 0.000e+00),
-            "winograd-f4x3-narrow": Correction(scale: 1.362, overhead: 9.387e-05),
-            "winograd-f4x5": Correction(scale: 1.556, overhead: 1.000e-05),
-            "winograd-f4x5-backward-weights": Correction(scale: 1.280, overhead: 0.000e+00),
-            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.413, overhead: 0.000e+00),
-            "winograd-f4x5-narrow": Correction(scale: 1.424, overhead: 6.310e-05),
-            "winograd-f6x3": Correction(scale: 1.644, overhead: 7.943e-06),
-            "winograd-f6x3-backward-weights": Correction(scale: 1.356, overhead: 0.000e+00),
-            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.809, overhead: 0.000e+00),
-            "winograd-f6x3-narrow": Correction(scale: 1.496, overhead: 8.622e-05),
+            "direct": Correction(scale: 0.875, overhead: 7.943e-06),
+            "direct-backward-weights": Correction(scale: 1.060, overhead: 1.995e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.527, overhead: 1.000e-05),
+            "direct-backward-weights-pointwise": Correction(scale: 0.792, overhead: 1.259e-05),
+            "direct-narrow": Correction(scale: 0.430, overhead: 6.310e-06),
+            "direct-pointwise": Correction(scale: 0.542, overhead: 1.259e-05),
+            "fft": Correction(scale: 1.058, overhead: 3.162e-05),
+            "fft-backward-weights": Correction(scale: 1.804, overhead: 5.012e-05),
+            "fft-backward-weights-narrow": Correction(scale: 3.424, overhead: 3.162e-05),
+            "fft-backward-weights-pointwise": Correction(scale: 1.587, overhead: 0.000e+00),
+            "fft-narrow": Correction(scale: 2.754, overhead: 2.512e-05),
+            "fft-pointwise": Correction(scale: 0.972, overhead: 5.012e-06),
+            "fft-tiled": Correction(scale: 1.131, overhead: 1.995e-05),
+            "fft-tiled-backward-weights": Correction(scale: 1.559, overhead: 2.512e-05),
+            "fft-tiled-backward-weights-narrow": Correction(scale: 3.050, overhead: 2.512e-05),
+            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.766, overhead: 3.162e-05),
+            "fft-tiled-narrow": Correction(scale: 2.763, overhead: 1.995e-05),
+            "fft-tiled-pointwise": Correction(scale: 1.040, overhead: 1.585e-05),
+            "im2col": Correction(scale: 1.148, overhead: 1.585e-05),
+            "im2col-backward-data": Correction(scale: 0.954, overhead: 6.310e-06),
+            "im2col-backward-data-narrow": Correction(scale: 0.788, overhead: 3.981e-06),
+            "im2col-backward-data-pointwise": Correction(scale: 0.985, overhead: 1.259e-06),
+            "im2col-backward-weights": Correction(scale: 0.995, overhead: 1.995e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 1.377, overhead: 1.259e-05),
+            "im2col-backward-weights-pointwise": Correction(scale: 1.743, overhead: 1.000e-06),
+            "im2col-narrow": Correction(scale: 0.972, overhead: 3.981e-06),
+            "im2col-pointwise": Correction(scale: 0.702, overhead: 3.162e-06),
+            "winograd-f2x3": Correction(scale: 0.801, overhead: 3.162e-05),
+            "winograd-f2x3-backward-weights": Correction(scale: 1.277, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights-narrow": Correction(scale: 1.240, overhead: 0.000e+00),
+            "winograd-f2x3-narrow": Correction(scale: 1.062, overhead: 5.504e-05),
+            "winograd-f2x5": Correction(scale: 1.049, overhead: 1.585e-05),
+            "winograd-f2x5-backward-weights": Correction(scale: 1.171, overhead: 1.585e-06),
+            "winograd-f2x5-backward-weights-narrow": Correction(scale: 1.369, overhead: 0.000e+00),
+            "winograd-f2x5-narrow": Correction(scale: 1.175, overhead: 2.512e-05),
+            "winograd-f4x3": Correction(scale: 1.264, overhead: 3.162e-05),
+            "winograd-f4x3-backward-weights": Correction(scale: 1.330, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.568, overhead: 0.000e+00),
+            "winograd-f4x3-narrow": Correction(scale: 1.372, overhead: 9.387e-05),
+            "winograd-f4x5": Correction(scale: 1.143, overhead: 1.995e-05),
+            "winograd-f4x5-backward-weights": Correction(scale: 1.199, overhead: 3.981e-07),
+            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.311, overhead: 0.000e+00),
+            "winograd-f4x5-narrow": Correction(scale: 1.341, overhead: 5.012e-05),
+            "winograd-f6x3": Correction(scale: 1.341, overhead: 1.995e-05),
+            "winograd-f6x3-backward-weights": Correction(scale: 1.281, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.799, overhead: 0.000e+00),
+            "winograd-f6x3-narrow": Correction(scale: 1.413, overhead: 8.622e-05),
         ])
 
     /// The AMD EPYC Zen 4 kind (family 25 model 17: AVX-512 on 256-bit units, so under half Zen 5's peak per core):
     /// `convlab calibrate` on it (2 threads, 80 layers × 3 passes; profile and provenance in
     /// notebooks-data/amd-zen4/machine-profile.json). Rates measured, per-unit transform times scaled from `amdZen5`
     /// by the ratio of the peaks, corrections fitted.
+    /// The three `direct-backward-weights` keys are borrowed from `intelEmeraldRapids`' 2026-12-06 fit: the plans this
+    /// kind's own fit measured were replaced that day (output channels along the lanes, channel-blocked depthwise), and
+    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. Re-measure here
+    /// with `convlab calibrate`.
     public static let amdZen4 = MachineModel(
         coreFLOPs: 1.132e+11, bandwidth: 2.908e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 2.036e-07, winogradBlockingSeconds: 1.357e-07,
         winogradOutputSeconds: 5.655e-07, fftSecondsPerPoint: 2.375e-10, complexProductRate: 3.537e+09,
         corrections: [
             "direct": Correction(scale: 1.109, overhead: 7.943e-06),
-            "direct-backward-weights": Correction(scale: 1.465, overhead: 1.000e-05),
-            "direct-backward-weights-narrow": Correction(scale: 1.165, overhead: 1.259e-05),
-            "direct-backward-weights-pointwise": Correction(scale: 1.517, overhead: 1.995e-05),
+            "direct-backward-weights": Correction(scale: 1.060, overhead: 1.995e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.527, overhead: 1.000e-05),
+            "direct-backward-weights-pointwise": Correction(scale: 0.792, overhead: 1.259e-05),
             "direct-narrow": Correction(scale: 0.482, overhead: 1.259e-05),
             "direct-pointwise": Correction(scale: 1.223, overhead: 1.000e-05),
             "fft": Correction(scale: 1.071, overhead: 1.585e-05),
