@@ -80,14 +80,15 @@ public enum ChannelBlocking {
         }
     }
 
-    /// [position][16 lanes] → the first `channels` of `count` consecutive positions of planes `planeStride` apart
-    /// (partial blocks and ragged ends as in `toBlocked`).
+    /// [position][16 lanes] (rows `positionStride` floats apart) → the first `channels` of `count` consecutive
+    /// positions of planes `planeStride` apart (partial blocks and ragged ends as in `toBlocked`).
     @inline(__always)
     package static func fromBlocked(_ source: UnsafePointer<Float>, count: Int, channels: Int,
-                                    into planes: UnsafeMutablePointer<Float>, planeStride: Int) {
+                                    into planes: UnsafeMutablePointer<Float>, planeStride: Int,
+                                    positionStride: Int = 16) {
         guard count >= 16 else {
             for p in 0..<count {
-                for lane in 0..<channels { planes[lane * planeStride + p] = source[p * 16 + lane] }
+                for lane in 0..<channels { planes[lane * planeStride + p] = source[p * positionStride + lane] }
             }
             return
         }
@@ -97,9 +98,10 @@ public enum ChannelBlocking {
             while done < count {
                 let start = min(done, count - 16)
                 if channels == 16 {
-                    Transpose16.transpose(source + start * 16, stride: 16, into: planes + start, stride: planeStride)
+                    Transpose16.transpose(source + start * positionStride, stride: positionStride, into: planes + start,
+                                          stride: planeStride)
                 } else {
-                    Transpose16.transpose(source + start * 16, stride: 16, into: tile, stride: 16)
+                    Transpose16.transpose(source + start * positionStride, stride: positionStride, into: tile, stride: 16)
                     for lane in 0..<channels { storeVector(loadVector(tile + lane * 16), planes + lane * planeStride + start) }
                 }
                 done = start + 16

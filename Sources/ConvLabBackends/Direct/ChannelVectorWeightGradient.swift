@@ -166,7 +166,12 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         let copied: Int = readsInPlace ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
         // The channel split writes and reads dyᵀ once more than the reduction split, which transposes it in cache.
         let transposed: Int = slices > 0 ? 0 : 2 * d.batch * d.groups * Ho * Wo * laneChannels
-        let streamed: Int = copied + d.outputCount + transposed + d.inputCount + d.weightCount
+        // A channel split whose dwᵀ outgrows half of L2 reads and writes it from L3 once per chunk: ResNet-50's
+        // 2048→512 1×1 at 7² moves 4 MiB of sums 4 times for 0.1 GFLOP (priced as compute alone, it was chosen over
+        // im2col, 2.5× faster).
+        let spilled: Int = slices == 0 && weightsBytes > caches.level2Bytes / 2
+            ? weightsBytes / MemoryLayout<Float>.stride * (2 * chunks) : 0
+        let streamed: Int = copied + d.outputCount + transposed + d.inputCount + d.weightCount + spilled
         let variant = "channel vectors, " + (slices > 0 ? "\(slices) slices of " : "")
             + "\(chunkRows)x\(chunkColumns) chunks" + (readsInPlace ? "" : ", padded copy")
         summary = PlanDescription(
@@ -241,17 +246,20 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
         }
         guard g.splitsReduction else { return }
         measurePhase("add slices", in: profile) {
-            let rows = d.groups * d.reductionLength
-            Parallel.forEach(taskCount: (rows + 63) / 64, threads: g.threads) { _, task in
+            // Tasks of 64 rows of dwᵀ within a group: the slices' rows added into slice 0's in slice order, then
+            // transposed into dw.
+            let (J, rows) = (d.reductionLength, d.groups * d.reductionLength)
+            let pieces = (J + 63) / 64
+            Parallel.forEach(taskCount: d.groups * pieces, threads: g.threads) { _, task in
                 let (_, _, dw, _, _) = shared.value
-                for row in (task * 64)..<min(rows, task * 64 + 64) {
-                    let (group, j) = (row / d.reductionLength, row % d.reductionLength)
-                    for k in 0..<Kg {
-                        var sum = dwT[row * L + k]
-                        for slice in 1..<g.slices { sum += dwT[(slice * rows + row) * L + k] }
-                        dw[(group * Kg + k) * d.reductionLength + j] = sum
+                let (group, taps) = (task / pieces, ((task % pieces) * 64)..<min(J, (task % pieces) * 64 + 64))
+                for row in (group * J + taps.lowerBound)..<(group * J + taps.upperBound) {
+                    for slice in 1..<g.slices {
+                        let (sum, part) = (dwT + row * L, UnsafePointer(dwT + (slice * rows + row) * L))
+                        for k in stride(from: 0, to: L, by: 16) { storeVector(loadVector(sum + k) + loadVector(part + k), sum + k) }
                     }
                 }
+                g.store(UnsafePointer(dwT + group * J * L), group: group, taps: taps, lanes: 0..<L, into: dw)
             }
         }
     }
@@ -289,20 +297,29 @@ extension ChannelVectorWeightGradientGeometry {
         let taps = firstTap..<endTap
         let lane = block.firstVector * 16
         let groupSums = sums + group * J * L
-        for j in taps { (groupSums + j * L + lane).update(repeating: 0, count: block.vectors * 16) }
         for n in 0..<d.batch {
             let gradientImage = gradient + (n * d.groups + group) * d.outputHeight * Wo * L
             for index in 0..<chunksPerImage {
                 let c = chunk(index)
                 accumulate(chunk: c, image: n, group: group, input: input,
                            gradient: gradientImage + (c.row * Wo + c.column) * L, gradientRow: Wo * L,
-                           blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets, sums: groupSums)
+                           blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets, sums: groupSums,
+                           first: n == 0 && index == 0)
             }
         }
-        let channels = min(block.vectors * 16, Kg - lane)
-        for j in taps {
-            let row = groupSums + j * L + lane
-            for k in 0..<channels { dw[(group * Kg + lane + k) * J + j] = row[k] }
+        store(UnsafePointer(groupSums), group: group, taps: taps, lanes: lane..<(lane + block.vectors * 16), into: dw)
+    }
+
+    /// dwᵀ rows `taps` of one group (`sums`: its row 0), lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16
+    /// transposes: element by element, the stores J floats apart all fell into one L1 set and ran at a miss each
+    /// (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms against 0.4 for the whole convolution).
+    func store(_ sums: UnsafePointer<Float>, group: Int, taps: Range<Int>, lanes: Range<Int>,
+               into dw: UnsafeMutablePointer<Float>) {
+        let (Kg, J, L) = (descriptor.outputChannelsPerGroup, descriptor.reductionLength, laneChannels)
+        for k in stride(from: lanes.lowerBound, to: min(lanes.upperBound, Kg), by: 16) {
+            ChannelBlocking.fromBlocked(sums + taps.lowerBound * L + k, count: taps.count, channels: min(16, Kg - k),
+                                        into: dw + (group * Kg + k) * J + taps.lowerBound, planeStride: J,
+                                        positionStride: L)
         }
     }
 
@@ -314,7 +331,6 @@ extension ChannelVectorWeightGradientGeometry {
         let d = descriptor
         let (Kg, J, Q, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputHeight * d.outputWidth, laneChannels)
         let sliceSums = sums + slice * d.groups * J * L
-        sliceSums.update(repeating: 0, count: d.groups * J * L)
         for global in (slice * chunksPerSlice)..<min(d.batch * chunksPerImage, (slice + 1) * chunksPerSlice) {
             let (n, c) = (global / chunksPerImage, chunk(global % chunksPerImage))
             let (first, count) = (c.row * d.outputWidth + c.column, c.rows * c.columns)
@@ -326,17 +342,18 @@ extension ChannelVectorWeightGradientGeometry {
                 }
                 accumulate(chunk: c, image: n, group: group, input: input, gradient: buffer,
                            gradientRow: c.columns * L, blocks: channelBlocks, taps: 0..<J, tapOffsets: tapOffsets,
-                           sums: sliceSums + group * J * L)
+                           sums: sliceSums + group * J * L, first: global == slice * chunksPerSlice)
             }
         }
     }
 
     /// One chunk of one image and group through the given blocks and taps: the kernel calls, 6 taps each, adding into
-    /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart).
+    /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart), or storing them for
+    /// the `first` chunk of a task.
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
         input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, gradientRow: Int, blocks: Blocks,
-        taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>) {
+        taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>, first: Bool) {
         let d = descriptor
         let (strides, L) = (inputStrides, laneChannels)
         let steps = ChannelVectorKernels.Steps(inputRow: d.strideHeight * strides.row, inputColumn: d.strideWidth,
@@ -355,13 +372,16 @@ extension ChannelVectorWeightGradientGeometry {
                 switch block.vectors {
                 case 4:
                     ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count)
+                                                       steps: steps, into: target, sumStride: L, taps: count,
+                                                       first: first)
                 case 2:
                     ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count)
+                                                       steps: steps, into: target, sumStride: L, taps: count,
+                                                       first: first)
                 default:
                     ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count)
+                                                       steps: steps, into: target, sumStride: L, taps: count,
+                                                       first: first)
                 }
                 j += count
             }
@@ -385,12 +405,15 @@ enum ChannelVectorKernels {
         let gradientColumn: Int
     }
 
+    /// A chunk's sums into dwᵀ: stored by a task's first chunk (no zeroing pass, no read), added by the others.
     @inline(__always)
-    static func add(_ v: Vector, to p: UnsafeMutablePointer<Float>) { storeVector(loadVector(p) + v, p) }
+    static func put(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ first: Bool) {
+        storeVector(first ? v : loadVector(p) + v, p)
+    }
 
     /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
     static func accumulate4x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
@@ -421,7 +444,7 @@ enum ChannelVectorKernels {
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             guard t < taps else { return }
             let s = sums + t &* sumStride
-            add(v0, to: s); add(v1, to: s + 16); add(v2, to: s + 32); add(v3, to: s + 48)
+            put(v0, s, first); put(v1, s + 16, first); put(v2, s + 32, first); put(v3, s + 48, first)
         }
         finish(0, a00, a01, a02, a03); finish(1, a10, a11, a12, a13); finish(2, a20, a21, a22, a23)
         finish(3, a30, a31, a32, a33); finish(4, a40, a41, a42, a43); finish(5, a50, a51, a52, a53)
@@ -429,7 +452,7 @@ enum ChannelVectorKernels {
 
     /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
     static func accumulate2x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
@@ -471,7 +494,7 @@ enum ChannelVectorKernels {
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector) {
             guard t < taps else { return }
-            add(v0, to: sums + t &* sumStride); add(v1, to: sums + t &* sumStride + 16)
+            put(v0, sums + t &* sumStride, first); put(v1, sums + t &* sumStride + 16, first)
         }
         finish(0, a00 + b00, a01 + b01); finish(1, a10 + b10, a11 + b11); finish(2, a20 + b20, a21 + b21)
         finish(3, a30 + b30, a31 + b31); finish(4, a40 + b40, a41 + b41); finish(5, a50 + b50, a51 + b51)
@@ -479,7 +502,7 @@ enum ChannelVectorKernels {
 
     /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
     static func accumulate1x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int) {
+                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
         let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
@@ -506,7 +529,7 @@ enum ChannelVectorKernels {
                 a4.addProduct(Vector(repeating: x.4[i]), d); a5.addProduct(Vector(repeating: x.5[i]), d)
             }
         }
-        @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { add(v, to: sums + t &* sumStride) } }
+        @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { put(v, sums + t &* sumStride, first) } }
         finish(0, a0 + b0); finish(1, a1 + b1); finish(2, a2 + b2); finish(3, a3 + b3); finish(4, a4 + b4)
         finish(5, a5 + b5)
     }

@@ -222,9 +222,10 @@ enum DirectGradientKernels {
 }
 
 /// The direct backend in every pass: forward, backward-data as the forward plan of the transposed problem
-/// (`DataGradientAsForward`), backward-weights with its own kernels: depthwise layers of 16+ channels vectorised across
-/// channels at stride > 1 or on narrow rows, other depthwise layers at stride 1 in rows, output channels along the
-/// lanes where a group has 16 or more (`ChannelVectorWeightGradientGeometry`), else positions along the lanes.
+/// (`DataGradientAsForward`), backward-weights with its own kernels, the first that applies: depthwise layers of 16+
+/// channels vectorised across channels at stride > 1, on narrow rows or with large kernels; output channels along the
+/// lanes where a group has 16 or more (`ChannelVectorWeightGradientGeometry`; also single-channel images such as
+/// SRCNN's 1→64 9×9); other depthwise layers at stride 1 in rows; else positions along the lanes.
 extension DirectBackend {
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
@@ -233,11 +234,11 @@ extension DirectBackend {
         if ChannelBlockedDepthwiseWeightGradientGeometry.applies(to: descriptor) {
             return try ChannelBlockedDepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
         }
-        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
-        }
         if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
             return try ChannelVectorWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        }
+        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
         }
         return try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
     }
@@ -248,13 +249,13 @@ extension DirectBackend {
             return ChannelBlockedDepthwiseWeightGradientPlan(geometry: try ChannelBlockedDepthwiseWeightGradientGeometry(
                 descriptor: descriptor, options: options))
         }
-        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
-                                                                                              options: options))
-        }
         if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
             return ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
                 descriptor: descriptor, options: options))
+        }
+        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
+            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                              options: options))
         }
         return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
                                                                                     options: options))
