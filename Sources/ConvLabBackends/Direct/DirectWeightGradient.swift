@@ -229,18 +229,11 @@ enum DirectGradientKernels {
 extension DirectBackend {
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
+    /// The plan's own description: every weight-gradient plan holds only its geometry (no weights), so describing one
+    /// costs what planning it does.
     public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
-        if ChannelBlockedDepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return try ChannelBlockedDepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
-        }
-        if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
-            return try ChannelVectorWeightGradientGeometry(descriptor: descriptor, options: options).summary
-        }
-        if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return try DepthwiseWeightGradientGeometry(descriptor: descriptor, options: options).summary
-        }
-        return try DirectWeightGradientGeometry(descriptor: descriptor, options: options).summary
+        try makeWeightGradientPlan(descriptor, options: options).summary
     }
 
     public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
