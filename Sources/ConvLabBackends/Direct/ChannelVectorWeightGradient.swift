@@ -183,7 +183,8 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([
                 .memory(bytes: Double(streamed) * 4),
-                .directKernel(flops: flops, reduction: chunkPositions, tasks: tasks)]))
+                // The kernel's inner loop runs along one row of a chunk: 7-wide rows leave its overhead unamortised.
+                .directKernel(flops: flops, reduction: chunkColumns, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
 
