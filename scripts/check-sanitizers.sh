@@ -20,7 +20,7 @@ suites+='|FlagCatalogTests|ConcurrencyTests|PlanContractTests|NonFiniteTests|Num
 suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTests|ParallelTests'
 suites+='|ChannelBlockedDepthwiseTests|ChannelBlockedLayoutTests|PaddedRowTests|DepthwisePlanTests|NewPlanContractTests'
 suites+='|AccuracyCeilingTests|TypicalErrorTests|MachineProfileTests|ModelGraphTests|NetworkArchitectureTests'
-suites+='|VectorPrimitivesTests|DilationPhaseTests|ChannelVectorWeightGradientTests|ChannelBlockedDepthwiseGradientTests'
+suites+='|VectorPrimitivesTests|DilationPhaseTests|ChannelVectorWeightGradientTests|ChannelBlockedDepthwiseGradientTests|DataGradientPhaseTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

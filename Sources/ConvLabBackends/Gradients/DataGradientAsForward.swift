@@ -8,7 +8,8 @@ import ConvLabCore
 /// d·(R − 1) − p before (and whatever makes the output H×W after): one stride-1 forward problem of K → C channels on a
 /// ((Ho − 1)·s + 1)-row input. A padding beyond d·(R − 1) makes that padding negative: the input is cropped instead.
 /// The rotated weights are formed at plan time. Stride s > 1 costs s² times the work of the zero-free problem (the
-/// inserted zeros are multiplied too), which the work estimate states, so the selector weighs it.
+/// inserted zeros are multiplied too), which the work estimate states, so the selector weighs it. Strided layers
+/// without dilation take the phase split instead (`DataGradientAsPhases`) wherever the backend plans every phase.
 struct DataGradientAsForward: Sendable {
     let descriptor: ConvolutionDescriptor
     /// The forward problem that computes dx.
@@ -43,8 +44,17 @@ struct DataGradientAsForward: Sendable {
             dilationHeight: d.dilationHeight, dilationWidth: d.dilationWidth, groups: d.groups)
     }
 
-    /// Whether `backend` can run the equivalent forward problem, and if not, why.
+    /// Strided undilated layers run as phases (`DataGradientAsPhases`) when `backend` plans every phase's problem.
+    static func usesPhases(_ d: ConvolutionDescriptor, on backend: any Convolution) -> Bool {
+        guard DataGradientAsPhases.applies(to: d), case .supported = DataGradientAsPhases.support(d, on: backend) else {
+            return false
+        }
+        return true
+    }
+
+    /// Whether `backend` can run the equivalent forward problem (or the phases), and if not, why.
     static func support(_ d: ConvolutionDescriptor, on backend: any Convolution) -> SupportStatus {
+        if usesPhases(d, on: backend) { return .supported }
         do {
             let equivalent = try DataGradientAsForward(d)
             switch backend.support(for: equivalent.forward) {
@@ -105,6 +115,7 @@ struct DataGradientAsForward: Sendable {
     /// `describe` for backward-data of a backend whose forward plan does the work.
     static func describe(_ d: ConvolutionDescriptor, on backend: any Convolution, options: PlanOptions) throws
         -> PlanDescription {
+        if usesPhases(d, on: backend) { return try DataGradientAsPhases.describe(d, on: backend, options: options) }
         let equivalent = try DataGradientAsForward(d)
         return try equivalent.summary(backend: backend.name,
                                       forward: try backend.describe(equivalent.forward, options: options),
@@ -114,6 +125,9 @@ struct DataGradientAsForward: Sendable {
     /// The backward-data plan of a backend whose forward plan does the work.
     static func makePlan(_ d: ConvolutionDescriptor, on backend: any Convolution, weights: Tensor<Float>,
                          options: PlanOptions) throws -> any PassPlan {
+        if usesPhases(d, on: backend) {
+            return try DataGradientAsPhases.makePlan(d, on: backend, weights: weights, options: options)
+        }
         let equivalent = try DataGradientAsForward(d)
         let forward = try backend.makePlan(descriptor: equivalent.forward,
                                            weights: try equivalent.rotatedWeights(weights), options: options)

@@ -1,0 +1,78 @@
+import ConvLab
+import Testing
+
+/// backward-data of strided layers as stride-1 phases of dx (`DataGradientAsPhases`): every backend that takes the
+/// split agrees with the float64 reference on random strided shapes and on the edges of the split — phases without
+/// taps (stride larger than the kernel), phases whose padding crops dy, a layer whose dx is all zero — and says in its
+/// variant which path it took; dilated strided layers keep zero insertion.
+@Suite struct DataGradientPhaseTests {
+    static let backends = ["direct", "fft", "fft-tiled", "winograd"]
+
+    static let edgeCases: [ConvolutionDescriptor] = [
+        // ResNet's 1×1 stride-2 shortcut: one phase with a 1×1 kernel, three zero phases.
+        try! ConvolutionDescriptor(batch: 2, inputChannels: 12, inputHeight: 14, inputWidth: 13, outputChannels: 20,
+                                   kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2),
+        // Padding beyond the kernel's reach: phases crop dy.
+        try! ConvolutionDescriptor(inputChannels: 5, inputHeight: 9, inputWidth: 11, outputChannels: 7,
+                                   kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                   padding: .explicit(Padding(top: 3, bottom: 1, left: 0, right: 3))),
+        // Stride 3 with a 2×2 kernel: the third phase of each axis has no tap.
+        try! ConvolutionDescriptor(inputChannels: 4, inputHeight: 17, inputWidth: 16, outputChannels: 6,
+                                   kernelHeight: 2, kernelWidth: 2, strideHeight: 3, strideWidth: 3, padding: .same),
+        // Depthwise stride 2, 5×5, batch 3 (the channel-blocked plan serves the phases on direct).
+        try! ConvolutionDescriptor(batch: 3, inputChannels: 32, inputHeight: 22, inputWidth: 21, outputChannels: 32,
+                                   kernelHeight: 5, kernelWidth: 5, strideHeight: 2, strideWidth: 2, padding: .same,
+                                   groups: 32),
+        // A 7×7 stride-2 stem with 3 input channels, and a 1×3 kernel at stride 1×2 with two groups.
+        try! ConvolutionDescriptor(inputChannels: 3, inputHeight: 32, inputWidth: 30, outputChannels: 8,
+                                   kernelHeight: 7, kernelWidth: 7, strideHeight: 2, strideWidth: 2, padding: .same),
+        try! ConvolutionDescriptor(batch: 2, inputChannels: 6, inputHeight: 7, inputWidth: 19, outputChannels: 4,
+                                   kernelHeight: 1, kernelWidth: 3, strideHeight: 1, strideWidth: 2,
+                                   padding: .explicit(Padding(top: 0, bottom: 0, left: 2, right: 1)), groups: 2),
+    ]
+
+    @Test func phasesAgreeWithTheReference() throws {
+        let random = RandomDescriptors.make(count: 40, seed: 0x57D1, maxDilation: 1) { !$0.isStrideOne }
+        var phased: [String: Int] = [:]
+        for (index, d) in (random + Self.edgeCases).enumerated() {
+            for name in Self.backends {
+                let backend = try BackendRegistry.backend(named: name)
+                guard backend.support(for: d, pass: .backwardData).isSupported else { continue }
+                let options = PlanOptions(threads: 1 + index % 3)
+                let variant = try backend.describe(d, pass: .backwardData, options: options).variant
+                if variant.contains("phases") { phased[name, default: 0] += 1 }
+                let report = try AccuracyChecker.check(backend: backend, pass: .backwardData, descriptor: d,
+                                                       seed: UInt64(index) + 70, options: options)
+                #expect(report.passed && report.comparedCount == d.inputCount, "\(name) on \(d) (\(variant)): \(report)")
+            }
+        }
+        // direct and the FFTs plan every phase of every strided shape; the generic Winograd its r×r and 1×r ones.
+        for name in ["direct", "fft", "fft-tiled"] {
+            #expect(phased[name] == random.count + Self.edgeCases.count, "\(name): \(phased)")
+        }
+        #expect((phased["winograd"] ?? 0) > 0, "\(phased)")
+    }
+
+    @Test func aLayerThatNeverReadsItsInputHasAZeroGradient() throws {
+        // 1×1 at stride 2 padded by one row and column: the only input pixel sits where no output looks.
+        let d = try ConvolutionDescriptor(inputChannels: 3, inputHeight: 1, inputWidth: 1, outputChannels: 2,
+                                          kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2,
+                                          padding: .explicit(Padding(top: 1, bottom: 1, left: 1, right: 1)))
+        let plan = try DirectBackend().makePlan(pass: .backwardData, descriptor: d,
+                                                weights: try Tensor.random(shape: d.weightShape, seed: 1),
+                                                options: PlanOptions(threads: 2))
+        #expect(plan.summary.variant.contains("every phase zero"), "\(plan.summary.variant)")
+        let dx = try plan.run(try Tensor.random(shape: d.outputShape, seed: 2))
+        #expect(dx.scalars.allSatisfy { $0 == 0 })
+    }
+
+    @Test func dilatedStridedLayersKeepZeroInsertion() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 4, inputHeight: 15, inputWidth: 15, outputChannels: 4,
+                                          kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                          padding: .same, dilationHeight: 2, dilationWidth: 2)
+        let variant = try DirectBackend().describe(d, pass: .backwardData, options: PlanOptions(threads: 1)).variant
+        #expect(variant.contains("zero-inserted") && !variant.contains("phases"), "\(variant)")
+        let report = try AccuracyChecker.check(backend: DirectBackend(), pass: .backwardData, descriptor: d, seed: 3)
+        #expect(report.passed)
+    }
+}
