@@ -1,10 +1,12 @@
 import ConvLab
 import Testing
 
-/// The direct backend's channel-blocked depthwise backward-weights plan (16 channels a vector, bands of a padded
-/// [row][column][16] buffer, kernels in pieces of up to 25 taps): against the float64 reference on random depthwise
-/// shapes with 16+ channels (ragged last block, stride 1-3, dilation, asymmetric padding, batch, non-square kernels
-/// up to 7×7 in pieces, a 1×27 row in segments, several bands), and the same bits at every thread count.
+/// The direct backend's channel-blocked depthwise gradient plans, 16 channels a vector. Backward-weights (bands of a
+/// padded [row][column][16] buffer, kernels in pieces of up to 25 taps): against the float64 reference on random
+/// depthwise shapes with 16+ channels (ragged last block, stride 1-3, dilation, asymmetric padding, batch, non-square
+/// kernels up to 7×7 in pieces, a 1×27 row in segments, several bands). Backward-data at stride > 1 (each dx position
+/// summing only its phase's taps): random strided shapes, strides larger than the kernel, padding past the kernel's
+/// reach, several bands. Both: the same bits at every thread count.
 @Suite struct ChannelBlockedDepthwiseGradientTests {
     static func describe(_ d: ConvolutionDescriptor) -> String? {
         (try? DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 1)))?.variant
@@ -49,6 +51,50 @@ import Testing
                                                    seed: UInt64(index) + 300, options: options)
             #expect(report.passed && report.comparedCount == d.weightCount, "\(d): \(report)")
         }
+    }
+
+    static let stridedShapes: [ConvolutionDescriptor] = {
+        var generator = SeededGenerator(seed: 0xDD16)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var result: [ConvolutionDescriptor] = []
+        while result.count < 40 {
+            let channels = pick(16...40)
+            let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...30), inputWidth: pick(1...30),
+                outputChannels: channels, kernelHeight: pick(1...7), kernelWidth: pick(1...7),
+                strideHeight: pick(1...3), strideWidth: pick(1...4),
+                padding: .explicit(Padding(top: pick(0...4), bottom: pick(0...4), left: pick(0...4), right: pick(0...9))),
+                groups: channels)
+            if let d, !d.isStrideOne { result.append(d) }
+        }
+        // A tall image at stride 2 (several bands), and 1×1 at stride 3 (most dx positions have no tap).
+        result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 48, inputHeight: 500, inputWidth: 33,
+                                                 outputChannels: 48, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                                                 strideWidth: 2, padding: .same, groups: 48))
+        result.append(try! ConvolutionDescriptor(inputChannels: 17, inputHeight: 10, inputWidth: 11, outputChannels: 17,
+                                                 kernelHeight: 1, kernelWidth: 1, strideHeight: 3, strideWidth: 3,
+                                                 groups: 17))
+        return result
+    }()
+
+    @Test func stridedDataGradientAgreesWithTheReference() throws {
+        for (index, d) in Self.stridedShapes.enumerated() {
+            let options = PlanOptions(threads: 1 + index % 3)
+            let variant = try DirectBackend().describe(d, pass: .backwardData, options: options).variant
+            #expect(variant.hasPrefix("depthwise channel-blocked"), "\(d): \(variant)")
+            let report = try AccuracyChecker.check(backend: DirectBackend(), pass: .backwardData, descriptor: d,
+                                                   seed: UInt64(index) + 500, options: options)
+            #expect(report.passed && report.comparedCount == d.inputCount, "\(d): \(report)")
+        }
+        let d = Self.stridedShapes[Self.stridedShapes.count - 2]
+        let w = try Tensor<Float>.random(shape: d.weightShape, seed: 8)
+        let dy = try Tensor<Float>.random(shape: d.outputShape, seed: 9)
+        let bits = try (1...3).map { threads in
+            try DirectBackend().makePlan(pass: .backwardData, descriptor: d, weights: w,
+                                         options: PlanOptions(threads: threads)).run(dy)
+                .withUnsafeBufferPointer { $0.map(\.bitPattern) }
+        }
+        #expect(bits[0] == bits[1] && bits[1] == bits[2])
     }
 
     @Test func sameBitsAtEveryThreadCount() throws {

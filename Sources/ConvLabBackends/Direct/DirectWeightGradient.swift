@@ -229,6 +229,21 @@ enum DirectGradientKernels {
 extension DirectBackend {
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
+    /// Strided depthwise layers of 16+ channels: their own channel-blocked kernel without inserted zeros.
+    public func describeOwnDataGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> PlanDescription? {
+        guard ChannelBlockedDepthwiseDataGradientGeometry.applies(to: descriptor) else { return nil }
+        return try ChannelBlockedDepthwiseDataGradientGeometry(descriptor: descriptor, options: options).summary
+    }
+
+    public func makeOwnDataGradientPlan(_ descriptor: ConvolutionDescriptor, weights: Tensor<Float>,
+                                        options: PlanOptions) throws -> (any PassPlan)? {
+        guard ChannelBlockedDepthwiseDataGradientGeometry.applies(to: descriptor) else { return nil }
+        return ChannelBlockedDepthwiseDataGradientPlan(
+            geometry: try ChannelBlockedDepthwiseDataGradientGeometry(descriptor: descriptor, options: options),
+            weights: weights)
+    }
+
     /// The plan's own description: every weight-gradient plan holds only its geometry (no weights), so describing one
     /// costs what planning it does.
     public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws

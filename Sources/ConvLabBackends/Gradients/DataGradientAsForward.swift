@@ -189,6 +189,11 @@ struct DataGradientPlan: PassPlan {
 /// Winograd variants conform and give both; an experiment's backend can too. The pass entry points of
 /// `Convolution` — support, describe, plan — are written once, here.
 public protocol BackwardDataByForward: Convolution {
+    /// A backward-data plan of the backend's own for layers the forward plan on the transposed problem serves poorly
+    /// (described without weights); nil, the default: the transposed problem.
+    func describeOwnDataGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription?
+    func makeOwnDataGradientPlan(_ descriptor: ConvolutionDescriptor, weights: Tensor<Float>, options: PlanOptions)
+        throws -> (any PassPlan)?
     /// Whether backward-weights runs on `descriptor`, and if not, why.
     func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus
     /// The backward-weights plan's description (`describe` = plan, as for forward).
@@ -197,6 +202,12 @@ public protocol BackwardDataByForward: Convolution {
 }
 
 extension BackwardDataByForward {
+    public func describeOwnDataGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
+        -> PlanDescription? { nil }
+
+    public func makeOwnDataGradientPlan(_ descriptor: ConvolutionDescriptor, weights: Tensor<Float>,
+                                        options: PlanOptions) throws -> (any PassPlan)? { nil }
+
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus {
         .unsupported("\(name) has no backward-weights pass")
     }
@@ -224,7 +235,9 @@ extension BackwardDataByForward {
         try validate(descriptor, pass: pass, options: options)
         switch pass {
         case .forward: return try describe(descriptor, options: options)
-        case .backwardData: return try DataGradientAsForward.describe(descriptor, on: self, options: options)
+        case .backwardData:
+            return try describeOwnDataGradient(descriptor, options: options)
+                ?? DataGradientAsForward.describe(descriptor, on: self, options: options)
         case .backwardWeights: return try describeWeightGradient(descriptor, options: options)
         }
     }
@@ -235,7 +248,8 @@ extension BackwardDataByForward {
         if pass == .backwardWeights { return try makeWeightGradientPlan(descriptor, options: options) }
         let w = try requiredWeights(weights, pass: pass)
         try validate(weights: w, for: descriptor)
-        return pass == .forward ? try makePlan(descriptor: descriptor, weights: w, options: options)
-            : try DataGradientAsForward.makePlan(descriptor, on: self, weights: w, options: options)
+        if pass == .forward { return try makePlan(descriptor: descriptor, weights: w, options: options) }
+        return try makeOwnDataGradientPlan(descriptor, weights: w, options: options)
+            ?? DataGradientAsForward.makePlan(descriptor, on: self, weights: w, options: options)
     }
 }

@@ -1,0 +1,210 @@
+import ConvLabCore
+
+/// The direct backend's backward-data pass for strided depthwise layers of 16+ channels, vectorised across channels,
+/// without the inserted zeros. As a forward problem on zero-inserted dy (`DataGradientAsForward`) a stride-2 layer
+/// multiplies four times the products it needs, and as stride-1 phases (`DataGradientAsPhases`) it repeats the passes
+/// over dy and dx per phase — both ran MobileNetV2's and ShuffleNet's strided depthwise layers at 0.17–0.30× oneDNN.
+///
+/// With ih + pt = sh·q + a and iw + pl = sw·p + b, dx[ih][iw] = Σ_{u,v} dy[q − u][p − v] ⊙ w[a + sh·u][b + sw·v]
+/// over the taps of the position's phase (a + sh·u < R, b + sw·v < S): about R·S/(sh·sw) products each, 16 channels a
+/// vector. A task is a band of dx rows of one image and block of 16 channels: it transposes the dy rows the band reads
+/// into a zero-margined [row][column][16] buffer, computes each dx row phase by phase, 8 positions of one column phase
+/// at a time on 8 accumulators (one weight vector load per tap, one dy load per tap and position), and transposes the
+/// band back into the 16 dx planes. Each dx element sums its taps in (u, v) order, so no result depends on the thread
+/// count. Dilated layers keep zero insertion.
+struct ChannelBlockedDepthwiseDataGradientGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    let channelBlocks: Int
+    let taps: Int
+    /// Zero columns before dy's first column and after its last in the band buffer (taps reach back ⌈S/sw⌉ − 1
+    /// columns; a block of 8 positions reads up to 7 past the last one).
+    let leftMargin: Int
+    let bufferWidth: Int
+    let bandRows: Int
+    let bandsPerBlock: Int
+    /// dy rows (plus margin rows) a band reads: rows q − (⌈R/sh⌉ − 1) … q of every dx row in it.
+    let gradientRows: Int
+    let tasks: Int
+    let workers: Int
+    let stage: WorkspaceRegion<Float>
+    let gradient: WorkspaceRegion<Float>
+    let result: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    /// Depthwise (one input and one output channel per group), 16+ channels, stride > 1, no dilation.
+    static func applies(to d: ConvolutionDescriptor) -> Bool {
+        d.channelsPerGroup == 1 && d.outputChannelsPerGroup == 1 && d.inputChannels >= 16 && !d.isStrideOne
+            && d.isUndilated
+    }
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
+        descriptor = d
+        channelBlocks = (d.inputChannels + 15) / 16
+        taps = d.kernelHeight * d.kernelWidth
+        let (sh, sw) = (d.strideHeight, d.strideWidth)
+        leftMargin = (d.kernelWidth + sw - 1) / sw
+        // Columns p of the last dx column's phase reach (W − 1 + pl)/sw, and dy's own Wo columns must fit.
+        let width = leftMargin + max(d.outputWidth, (d.inputWidth - 1 + d.padding.left) / sw + 1) + 8
+        bufferWidth = width
+        let reachRows = (d.kernelHeight + sh - 1) / sh
+        // Bands: their buffers (dy rows × bufferWidth, dx rows × W, the transposed stage) in half of L2, and enough
+        // tasks for 8 per thread when images × blocks are too few (bands only split work; every dx element is written
+        // by one band).
+        let bytesPerPosition = 16 * MemoryLayout<Float>.stride
+        func rowsOfGradient(_ rows: Int) -> Int { (rows - 1) / sh + reachRows + 1 }
+        func bandBytes(_ rows: Int) -> Int {
+            let g = rowsOfGradient(rows)
+            return (g * width + rows * d.inputWidth + g * d.outputWidth) * bytesPerPosition
+        }
+        var fitting = d.inputHeight
+        while fitting > 1 && bandBytes(fitting) > caches.level2Bytes / 2 { fitting = (fitting + 1) / 2 }
+        let independent = d.batch * channelBlocks
+        let wanted = max(1, (8 * options.threads + independent - 1) / independent)
+        bandRows = max(1, min(fitting, (d.inputHeight + wanted - 1) / wanted))
+        bandsPerBlock = (d.inputHeight + bandRows - 1) / bandRows
+        gradientRows = rowsOfGradient(bandRows)
+        tasks = independent * bandsPerBlock
+        workers = Parallel.workers(threads: options.threads, tasks: tasks)
+        let what = "the depthwise backward-data band buffers"
+        var layout = WorkspaceLayout()
+        stage = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [max(gradientRows * d.outputWidth, bandRows * d.inputWidth), 16], what: what), workers: workers, what: what)
+        gradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product([gradientRows, bufferWidth, 16],
+                                                                                       what: what),
+                                      workers: workers, what: what)
+        result = try layout.reserve(Float.self, count: try CheckedArithmetic.product([bandRows, d.inputWidth, 16],
+                                                                                     what: what),
+                                    workers: workers, what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+        // FLOPs computed: each dx position's taps, rounded up to whole blocks of 8 positions per row and column phase.
+        let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.inputHeight * d.inputWidth)
+            * Double(taps) / Double(sh * sw)
+        let terms = d.reductionLength(for: .backwardData)
+        summary = PlanDescription(
+            backend: "direct", pass: .backwardData, variant: "depthwise channel-blocked, \(sh)x\(sw) phases",
+            errorBound: dotProductErrorBound(terms: terms), typicalError: TypicalError.sequentialDotProduct(terms: terms),
+            workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
+                                .loadBoundKernel(flops: flops, taps: max(1, taps / (sh * sw)), tasks: tasks)]))
+        try options.accuracy.admit(summary)
+    }
+}
+
+struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
+    typealias Vector = SIMD16<Float>
+    let geometry: ChannelBlockedDepthwiseDataGradientGeometry
+    /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
+    let packedWeights: [Float]
+
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var summary: PlanDescription { geometry.summary }
+
+    init(geometry: ChannelBlockedDepthwiseDataGradientGeometry, weights: Tensor<Float>) {
+        self.geometry = geometry
+        let d = geometry.descriptor
+        let taps = geometry.taps
+        var packed = [Float](repeating: 0, count: geometry.channelBlocks * taps * 16)
+        weights.withUnsafeBufferPointer { w in
+            for c in 0..<d.inputChannels {
+                for t in 0..<taps { packed[((c / 16) * taps + t) * 16 + c % 16] = w[c * taps + t] }
+            }
+        }
+        packedWeights = packed
+    }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        let g = geometry
+        let shared = UncheckedSendable((operands.input.baseAddress!, operands.output.baseAddress!, workspace))
+        measurePhase("convolve", in: profile) {
+            packedWeights.withUnsafeBufferPointer { w in
+                let weights = UncheckedSendable(w.baseAddress!)
+                Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
+                    let (dy, dx, workspace) = shared.value
+                    let band = task % g.bandsPerBlock
+                    let block = (task / g.bandsPerBlock) % g.channelBlocks
+                    let n = task / (g.bandsPerBlock * g.channelBlocks)
+                    runBand(n: n, block: block, firstRow: band * g.bandRows, dy: dy, dx: dx,
+                            weights: weights.value + block * g.taps * 16,
+                            stage: g.stage.pointer(in: workspace, worker: worker),
+                            buffer: g.gradient.pointer(in: workspace, worker: worker),
+                            result: g.result.pointer(in: workspace, worker: worker))
+                }
+            }
+        }
+    }
+
+    private func runBand(n: Int, block: Int, firstRow: Int, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                         weights: UnsafePointer<Float>, stage: UnsafeMutablePointer<Float>,
+                         buffer: UnsafeMutablePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        let d = descriptor, g = geometry
+        let (sh, sw, R, S) = (d.strideHeight, d.strideWidth, d.kernelHeight, d.kernelWidth)
+        let (Ho, Wo, W) = (d.outputHeight, d.outputWidth, d.inputWidth)
+        let rows = min(g.bandRows, d.inputHeight - firstRow)
+        let (first, channels) = (block * 16, min(16, d.inputChannels - block * 16))
+        // dy rows [lowRow, lowRow + gradientRows) (some outside [0, Ho): zero) into the buffer, columns at leftMargin.
+        let lowRow = (firstRow + d.padding.top) / sh - ((R + sh - 1) / sh - 1)
+        let (lo, hi) = (max(lowRow, 0), min(lowRow + g.gradientRows, Ho))
+        if lo < hi {
+            ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Ho * Wo, planeStride: Ho * Wo,
+                                      from: lo * Wo, count: (hi - lo) * Wo, channels: channels, into: stage)
+        }
+        let rowFloats = g.bufferWidth * 16
+        for i in 0..<g.gradientRows {
+            let row = buffer + i * rowFloats
+            let source = lowRow + i
+            guard source >= lo && source < hi else {
+                zeroFloats(row, count: rowFloats)
+                continue
+            }
+            zeroFloats(row, count: g.leftMargin * 16)
+            copyFloats(stage + (source - lo) * Wo * 16, to: row + g.leftMargin * 16, count: Wo * 16)
+            zeroFloats(row + (g.leftMargin + Wo) * 16, count: rowFloats - (g.leftMargin + Wo) * 16)
+        }
+        for r in 0..<rows {
+            let ih = firstRow + r
+            let (q, a) = ((ih + d.padding.top) / sh, (ih + d.padding.top) % sh)
+            let rowTaps = a < R ? (R - a + sh - 1) / sh : 0
+            let target = result + r * W * 16
+            for b in 0..<sw {
+                // Columns iw = sw·p + b − pl of this phase inside [0, W).
+                let firstP = (d.padding.left - b + sw - 1) / sw
+                let endP = (W - 1 + d.padding.left - b) >= 0 ? (W - 1 + d.padding.left - b) / sw + 1 : 0
+                guard endP > firstP else { continue }
+                let columnTaps = b < S ? (S - b + sw - 1) / sw : 0
+                var p = firstP
+                while p < endP {
+                    var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
+                    var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
+                    for u in 0..<rowTaps {
+                        // dy row q − u, in the buffer at row q − u − lowRow; column p − v at leftMargin + p − v.
+                        let gradientRow = buffer + (q - u - lowRow) * rowFloats + (g.leftMargin + p) * 16
+                        for v in 0..<columnTaps {
+                            let wv = loadVector(weights + ((a + sh * u) * S + b + sw * v) * 16)
+                            let x = UnsafePointer(gradientRow - v * 16)
+                            a0.addProduct(loadVector(x), wv); a1.addProduct(loadVector(x + 16), wv)
+                            a2.addProduct(loadVector(x + 32), wv); a3.addProduct(loadVector(x + 48), wv)
+                            a4.addProduct(loadVector(x + 64), wv); a5.addProduct(loadVector(x + 80), wv)
+                            a6.addProduct(loadVector(x + 96), wv); a7.addProduct(loadVector(x + 112), wv)
+                        }
+                    }
+                    let count = min(8, endP - p)
+                    let t = target + (sw * p + b - d.padding.left) * 16
+                    let step = sw * 16
+                    storeVector(a0, t)
+                    if count > 1 { storeVector(a1, t + step) }
+                    if count > 2 { storeVector(a2, t + 2 * step) }
+                    if count > 3 { storeVector(a3, t + 3 * step) }
+                    if count > 4 { storeVector(a4, t + 4 * step) }
+                    if count > 5 { storeVector(a5, t + 5 * step) }
+                    if count > 6 { storeVector(a6, t + 6 * step) }
+                    if count > 7 { storeVector(a7, t + 7 * step) }
+                    p += 8
+                }
+            }
+        }
+        ChannelBlocking.fromBlocked(result, count: rows * W, channels: channels,
+                                    into: dx + (n * d.inputChannels + first) * d.inputHeight * W + firstRow * W,
+                                    planeStride: d.inputHeight * W)
+    }
+}
