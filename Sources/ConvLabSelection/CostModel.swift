@@ -138,17 +138,19 @@ public struct MachineModel: Sendable, Hashable, Codable {
     /// (2.03× → 1.48×), 48 → 50 backward-weights (2.35× → 1.84×).
     /// The three `direct-backward-weights` keys are borrowed from `intelEmeraldRapids`' 2026-12-06 fit: the plans this
     /// kind's own fit measured were replaced that day (output channels along the lanes, channel-blocked depthwise), and
-    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. Re-measure here
-    /// with `convlab calibrate`.
+    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. The three
+    /// `im2col-backward-weights` keys are this kind's own, rescaled by what pricing the GEMM's register-tile padding
+    /// did to the same keys' fit on the same calibration sweep on the Intel kind (×0.86, ×0.21 narrow, ×0.36
+    /// pointwise). Re-measure here with `convlab calibrate`.
     public static let amdZen5 = MachineModel(
         coreFLOPs: 2.347e+11, bandwidth: 3.773e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 9.817e-08, winogradBlockingSeconds: 6.543e-08,
         winogradOutputSeconds: 2.726e-07, fftSecondsPerPoint: 1.145e-10, complexProductRate: 7.336e+09,
         corrections: [
             "direct": Correction(scale: 0.957, overhead: 3.981e-06),
-            "direct-backward-weights": Correction(scale: 0.833, overhead: 1.585e-05),
-            "direct-backward-weights-narrow": Correction(scale: 0.523, overhead: 7.943e-06),
-            "direct-backward-weights-pointwise": Correction(scale: 0.773, overhead: 1.000e-05),
+            "direct-backward-weights": Correction(scale: 0.817, overhead: 1.585e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.516, overhead: 7.943e-06),
+            "direct-backward-weights-pointwise": Correction(scale: 0.780, overhead: 1.000e-05),
             "direct-narrow": Correction(scale: 0.497, overhead: 3.981e-06),
             "direct-pointwise": Correction(scale: 0.758, overhead: 6.310e-06),
             "fft": Correction(scale: 1.167, overhead: 6.310e-06),
@@ -167,9 +169,9 @@ public struct MachineModel: Sendable, Hashable, Codable {
             "im2col-backward-data": Correction(scale: 1.203, overhead: 3.162e-06),
             "im2col-backward-data-narrow": Correction(scale: 1.114, overhead: 1.995e-06),
             "im2col-backward-data-pointwise": Correction(scale: 0.947, overhead: 1.000e-07),
-            "im2col-backward-weights": Correction(scale: 1.307, overhead: 1.000e-05),
-            "im2col-backward-weights-narrow": Correction(scale: 1.868, overhead: 7.943e-06),
-            "im2col-backward-weights-pointwise": Correction(scale: 1.696, overhead: 0.000e+00),
+            "im2col-backward-weights": Correction(scale: 1.122, overhead: 1.000e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 0.400, overhead: 7.943e-06),
+            "im2col-backward-weights-pointwise": Correction(scale: 0.609, overhead: 0.000e+00),
             "im2col-narrow": Correction(scale: 1.282, overhead: 1.000e-06),
             "im2col-pointwise": Correction(scale: 0.710, overhead: 1.000e-06),
             "winograd-f2x3": Correction(scale: 0.679, overhead: 1.585e-05),
@@ -202,56 +204,56 @@ extension MachineModel {
     /// transform times scaled from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit
     /// are `amdZen5`'s).
     public static let intelEmeraldRapids = MachineModel(
-        coreFLOPs: 1.765e+11, bandwidth: 1.428e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
-        gemmEfficiency: 0.9, winogradInputSeconds: 8.919e-08, winogradBlockingSeconds: 5.946e-08,
-        winogradOutputSeconds: 2.479e-07, fftSecondsPerPoint: 1.040e-10, complexProductRate: 8.073e+09,
+        coreFLOPs: 1.738e+11, bandwidth: 1.415e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 9.055e-08, winogradBlockingSeconds: 6.037e-08,
+        winogradOutputSeconds: 2.517e-07, fftSecondsPerPoint: 1.056e-10, complexProductRate: 7.951e+09,
         corrections: [
             "direct": Correction(scale: 0.875, overhead: 7.943e-06),
-            "direct-backward-weights": Correction(scale: 0.833, overhead: 1.585e-05),
-            "direct-backward-weights-narrow": Correction(scale: 0.523, overhead: 7.943e-06),
-            "direct-backward-weights-pointwise": Correction(scale: 0.773, overhead: 1.000e-05),
+            "direct-backward-weights": Correction(scale: 0.817, overhead: 1.585e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.516, overhead: 7.943e-06),
+            "direct-backward-weights-pointwise": Correction(scale: 0.780, overhead: 1.000e-05),
             "direct-narrow": Correction(scale: 0.430, overhead: 6.310e-06),
             "direct-pointwise": Correction(scale: 0.542, overhead: 1.259e-05),
             "fft": Correction(scale: 1.058, overhead: 3.162e-05),
-            "fft-backward-weights": Correction(scale: 1.826, overhead: 6.310e-05),
-            "fft-backward-weights-narrow": Correction(scale: 3.417, overhead: 3.162e-05),
-            "fft-backward-weights-pointwise": Correction(scale: 1.594, overhead: 0.000e+00),
+            "fft-backward-weights": Correction(scale: 1.801, overhead: 5.012e-05),
+            "fft-backward-weights-narrow": Correction(scale: 3.471, overhead: 3.162e-05),
+            "fft-backward-weights-pointwise": Correction(scale: 1.616, overhead: 0.000e+00),
             "fft-narrow": Correction(scale: 2.754, overhead: 2.512e-05),
             "fft-pointwise": Correction(scale: 0.972, overhead: 5.012e-06),
             "fft-tiled": Correction(scale: 1.131, overhead: 1.995e-05),
-            "fft-tiled-backward-weights": Correction(scale: 1.573, overhead: 3.162e-05),
-            "fft-tiled-backward-weights-narrow": Correction(scale: 3.056, overhead: 2.512e-05),
-            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.810, overhead: 3.162e-05),
+            "fft-tiled-backward-weights": Correction(scale: 1.600, overhead: 2.512e-05),
+            "fft-tiled-backward-weights-narrow": Correction(scale: 3.192, overhead: 1.995e-05),
+            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.775, overhead: 3.981e-05),
             "fft-tiled-narrow": Correction(scale: 2.763, overhead: 1.995e-05),
             "fft-tiled-pointwise": Correction(scale: 1.040, overhead: 1.585e-05),
             "im2col": Correction(scale: 1.148, overhead: 1.585e-05),
             "im2col-backward-data": Correction(scale: 0.954, overhead: 6.310e-06),
             "im2col-backward-data-narrow": Correction(scale: 0.788, overhead: 3.981e-06),
             "im2col-backward-data-pointwise": Correction(scale: 0.985, overhead: 1.259e-06),
-            "im2col-backward-weights": Correction(scale: 1.031, overhead: 1.995e-05),
-            "im2col-backward-weights-narrow": Correction(scale: 1.395, overhead: 1.259e-05),
-            "im2col-backward-weights-pointwise": Correction(scale: 1.803, overhead: 3.162e-07),
+            "im2col-backward-weights": Correction(scale: 0.886, overhead: 1.000e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 0.299, overhead: 1.259e-05),
+            "im2col-backward-weights-pointwise": Correction(scale: 0.647, overhead: 5.012e-06),
             "im2col-narrow": Correction(scale: 0.972, overhead: 3.981e-06),
             "im2col-pointwise": Correction(scale: 0.702, overhead: 3.162e-06),
             "winograd-f2x3": Correction(scale: 0.801, overhead: 3.162e-05),
-            "winograd-f2x3-backward-weights": Correction(scale: 1.335, overhead: 0.000e+00),
-            "winograd-f2x3-backward-weights-narrow": Correction(scale: 1.275, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights": Correction(scale: 1.004, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights-narrow": Correction(scale: 0.785, overhead: 0.000e+00),
             "winograd-f2x3-narrow": Correction(scale: 1.062, overhead: 5.504e-05),
             "winograd-f2x5": Correction(scale: 1.049, overhead: 1.585e-05),
-            "winograd-f2x5-backward-weights": Correction(scale: 1.174, overhead: 1.259e-05),
-            "winograd-f2x5-backward-weights-narrow": Correction(scale: 1.295, overhead: 0.000e+00),
+            "winograd-f2x5-backward-weights": Correction(scale: 1.051, overhead: 7.943e-07),
+            "winograd-f2x5-backward-weights-narrow": Correction(scale: 0.785, overhead: 0.000e+00),
             "winograd-f2x5-narrow": Correction(scale: 1.175, overhead: 2.512e-05),
             "winograd-f4x3": Correction(scale: 1.264, overhead: 3.162e-05),
-            "winograd-f4x3-backward-weights": Correction(scale: 1.387, overhead: 0.000e+00),
-            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.586, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights": Correction(scale: 1.009, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights-narrow": Correction(scale: 0.983, overhead: 0.000e+00),
             "winograd-f4x3-narrow": Correction(scale: 1.372, overhead: 9.387e-05),
             "winograd-f4x5": Correction(scale: 1.143, overhead: 1.995e-05),
-            "winograd-f4x5-backward-weights": Correction(scale: 1.206, overhead: 0.000e+00),
-            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.317, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights": Correction(scale: 1.059, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights-narrow": Correction(scale: 0.850, overhead: 0.000e+00),
             "winograd-f4x5-narrow": Correction(scale: 1.341, overhead: 5.012e-05),
             "winograd-f6x3": Correction(scale: 1.341, overhead: 1.995e-05),
-            "winograd-f6x3-backward-weights": Correction(scale: 1.366, overhead: 0.000e+00),
-            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.804, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights": Correction(scale: 0.999, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.077, overhead: 0.000e+00),
             "winograd-f6x3-narrow": Correction(scale: 1.413, overhead: 8.622e-05),
         ])
 
@@ -261,17 +263,19 @@ extension MachineModel {
     /// by the ratio of the peaks, corrections fitted.
     /// The three `direct-backward-weights` keys are borrowed from `intelEmeraldRapids`' 2026-12-06 fit: the plans this
     /// kind's own fit measured were replaced that day (output channels along the lanes, channel-blocked depthwise), and
-    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. Re-measure here
-    /// with `convlab calibrate`.
+    /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. The three
+    /// `im2col-backward-weights` keys are this kind's own, rescaled by what pricing the GEMM's register-tile padding
+    /// did to the same keys' fit on the same calibration sweep on the Intel kind (×0.86, ×0.21 narrow, ×0.36
+    /// pointwise). Re-measure here with `convlab calibrate`.
     public static let amdZen4 = MachineModel(
         coreFLOPs: 1.132e+11, bandwidth: 2.908e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 2.036e-07, winogradBlockingSeconds: 1.357e-07,
         winogradOutputSeconds: 5.655e-07, fftSecondsPerPoint: 2.375e-10, complexProductRate: 3.537e+09,
         corrections: [
             "direct": Correction(scale: 1.109, overhead: 7.943e-06),
-            "direct-backward-weights": Correction(scale: 0.833, overhead: 1.585e-05),
-            "direct-backward-weights-narrow": Correction(scale: 0.523, overhead: 7.943e-06),
-            "direct-backward-weights-pointwise": Correction(scale: 0.773, overhead: 1.000e-05),
+            "direct-backward-weights": Correction(scale: 0.817, overhead: 1.585e-05),
+            "direct-backward-weights-narrow": Correction(scale: 0.516, overhead: 7.943e-06),
+            "direct-backward-weights-pointwise": Correction(scale: 0.780, overhead: 1.000e-05),
             "direct-narrow": Correction(scale: 0.482, overhead: 1.259e-05),
             "direct-pointwise": Correction(scale: 1.223, overhead: 1.000e-05),
             "fft": Correction(scale: 1.071, overhead: 1.585e-05),
@@ -290,9 +294,9 @@ extension MachineModel {
             "im2col-backward-data": Correction(scale: 1.181, overhead: 3.981e-06),
             "im2col-backward-data-narrow": Correction(scale: 0.998, overhead: 3.162e-06),
             "im2col-backward-data-pointwise": Correction(scale: 0.883, overhead: 0.000e+00),
-            "im2col-backward-weights": Correction(scale: 1.275, overhead: 1.995e-05),
-            "im2col-backward-weights-narrow": Correction(scale: 1.733, overhead: 1.585e-05),
-            "im2col-backward-weights-pointwise": Correction(scale: 1.596, overhead: 0.000e+00),
+            "im2col-backward-weights": Correction(scale: 1.095, overhead: 1.995e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 0.371, overhead: 1.585e-05),
+            "im2col-backward-weights-pointwise": Correction(scale: 0.573, overhead: 0.000e+00),
             "im2col-narrow": Correction(scale: 1.321, overhead: 1.585e-06),
             "im2col-pointwise": Correction(scale: 0.804, overhead: 6.310e-07),
             "winograd-f2x3": Correction(scale: 0.668, overhead: 3.162e-05),

@@ -137,9 +137,15 @@ struct Im2colGradientGeometry: Sendable {
         // backward-weights adds one product per image and tile, then the chunks' partials.
         let sums = pass == .backwardData ? RS
             : d.batch * ((positions + tileColumns - 1) / max(tileColumns, 1)) + chunks
+        // backward-weights' products are K/G × (a block of J) on the engine's register tiles, 6 rows by 16-column
+        // vectors (ragged strips run only their vectors): the padding of both is computed. Unpriced, the calibration's
+        // 8-output-channel and 3-input-channel layers pushed this class's correction to 1.8, which then priced the wide
+        // 1×1 layers of real networks twice too slow.
+        let paddedFLOPs = 2 * Double(d.batch * d.groups * positions) * Double((Kg + 5) / 6 * 6)
+            * Double(blocks * ((blockRows + 15) / 16 * 16))
         let gemm: WorkEstimate.Stage = pass == .backwardData
             ? .gemm(flops: Double(d.directFLOPs), m: blockRows, n: tileColumns, k: Kg, tasks: tasks)
-            : .gemm(flops: Double(d.directFLOPs), m: Kg, n: blockRows, k: tileColumns, tasks: tasks)
+            : .gemm(flops: max(paddedFLOPs, Double(d.directFLOPs)), m: Kg, n: blockRows, k: tileColumns, tasks: tasks)
         let lowered = isPointwise ? 0 : Double(J) * Double(positions) * Double(d.batch * d.groups) * 4 * 2
         let reduced = pass == .backwardWeights ? Double(chunks - 1) * Double(d.weightCount) * 4 * 2 : 0
         summary = PlanDescription(
