@@ -12,23 +12,29 @@ import Testing
         (try? DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 1)))?.variant
     }
 
-    static let shapes: [ConvolutionDescriptor] = {
-        var generator = SeededGenerator(seed: 0xDC16)
-        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    /// Random depthwise layers of 16–40 channels, drawn as `make` says, kept where `accept` holds.
+    static func randomDepthwise(count: Int, seed: UInt64,
+                                make: (inout SeededGenerator, Int) -> ConvolutionDescriptor?,
+                                accept: (ConvolutionDescriptor) -> Bool) -> [ConvolutionDescriptor] {
+        var generator = SeededGenerator(seed: seed)
         var result: [ConvolutionDescriptor] = []
-        while result.count < 40 {
-            let channels = pick(16...40)
-            let d = try? ConvolutionDescriptor(
-                batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...30), inputWidth: pick(1...30),
-                outputChannels: channels, kernelHeight: pick(1...7), kernelWidth: pick(1...7),
-                strideHeight: pick(1...3), strideWidth: pick(1...3),
-                padding: .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...3))),
-                dilationHeight: pick(0...2) == 0 ? pick(2...3) : 1, dilationWidth: pick(0...2) == 0 ? pick(2...3) : 1,
-                groups: channels)
-            if let d, describe(d) == "depthwise channel-blocked" { result.append(d) }
+        while result.count < count {
+            let channels = Int.random(in: 16...40, using: &generator)
+            if let d = make(&generator, channels), accept(d) { result.append(d) }
         }
         return result
-    }()
+    }
+
+    static let shapes = randomDepthwise(count: 40, seed: 0xDC16, make: { generator, channels in
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        return try? ConvolutionDescriptor(
+            batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...30), inputWidth: pick(1...30),
+            outputChannels: channels, kernelHeight: pick(1...7), kernelWidth: pick(1...7),
+            strideHeight: pick(1...3), strideWidth: pick(1...3),
+            padding: .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...3))),
+            dilationHeight: pick(0...2) == 0 ? pick(2...3) : 1, dilationWidth: pick(0...2) == 0 ? pick(2...3) : 1,
+            groups: channels)
+    }, accept: { describe($0) == "depthwise channel-blocked" })
 
     static let edgeCases: [ConvolutionDescriptor] = [
         // A 1×27 row: two segments of taps per kernel row.
@@ -54,19 +60,15 @@ import Testing
     }
 
     static let stridedShapes: [ConvolutionDescriptor] = {
-        var generator = SeededGenerator(seed: 0xDD16)
-        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
-        var result: [ConvolutionDescriptor] = []
-        while result.count < 40 {
-            let channels = pick(16...40)
-            let d = try? ConvolutionDescriptor(
+        var result = randomDepthwise(count: 40, seed: 0xDD16, make: { generator, channels in
+            func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+            return try? ConvolutionDescriptor(
                 batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...30), inputWidth: pick(1...30),
                 outputChannels: channels, kernelHeight: pick(1...7), kernelWidth: pick(1...7),
                 strideHeight: pick(1...3), strideWidth: pick(1...4),
                 padding: .explicit(Padding(top: pick(0...4), bottom: pick(0...4), left: pick(0...4), right: pick(0...9))),
                 groups: channels)
-            if let d, !d.isStrideOne { result.append(d) }
-        }
+        }, accept: { !$0.isStrideOne })
         // A tall image at stride 2 (several bands), and 1×1 at stride 3 (most dx positions have no tap).
         result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 48, inputHeight: 500, inputWidth: 33,
                                                  outputChannels: 48, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,

@@ -101,15 +101,7 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
 
     init(geometry: ChannelBlockedDepthwiseDataGradientGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
-        let d = geometry.descriptor
-        let taps = geometry.taps
-        var packed = [Float](repeating: 0, count: geometry.channelBlocks * taps * 16)
-        weights.withUnsafeBufferPointer { w in
-            for c in 0..<d.inputChannels {
-                for t in 0..<taps { packed[((c / 16) * taps + t) * 16 + c % 16] = w[c * taps + t] }
-            }
-        }
-        packedWeights = packed
+        packedWeights = DepthwiseBand(descriptor: geometry.descriptor).packedWeights(weights)
     }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {

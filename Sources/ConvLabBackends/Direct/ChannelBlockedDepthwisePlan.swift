@@ -23,15 +23,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
 
     init(geometry: ChannelBlockedDepthwiseGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
-        let d = geometry.descriptor
-        let taps = d.kernelHeight * d.kernelWidth
-        var packed = [Float](repeating: 0, count: geometry.channelBlocks * taps * 16)
-        weights.withUnsafeBufferPointer { w in
-            for c in 0..<d.inputChannels {
-                for t in 0..<taps { packed[((c / 16) * taps + t) * 16 + c % 16] = w[c * taps + t] }
-            }
-        }
-        packedWeights = packed
+        packedWeights = DepthwiseBand(descriptor: geometry.descriptor).packedWeights(weights)
     }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
