@@ -6,7 +6,8 @@ import Testing
 /// depthwise shapes with 16+ channels (ragged last block, stride 1-3, dilation, asymmetric padding, batch, non-square
 /// kernels up to 7×7 in pieces, a 1×27 row in segments, several bands). Backward-data at stride > 1 (each dx position
 /// summing only its phase's taps): random strided shapes, strides larger than the kernel, padding past the kernel's
-/// reach, several bands. Both: the same bits at every thread count.
+/// reach, several bands. Both: the same bits at every thread count, and the nChw16c entry points (blocked dy → blocked
+/// dx, blocked x and dy → dw) against the reference, outputs pre-filled with NaN, padding lanes zero.
 @Suite struct ChannelBlockedDepthwiseGradientTests {
     static func describe(_ d: ConvolutionDescriptor) -> String? {
         (try? DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 1)))?.variant
@@ -112,5 +113,88 @@ import Testing
             }
             #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
         }
+    }
+
+    /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output; returns
+    /// it unblocked, and whether the lanes past the last channel came out zero.
+    static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
+                           gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
+        let shape = plan.descriptor.shapes(for: plan.pass).output
+        let blocksOutput = plan.pass != .backwardWeights
+        let x = try ChannelBlocking.blocked(input)
+        let g = try gradOutput.map(ChannelBlocking.blocked) ?? Tensor<Float>(shape: [0])
+        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
+                                                           : shape)
+        output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        try x.withUnsafeBufferPointer { a in
+            try g.withUnsafeBufferPointer { b in
+                try output.withUnsafeMutableBufferPointer { y in
+                    try plan.executeBlocked(PassOperands(input: a, gradOutput: gradOutput == nil
+                                                            ? UnsafeBufferPointer(start: nil, count: 0) : b, output: y),
+                                            workspace: workspace.buffer, profile: nil)
+                }
+            }
+        }
+        guard blocksOutput else { return (output, true) }
+        let zeroLanes = output.scalars.enumerated().allSatisfy { index, value in
+            let channel = (index / (16 * shape[2] * shape[3])) % ((shape[1] + 15) / 16) * 16 + index % 16
+            return channel < shape[1] || value == 0
+        }
+        return (try ChannelBlocking.unblocked(output, channels: shape[1]), zeroLanes)
+    }
+
+    /// Both gradient passes on nChw16c tensors: every depthwise shape whose plan has a blocked entry (the strided
+    /// backward-data plan, stride-1 backward-data through the forward plan when dy needs no copy, every 16+-channel
+    /// backward-weights plan) agrees with the reference. Most shapes must have one, so the test cannot pass empty.
+    @Test func blockedEntryPointsAgreeWithTheReference() throws {
+        let sameSize = Self.randomDepthwise(count: 12, seed: 0xDE16, make: { generator, channels in
+            func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+            return try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: channels, inputHeight: pick(1...60), inputWidth: pick(1...70),
+                outputChannels: channels, kernelHeight: [1, 3, 5, 7][pick(0...3)], kernelWidth: [1, 3, 5][pick(0...2)],
+                padding: .same, groups: channels)
+        }, accept: { _ in true })
+        let shapes = Self.shapes.prefix(15) + Self.stridedShapes.prefix(15) + sameSize + Self.edgeCases
+        var blockedCount = [ConvolutionPass.backwardData: 0, .backwardWeights: 0]
+        for (index, d) in shapes.enumerated() {
+            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index))
+            let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index) + 1)
+            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
+                                              seed: UInt64(index) + 2)
+            for pass in [ConvolutionPass.backwardData, .backwardWeights] {
+                let options = PlanOptions(threads: 1 + index % 3)
+                let plan = try DirectBackend().makePlan(pass: pass, descriptor: d,
+                                                        weights: pass == .backwardData ? w : nil, options: options)
+                guard let blocked = plan as? any ChannelBlockedPassExecution else { continue }
+                blockedCount[pass]! += 1
+                let input = pass == .backwardData ? dy : x
+                let (output, zeroLanes) = try Self.runBlocked(blocked, input: input,
+                                                              gradOutput: pass == .backwardWeights ? dy : nil)
+                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
+                                                                 gradOutput: dy, threads: 2)
+                let report = try AccuracyChecker.compare(output: output, reference: reference,
+                                                         errorBound: blocked.summary.errorBound)
+                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
+                #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+            }
+        }
+        #expect(blockedCount[.backwardData]! >= 27 && blockedCount[.backwardWeights]! == shapes.count,
+                "blocked entries: \(blockedCount) of \(shapes.count) shapes")
+    }
+
+    /// Blocked operands of the NCHW size (or any other wrong size) are typed errors.
+    @Test func wrongBlockedGradientSizesThrow() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 20, inputHeight: 7, inputWidth: 7, outputChannels: 20,
+                                          kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 20)
+        let plan = try #require(try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                                             options: PlanOptions()) as? any ChannelBlockedPassExecution)
+        let x = try Tensor<Float>.random(shape: d.inputShape, seed: 1)
+        #expect(throws: ConvLabError.self) { try plan.runBlocked(x, gradOutput: x) }
+        let blocked = try ChannelBlocking.blocked(x)
+        #expect(throws: ConvLabError.self) { try plan.runBlocked(blocked, gradOutput: nil) }
+        #expect(try plan.runBlocked(blocked, gradOutput: blocked).shape == d.weightShape)
     }
 }

@@ -10,7 +10,8 @@ import ConvLabCore
 /// vector. A task is a band of dx rows of one image and block of 16 channels: it transposes the dy rows the band reads
 /// into a zero-margined [row][column][16] buffer, computes each dx row phase by phase, 8 positions of one column phase
 /// at a time on 8 accumulators (one weight vector load per tap, one dy load per tap and position), and transposes the
-/// band back into the 16 dx planes. Each dx element sums its taps in (u, v) order, so no result depends on the thread
+/// band back into the 16 dx planes. On nChw16c tensors (`executeBlocked`) the band reads dy's rows and writes dx's
+/// rows where they are, without the transpositions. Each dx element sums its taps in (u, v) order, so no result depends on the thread
 /// count. Dilated layers keep zero insertion.
 struct ChannelBlockedDepthwiseDataGradientGeometry: Sendable {
     let descriptor: ConvolutionDescriptor
@@ -90,7 +91,7 @@ struct ChannelBlockedDepthwiseDataGradientGeometry: Sendable {
     }
 }
 
-struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
+struct ChannelBlockedDepthwiseDataGradientPlan: ChannelBlockedPassExecution {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseDataGradientGeometry
     /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
@@ -106,6 +107,17 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
+        run(operands, workspace: workspace, layout: .nchw, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        run(operands, workspace: workspace, layout: .nChw16c, profile: profile)
+    }
+
+    private func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, layout: TensorLayout,
+                     profile: ExecutionProfile?) {
         let g = geometry
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.output.baseAddress!, workspace))
         measurePhase("convolve", in: profile) {
@@ -116,7 +128,7 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
                     let band = task % g.bandsPerBlock
                     let block = (task / g.bandsPerBlock) % g.channelBlocks
                     let n = task / (g.bandsPerBlock * g.channelBlocks)
-                    runBand(n: n, block: block, firstRow: band * g.bandRows, dy: dy, dx: dx,
+                    runBand(n: n, block: block, firstRow: band * g.bandRows, dy: dy, dx: dx, layout: layout,
                             weights: weights.value + block * g.taps * 16,
                             stage: g.stage.pointer(in: workspace, worker: worker),
                             buffer: g.gradient.pointer(in: workspace, worker: worker),
@@ -127,7 +139,7 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
     }
 
     private func runBand(n: Int, block: Int, firstRow: Int, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                         weights: UnsafePointer<Float>, stage: UnsafeMutablePointer<Float>,
+                         layout: TensorLayout, weights: UnsafePointer<Float>, stage: UnsafeMutablePointer<Float>,
                          buffer: UnsafeMutablePointer<Float>, result: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
         let (sh, sw, R, S) = (d.strideHeight, d.strideWidth, d.kernelHeight, d.kernelWidth)
@@ -137,9 +149,16 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
         // dy rows [lowRow, lowRow + gradientRows) (some outside [0, Ho): zero) into the buffer, columns at leftMargin.
         let lowRow = (firstRow + d.padding.top) / sh - ((R + sh - 1) / sh - 1)
         let (lo, hi) = (max(lowRow, 0), min(lowRow + g.gradientRows, Ho))
-        if lo < hi {
-            ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Ho * Wo, planeStride: Ho * Wo,
-                                      from: lo * Wo, count: (hi - lo) * Wo, channels: channels, into: stage)
+        // Rows [lo, hi) of dy as [row − lo][column][16]: transposed into the stage, or the blocked tensor's own rows.
+        let rowsOfGradient: UnsafePointer<Float>
+        if layout == .nchw {
+            if lo < hi {
+                ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Ho * Wo, planeStride: Ho * Wo,
+                                          from: lo * Wo, count: (hi - lo) * Wo, channels: channels, into: stage)
+            }
+            rowsOfGradient = UnsafePointer(stage)
+        } else {
+            rowsOfGradient = dy + ((n * g.channelBlocks + block) * Ho + lo) * Wo * 16
         }
         let rowFloats = g.bufferWidth * 16
         for i in 0..<g.gradientRows {
@@ -150,14 +169,17 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
                 continue
             }
             zeroFloats(row, count: g.leftMargin * 16)
-            copyFloats(stage + (source - lo) * Wo * 16, to: row + g.leftMargin * 16, count: Wo * 16)
+            copyFloats(rowsOfGradient + (source - lo) * Wo * 16, to: row + g.leftMargin * 16, count: Wo * 16)
             zeroFloats(row + (g.leftMargin + Wo) * 16, count: rowFloats - (g.leftMargin + Wo) * 16)
         }
+        // The band's dx rows, [row][column][16]: the worker's buffer, or for nChw16c the output block's own rows.
+        let results = layout == .nchw ? result
+            : dx + ((n * g.channelBlocks + block) * d.inputHeight + firstRow) * W * 16
         for r in 0..<rows {
             let ih = firstRow + r
             let (q, a) = ((ih + d.padding.top) / sh, (ih + d.padding.top) % sh)
             let rowTaps = a < R ? (R - a + sh - 1) / sh : 0
-            let target = result + r * W * 16
+            let target = results + r * W * 16
             for b in 0..<sw {
                 // Columns iw = sw·p + b − pl of this phase inside [0, W).
                 let firstP = (d.padding.left - b + sw - 1) / sw
@@ -195,6 +217,7 @@ struct ChannelBlockedDepthwiseDataGradientPlan: PassPlan {
                 }
             }
         }
+        guard layout == .nchw else { return }
         ChannelBlocking.fromBlocked(result, count: rows * W, channels: channels,
                                     into: dx + (n * d.inputChannels + first) * d.inputHeight * W + firstRow * W,
                                     planeStride: d.inputHeight * W)

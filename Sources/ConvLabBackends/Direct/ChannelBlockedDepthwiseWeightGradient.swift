@@ -13,7 +13,8 @@ import ConvLabCore
 /// input rows the band reads into a zero-padded [row][column][16] buffer (`DepthwiseBand`, as the forward plan does)
 /// and transposes the band's dy rows to [position][16]; then for each piece of the kernel (up to 25 taps: a 3×3 or
 /// 5×5 whole, a 7×7 in rows of three) one pass over the band's positions loads one dy vector and one input vector per
-/// tap, with one accumulator per tap, and adds them into the task's sums at the end of the band. The image groups'
+/// tap, with one accumulator per tap, and adds them into the task's sums at the end of the band. On nChw16c x and dy
+/// (`executeBlocked`) the band reads their rows where they are, without the transpositions. The image groups'
 /// sums are added in order at the end. Bands and image groups depend only on the layer and the caches, so no sum's
 /// order depends on the thread count.
 struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
@@ -134,7 +135,7 @@ struct DepthwiseTapPiece: Sendable {
     let columns: Int
 }
 
-struct ChannelBlockedDepthwiseWeightGradientPlan: PassPlan {
+struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
     let geometry: ChannelBlockedDepthwiseWeightGradientGeometry
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
@@ -142,6 +143,17 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: PassPlan {
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
+        run(operands, workspace: workspace, layout: .nchw, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        run(operands, workspace: workspace, layout: .nChw16c, profile: profile)
+    }
+
+    private func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, layout: TensorLayout,
+                     profile: ExecutionProfile?) {
         let (d, g) = (descriptor, geometry)
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
                                         operands.output.baseAddress!, workspace))
@@ -162,16 +174,25 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: PassPlan {
                     for bandIndex in 0..<g.bands {
                         let firstRow = bandIndex * g.bandRows
                         let rows = min(g.bandRows, d.outputHeight - firstRow)
-                        g.band.fill(firstRow: firstRow, rows: rows,
-                                    from: .planes(x + (n * d.inputChannels + first) * planeSize, channels: channels,
-                                                  stage: stage),
-                                    into: padded)
-                        ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Q, planeStride: Q,
-                                                  from: firstRow * d.outputWidth, count: rows * d.outputWidth,
-                                                  channels: channels, into: gradient)
+                        let rowsOfGradient: UnsafePointer<Float>
+                        if layout == .nchw {
+                            g.band.fill(firstRow: firstRow, rows: rows,
+                                        from: .planes(x + (n * d.inputChannels + first) * planeSize,
+                                                      channels: channels, stage: stage),
+                                        into: padded)
+                            ChannelBlocking.toBlocked(dy + (n * d.outputChannels + first) * Q, planeStride: Q,
+                                                      from: firstRow * d.outputWidth, count: rows * d.outputWidth,
+                                                      channels: channels, into: gradient)
+                            rowsOfGradient = UnsafePointer(gradient)
+                        } else {
+                            let plane = n * g.channelBlocks + block
+                            g.band.fill(firstRow: firstRow, rows: rows, from: .blocked(x + plane * planeSize * 16),
+                                        into: padded)
+                            rowsOfGradient = dy + (plane * Q + firstRow * d.outputWidth) * 16
+                        }
                         for piece in g.pieces {
                             DepthwiseChannelGradientKernel.run(
-                                piece, gradient: UnsafePointer(gradient),
+                                piece, gradient: rowsOfGradient,
                                 input: UnsafePointer(padded + piece.firstRow * steps.tapRow
                                                      + piece.firstColumn * steps.tapColumn),
                                 rows: rows, columns: d.outputWidth, steps: steps,

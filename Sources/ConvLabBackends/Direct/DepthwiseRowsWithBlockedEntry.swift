@@ -30,3 +30,24 @@ struct DepthwiseRowsWithBlockedEntry: ChannelBlockedExecution {
         try blocked.executeBlocked(input: input, output: output, workspace: workspace, profile: profile)
     }
 }
+
+/// The same pairing for backward-weights: the row plan on NCHW x and dy, the channel-blocked bands on nChw16c ones.
+struct DepthwiseWeightGradientRowsWithBlockedEntry: ChannelBlockedPassExecution {
+    let rows: DepthwiseWeightGradientPlan
+    let blocked: ChannelBlockedDepthwiseWeightGradientPlan
+
+    var descriptor: ConvolutionDescriptor { rows.descriptor }
+    var summary: PlanDescription { DepthwiseRowsWithBlockedEntry.summary(rows: rows.summary, blocked: blocked.summary) }
+    var blockedSummary: PlanDescription { blocked.summary }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validate(operands, workspace: workspace)
+        try rows.execute(operands, workspace: workspace, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        try blocked.executeBlocked(operands, workspace: workspace, profile: profile)
+    }
+}

@@ -262,8 +262,16 @@ extension DirectBackend {
                 descriptor: descriptor, options: options))
         }
         if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
-            return DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
-                                                                                              options: options))
+            let rows = DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                                  options: options))
+            // With an nChw16c entry where the channel-blocked bands run (and fit the limits the row plan met).
+            guard ChannelBlockedDepthwiseGeometry.supports(descriptor),
+                  let blocked = try? ChannelBlockedDepthwiseWeightGradientGeometry(descriptor: descriptor,
+                                                                                   options: options) else {
+                return rows
+            }
+            return DepthwiseWeightGradientRowsWithBlockedEntry(
+                rows: rows, blocked: ChannelBlockedDepthwiseWeightGradientPlan(geometry: blocked))
         }
         return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
                                                                                     options: options))

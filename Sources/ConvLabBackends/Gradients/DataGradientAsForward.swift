@@ -133,8 +133,40 @@ struct DataGradientAsForward: Sendable {
                                            weights: try equivalent.rotatedWeights(weights), options: options)
         let (summary, upsampled, inner) = try equivalent.summary(backend: backend.name, forward: forward.summary,
                                                                   options: options)
-        return DataGradientPlan(geometry: equivalent, forward: forward, summary: summary, upsampled: upsampled,
-                                inner: inner, threads: options.threads)
+        let plan = DataGradientPlan(geometry: equivalent, forward: forward, summary: summary, upsampled: upsampled,
+                                    inner: inner, threads: options.threads)
+        if !equivalent.preparesInput, let blocked = forward as? any ChannelBlockedExecution {
+            return DataGradientPlanWithBlockedEntry(plan: plan, forward: blocked)
+        }
+        return plan
+    }
+}
+
+/// A backward-data plan whose forward problem reads dy as it is (stride 1, nothing cropped) and has a channel-blocked
+/// entry point: blocked dy and dx are that problem's blocked input and output, so the pass runs on nChw16c tensors
+/// too (the depthwise layers' channel-blocked bands, without their transpositions).
+struct DataGradientPlanWithBlockedEntry: ChannelBlockedPassExecution {
+    let plan: DataGradientPlan
+    let forward: any ChannelBlockedExecution
+
+    var descriptor: ConvolutionDescriptor { plan.descriptor }
+    var summary: PlanDescription { plan.summary }
+    var blockedSummary: PlanDescription {
+        var summary = plan.summary
+        let variant = forward.blockedSummary.variant
+        summary.variant = "as forward" + (variant.isEmpty ? "" : ": \(variant)")
+        return summary
+    }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try plan.execute(operands, workspace: workspace, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        try forward.executeBlocked(input: operands.input, output: operands.output,
+                                   workspace: plan.inner.bytes(in: workspace), profile: profile)
     }
 }
 

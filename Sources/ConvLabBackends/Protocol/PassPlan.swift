@@ -45,6 +45,11 @@ extension PassPlan {
             throw ConvLabError.shapeMismatch(what: what, expected: "\(count(shape)) floats (\(shape))",
                                              actual: "\(actual)")
         }
+        try checkWorkspace(workspace)
+    }
+
+    /// Checks the workspace's length (at least `summary.workspaceBytes`) and its alignment.
+    package func checkWorkspace(_ workspace: UnsafeMutableRawBufferPointer) throws {
         if workspace.count < summary.workspaceBytes {
             throw ConvLabError.shapeMismatch(what: "workspace", expected: "at least \(summary.workspaceBytes) bytes",
                                              actual: "\(workspace.count) bytes")

@@ -16,8 +16,9 @@ public struct ComparisonRunner: Sendable {
     public var profile: Bool
     /// The computation measured: forward, backward-data or backward-weights.
     public var pass: ConvolutionPass
-    /// The tensor layouts to time a forward plan in: NCHW always runs for plans without a blocked entry point; with
-    /// `.nChw16c` a plan that has one (`ChannelBlockedExecution`) gets a second row, on blocked tensors.
+    /// The tensor layouts to time a plan in: NCHW always runs for plans without a blocked entry point; with
+    /// `.nChw16c` a plan that has one (`ChannelBlockedPassExecution`, any pass) gets a second row, on blocked
+    /// activations.
     public var layouts: [TensorLayout]
 
     public init(descriptor: ConvolutionDescriptor, options: PlanOptions = PlanOptions(),
@@ -72,8 +73,8 @@ public struct ComparisonRunner: Sendable {
             if case .unsupported(let reason) = backend.support(for: d, pass: pass) {
                 row.status = .unsupported(reason)
             } else {
-                var blockedPlan: (any ChannelBlockedExecution)?
-                let timesNCHW = layouts.contains(.nchw) || pass != .forward
+                var blockedPlan: (any ChannelBlockedPassExecution)?
+                let timesNCHW = layouts.contains(.nchw)
                 capturingErrors(into: &row) { row in
                     let plan: any PassPlan
                     if timesNCHW {
@@ -82,8 +83,7 @@ public struct ComparisonRunner: Sendable {
                     } else {
                         plan = try backend.makePlan(pass: pass, descriptor: d, weights: weights, options: options)
                     }
-                    blockedPlan = pass == .forward && layouts.contains(.nChw16c) ? plan as? any ChannelBlockedExecution
-                        : nil
+                    blockedPlan = layouts.contains(.nChw16c) ? plan as? any ChannelBlockedPassExecution : nil
                     if !timesNCHW && blockedPlan == nil {
                         row.status = .unsupported("its \(plan.summary.variant.isEmpty ? "" : plan.summary.variant + " ")"
                                                   + "plan has no nChw16c entry point")
@@ -96,7 +96,8 @@ public struct ComparisonRunner: Sendable {
                     blockedRow.variant = variant.isEmpty ? nil : variant
                     blockedRow.workspaceBytes = blockedPlan.summary.workspaceBytes
                     capturingErrors(into: &blockedRow) { blockedRow in
-                        try measureBlocked(blockedPlan, input: input, reference: reference, into: &blockedRow)
+                        try measureBlocked(blockedPlan, input: input, gradOutput: dy, reference: reference,
+                                           into: &blockedRow)
                     }
                     if timesNCHW {
                         onEach(row)
@@ -127,28 +128,37 @@ public struct ComparisonRunner: Sendable {
         }
     }
 
-    /// Times a plan's nChw16c entry point on the blocked input; the blocked output is unblocked for the accuracy
-    /// check. The blocking of the input and the unblocking of the output are outside the timed runs (the layout a
-    /// network would keep between layers), as in oneDNN's measurements.
-    private func measureBlocked(_ plan: any ChannelBlockedExecution, input: Tensor<Float>,
-                                reference: ReferenceResult?, into row: inout BackendMeasurement) throws {
-        let d = descriptor
+    /// Times a plan's nChw16c entry point on the blocked activations (x or dy, and dy for backward-weights); a blocked
+    /// output is unblocked for the accuracy check (dw is not blocked). The blocking of the operands and the
+    /// unblocking of the output are outside the timed runs (the layout a network would keep between layers), as in
+    /// oneDNN's measurements.
+    private func measureBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
+                                gradOutput: Tensor<Float>?, reference: ReferenceResult?,
+                                into row: inout BackendMeasurement) throws {
+        let shape = descriptor.shapes(for: pass).output
+        let blocksOutput = pass != .backwardWeights
         let blockedInput = try ChannelBlocking.blocked(input)
-        var blockedOutput = try Tensor<Float>(shape: [d.batch, (d.outputChannels + 15) / 16, d.outputHeight,
-                                                      d.outputWidth, 16])
-        blockedOutput.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        let blockedGradient = try pass == .backwardWeights ? ChannelBlocking.blocked(gradOutput!) : Tensor<Float>(shape: [0])
+        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
+                                                           : shape)
+        output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
         try record(into: &row, run: { profile in
             try blockedInput.withUnsafeBufferPointer { x in
-                try blockedOutput.withUnsafeMutableBufferPointer { y in
-                    try timeOrProfile(profile) {
-                        try plan.executeBlocked(input: x, output: y, workspace: workspace.buffer, profile: $0)
+                try blockedGradient.withUnsafeBufferPointer { g in
+                    try output.withUnsafeMutableBufferPointer { y in
+                        let operands = PassOperands(input: x, gradOutput: pass == .backwardWeights ? g
+                                                        : UnsafeBufferPointer(start: nil, count: 0), output: y)
+                        return try timeOrProfile(profile) {
+                            try plan.executeBlocked(operands, workspace: workspace.buffer, profile: $0)
+                        }
                     }
                 }
             }
         }, accuracy: {
             try reference.map {
-                try AccuracyChecker.compare(output: try ChannelBlocking.unblocked(blockedOutput, channels: d.outputChannels),
+                try AccuracyChecker.compare(output: blocksOutput ? try ChannelBlocking.unblocked(output, channels: shape[1])
+                                                                 : output,
                                             reference: $0, errorBound: plan.summary.errorBound,
                                             ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
             }

@@ -54,8 +54,8 @@ struct RunOptions: ParsableArguments {
 
     var isTraining: Bool { PassOption.isTraining(pass) }
 
-    @Option(help: ArgumentHelp(stringLiteral: "Tensor layout of forward timings: nchw, nchw16c (plans with a "
-        + "channel-blocked entry point, on blocked tensors) or both."))
+    @Option(help: ArgumentHelp(stringLiteral: "Tensor layout of the timings, every pass: nchw, nchw16c (plans with a "
+        + "channel-blocked entry point, on blocked activations; weights and dw stay KCRS) or both."))
     var layout = "nchw"
 
     /// The layouts `--layout` names.
