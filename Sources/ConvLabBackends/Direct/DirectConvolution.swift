@@ -39,11 +39,11 @@ public struct DirectBackend: BackwardDataByForward {
 /// Which plan `direct` runs on a descriptor, decided once for `describe` and `makePlan`: depthwise layers of 16+
 /// channels at stride > 1 or on rows under 48 outputs vectorise across channels; other stride-1 depthwise rows of
 /// 24+ outputs use row bands (with the channel-blocked plan as their nChw16c entry point when it can run); everything
-/// else uses the general polyphase plan.
+/// else uses the general polyphase plan (1×1 layers with the channel-blocked 1×1 plan as their nChw16c entry point).
 enum DirectPlanChoice {
     case channelBlockedDepthwise(ChannelBlockedDepthwiseGeometry)
     case depthwiseRows(DepthwiseGeometry, blocked: ChannelBlockedDepthwiseGeometry?)
-    case general(DirectGeometry)
+    case general(DirectGeometry, pointwise: ChannelBlockedPointwiseGeometry?)
 
     init(_ d: ConvolutionDescriptor, options: PlanOptions) throws {
         if ChannelBlockedDepthwiseGeometry.applies(to: d) {
@@ -53,7 +53,10 @@ enum DirectPlanChoice {
                                   blocked: ChannelBlockedDepthwiseGeometry.supports(d)
                                       ? try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options) : nil)
         } else {
-            self = .general(try DirectGeometry(descriptor: d, options: options))
+            // 1×1 layers get the channel-blocked 1×1 plan as their nChw16c entry point (if it fits the limits).
+            self = .general(try DirectGeometry(descriptor: d, options: options),
+                            pointwise: ChannelBlockedPointwiseGeometry.applies(to: d)
+                                ? try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) : nil)
         }
     }
 
@@ -63,7 +66,9 @@ enum DirectPlanChoice {
         case .depthwiseRows(let rows, nil): return rows.summary
         case .depthwiseRows(let rows, let blocked?):
             return DepthwiseRowsWithBlockedEntry.summary(rows: rows.summary, blocked: blocked.summary)
-        case .general(let geometry): return geometry.summary
+        case .general(let geometry, nil): return geometry.summary
+        case .general(let geometry, let pointwise?):
+            return DepthwiseRowsWithBlockedEntry.summary(rows: geometry.summary, blocked: pointwise.summary)
         }
     }
 
@@ -74,7 +79,10 @@ enum DirectPlanChoice {
         case .depthwiseRows(let rows, let blocked?):
             return DepthwiseRowsWithBlockedEntry(rows: DepthwisePlan(geometry: rows, weights: weights),
                                                  blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
-        case .general(let geometry): return DirectPlan(geometry: geometry, weights: weights)
+        case .general(let geometry, nil): return DirectPlan(geometry: geometry, weights: weights)
+        case .general(let geometry, let pointwise?):
+            return PointwiseWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
+                                             blocked: ChannelBlockedPointwisePlan(geometry: pointwise, weights: weights))
         }
     }
 }

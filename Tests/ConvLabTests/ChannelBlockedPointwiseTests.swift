@@ -1,0 +1,90 @@
+import ConvLab
+import Testing
+
+/// The direct backend's channel-blocked 1×1 plan, the nChw16c entry point of 1×1 layers, forward and (through the
+/// forward problem on C↔K-swapped weights) backward-data: against the float64 reference on random shapes with ragged
+/// channel counts (1–600: several input chunks, last output groups of 1–3 blocks), every stride, batch, maps whose
+/// positions are not a multiple of the 24-position tile, outputs pre-filled with NaN, lanes past the last channel zero,
+/// and the same bits at every thread count.
+@Suite struct ChannelBlockedPointwiseTests {
+    static let shapes: [ConvolutionDescriptor] = {
+        var generator = SeededGenerator(seed: 0x1B1C)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var result: [ConvolutionDescriptor] = []
+        while result.count < 40 {
+            let wide = pick(0...3) == 0
+            if let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: wide ? pick(257...600) : pick(1...100),
+                inputHeight: pick(1...30), inputWidth: pick(1...30),
+                outputChannels: pick(0...1) == 0 ? pick(1...40) : pick(41...200), kernelHeight: 1, kernelWidth: 1,
+                strideHeight: pick(0...2) == 0 ? pick(2...3) : 1, strideWidth: pick(0...2) == 0 ? pick(2...3) : 1) {
+                result.append(d)
+            }
+        }
+        // ResNet-50's 7×7 2048 → 512 (weights beyond L2: group ranges) and a 112² map with 16 outputs (one block).
+        result.append(try! ConvolutionDescriptor(inputChannels: 2048, inputHeight: 7, inputWidth: 7, outputChannels: 512,
+                                                 kernelHeight: 1, kernelWidth: 1))
+        result.append(try! ConvolutionDescriptor(inputChannels: 32, inputHeight: 112, inputWidth: 112, outputChannels: 16,
+                                                 kernelHeight: 1, kernelWidth: 1))
+        return result
+    }()
+
+    @Test func blockedForwardAndDataGradientAgreeWithTheReference() throws {
+        var dataGradients = 0
+        for (index, d) in Self.shapes.enumerated() {
+            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index))
+            let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index) + 1)
+            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
+                                              seed: UInt64(index) + 2)
+            for pass in [ConvolutionPass.forward, .backwardData] {
+                let plan = try DirectBackend().makePlan(pass: pass, descriptor: d, weights: w,
+                                                        options: PlanOptions(threads: 1 + index % 3))
+                // Forward: every shape; backward-data: stride 1 (strided 1×1 gradients run as phases, NCHW only).
+                guard let blocked = plan as? any ChannelBlockedPassExecution else {
+                    #expect(pass == .backwardData && !d.isStrideOne, "\(pass) \(d): no nChw16c entry point")
+                    continue
+                }
+                #expect(blocked.blockedSummary.variant.hasSuffix("1x1 channel-blocked"), "\(pass) \(d)")
+                if pass == .backwardData { dataGradients += 1 }
+                let input = pass == .forward ? x : dy
+                let (output, zeroLanes) = try ChannelBlockedDepthwiseGradientTests.runBlocked(blocked, input: input,
+                                                                                              gradOutput: nil)
+                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
+                                                                 gradOutput: nil, threads: 2)
+                let report = try AccuracyChecker.compare(output: output, reference: reference,
+                                                         errorBound: blocked.summary.errorBound)
+                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
+                #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+            }
+        }
+        #expect(dataGradients >= Self.shapes.count / 3, "\(dataGradients) blocked backward-data plans")
+    }
+
+    @Test func sameBitsAtEveryThreadCount() throws {
+        for (index, d) in Self.shapes.prefix(8).enumerated() {
+            let x = try ChannelBlocking.blocked(try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(index)))
+            let w = try Tensor<Float>.random(shape: d.weightShape, seed: UInt64(index) + 7)
+            let bits = try (1...3).map { threads in
+                let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w,
+                                                                     options: PlanOptions(threads: threads))
+                                            as? any ChannelBlockedPassExecution)
+                return try plan.runBlocked(x).withUnsafeBufferPointer { $0.map(\.bitPattern) }
+            }
+            #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
+        }
+    }
+
+    /// Padded and grouped 1×1 layers keep the NCHW plan only: no entry point rather than a wrong answer.
+    @Test func paddedAndGroupedLayersHaveNoBlockedEntry() throws {
+        for d in [try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
+                                            kernelHeight: 1, kernelWidth: 1, padding: .explicit(Padding(1))),
+                  try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 64,
+                                            kernelHeight: 1, kernelWidth: 1, groups: 2)] {
+            let w = try Tensor<Float>.random(shape: d.weightShape, seed: 3)
+            let plan = try DirectBackend().makePlan(descriptor: d, weights: w, options: PlanOptions())
+            #expect(!(plan is any ChannelBlockedPassExecution), "\(d)")
+        }
+    }
+}
