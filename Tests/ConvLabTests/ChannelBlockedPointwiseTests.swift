@@ -5,7 +5,7 @@ import Testing
 /// forward problem on C↔K-swapped weights) backward-data: against the float64 reference on random shapes with ragged
 /// channel counts (1–600: several input chunks, last output groups of 1–3 blocks), every stride, batch, maps whose
 /// positions are not a multiple of the 24-position tile, outputs pre-filled with NaN, lanes past the last channel zero,
-/// and the same bits at every thread count.
+/// and the same bits at every thread count. (Padded 1×1 layers take the dense blocked plan, `ChannelBlockedDirectTests`.)
 @Suite struct ChannelBlockedPointwiseTests {
     static let shapes: [ConvolutionDescriptor] = {
         var generator = SeededGenerator(seed: 0x1B1C)
@@ -76,15 +76,18 @@ import Testing
         }
     }
 
-    /// Padded and grouped 1×1 layers keep the NCHW plan only: no entry point rather than a wrong answer.
-    @Test func paddedAndGroupedLayersHaveNoBlockedEntry() throws {
-        for d in [try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
-                                            kernelHeight: 1, kernelWidth: 1, padding: .explicit(Padding(1))),
-                  try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 64,
-                                            kernelHeight: 1, kernelWidth: 1, groups: 2)] {
-            let w = try Tensor<Float>.random(shape: d.weightShape, seed: 3)
-            let plan = try DirectBackend().makePlan(descriptor: d, weights: w, options: PlanOptions())
-            #expect(!(plan is any ChannelBlockedPassExecution), "\(d)")
-        }
+    /// A padded 1×1 layer's blocked entry is the dense plan (its border outputs read only padding); a grouped one has
+    /// none: the NCHW plan only, rather than a wrong answer.
+    @Test func paddedAndGroupedLayers() throws {
+        let padded = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
+                                               kernelHeight: 1, kernelWidth: 1, padding: .explicit(Padding(1)))
+        let grouped = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 64,
+                                                kernelHeight: 1, kernelWidth: 1, groups: 2)
+        let plan = try DirectBackend().makePlan(descriptor: padded, weights: try Tensor<Float>.random(
+            shape: padded.weightShape, seed: 3), options: PlanOptions())
+        #expect((plan as? any ChannelBlockedPassExecution)?.blockedSummary.variant == "channel-blocked")
+        let groupedPlan = try DirectBackend().makePlan(descriptor: grouped, weights: try Tensor<Float>.random(
+            shape: grouped.weightShape, seed: 3), options: PlanOptions())
+        #expect(!(groupedPlan is any ChannelBlockedPassExecution))
     }
 }

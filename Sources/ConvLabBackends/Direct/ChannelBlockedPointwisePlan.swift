@@ -7,13 +7,13 @@ import ConvLabCore
 ///
 /// y[p][k..k+63] = Σ_c x[p][c] · w[c][k..k+63]: a register tile of 4 output blocks × 6 positions (24 accumulators,
 /// 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads), 2 × 12 or 1 × 24 for a last group of fewer
-/// blocks (8+ independent chains). A task owns a range of one image's tiles of 24 positions and a range of 64-channel
-/// output groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each
-/// stay in L2 and split further (positions or groups, whichever re-reads fewer bytes) until every thread has 4 tasks:
-/// on 7×7 maps with 2048 channels a task of one 24-position tile re-read the 4 MB of weights per tile from L3. It walks
-/// the input channels in chunks whose 24 positions fit half of L1. Strided layers gather their positions into
-/// the worker's scratch first (as does an image's last, partial tile: no read beyond the tensor). Each output sums
-/// its channels in order, chunk after chunk, so no result depends on the thread count.
+/// blocks (8+ independent chains). A task owns an even range of one image's positions and a range of 64-channel output
+/// groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each stay
+/// in L2 and split further (positions or groups, whichever re-reads fewer bytes) until every thread has 4 tasks: on
+/// 7×7 maps with 2048 channels, tasks of one 24-position tile re-read the 4 MB of weights per tile from L3. It walks
+/// the input channels in chunks whose 24 positions fit half of L1. Strided layers gather their positions into the
+/// worker's scratch first (as does the tensor's last tile: no read beyond the tensor). Each output sums its channels
+/// in order, chunk after chunk, so no result depends on the thread count.
 struct ChannelBlockedPointwisePlan: Sendable {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedPointwiseGeometry
@@ -45,9 +45,9 @@ struct ChannelBlockedPointwisePlan: Sendable {
                 Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
                     let (x, y, workspace) = shared.value
                     let range = task % g.groupRanges
-                    let tileRange = (task / g.groupRanges) % g.tileRanges
-                    let n = task / (g.groupRanges * g.tileRanges)
-                    runTask(n: n, tiles: (tileRange * g.tilesPerRange)..<min(g.tilesPerImage, (tileRange + 1) * g.tilesPerRange),
+                    let positions = (task / g.groupRanges) % g.positionRanges
+                    let n = task / (g.groupRanges * g.positionRanges)
+                    runTask(n: n, positions: g.positions(positions),
                             groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
                             x: x, y: y, weights: weights.value,
                             scratch: g.scratch.pointer(in: workspace, worker: worker))
@@ -56,68 +56,62 @@ struct ChannelBlockedPointwisePlan: Sendable {
         }
     }
 
-    /// One image's tiles × groups, chunk by chunk of input channels: the chunk's rows of every tile (in place, or
-    /// gathered into the scratch) are read by every group, and each group's chunk of weights by every tile.
-    private func runTask(n: Int, tiles: Range<Int>, groups: Range<Int>, x: UnsafePointer<Float>,
+    /// One image's range of positions × a range of groups, chunk by chunk of input channels: the chunk's rows of the
+    /// positions (in place, or gathered into the scratch) are read by every group, and each group's chunk of weights
+    /// by every register tile of the range. A range's last tile may read positions past it (its results are not
+    /// stored): in place, except past the tensor's end, where that tail is gathered, zero-padded.
+    private func runTask(n: Int, positions: Range<Int>, groups: Range<Int>, x: UnsafePointer<Float>,
                          y: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
-        let tilePositions = ChannelBlockedPointwiseGeometry.tilePositions
-        let (C, Q, H, W) = (d.inputChannels, d.outputHeight * d.outputWidth, d.inputHeight, d.inputWidth)
+        let (C, Q, W) = (d.inputChannels, d.outputHeight * d.outputWidth, d.inputWidth)
+        let plane = d.inputHeight * W * 16
         let outputBlock = Q * 16
-        let slotFloats = g.chunkChannels / 16 * tilePositions * 16
-        func valid(_ tile: Int) -> Int { min(tilePositions, Q - tile * tilePositions) }
-        func gathers(_ tile: Int) -> Bool { !d.isStrideOne || valid(tile) < tilePositions }
+        // Gathered rows: the whole range when strided, else the positions from the range's last whole 24 on when the
+        // last image's tiles would read past the tensor.
+        let gatherStart = d.isStrideOne ? positions.lowerBound + (positions.count / 24) * 24 : positions.lowerBound
+        let gathers = !d.isStrideOne || (n == d.batch - 1 && positions.upperBound == Q && gatherStart < Q)
+        let gatherWidth = g.scratchPositions
         var chunkStart = 0
         while chunkStart < C {
             let channels = min(g.chunkChannels, C - chunkStart)
             let firstBlock = chunkStart / 16
             let chunkBlocks = (channels + 15) / 16
-            // Tiles that cannot be read in place (strided, or an image's partial last tile) into their scratch
-            // slot as [block][24][16], zero past the valid positions.
-            for tile in tiles where gathers(tile) {
-                let slot = scratch + (tile - tiles.lowerBound) * slotFloats
+            if gathers {
+                let count = positions.upperBound - gatherStart
                 for b in 0..<chunkBlocks {
-                    let plane = x + (n * g.inputBlocks + firstBlock + b) * H * W * 16
-                    let target = slot + b * tilePositions * 16
-                    for i in 0..<tilePositions {
-                        guard i < valid(tile) else {
-                            zeroFloats(target + i * 16, count: 16)
-                            continue
-                        }
-                        let position = tile * tilePositions + i
+                    let source = x + (n * g.inputBlocks + firstBlock + b) * plane
+                    let target = scratch + b * gatherWidth * 16
+                    for i in 0..<count {
+                        let position = gatherStart + i
                         let (oh, ow) = (position / d.outputWidth, position % d.outputWidth)
-                        copyFloats(plane + (oh * d.strideHeight * W + ow * d.strideWidth) * 16, to: target + i * 16,
+                        copyFloats(source + (oh * d.strideHeight * W + ow * d.strideWidth) * 16, to: target + i * 16,
                                    count: 16)
                     }
+                    zeroFloats(target + count * 16, count: (gatherWidth - count) * 16)
                 }
             }
             let accumulate = chunkStart > 0
             for group in groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
-                let panel = weights + (group * C + chunkStart) * 64
-                for tile in tiles {
-                    let firstPosition = tile * tilePositions
-                    let inPlace = !gathers(tile)
+                let columns = blocks == 1 ? 24 : blocks == 2 ? 12 : 6
+                var start = positions.lowerBound
+                while start < positions.upperBound {
+                    let fromScratch = gathers && start >= gatherStart
                     let arguments = PointwiseTileArguments(
-                        input: inPlace ? x + ((n * g.inputBlocks + firstBlock) * Q + firstPosition) * 16
-                            : UnsafePointer(scratch + (tile - tiles.lowerBound) * slotFloats),
-                        blockStride: inPlace ? Q * 16 : tilePositions * 16, channels: channels, weights: panel,
-                        output: y + ((n * g.outputBlocks + group * 4) * Q + firstPosition) * 16,
+                        input: fromScratch ? UnsafePointer(scratch + (start - gatherStart) * 16)
+                            : x + ((n * g.inputBlocks + firstBlock) * Q + start) * 16,
+                        blockStride: fromScratch ? gatherWidth * 16 : Q * 16, channels: channels,
+                        weights: weights + (group * C + chunkStart) * 64,
+                        output: y + ((n * g.outputBlocks + group * 4) * Q + start) * 16,
                         outputBlockStride: outputBlock, storeBlocks: blocks, accumulate: accumulate)
-                    let count = valid(tile)
+                    let valid = min(columns, positions.upperBound - start)
                     switch blocks {
-                    case 1:
-                        PointwiseTileKernel.blocks1(arguments, valid: count)
-                    case 2:
-                        for sub in stride(from: 0, to: count, by: 12) {
-                            PointwiseTileKernel.blocks2(arguments.offset(positions: sub), valid: min(12, count - sub))
-                        }
-                    default:
-                        for sub in stride(from: 0, to: count, by: 6) {
-                            PointwiseTileKernel.blocks4(arguments.offset(positions: sub), valid: min(6, count - sub))
-                        }
+                    case 1: PointwiseTileKernel.blocks1(arguments, valid: valid)
+                    case 2: PointwiseTileKernel.blocks2(arguments, valid: valid)
+                    default: PointwiseTileKernel.blocks4(arguments, valid: valid)
                     }
+                    start += columns
                 }
             }
             chunkStart += channels
@@ -249,22 +243,27 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     let groups: Int
     /// Input channels per chunk: a multiple of 16 whose 24 positions fill at most half of L1.
     let chunkChannels: Int
-    let tilesPerImage: Int
-    /// Tiles of one image a task computes (their chunk of input rows is read by each of its groups).
-    let tilesPerRange: Int
-    let tileRanges: Int
+    /// Ranges of each image's positions (multiples of 6 long, the last one ragged), one per task and group range.
+    let positionRanges: Int
     let groupsPerRange: Int
     let groupRanges: Int
     let tasks: Int
     let workers: Int
+    /// Positions of a gathered range (strided layers) or tail, zero-padded for the widest register tile to read.
+    let scratchPositions: Int
     let scratch: WorkspaceRegion<Float>
     let summary: PlanDescription
-
-    static let tilePositions = 24
 
     /// 1×1, one group, no padding (a padded 1×1 layer's border outputs read only zeros), any stride and batch.
     static func applies(to d: ConvolutionDescriptor) -> Bool {
         d.kernelHeight == 1 && d.kernelWidth == 1 && d.groups == 1 && d.padding == .zero
+    }
+
+    /// Positions [i·Q/R, (i+1)·Q/R), both ends rounded down to a multiple of 6 (the last to Q).
+    func positions(_ range: Int) -> Range<Int> {
+        let q = descriptor.outputHeight * descriptor.outputWidth
+        func boundary(_ i: Int) -> Int { i == positionRanges ? q : i * q / positionRanges / 6 * 6 }
+        return boundary(range)..<boundary(range + 1)
     }
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
@@ -273,40 +272,51 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
         outputBlocks = (d.outputChannels + 15) / 16
         groups = (outputBlocks + 3) / 4
         let float = MemoryLayout<Float>.stride
-        // A chunk: its 24 positions in half of L1 (the kernel's broadcasts), so the tile's rows are read from memory
-        // once and by every group from L1.
-        chunkChannels = max(16, caches.level1DataBytes / 2 / (Self.tilePositions * float) / 16 * 16)
+        // A chunk: a register tile's 24 positions in half of L1, so the rows are read from memory once and by every
+        // group from L1.
+        chunkChannels = max(16, caches.level1DataBytes / 2 / (24 * float) / 16 * 16)
         let positions = d.outputHeight * d.outputWidth
-        tilesPerImage = (positions + Self.tilePositions - 1) / Self.tilePositions
-        // A task's input chunk (its tiles) and weight panels (its groups) each in a quarter of L2; then, until there
-        // are 4 tasks per thread, halve whichever side the other re-reads more bytes of: a split of positions reads
-        // the weights again, a split of groups the input. (8 tasks per thread read ResNet-50's 4 MB of 2048 → 512
-        // weights twice: 1.25× slower on the Intel kind.)
-        let chunkBytesPerTile = Self.tilePositions * min(chunkChannels, inputBlocks * 16) * float
+        // A task's input chunk (its positions) and weight panels (its groups) each in a quarter of L2; then, until
+        // there are 4 tasks per thread, split again whichever side the other re-reads fewer bytes of: more position
+        // ranges read the weights again, more group ranges the input. Ranges are even (to 6 positions), so tasks
+        // are: a 49-position map in tiles of 24 left one task of a single position. (8 tasks per thread read
+        // ResNet-50's 4 MB of 2048 → 512 weights twice: 1.25× slower on the Intel kind.)
+        let chunkBytesPerPosition = min(chunkChannels, inputBlocks * 16) * float
         let panelBytes = d.inputChannels * 64 * float
-        var tiles = max(1, min(tilesPerImage, caches.level2Bytes / 4 / chunkBytesPerTile))
-        var groupsPerTask = max(1, min(groups, caches.level2Bytes / 4 / panelBytes))
-        let (imageTiles, allGroups) = (tilesPerImage, groups)
+        let maxRanges = max(1, positions / 6)
+        var ranges = min(maxRanges, max(1, (positions * chunkBytesPerPosition + caches.level2Bytes / 4 - 1)
+                                             / (caches.level2Bytes / 4)))
+        var groupRangeCount = min(groups, max(1, (groups * panelBytes + caches.level2Bytes / 4 - 1)
+                                                 / (caches.level2Bytes / 4)))
+        let allGroups = groups
         func taskCount() -> Int {
-            d.batch * ((imageTiles + tiles - 1) / tiles) * ((allGroups + groupsPerTask - 1) / groupsPerTask)
+            let perRange = (allGroups + groupRangeCount - 1) / groupRangeCount
+            return d.batch * ranges * ((allGroups + perRange - 1) / perRange)
         }
-        while taskCount() < 4 * options.threads && (tiles > 1 || groupsPerTask > 1) {
-            let weightBytes = groupsPerTask * 64 * d.inputChannels, inputBytes = tiles * Self.tilePositions * d.inputChannels
-            if groupsPerTask > 1 && (weightBytes >= inputBytes || tiles == 1) {
-                groupsPerTask = (groupsPerTask + 1) / 2
+        // (Counted as the ranges come out: 20 groups in 8 ranges are 7 ranges of 3, and 7 tasks on 2 threads ran
+        // MobileNetV2's last 1×1 10% slower than 10.) Splits go on to an even share per thread, up to 8 tasks each.
+        while (taskCount() < 4 * options.threads
+               || (taskCount() % options.threads != 0 && taskCount() < 8 * options.threads))
+                && (ranges < maxRanges || groupRangeCount < groups) {
+            // Bytes re-read by one more split: the weights per extra position range, the input per extra group range.
+            let weightBytes = d.inputChannels * groups * 64, inputBytes = positions * d.inputChannels
+            if groupRangeCount < groups && (weightBytes >= inputBytes || ranges == maxRanges) {
+                groupRangeCount += 1
             } else {
-                tiles = (tiles + 1) / 2
+                ranges += 1
             }
         }
-        tilesPerRange = tiles
-        tileRanges = (tilesPerImage + tiles - 1) / tiles
-        groupsPerRange = groupsPerTask
-        groupRanges = (groups + groupsPerTask - 1) / groupsPerTask
-        tasks = taskCount()
+        positionRanges = ranges
+        groupsPerRange = (groups + groupRangeCount - 1) / groupRangeCount
+        groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+        tasks = d.batch * positionRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
+        // The longest range (strided: gathered whole) or a tail of up to 23 positions, plus one widest tile's reach.
+        let longest = d.isStrideOne ? 24 : (positions + positionRanges - 1) / positionRanges + 6
+        scratchPositions = (longest + 24 + 23) / 24 * 24
         var layout = WorkspaceLayout()
         scratch = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
-            [tilesPerRange, chunkChannels / 16, Self.tilePositions, 16], what: "the 1×1 gather scratch"),
+            [min(chunkChannels, inputBlocks * 16) / 16, scratchPositions, 16], what: "the 1×1 gather scratch"),
             workers: workers, what: "the 1×1 gather scratch")
         try ResourceLimits.check("the 1×1 gather scratch", bytes: layout.byteCount,
                                  limit: options.limits.maxWorkspaceBytes)

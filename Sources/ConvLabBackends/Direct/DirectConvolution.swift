@@ -39,11 +39,11 @@ public struct DirectBackend: BackwardDataByForward {
 /// Which plan `direct` runs on a descriptor, decided once for `describe` and `makePlan`: depthwise layers of 16+
 /// channels at stride > 1 or on rows under 48 outputs vectorise across channels; other stride-1 depthwise rows of
 /// 24+ outputs use row bands (with the channel-blocked plan as their nChw16c entry point when it can run); everything
-/// else uses the general polyphase plan (1×1 layers with the channel-blocked 1×1 plan as their nChw16c entry point).
+/// else uses the general polyphase plan (one-group layers with a channel-blocked plan as their nChw16c entry point).
 enum DirectPlanChoice {
     case channelBlockedDepthwise(ChannelBlockedDepthwiseGeometry)
     case depthwiseRows(DepthwiseGeometry, blocked: ChannelBlockedDepthwiseGeometry?)
-    case general(DirectGeometry, pointwise: ChannelBlockedPointwiseGeometry?)
+    case general(DirectGeometry, pointwise: ChannelBlockedPointwiseGeometry?, dense: ChannelBlockedDirectGeometry?)
 
     init(_ d: ConvolutionDescriptor, options: PlanOptions) throws {
         if ChannelBlockedDepthwiseGeometry.applies(to: d) {
@@ -53,10 +53,13 @@ enum DirectPlanChoice {
                                   blocked: ChannelBlockedDepthwiseGeometry.supports(d)
                                       ? try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options) : nil)
         } else {
-            // 1×1 layers get the channel-blocked 1×1 plan as their nChw16c entry point (if it fits the limits).
+            // Dense layers get a channel-blocked plan as their nChw16c entry point (if it fits the limits): 1×1 layers
+            // the 1×1 plan, the others the tap-by-tap one.
             self = .general(try DirectGeometry(descriptor: d, options: options),
                             pointwise: ChannelBlockedPointwiseGeometry.applies(to: d)
-                                ? try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) : nil)
+                                ? try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) : nil,
+                            dense: ChannelBlockedDirectGeometry.applies(to: d)
+                                ? try? ChannelBlockedDirectGeometry(descriptor: d, options: options) : nil)
         }
     }
 
@@ -66,9 +69,11 @@ enum DirectPlanChoice {
         case .depthwiseRows(let rows, nil): return rows.summary
         case .depthwiseRows(let rows, let blocked?):
             return DepthwiseRowsWithBlockedEntry.summary(rows: rows.summary, blocked: blocked.summary)
-        case .general(let geometry, nil): return geometry.summary
-        case .general(let geometry, let pointwise?):
+        case .general(let geometry, let pointwise?, _):
             return DepthwiseRowsWithBlockedEntry.summary(rows: geometry.summary, blocked: pointwise.summary)
+        case .general(let geometry, nil, let dense?):
+            return DepthwiseRowsWithBlockedEntry.summary(rows: geometry.summary, blocked: dense.summary)
+        case .general(let geometry, nil, nil): return geometry.summary
         }
     }
 
@@ -79,10 +84,13 @@ enum DirectPlanChoice {
         case .depthwiseRows(let rows, let blocked?):
             return DepthwiseRowsWithBlockedEntry(rows: DepthwisePlan(geometry: rows, weights: weights),
                                                  blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
-        case .general(let geometry, nil): return DirectPlan(geometry: geometry, weights: weights)
-        case .general(let geometry, let pointwise?):
+        case .general(let geometry, let pointwise?, _):
             return PointwiseWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
                                              blocked: ChannelBlockedPointwisePlan(geometry: pointwise, weights: weights))
+        case .general(let geometry, nil, let dense?):
+            return DirectWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
+                                          blocked: ChannelBlockedDirectPlan(geometry: dense, weights: weights))
+        case .general(let geometry, nil, nil): return DirectPlan(geometry: geometry, weights: weights)
         }
     }
 }

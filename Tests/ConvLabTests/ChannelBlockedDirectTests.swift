@@ -1,0 +1,82 @@
+import ConvLab
+import Testing
+
+/// The direct backend's channel-blocked plan for dense layers (the nChw16c entry point of every one-group layer that
+/// is not a plain 1×1), forward and, at stride 1 where dy needs no copy, backward-data: against the float64 reference
+/// on random shapes — ragged channel counts (several input chunks; last output groups of 1–3 blocks), non-square
+/// kernels, stride 1–3, dilation, asymmetric padding (also past the kernel's reach), batch, rows that are not a
+/// multiple of the register tile — outputs pre-filled with NaN, lanes past the last channel zero; and the same bits at
+/// every thread count.
+@Suite struct ChannelBlockedDirectTests {
+    static let shapes: [ConvolutionDescriptor] = {
+        var generator = SeededGenerator(seed: 0xD3C7)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var result: [ConvolutionDescriptor] = []
+        while result.count < 40 {
+            let samePadding = pick(0...2) == 0
+            let (r, s) = (pick(1...5), pick(1...5))
+            guard let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: pick(0...4) == 0 ? pick(70...140) : pick(1...40),
+                inputHeight: pick(1...20), inputWidth: pick(1...30),
+                outputChannels: pick(0...1) == 0 ? pick(1...40) : pick(41...150), kernelHeight: r, kernelWidth: s,
+                strideHeight: samePadding ? 1 : pick(1...3), strideWidth: samePadding ? 1 : pick(1...3),
+                padding: samePadding ? .same
+                    : .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...6))),
+                dilationHeight: samePadding ? 1 : pick(1...2), dilationWidth: samePadding ? 1 : pick(1...2)),
+                  d.kernelHeight * d.kernelWidth > 1 || d.padding != .zero else { continue }
+            result.append(d)
+        }
+        // A 14-wide 3×3 with 256 channels both ways (4 groups; chunks of the input channels).
+        result.append(try! ConvolutionDescriptor(inputChannels: 256, inputHeight: 14, inputWidth: 14, outputChannels: 256,
+                                                 kernelHeight: 3, kernelWidth: 3, padding: .same))
+        return result
+    }()
+
+    @Test func blockedForwardAndDataGradientAgreeWithTheReference() throws {
+        var dataGradients = 0
+        for (index, d) in Self.shapes.enumerated() {
+            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index))
+            let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1),
+                                             seed: UInt64(index) + 1)
+            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
+                                              seed: UInt64(index) + 2)
+            for pass in [ConvolutionPass.forward, .backwardData] {
+                // (A padding past the kernel's reach can leave backward-data without a problem: refused, typed.)
+                guard case .supported = DirectBackend().support(for: d, pass: pass) else { continue }
+                let plan = try DirectBackend().makePlan(pass: pass, descriptor: d, weights: w,
+                                                        options: PlanOptions(threads: 1 + index % 3))
+                guard let blocked = plan as? any ChannelBlockedPassExecution else {
+                    #expect(pass == .backwardData, "\(d): forward has no nChw16c entry point")
+                    continue
+                }
+                if pass == .backwardData { dataGradients += 1 }
+                let input = pass == .forward ? x : dy
+                let (output, zeroLanes) = try ChannelBlockedDepthwiseGradientTests.runBlocked(blocked, input: input,
+                                                                                              gradOutput: nil)
+                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
+                                                                 gradOutput: nil, threads: 2)
+                let report = try AccuracyChecker.compare(output: output, reference: reference,
+                                                         errorBound: blocked.summary.errorBound)
+                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
+                #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+            }
+        }
+        #expect(dataGradients >= 10, "\(dataGradients) blocked backward-data plans")
+    }
+
+    @Test func sameBitsAtEveryThreadCount() throws {
+        for (index, d) in Self.shapes.suffix(6).enumerated() {
+            let x = try ChannelBlocking.blocked(try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(index)))
+            let w = try Tensor<Float>.random(shape: d.weightShape, seed: UInt64(index) + 7)
+            let bits = try (1...3).map { threads in
+                let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w,
+                                                                     options: PlanOptions(threads: threads))
+                                            as? any ChannelBlockedPassExecution)
+                #expect(plan.blockedSummary.variant == "channel-blocked", "\(d)")
+                return try plan.runBlocked(x).withUnsafeBufferPointer { $0.map(\.bitPattern) }
+            }
+            #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
+        }
+    }
+}
