@@ -5,7 +5,8 @@
 # (CONVLAB_PASS=all ../shared/anchors/run_onednn.sh), interleaved row by row in the same session. Writes
 #   OUT_DIR/training-step-bench.csv   convlab's measurements (one row per row × pass × backend)
 #   OUT_DIR/training-step-onednn.csv  oneDNN's measurements
-#   OUT_DIR/training-step.csv         per row: convlab's fastest passing backend and ms per pass, oneDNN's fastest
+#   OUT_DIR/training-step.csv         per row: convlab's fastest passing backend ("/nChw16c" when on blocked
+#                                     tensors, LAYOUT=both by default) and ms per pass, oneDNN's fastest
 #                                     algorithm and ms per pass, the step sums, and the speedups
 #                                     (oneDNN ms / convlab ms; > 1 means convlab is faster)
 # The last lines printed are "summary: pass=P rows=N faster=M geomean_speedup=… worst=…" for each pass and the step.
@@ -34,8 +35,10 @@ for r in csv.DictReader(open(sys.argv[1])):
     if r["status"] != "ok" or r["passed"] != "true":
         continue
     key, ms = (r["name"], r["pass"]), float(r["ms_median"])
+    # A plan timed on blocked tensors says so ("direct/nChw16c"); NCHW keeps the plain backend name.
+    backend = r["backend"] + ("/nChw16c" if r.get("layout") == "nChw16c" else "")
     if key not in ours or ms < ours[key][1]:
-        ours[key] = (r["backend"], ms)
+        ours[key] = (backend, ms)
 for r in csv.DictReader(open(sys.argv[2])):
     ms = float(r["ms_median"] or 0)
     key = (r["name"], r["pass"].replace("_", "-"))
@@ -61,11 +64,11 @@ PY
 python3 - "$result" <<'PY'
 import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-print(f"{'name':14s} {'forward':>22s} {'backward-data':>22s} {'backward-weights':>22s} {'step ms':>9s} {'oneDNN':>9s} {'speedup':>7s}")
+print(f"{'name':14s} {'forward':>30s} {'backward-data':>30s} {'backward-weights':>30s} {'step ms':>9s} {'oneDNN':>9s} {'speedup':>7s}")
 for r in rows:
-    cells = [f"{r[p + '_convlab_backend'][:12]:>12s} {float(r[p + '_speedup']):6.2f}x" for p in
+    cells = [f"{r[p + '_convlab_backend'][:20]:>20s} {float(r[p + '_speedup']):6.2f}x" for p in
              ("forward", "backward_data", "backward_weights")]
-    print(f"{r['name']:14s} {' '.join(f'{c:>22s}' for c in cells)} {float(r['step_convlab_ms']):9.3f} "
+    print(f"{r['name']:14s} {' '.join(f'{c:>30s}' for c in cells)} {float(r['step_convlab_ms']):9.3f} "
           f"{float(r['step_onednn_ms']):9.3f} {float(r['step_speedup']):6.2f}x")
 for p in ("forward", "backward_data", "backward_weights", "step"):
     s = [float(r[p + "_speedup"]) for r in rows]

@@ -115,35 +115,6 @@ import Testing
         }
     }
 
-    /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output; returns
-    /// it unblocked, and whether the lanes past the last channel came out zero.
-    static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
-                           gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
-        let shape = plan.descriptor.shapes(for: plan.pass).output
-        let blocksOutput = plan.pass != .backwardWeights
-        let x = try ChannelBlocking.blocked(input)
-        let g = try gradOutput.map(ChannelBlocking.blocked) ?? Tensor<Float>(shape: [0])
-        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
-                                                           : shape)
-        output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
-        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
-        try x.withUnsafeBufferPointer { a in
-            try g.withUnsafeBufferPointer { b in
-                try output.withUnsafeMutableBufferPointer { y in
-                    try plan.executeBlocked(PassOperands(input: a, gradOutput: gradOutput == nil
-                                                            ? UnsafeBufferPointer(start: nil, count: 0) : b, output: y),
-                                            workspace: workspace.buffer, profile: nil)
-                }
-            }
-        }
-        guard blocksOutput else { return (output, true) }
-        let zeroLanes = output.scalars.enumerated().allSatisfy { index, value in
-            let channel = (index / (16 * shape[2] * shape[3])) % ((shape[1] + 15) / 16) * 16 + index % 16
-            return channel < shape[1] || value == 0
-        }
-        return (try ChannelBlocking.unblocked(output, channels: shape[1]), zeroLanes)
-    }
-
     /// Both gradient passes on nChw16c tensors: every depthwise shape whose plan has a blocked entry (the strided
     /// backward-data plan, stride-1 backward-data through the forward plan when dy needs no copy, every 16+-channel
     /// backward-weights plan) agrees with the reference. Most shapes must have one, so the test cannot pass empty.
@@ -170,15 +141,7 @@ import Testing
                                                         weights: pass == .backwardData ? w : nil, options: options)
                 guard let blocked = plan as? any ChannelBlockedPassExecution else { continue }
                 blockedCount[pass]! += 1
-                let input = pass == .backwardData ? dy : x
-                let (output, zeroLanes) = try Self.runBlocked(blocked, input: input,
-                                                              gradOutput: pass == .backwardWeights ? dy : nil)
-                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
-                                                                 gradOutput: dy, threads: 2)
-                let report = try AccuracyChecker.compare(output: output, reference: reference,
-                                                         errorBound: blocked.summary.errorBound)
-                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
-                #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+                try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
             }
         }
         #expect(blockedCount[.backwardData]! >= 27 && blockedCount[.backwardWeights]! == shapes.count,

@@ -48,15 +48,7 @@ import Testing
                 }
                 #expect(blocked.blockedSummary.variant.hasSuffix("1x1 channel-blocked"), "\(pass) \(d)")
                 if pass == .backwardData { dataGradients += 1 }
-                let input = pass == .forward ? x : dy
-                let (output, zeroLanes) = try ChannelBlockedDepthwiseGradientTests.runBlocked(blocked, input: input,
-                                                                                              gradOutput: nil)
-                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w,
-                                                                 gradOutput: nil, threads: 2)
-                let report = try AccuracyChecker.compare(output: output, reference: reference,
-                                                         errorBound: blocked.summary.errorBound)
-                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
-                #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+                try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
             }
         }
         #expect(dataGradients >= Self.shapes.count / 3, "\(dataGradients) blocked backward-data plans")

@@ -5,22 +5,22 @@ import ConvLabCore
 /// (7×7 to 28×28, batch 1) left the native GEMM at half of oneDNN's rate. In the blocked layout the input is already
 /// what the kernel reads: position p, channel c at block c/16, lane c%16, so no copy is needed.
 ///
-/// y[p][k..k+63] = Σ_c x[p][c] · w[c][k..k+63]: a register tile of 4 output blocks × 6 positions (24 accumulators,
-/// 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads), 2 × 12 or 1 × 24 for a last group of fewer
-/// blocks (8+ independent chains). A task owns an even range of one image's positions and a range of 64-channel output
+/// y[p][k..k+63] = Σ_c x[p][c] · w[c][k..k+63] on the register tiles of `BlockedTileKernel` (4 output blocks × 6
+/// positions: 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads; 2 × 12 or 1 × 24 for a last group
+/// of fewer blocks). A task owns an even range of one image's positions and a range of 64-channel output
 /// groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each stay
 /// in L2 and split further (positions or groups, whichever re-reads fewer bytes) until every thread has 4 tasks: on
 /// 7×7 maps with 2048 channels, tasks of one 24-position tile re-read the 4 MB of weights per tile from L3. It walks
 /// the input channels in chunks whose 24 positions fit half of L1. Strided layers gather their positions into the
 /// worker's scratch first (as does the tensor's last tile: no read beyond the tensor). Each output sums its channels
 /// in order, chunk after chunk, so no result depends on the thread count.
-struct ChannelBlockedPointwisePlan: Sendable {
-    typealias Vector = SIMD16<Float>
+struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     let geometry: ChannelBlockedPointwiseGeometry
     /// [group of 4 output blocks][input channel][64 lanes], zero past the last output channel.
     let packedWeights: [Float]
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var blockedSummary: PlanDescription { geometry.summary }
 
     init(geometry: ChannelBlockedPointwiseGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
@@ -92,144 +92,34 @@ struct ChannelBlockedPointwisePlan: Sendable {
                 }
             }
             let accumulate = chunkStart > 0
+            let inPlace = BlockedTileSteps(blockStride: Q * 16, tapRow: 0, tapColumn: 0, kernelHeight: 1, kernelWidth: 1,
+                                           channels: channels, weightTap: 0)
+            let gathered = BlockedTileSteps(blockStride: gatherWidth * 16, tapRow: 0, tapColumn: 0, kernelHeight: 1,
+                                            kernelWidth: 1, channels: channels, weightTap: 0)
             for group in groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
                 let columns = blocks == 1 ? 24 : blocks == 2 ? 12 : 6
                 var start = positions.lowerBound
                 while start < positions.upperBound {
                     let fromScratch = gathers && start >= gatherStart
-                    let arguments = PointwiseTileArguments(
+                    let arguments = BlockedTileArguments(
                         input: fromScratch ? UnsafePointer(scratch + (start - gatherStart) * 16)
                             : x + ((n * g.inputBlocks + firstBlock) * Q + start) * 16,
-                        blockStride: fromScratch ? gatherWidth * 16 : Q * 16, channels: channels,
                         weights: weights + (group * C + chunkStart) * 64,
                         output: y + ((n * g.outputBlocks + group * 4) * Q + start) * 16,
-                        outputBlockStride: outputBlock, storeBlocks: blocks, accumulate: accumulate)
-                    let valid = min(columns, positions.upperBound - start)
+                        outputBlockStride: outputBlock, storeBlocks: blocks,
+                        valid: min(columns, positions.upperBound - start), accumulate: accumulate)
+                    let steps = fromScratch ? gathered : inPlace
                     switch blocks {
-                    case 1: PointwiseTileKernel.blocks1(arguments, valid: valid)
-                    case 2: PointwiseTileKernel.blocks2(arguments, valid: valid)
-                    default: PointwiseTileKernel.blocks4(arguments, valid: valid)
+                    case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
+                    case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
+                    default: BlockedTileKernel.blocks4s1(arguments, steps)
                     }
                     start += columns
                 }
             }
             chunkStart += channels
         }
-    }
-}
-
-/// The general direct plan on NCHW tensors paired with the channel-blocked 1×1 plan for nChw16c ones: the layout a
-/// caller hands in picks the plan. One workspace serves both.
-struct PointwiseWithBlockedEntry: ChannelBlockedExecution {
-    let general: DirectPlan
-    let blocked: ChannelBlockedPointwisePlan
-
-    var descriptor: ConvolutionDescriptor { general.descriptor }
-    var summary: PlanDescription { DepthwiseRowsWithBlockedEntry.summary(rows: general.summary, blocked: blockedSummary) }
-    var blockedSummary: PlanDescription { blocked.geometry.summary }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
-        try validateBuffers(input: input, output: output, workspace: workspace)
-        try general.execute(input: input, output: output, workspace: workspace, profile: profile)
-    }
-
-    func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                        workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
-        try validateBlockedBuffers(input: input, output: output, workspace: workspace)
-        blocked.run(input: input, output: output, workspace: workspace, profile: profile)
-    }
-}
-
-/// One microkernel call: `input` at the tile's first position ([block][position][16], `blockStride` floats between
-/// blocks), `channels` input channels of the chunk, the group's weight panel ([channel][64]), and the output's first
-/// block at the same position.
-struct PointwiseTileArguments {
-    let input: UnsafePointer<Float>
-    let blockStride: Int
-    let channels: Int
-    let weights: UnsafePointer<Float>
-    let output: UnsafeMutablePointer<Float>
-    let outputBlockStride: Int
-    let storeBlocks: Int
-    let accumulate: Bool
-
-    func offset(positions: Int) -> PointwiseTileArguments {
-        PointwiseTileArguments(input: input + positions * 16, blockStride: blockStride, channels: channels,
-                               weights: weights, output: output + positions * 16, outputBlockStride: outputBlockStride,
-                               storeBlocks: storeBlocks, accumulate: accumulate)
-    }
-}
-
-/// The register tiles: `B` output blocks × `P` positions, B·P = 24 accumulators.
-enum PointwiseTileKernel {
-    typealias Vector = SIMD16<Float>
-
-    @inline(never) static func blocks4(_ a: PointwiseTileArguments, valid: Int) { tile(4, 6, a, valid) }
-    @inline(never) static func blocks2(_ a: PointwiseTileArguments, valid: Int) { tile(2, 12, a, valid) }
-    @inline(never) static func blocks1(_ a: PointwiseTileArguments, valid: Int) { tile(1, 24, a, valid) }
-
-    /// Accumulator i holds block i / P, position i % P. Inlined with constant B and P, every branch on them folds.
-    @inline(__always)
-    static func tile(_ B: Int, _ P: Int, _ a: PointwiseTileArguments, _ valid: Int) {
-        let N = B * P
-        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
-        var a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector()
-        var a12 = Vector(), a13 = Vector(), a14 = Vector(), a15 = Vector(), a16 = Vector(), a17 = Vector()
-        var a18 = Vector(), a19 = Vector(), a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
-        var block = 0
-        while block * 16 < a.channels {
-            let lanes = min(16, a.channels - block * 16)
-            let row = a.input + block &* a.blockStride
-            var w = a.weights + block &* 1024
-            for lane in 0..<lanes {
-                let x = row + lane
-                let w0 = loadVector(w)
-                let w1 = B > 1 ? loadVector(w + 16) : Vector()
-                let w2 = B > 2 ? loadVector(w + 32) : Vector()
-                let w3 = B > 3 ? loadVector(w + 48) : Vector()
-                @inline(__always) func weight(_ i: Int) -> Vector {
-                    switch i / P { case 0: return w0; case 1: return w1; case 2: return w2; default: return w3 }
-                }
-                @inline(__always) func input(_ i: Int) -> Vector { Vector(repeating: x[(i % P) &* 16]) }
-                a0.addProduct(input(0), weight(0))
-                if N > 1 { a1.addProduct(input(1), weight(1)) }
-                if N > 2 { a2.addProduct(input(2), weight(2)) }
-                if N > 3 { a3.addProduct(input(3), weight(3)) }
-                if N > 4 { a4.addProduct(input(4), weight(4)) }
-                if N > 5 { a5.addProduct(input(5), weight(5)) }
-                if N > 6 { a6.addProduct(input(6), weight(6)) }
-                if N > 7 { a7.addProduct(input(7), weight(7)) }
-                if N > 8 { a8.addProduct(input(8), weight(8)) }
-                if N > 9 { a9.addProduct(input(9), weight(9)) }
-                if N > 10 { a10.addProduct(input(10), weight(10)) }
-                if N > 11 { a11.addProduct(input(11), weight(11)) }
-                if N > 12 { a12.addProduct(input(12), weight(12)) }
-                if N > 13 { a13.addProduct(input(13), weight(13)) }
-                if N > 14 { a14.addProduct(input(14), weight(14)) }
-                if N > 15 { a15.addProduct(input(15), weight(15)) }
-                if N > 16 { a16.addProduct(input(16), weight(16)) }
-                if N > 17 { a17.addProduct(input(17), weight(17)) }
-                if N > 18 { a18.addProduct(input(18), weight(18)) }
-                if N > 19 { a19.addProduct(input(19), weight(19)) }
-                if N > 20 { a20.addProduct(input(20), weight(20)) }
-                if N > 21 { a21.addProduct(input(21), weight(21)) }
-                if N > 22 { a22.addProduct(input(22), weight(22)) }
-                if N > 23 { a23.addProduct(input(23), weight(23)) }
-                w += 64
-            }
-            block += 1
-        }
-        @inline(__always) func finish(_ i: Int, _ v: Vector) {
-            guard i < N, i / P < a.storeBlocks, i % P < valid else { return }
-            let target = a.output + (i / P) &* a.outputBlockStride + (i % P) &* 16
-            storeVector(a.accumulate ? loadVector(target) + v : v, target)
-        }
-        finish(0, a0); finish(1, a1); finish(2, a2); finish(3, a3); finish(4, a4); finish(5, a5)
-        finish(6, a6); finish(7, a7); finish(8, a8); finish(9, a9); finish(10, a10); finish(11, a11)
-        finish(12, a12); finish(13, a13); finish(14, a14); finish(15, a15); finish(16, a16); finish(17, a17)
-        finish(18, a18); finish(19, a19); finish(20, a20); finish(21, a21); finish(22, a22); finish(23, a23)
     }
 }
 

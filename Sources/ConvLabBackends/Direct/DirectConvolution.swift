@@ -85,8 +85,8 @@ enum DirectPlanChoice {
             return DepthwiseRowsWithBlockedEntry(rows: DepthwisePlan(geometry: rows, weights: weights),
                                                  blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
         case .general(let geometry, let pointwise?, _):
-            return PointwiseWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
-                                             blocked: ChannelBlockedPointwisePlan(geometry: pointwise, weights: weights))
+            return DirectWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
+                                          blocked: ChannelBlockedPointwisePlan(geometry: pointwise, weights: weights))
         case .general(let geometry, nil, let dense?):
             return DirectWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
                                           blocked: ChannelBlockedDirectPlan(geometry: dense, weights: weights))

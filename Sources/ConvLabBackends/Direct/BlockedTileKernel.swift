@@ -1,0 +1,144 @@
+import ConvLabCore
+
+/// The register tiles of the channel-blocked dense plans (`ChannelBlockedPointwisePlan`, `ChannelBlockedDirectPlan`):
+/// output channels along the lanes, positions broadcast. Per input channel and tap, B weight vectors and P broadcasts
+/// feed B·P = 24 FMAs on 24 accumulators (4 × 6, 2 × 12 or 1 × 24: 8+ independent chains each), `vbroadcastss` and
+/// `vfmadd231ps` only in the loop (checked with objdump). Each output sums its taps, then channels, in order.
+
+/// Steps of one chunk through the input (floats) and the weights: between channel blocks, kernel rows and columns;
+/// the kernel's size (1×1 for the 1×1 plan); the chunk's channels; floats between one tap's weights and the next's.
+struct BlockedTileSteps {
+    let blockStride: Int
+    let tapRow: Int
+    let tapColumn: Int
+    let kernelHeight: Int
+    let kernelWidth: Int
+    let channels: Int
+    let weightTap: Int
+}
+
+/// One tile: its first position's tap (0, 0) in the (padded) input, the group's weights at the chunk's first channel,
+/// the output's first block at the tile's first position; the output blocks and positions it stores.
+struct BlockedTileArguments {
+    let input: UnsafePointer<Float>
+    let weights: UnsafePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+    let outputBlockStride: Int
+    let storeBlocks: Int
+    let valid: Int
+    let accumulate: Bool
+}
+
+/// The register tiles: `B` output blocks × `P` positions (24 accumulators), `step` floats between positions.
+enum BlockedTileKernel {
+    typealias Vector = SIMD16<Float>
+
+    @inline(never) static func blocks4s1(_ a: BlockedTileArguments, _ s: BlockedTileSteps) { tile(4, 6, a, s, 16) }
+    @inline(never) static func blocks4s2(_ a: BlockedTileArguments, _ s: BlockedTileSteps) { tile(4, 6, a, s, 32) }
+    @inline(never) static func blocks4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 6, a, s, step)
+    }
+    @inline(never) static func blocks2(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(2, 12, a, s, step)
+    }
+    @inline(never) static func blocks1(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(1, 24, a, s, step)
+    }
+
+    /// Accumulator i holds block i / P, position i % P. Inlined with constant B and P, every branch on them folds.
+    @inline(__always)
+    static func tile(_ B: Int, _ P: Int, _ a: BlockedTileArguments, _ s: BlockedTileSteps, _ step: Int) {
+        let N = B * P
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
+        var a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector()
+        var a12 = Vector(), a13 = Vector(), a14 = Vector(), a15 = Vector(), a16 = Vector(), a17 = Vector()
+        var a18 = Vector(), a19 = Vector(), a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
+        for r in 0..<s.kernelHeight {
+            for t in 0..<s.kernelWidth {
+                let tap = a.input + (r &* s.tapRow &+ t &* s.tapColumn)
+                var w = a.weights + (r &* s.kernelWidth &+ t) &* s.weightTap
+                var block = 0
+                while block &* 16 < s.channels {
+                    let lanes = min(16, s.channels &- block &* 16)
+                    let row = tap + block &* s.blockStride
+                    for lane in 0..<lanes {
+                        let x = row + lane
+                        let w0 = loadVector(w)
+                        let w1 = B > 1 ? loadVector(w + 16) : Vector()
+                        let w2 = B > 2 ? loadVector(w + 32) : Vector()
+                        let w3 = B > 3 ? loadVector(w + 48) : Vector()
+                        @inline(__always) func weight(_ i: Int) -> Vector {
+                            switch i / P { case 0: return w0; case 1: return w1; case 2: return w2; default: return w3 }
+                        }
+                        @inline(__always) func input(_ i: Int) -> Vector { Vector(repeating: x[(i % P) &* step]) }
+                        a0.addProduct(input(0), weight(0))
+                        if N > 1 { a1.addProduct(input(1), weight(1)) }
+                        if N > 2 { a2.addProduct(input(2), weight(2)) }
+                        if N > 3 { a3.addProduct(input(3), weight(3)) }
+                        if N > 4 { a4.addProduct(input(4), weight(4)) }
+                        if N > 5 { a5.addProduct(input(5), weight(5)) }
+                        if N > 6 { a6.addProduct(input(6), weight(6)) }
+                        if N > 7 { a7.addProduct(input(7), weight(7)) }
+                        if N > 8 { a8.addProduct(input(8), weight(8)) }
+                        if N > 9 { a9.addProduct(input(9), weight(9)) }
+                        if N > 10 { a10.addProduct(input(10), weight(10)) }
+                        if N > 11 { a11.addProduct(input(11), weight(11)) }
+                        if N > 12 { a12.addProduct(input(12), weight(12)) }
+                        if N > 13 { a13.addProduct(input(13), weight(13)) }
+                        if N > 14 { a14.addProduct(input(14), weight(14)) }
+                        if N > 15 { a15.addProduct(input(15), weight(15)) }
+                        if N > 16 { a16.addProduct(input(16), weight(16)) }
+                        if N > 17 { a17.addProduct(input(17), weight(17)) }
+                        if N > 18 { a18.addProduct(input(18), weight(18)) }
+                        if N > 19 { a19.addProduct(input(19), weight(19)) }
+                        if N > 20 { a20.addProduct(input(20), weight(20)) }
+                        if N > 21 { a21.addProduct(input(21), weight(21)) }
+                        if N > 22 { a22.addProduct(input(22), weight(22)) }
+                        if N > 23 { a23.addProduct(input(23), weight(23)) }
+                        w += 64
+                    }
+                    block &+= 1
+                }
+            }
+        }
+        @inline(__always) func finish(_ i: Int, _ v: Vector) {
+            guard i < N, i / P < a.storeBlocks, i % P < a.valid else { return }
+            let target = a.output + (i / P) &* a.outputBlockStride + (i % P) &* 16
+            storeVector(a.accumulate ? loadVector(target) + v : v, target)
+        }
+        finish(0, a0); finish(1, a1); finish(2, a2); finish(3, a3); finish(4, a4); finish(5, a5)
+        finish(6, a6); finish(7, a7); finish(8, a8); finish(9, a9); finish(10, a10); finish(11, a11)
+        finish(12, a12); finish(13, a13); finish(14, a14); finish(15, a15); finish(16, a16); finish(17, a17)
+        finish(18, a18); finish(19, a19); finish(20, a20); finish(21, a21); finish(22, a22); finish(23, a23)
+    }
+}
+
+/// A channel-blocked plan that runs on nChw16c tensors only: the pairing with an NCHW plan checks the buffers.
+protocol BlockedOnlyPlan: Sendable {
+    var blockedSummary: PlanDescription { get }
+    func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+             workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?)
+}
+
+/// The general direct plan on NCHW tensors paired with a channel-blocked plan (1×1 or dense) for nChw16c ones: the
+/// layout a caller hands in picks the plan. One workspace serves both.
+struct DirectWithBlockedEntry: ChannelBlockedExecution {
+    let general: DirectPlan
+    let blocked: any BlockedOnlyPlan
+
+    var descriptor: ConvolutionDescriptor { general.descriptor }
+    var summary: PlanDescription { DepthwiseRowsWithBlockedEntry.summary(rows: general.summary, blocked: blockedSummary) }
+    var blockedSummary: PlanDescription { blocked.blockedSummary }
+
+    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validateBuffers(input: input, output: output, workspace: workspace)
+        try general.execute(input: input, output: output, workspace: workspace, profile: profile)
+    }
+
+    func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                        workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try validateBlockedBuffers(input: input, output: output, workspace: workspace)
+        blocked.run(input: input, output: output, workspace: workspace, profile: profile)
+    }
+}

@@ -1,0 +1,48 @@
+import ConvLab
+import Testing
+
+/// Shared checks of the nChw16c entry points (`ChannelBlockedPassExecution`) of every pass.
+enum BlockedEntryChecks {
+    /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output; returns
+    /// it unblocked, and whether the lanes past the last channel came out zero.
+    static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
+                           gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
+        let shape = plan.descriptor.shapes(for: plan.pass).output
+        let blocksOutput = plan.pass != .backwardWeights
+        let x = try ChannelBlocking.blocked(input)
+        let g = try gradOutput.map(ChannelBlocking.blocked) ?? Tensor<Float>(shape: [0])
+        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
+                                                           : shape)
+        output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        try x.withUnsafeBufferPointer { a in
+            try g.withUnsafeBufferPointer { b in
+                try output.withUnsafeMutableBufferPointer { y in
+                    try plan.executeBlocked(PassOperands(input: a, gradOutput: gradOutput == nil
+                                                            ? UnsafeBufferPointer(start: nil, count: 0) : b, output: y),
+                                            workspace: workspace.buffer, profile: nil)
+                }
+            }
+        }
+        guard blocksOutput else { return (output, true) }
+        let zeroLanes = output.scalars.enumerated().allSatisfy { index, value in
+            let channel = (index / (16 * shape[2] * shape[3])) % ((shape[1] + 15) / 16) * 16 + index % 16
+            return channel < shape[1] || value == 0
+        }
+        return (try ChannelBlocking.unblocked(output, channels: shape[1]), zeroLanes)
+    }
+
+    /// Runs `plan`'s blocked entry on the pass's operands (x; dy; x and dy) and expects the float64 reference within
+    /// the plan's bound on every element, and zero lanes past the last channel.
+    static func expectAgreesWithReference(_ plan: any ChannelBlockedPassExecution, x: Tensor<Float>,
+                                          weights w: Tensor<Float>, gradOutput dy: Tensor<Float>) throws {
+        let (d, pass) = (plan.descriptor, plan.pass)
+        let input = pass == .backwardData ? dy : x
+        let (output, zeroLanes) = try runBlocked(plan, input: input, gradOutput: pass == .backwardWeights ? dy : nil)
+        let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: input, weights: w, gradOutput: dy,
+                                                         threads: 2)
+        let report = try AccuracyChecker.compare(output: output, reference: reference, errorBound: plan.summary.errorBound)
+        #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
+        #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
+    }
+}
