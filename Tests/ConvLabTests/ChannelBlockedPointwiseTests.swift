@@ -26,6 +26,12 @@ import Testing
                                                  kernelHeight: 1, kernelWidth: 1))
         result.append(try! ConvolutionDescriptor(inputChannels: 32, inputHeight: 112, inputWidth: 112, outputChannels: 16,
                                                  kernelHeight: 1, kernelWidth: 1))
+        // One output block on a 6×6 map: ranges of 6 positions, each read by a 24-wide tile past the map's end (the
+        // last image's must be gathered, or they read past the tensor: the AddressSanitizer pass runs this suite).
+        for threads in 0..<3 {
+            result.append(try! ConvolutionDescriptor(inputChannels: 16 + threads, inputHeight: 6, inputWidth: 6,
+                                                     outputChannels: 16, kernelHeight: 1, kernelWidth: 1))
+        }
         return result
     }()
 

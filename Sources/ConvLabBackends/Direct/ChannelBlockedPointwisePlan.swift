@@ -67,10 +67,12 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
         let (C, Q, W) = (d.inputChannels, d.outputHeight * d.outputWidth, d.inputWidth)
         let plane = d.inputHeight * W * 16
         let outputBlock = Q * 16
-        // Gathered rows: the whole range when strided, else the positions from the range's last whole 24 on when the
-        // last image's tiles would read past the tensor.
+        // Gathered rows: the whole range when strided, else — in the last image, where a tile reading past the map
+        // would read past the tensor — the positions from the range's last whole 24 on. (Any tile reads at most up
+        // to the range's start plus its length rounded up to 24: tiles are 6, 12 or 24 wide.)
         let gatherStart = d.isStrideOne ? positions.lowerBound + (positions.count / 24) * 24 : positions.lowerBound
-        let gathers = !d.isStrideOne || (n == d.batch - 1 && positions.upperBound == Q && gatherStart < Q)
+        let gathers = !d.isStrideOne
+            || (n == d.batch - 1 && positions.lowerBound + (positions.count + 23) / 24 * 24 > Q)
         let gatherWidth = g.scratchPositions
         var chunkStart = 0
         while chunkStart < C {
