@@ -3,6 +3,14 @@ import Testing
 
 /// Shared checks of the nChw16c entry points (`ChannelBlockedPassExecution`) of every pass.
 enum BlockedEntryChecks {
+    /// Seeded x, w and dy of `d`, uniform in [-1, 1].
+    static func operands(_ d: ConvolutionDescriptor, seed: UInt64) throws
+        -> (x: Tensor<Float>, w: Tensor<Float>, dy: Tensor<Float>) {
+        (try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1), seed: seed),
+         try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: seed + 1),
+         try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1), seed: seed + 2))
+    }
+
     /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output; returns
     /// it unblocked, and whether the lanes past the last channel came out zero.
     static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,

@@ -129,12 +129,7 @@ import Testing
         let shapes = Self.shapes.prefix(15) + Self.stridedShapes.prefix(15) + sameSize + Self.edgeCases
         var blockedCount = [ConvolutionPass.backwardData: 0, .backwardWeights: 0]
         for (index, d) in shapes.enumerated() {
-            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
-                                             seed: UInt64(index))
-            let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1),
-                                             seed: UInt64(index) + 1)
-            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
-                                              seed: UInt64(index) + 2)
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index))
             for pass in [ConvolutionPass.backwardData, .backwardWeights] {
                 let options = PlanOptions(threads: 1 + index % 3)
                 let plan = try DirectBackend().makePlan(pass: pass, descriptor: d,

@@ -38,12 +38,7 @@ import Testing
     @Test func blockedForwardAndDataGradientAgreeWithTheReference() throws {
         var dataGradients = 0
         for (index, d) in Self.shapes.enumerated() {
-            let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1),
-                                             seed: UInt64(index))
-            let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1),
-                                             seed: UInt64(index) + 1)
-            let dy = try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1),
-                                              seed: UInt64(index) + 2)
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index))
             for pass in [ConvolutionPass.forward, .backwardData] {
                 let plan = try DirectBackend().makePlan(pass: pass, descriptor: d, weights: w,
                                                         options: PlanOptions(threads: 1 + index % 3))
