@@ -87,8 +87,23 @@ public enum ChannelBlocking {
                                     into planes: UnsafeMutablePointer<Float>, planeStride: Int,
                                     positionStride: Int = 16) {
         guard count >= 16 else {
-            for p in 0..<count {
-                for lane in 0..<channels { planes[lane * planeStride + p] = source[p * positionStride + lane] }
+            // Fewer than 16 positions (a 3×3 depthwise weight gradient's 9 taps, a band of a few positions):
+            // through two stack tiles, rows past `count` zero, then `count` floats per channel — one transpose
+            // instead of count × channels scalar moves.
+            var tile = Tile16(), transposed = Tile16()
+            tile.withFloats { rows in
+                transposed.withFloats { columns in
+                    for p in 0..<count {
+                        // (Only the `channels` lanes a row has: a partial block may end its buffer.)
+                        if channels == 16 {
+                            storeVector(loadVector(source + p * positionStride), rows + p * 16)
+                        } else {
+                            (rows + p * 16).update(from: source + p * positionStride, count: channels)
+                        }
+                    }
+                    Transpose16.transpose(rows, stride: 16, into: columns, stride: 16)
+                    for lane in 0..<channels { (planes + lane * planeStride).update(from: columns + lane * 16, count: count) }
+                }
             }
             return
         }

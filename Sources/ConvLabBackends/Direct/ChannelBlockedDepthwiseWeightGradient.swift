@@ -214,10 +214,15 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
         }
     }
 
-    /// dw of one block of 16 channels: the image groups' sums, added in group order.
+    /// dw of one block of 16 channels: the image groups' sums, added in group order ([tap][16] → [channel][tap]).
     private func writeBlock(_ block: Int, partials: UnsafeMutablePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
         let (d, g) = (descriptor, geometry)
         let channels = min(16, d.inputChannels - block * 16)
+        if g.imageGroups == 1 {
+            ChannelBlocking.fromBlocked(partials + block * g.taps * 16, count: g.taps, channels: channels,
+                                        into: dw + block * 16 * g.taps, planeStride: g.taps)
+            return
+        }
         for t in 0..<g.taps {
             for c in 0..<channels {
                 var sum = partials[(block * g.taps + t) * 16 + c]
