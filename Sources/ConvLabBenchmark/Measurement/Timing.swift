@@ -1,4 +1,5 @@
 import ConvLabCore
+import Foundation
 
 /// When to stop repeating a timed run. Benchmarks on a shared 2-core machine are noisy, so convlab repeats until
 /// the median is pinned down rather than for a fixed count: it stops once the approximate 95% confidence interval of
@@ -55,9 +56,11 @@ public enum Timing {
     /// Seconds since an arbitrary fixed point (monotonic).
     public static func now() -> Double { MonotonicClock.now() }
 
-    /// Times `body` under `policy` (warm-up runs are not recorded).
+    /// Times `body` under `policy` (warm-up runs are not recorded). The first call in a process first keeps every
+    /// core busy for 0.1 s (`wakeCores`).
     public static func measure(policy: TimingPolicy = TimingPolicy(), _ body: () throws -> Void) rethrows
         -> TimingResult {
+        _ = wakeCores
         for _ in 0..<policy.warmupRuns { try body() }
         var samples: [Double] = []
         let start = now()
@@ -75,4 +78,19 @@ public enum Timing {
         }
         return TimingResult(samples: samples)
     }
+
+    /// Once per process: 0.1 s of 1 ms tasks on every core through the worker pool. On the project's 2-core VMs the
+    /// first layer a process timed often ran at one thread's speed for its whole measurement (0.64 ms where the same
+    /// layer's later rows took 0.33, in 3 of 4 processes), the idle second core being slow to come back; every
+    /// `vs-onednn.sh` row is its own process, so its first backend paid for it. Later rows never did.
+    private static let wakeCores: Void = {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let end = now() + 0.1
+        while now() < end {
+            Parallel.forEach(taskCount: 4 * cores, threads: cores) { _, _ in
+                let stop = now() + 0.001
+                while now() < stop {}
+            }
+        }
+    }()
 }
