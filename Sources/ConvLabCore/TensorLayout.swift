@@ -124,6 +124,11 @@ public enum ChannelBlocking {
         }
     }
 
+    /// The shape [N, ⌈C/16⌉, H, W, 16] of an [N, C, H, W] tensor's nChw16c form.
+    public static func blockedShape(_ shape: [Int]) -> [Int] {
+        [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
+    }
+
     /// `tensor` (shape [N, C, H, W]) in nChw16c, as a flat tensor of shape [N, ⌈C/16⌉, H, W, 16].
     public static func blocked(_ tensor: Tensor<Float>) throws -> Tensor<Float> {
         guard tensor.shape.count == 4 else {
@@ -131,7 +136,7 @@ public enum ChannelBlocking {
                                              actual: "\(tensor.shape)")
         }
         let (n, c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2], tensor.shape[3])
-        var result = try Tensor<Float>(shape: [n, (c + 15) / 16, h, w, 16])
+        var result = try Tensor<Float>(shape: blockedShape(tensor.shape))
         tensor.withUnsafeBufferPointer { source in
             result.withUnsafeMutableBufferPointer { target in
                 block(source.baseAddress!, batch: n, channels: c, height: h, width: w, into: target.baseAddress!)

@@ -19,8 +19,7 @@ enum BlockedEntryChecks {
         let blocksOutput = plan.pass != .backwardWeights
         let x = try ChannelBlocking.blocked(input)
         let g = try gradOutput.map(ChannelBlocking.blocked) ?? Tensor<Float>(shape: [0])
-        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
-                                                           : shape)
+        var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
         try x.withUnsafeBufferPointer { a in

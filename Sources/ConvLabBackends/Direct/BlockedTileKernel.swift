@@ -5,6 +5,57 @@ import ConvLabCore
 /// feed B·P = 24 FMAs on 24 accumulators (4 × 6, 2 × 12 or 1 × 24: 8+ independent chains each), `vbroadcastss` and
 /// `vfmadd231ps` only in the loop (checked with objdump). Each output sums its taps, then channels, in order.
 
+/// Weights K×C×R×S as the tiles load them, [group of 4 output blocks][r][s][input channel][64 lanes], zero past the
+/// last output channel (a 1×1 layer: [group][channel][64]).
+func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) -> [Float] {
+    let (C, K, R, S) = (d.inputChannels, d.outputChannels, d.kernelHeight, d.kernelWidth)
+    var packed = [Float](repeating: 0, count: (K + 63) / 64 * R * S * C * 64)
+    weights.withUnsafeBufferPointer { w in
+        for k in 0..<K {
+            for c in 0..<C {
+                for r in 0..<R {
+                    for s in 0..<S {
+                        packed[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64] = w[((k * C + c) * R + r) * S + s]
+                    }
+                }
+            }
+        }
+    }
+    return packed
+}
+
+/// How a channel-blocked dense plan splits an image into tasks: ranges of positions (or output rows) × ranges of
+/// 64-channel groups. From the splits that keep a task's input and weight panels each within a quarter of L2, it
+/// splits again on the side whose re-read costs fewer bytes (one more position range reads the weights again, one
+/// more group range the input) until every thread has 4 tasks and, below 8 per thread, an even share. Tasks are
+/// counted as the ranges come out: 20 groups in 8 ranges are 7 ranges of 3, and 7 tasks on 2 threads ran
+/// MobileNetV2's last 1×1 10% slower than 10. (8 tasks per thread from the start read ResNet-50's 4 MB of 2048 → 512
+/// weights twice: 1.25× slower on the Intel kind.)
+struct BlockedTaskSplit: Sendable {
+    let ranges: Int
+    let groupsPerRange: Int
+    let groupRanges: Int
+
+    /// `weightBytes` and `inputBytes`: one image's, in the same unit.
+    init(batch: Int, ranges initialRanges: Int, maxRanges: Int, groups: Int, groupRanges initialGroupRanges: Int,
+         weightBytes: Int, inputBytes: Int, threads: Int) {
+        var (ranges, groupRangeCount) = (min(initialRanges, maxRanges), min(initialGroupRanges, groups))
+        func perRange() -> Int { (groups + groupRangeCount - 1) / groupRangeCount }
+        func taskCount() -> Int { batch * ranges * ((groups + perRange() - 1) / perRange()) }
+        while (taskCount() < 4 * threads || (taskCount() % threads != 0 && taskCount() < 8 * threads))
+                && (ranges < maxRanges || groupRangeCount < groups) {
+            if groupRangeCount < groups && (weightBytes >= inputBytes || ranges == maxRanges) {
+                groupRangeCount += 1
+            } else {
+                ranges += 1
+            }
+        }
+        self.ranges = ranges
+        groupsPerRange = perRange()
+        groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+    }
+}
+
 /// Steps of one chunk through the input (floats) and the weights: between channel blocks, kernel rows and columns;
 /// the kernel's size (1×1 for the 1×1 plan); the chunk's channels; floats between one tap's weights and the next's.
 struct BlockedTileSteps {
@@ -110,35 +161,5 @@ enum BlockedTileKernel {
         finish(6, a6); finish(7, a7); finish(8, a8); finish(9, a9); finish(10, a10); finish(11, a11)
         finish(12, a12); finish(13, a13); finish(14, a14); finish(15, a15); finish(16, a16); finish(17, a17)
         finish(18, a18); finish(19, a19); finish(20, a20); finish(21, a21); finish(22, a22); finish(23, a23)
-    }
-}
-
-/// A channel-blocked plan that runs on nChw16c tensors only: the pairing with an NCHW plan checks the buffers.
-protocol BlockedOnlyPlan: Sendable {
-    var blockedSummary: PlanDescription { get }
-    func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-             workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?)
-}
-
-/// The general direct plan on NCHW tensors paired with a channel-blocked plan (1×1 or dense) for nChw16c ones: the
-/// layout a caller hands in picks the plan. One workspace serves both.
-struct DirectWithBlockedEntry: ChannelBlockedExecution {
-    let general: DirectPlan
-    let blocked: any BlockedOnlyPlan
-
-    var descriptor: ConvolutionDescriptor { general.descriptor }
-    var summary: PlanDescription { DepthwiseRowsWithBlockedEntry.summary(rows: general.summary, blocked: blockedSummary) }
-    var blockedSummary: PlanDescription { blocked.blockedSummary }
-
-    func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                 workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
-        try validateBuffers(input: input, output: output, workspace: workspace)
-        try general.execute(input: input, output: output, workspace: workspace, profile: profile)
-    }
-
-    func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-                        workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
-        try validateBlockedBuffers(input: input, output: output, workspace: workspace)
-        blocked.run(input: input, output: output, workspace: workspace, profile: profile)
     }
 }

@@ -12,7 +12,7 @@ import ConvLabCore
 /// each); and transposes the band back into the 16 output planes (or writes the blocked rows). Every buffer is a
 /// slice of the worker's workspace sized to stay in L2. Each output is summed in (r, s) order, so the bits do not
 /// depend on the thread count.
-struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
+struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseGeometry
     /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
@@ -37,6 +37,12 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution {
     func executeBlocked(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                         workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validateBlockedBuffers(input: input, output: output, workspace: workspace)
+        run(input: input, output: output, workspace: workspace, layout: .nChw16c, profile: profile)
+    }
+
+    /// The blocked entry without its checks, for a pairing that made them (`PlanWithBlockedEntry`).
+    func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+             workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
         run(input: input, output: output, workspace: workspace, layout: .nChw16c, profile: profile)
     }
 

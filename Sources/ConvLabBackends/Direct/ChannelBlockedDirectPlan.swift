@@ -24,21 +24,7 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
 
     init(geometry: ChannelBlockedDirectGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
-        let d = geometry.descriptor
-        let (C, K, R, S) = (d.inputChannels, d.outputChannels, d.kernelHeight, d.kernelWidth)
-        var packed = [Float](repeating: 0, count: geometry.groups * R * S * C * 64)
-        weights.withUnsafeBufferPointer { w in
-            for k in 0..<K {
-                for c in 0..<C {
-                    for r in 0..<R {
-                        for s in 0..<S {
-                            packed[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64] = w[((k * C + c) * R + r) * S + s]
-                        }
-                    }
-                }
-            }
-        }
-        packedWeights = packed
+        packedWeights = blockedTileWeights(weights, geometry.descriptor)
     }
 
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -175,24 +161,15 @@ struct ChannelBlockedDirectGeometry: Sendable {
         // A chunk: one tile's input for every tap (R rows of 24 steps plus the kernel's reach) in half of L1.
         let tileColumns = 23 * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
         chunkChannels = max(16, caches.level1DataBytes / 2 / (d.kernelHeight * tileColumns * float) / 16 * 16)
-        // Tasks: rows × groups, 4 per thread, splitting the side that re-reads fewer bytes (more row ranges read the
-        // weights again; more group ranges the input); group ranges start from weight panels in a quarter of L2.
-        let Ho = d.outputHeight
+        // Tasks: ranges of output rows × ranges of groups (`BlockedTaskSplit`), from one row range and weight panels in
+        // a quarter of L2.
         let panelBytes = d.kernelHeight * d.kernelWidth * d.inputChannels * 64 * float
-        var rows = 1
-        var groupRangeCount = min(groups, max(1, (groups * panelBytes + caches.level2Bytes / 4 - 1)
-                                                 / (caches.level2Bytes / 4)))
-        while d.batch * rows * groupRangeCount < 4 * options.threads && (rows < Ho || groupRangeCount < groups) {
-            let weightBytes = panelBytes * groups, inputBytes = d.inputCount / d.batch * float
-            if groupRangeCount < groups && (weightBytes >= inputBytes || rows == Ho) {
-                groupRangeCount += 1
-            } else {
-                rows += 1
-            }
-        }
-        rowRanges = rows
-        groupsPerRange = (groups + groupRangeCount - 1) / groupRangeCount
-        groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+        let quarter = caches.level2Bytes / 4
+        let split = BlockedTaskSplit(
+            batch: d.batch, ranges: 1, maxRanges: d.outputHeight, groups: groups,
+            groupRanges: max(1, (groups * panelBytes + quarter - 1) / quarter), weightBytes: panelBytes * groups,
+            inputBytes: d.inputCount / d.batch * float, threads: options.threads)
+        (rowRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
         tasks = d.batch * rowRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         var layout = WorkspaceLayout()

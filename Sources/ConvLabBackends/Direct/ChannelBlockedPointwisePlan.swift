@@ -9,8 +9,8 @@ import ConvLabCore
 /// positions: 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads; 2 × 12 or 1 × 24 for a last group
 /// of fewer blocks). A task owns an even range of one image's positions and a range of 64-channel output
 /// groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each stay
-/// in L2 and split further (positions or groups, whichever re-reads fewer bytes) until every thread has 4 tasks: on
-/// 7×7 maps with 2048 channels, tasks of one 24-position tile re-read the 4 MB of weights per tile from L3. It walks
+/// in L2 and split further (`BlockedTaskSplit`): on 7×7 maps with 2048 channels, tasks of one 24-position tile re-read
+/// the 4 MB of weights per tile from L3. It walks
 /// the input channels in chunks whose 24 positions fit half of L1. Strided layers gather their positions into the
 /// worker's scratch first (as does the tensor's last tile: no read beyond the tensor). Each output sums its channels
 /// in order, chunk after chunk, so no result depends on the thread count.
@@ -24,15 +24,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
 
     init(geometry: ChannelBlockedPointwiseGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
-        let d = geometry.descriptor
-        let (C, K) = (d.inputChannels, d.outputChannels)
-        var packed = [Float](repeating: 0, count: geometry.groups * C * 64)
-        weights.withUnsafeBufferPointer { w in
-            for k in 0..<K {
-                for c in 0..<C { packed[((k / 64) * C + c) * 64 + k % 64] = w[k * C + c] }
-            }
-        }
-        packedWeights = packed
+        packedWeights = blockedTileWeights(weights, geometry.descriptor)
     }
 
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -168,39 +160,15 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
         // group from L1.
         chunkChannels = max(16, caches.level1DataBytes / 2 / (24 * float) / 16 * 16)
         let positions = d.outputHeight * d.outputWidth
-        // A task's input chunk (its positions) and weight panels (its groups) each in a quarter of L2; then, until
-        // there are 4 tasks per thread, split again whichever side the other re-reads fewer bytes of: more position
-        // ranges read the weights again, more group ranges the input. Ranges are even (to 6 positions), so tasks
-        // are: a 49-position map in tiles of 24 left one task of a single position. (8 tasks per thread read
-        // ResNet-50's 4 MB of 2048 → 512 weights twice: 1.25× slower on the Intel kind.)
+        // Position ranges even to 6 positions (tiles of 24 had left a 49-position map one task of a single position).
         let chunkBytesPerPosition = min(chunkChannels, inputBlocks * 16) * float
-        let panelBytes = d.inputChannels * 64 * float
-        let maxRanges = max(1, positions / 6)
-        var ranges = min(maxRanges, max(1, (positions * chunkBytesPerPosition + caches.level2Bytes / 4 - 1)
-                                             / (caches.level2Bytes / 4)))
-        var groupRangeCount = min(groups, max(1, (groups * panelBytes + caches.level2Bytes / 4 - 1)
-                                                 / (caches.level2Bytes / 4)))
-        let allGroups = groups
-        func taskCount() -> Int {
-            let perRange = (allGroups + groupRangeCount - 1) / groupRangeCount
-            return d.batch * ranges * ((allGroups + perRange - 1) / perRange)
-        }
-        // (Counted as the ranges come out: 20 groups in 8 ranges are 7 ranges of 3, and 7 tasks on 2 threads ran
-        // MobileNetV2's last 1×1 10% slower than 10.) Splits go on to an even share per thread, up to 8 tasks each.
-        while (taskCount() < 4 * options.threads
-               || (taskCount() % options.threads != 0 && taskCount() < 8 * options.threads))
-                && (ranges < maxRanges || groupRangeCount < groups) {
-            // Bytes re-read by one more split: the weights per extra position range, the input per extra group range.
-            let weightBytes = d.inputChannels * groups * 64, inputBytes = positions * d.inputChannels
-            if groupRangeCount < groups && (weightBytes >= inputBytes || ranges == maxRanges) {
-                groupRangeCount += 1
-            } else {
-                ranges += 1
-            }
-        }
-        positionRanges = ranges
-        groupsPerRange = (groups + groupRangeCount - 1) / groupRangeCount
-        groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+        let quarter = caches.level2Bytes / 4
+        let split = BlockedTaskSplit(
+            batch: d.batch, ranges: max(1, (positions * chunkBytesPerPosition + quarter - 1) / quarter),
+            maxRanges: max(1, positions / 6), groups: groups,
+            groupRanges: max(1, (groups * d.inputChannels * 64 * float + quarter - 1) / quarter),
+            weightBytes: d.inputChannels * groups * 64, inputBytes: positions * d.inputChannels, threads: options.threads)
+        (positionRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
         tasks = d.batch * positionRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         // The longest range (strided: gathered whole) or a tail of up to 23 positions, plus one widest tile's reach.

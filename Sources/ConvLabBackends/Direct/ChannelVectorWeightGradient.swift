@@ -288,7 +288,7 @@ extension ChannelVectorWeightGradientGeometry {
                     tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
                     weights dw: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        let (Kg, J, Wo, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputWidth, laneChannels)
+        let (J, Wo, L) = (d.reductionLength, d.outputWidth, laneChannels)
         let range = task % tapRanges
         let block = channelBlocks[(task / tapRanges) % channelBlocks.count]
         let group = task / (tapRanges * channelBlocks.count)

@@ -43,7 +43,7 @@ public struct DirectBackend: BackwardDataByForward {
 enum DirectPlanChoice {
     case channelBlockedDepthwise(ChannelBlockedDepthwiseGeometry)
     case depthwiseRows(DepthwiseGeometry, blocked: ChannelBlockedDepthwiseGeometry?)
-    case general(DirectGeometry, pointwise: ChannelBlockedPointwiseGeometry?, dense: ChannelBlockedDirectGeometry?)
+    case general(DirectGeometry, blocked: DenseBlockedGeometry?)
 
     init(_ d: ConvolutionDescriptor, options: PlanOptions) throws {
         if ChannelBlockedDepthwiseGeometry.applies(to: d) {
@@ -53,44 +53,65 @@ enum DirectPlanChoice {
                                   blocked: ChannelBlockedDepthwiseGeometry.supports(d)
                                       ? try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options) : nil)
         } else {
-            // Dense layers get a channel-blocked plan as their nChw16c entry point (if it fits the limits): 1×1 layers
-            // the 1×1 plan, the others the tap-by-tap one.
             self = .general(try DirectGeometry(descriptor: d, options: options),
-                            pointwise: ChannelBlockedPointwiseGeometry.applies(to: d)
-                                ? try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) : nil,
-                            dense: ChannelBlockedDirectGeometry.applies(to: d)
-                                ? try? ChannelBlockedDirectGeometry(descriptor: d, options: options) : nil)
+                            blocked: DenseBlockedGeometry(d, options: options))
         }
     }
 
     var summary: PlanDescription {
         switch self {
         case .channelBlockedDepthwise(let geometry): return geometry.summary
-        case .depthwiseRows(let rows, nil): return rows.summary
-        case .depthwiseRows(let rows, let blocked?):
-            return DepthwiseRowsWithBlockedEntry.summary(rows: rows.summary, blocked: blocked.summary)
-        case .general(let geometry, let pointwise?, _):
-            return DepthwiseRowsWithBlockedEntry.summary(rows: geometry.summary, blocked: pointwise.summary)
-        case .general(let geometry, nil, let dense?):
-            return DepthwiseRowsWithBlockedEntry.summary(rows: geometry.summary, blocked: dense.summary)
-        case .general(let geometry, nil, nil): return geometry.summary
+        case .depthwiseRows(let rows, let blocked):
+            return blocked.map { rows.summary.sharingWorkspace(with: $0.summary) } ?? rows.summary
+        case .general(let geometry, let blocked):
+            return blocked.map { geometry.summary.sharingWorkspace(with: $0.summary) } ?? geometry.summary
         }
     }
 
     func plan(weights: Tensor<Float>) -> any ConvolutionPlan {
         switch self {
         case .channelBlockedDepthwise(let geometry): return ChannelBlockedDepthwisePlan(geometry: geometry, weights: weights)
-        case .depthwiseRows(let rows, nil): return DepthwisePlan(geometry: rows, weights: weights)
-        case .depthwiseRows(let rows, let blocked?):
-            return DepthwiseRowsWithBlockedEntry(rows: DepthwisePlan(geometry: rows, weights: weights),
-                                                 blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
-        case .general(let geometry, let pointwise?, _):
-            return DirectWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
-                                          blocked: ChannelBlockedPointwisePlan(geometry: pointwise, weights: weights))
-        case .general(let geometry, nil, let dense?):
-            return DirectWithBlockedEntry(general: DirectPlan(geometry: geometry, weights: weights),
-                                          blocked: ChannelBlockedDirectPlan(geometry: dense, weights: weights))
-        case .general(let geometry, nil, nil): return DirectPlan(geometry: geometry, weights: weights)
+        case .depthwiseRows(let rows, let blocked):
+            let plan = DepthwisePlan(geometry: rows, weights: weights)
+            guard let blocked else { return plan }
+            return PlanWithBlockedEntry(nchw: plan, blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
+        case .general(let geometry, let blocked):
+            let plan = DirectPlan(geometry: geometry, weights: weights)
+            guard let blocked else { return plan }
+            return PlanWithBlockedEntry(nchw: plan, blocked: blocked.plan(weights: weights))
+        }
+    }
+}
+
+/// The channel-blocked plan a one-group layer gets as its nChw16c entry point: 1×1 layers the 1×1 plan, the others
+/// the tap-by-tap one; none where it would not fit the limits (the NCHW plan alone then).
+enum DenseBlockedGeometry: Sendable {
+    case pointwise(ChannelBlockedPointwiseGeometry)
+    case dense(ChannelBlockedDirectGeometry)
+
+    init?(_ d: ConvolutionDescriptor, options: PlanOptions) {
+        if ChannelBlockedPointwiseGeometry.applies(to: d) {
+            guard let geometry = try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) else { return nil }
+            self = .pointwise(geometry)
+        } else if ChannelBlockedDirectGeometry.applies(to: d) {
+            guard let geometry = try? ChannelBlockedDirectGeometry(descriptor: d, options: options) else { return nil }
+            self = .dense(geometry)
+        } else {
+            return nil
+        }
+    }
+
+    var summary: PlanDescription {
+        switch self {
+        case .pointwise(let geometry): return geometry.summary
+        case .dense(let geometry): return geometry.summary
+        }
+    }
+
+    func plan(weights: Tensor<Float>) -> any BlockedOnlyPlan {
+        switch self {
+        case .pointwise(let geometry): return ChannelBlockedPointwisePlan(geometry: geometry, weights: weights)
+        case .dense(let geometry): return ChannelBlockedDirectPlan(geometry: geometry, weights: weights)
         }
     }
 }

@@ -25,6 +25,12 @@ public protocol ChannelBlockedExecution: ChannelBlockedPassExecution, Convolutio
 extension ChannelBlockedPassExecution {
     public var blockedSummary: PlanDescription { summary }
 
+    /// What `executeBlocked` writes: y or dx as [N, ⌈C/16⌉, H, W, 16], or dw as K×C/G×R×S.
+    public var blockedOutputShape: [Int] {
+        let shape = descriptor.shapes(for: pass).output
+        return pass == .backwardWeights ? shape : ChannelBlocking.blockedShape(shape)
+    }
+
     /// Checks the blocked operands' sizes (and dw's, for backward-weights) and the workspace, as `validate` does for
     /// NCHW.
     package func validateBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer) throws {
@@ -65,7 +71,7 @@ extension ChannelBlockedPassExecution {
     /// dx), or dw as K×C/G×R×S. Allocates the output and a workspace.
     public func runBlocked(_ input: Tensor<Float>, gradOutput: Tensor<Float>? = nil) throws -> Tensor<Float> {
         let shapes = descriptor.shapes(for: pass)
-        func blocked(_ shape: [Int]) -> [Int] { [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16] }
+        let blocked = ChannelBlocking.blockedShape
         if input.shape != blocked(shapes.input) {
             throw ConvLabError.shapeMismatch(what: "nChw16c \(pass) input", expected: "\(blocked(shapes.input))",
                                              actual: "\(input.shape)")
@@ -74,7 +80,7 @@ extension ChannelBlockedPassExecution {
             throw ConvLabError.shapeMismatch(what: "nChw16c gradient of the output", expected: "\(expected)",
                                              actual: gradOutput.map { "\($0.shape)" } ?? "none")
         }
-        var output = try Tensor<Float>(shape: pass == .backwardWeights ? shapes.output : blocked(shapes.output))
+        var output = try Tensor<Float>(shape: blockedOutputShape)
         let workspace = try Workspace(byteCount: summary.workspaceBytes)
         let second = try gradOutput ?? Tensor<Float>(shape: [0])
         try input.withUnsafeBufferPointer { x in

@@ -135,12 +135,10 @@ public struct ComparisonRunner: Sendable {
     private func measureBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
                                 gradOutput: Tensor<Float>?, reference: ReferenceResult?,
                                 into row: inout BackendMeasurement) throws {
-        let shape = descriptor.shapes(for: pass).output
         let blocksOutput = pass != .backwardWeights
         let blockedInput = try ChannelBlocking.blocked(input)
         let blockedGradient = try pass == .backwardWeights ? ChannelBlocking.blocked(gradOutput!) : Tensor<Float>(shape: [0])
-        var output = try Tensor<Float>(shape: blocksOutput ? [shape[0], (shape[1] + 15) / 16, shape[2], shape[3], 16]
-                                                           : shape)
+        var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
         try record(into: &row, run: { profile in
@@ -157,8 +155,8 @@ public struct ComparisonRunner: Sendable {
             }
         }, accuracy: {
             try reference.map {
-                try AccuracyChecker.compare(output: blocksOutput ? try ChannelBlocking.unblocked(output, channels: shape[1])
-                                                                 : output,
+                try AccuracyChecker.compare(output: blocksOutput ? try ChannelBlocking.unblocked(
+                                                output, channels: descriptor.shapes(for: pass).output[1]) : output,
                                             reference: $0, errorBound: plan.summary.errorBound,
                                             ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
             }

@@ -1,5 +1,4 @@
 import ConvLabCore
-import Foundation
 
 /// When to stop repeating a timed run. Benchmarks on a shared 2-core machine are noisy, so convlab repeats until
 /// the median is pinned down rather than for a fixed count: it stops once the approximate 95% confidence interval of
@@ -84,7 +83,7 @@ public enum Timing {
     /// layer's later rows took 0.33, in 3 of 4 processes), the idle second core being slow to come back; every
     /// `vs-onednn.sh` row is its own process, so its first backend paid for it. Later rows never did.
     private static let wakeCores: Void = {
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = Parallel.defaultThreadCount
         let end = now() + 0.1
         while now() < end {
             Parallel.forEach(taskCount: 4 * cores, threads: cores) { _, _ in
