@@ -2,7 +2,7 @@ import ConvLab
 import Testing
 
 /// The direct backend's channel-blocked plan for dense layers (the nChw16c entry point of every one-group layer that
-/// is not a plain 1×1), forward and, at stride 1 where dy needs no copy, backward-data: against the float64 reference
+/// is not a plain 1×1 or a stem on 1–4 channels, `FewChannelDirectTests`), forward and, at stride 1 where dy needs no copy, backward-data: against the float64 reference
 /// on random shapes — ragged channel counts (several input chunks; last output groups of 1–3 blocks), non-square
 /// kernels, stride 1–3, dilation, asymmetric padding (also past the kernel's reach), batch, rows that are not a
 /// multiple of the register tile — outputs pre-filled with NaN, lanes past the last channel zero; and the same bits at
@@ -23,7 +23,8 @@ import Testing
                 padding: samePadding ? .same
                     : .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...6))),
                 dilationHeight: samePadding ? 1 : pick(1...2), dilationWidth: samePadding ? 1 : pick(1...2)),
-                  d.kernelHeight * d.kernelWidth > 1 || d.padding != .zero else { continue }
+                  d.kernelHeight * d.kernelWidth > 1 || d.padding != .zero,
+                  d.inputChannels > 4 || d.outputChannels < 16 || d.kernelHeight * d.kernelWidth == 1 else { continue }
             result.append(d)
         }
         // A 14-wide 3×3 with 256 channels both ways (4 groups; chunks of the input channels).

@@ -96,7 +96,9 @@ enum BlockedTileKernel {
         tile(1, 24, a, s, step)
     }
 
-    /// Accumulator i holds block i / P, position i % P. Inlined with constant B and P, every branch on them folds.
+    /// Accumulator i holds block i % B, position i / B: in this order each broadcast feeds its B FMAs at once (in
+    /// block order the 2 × 12 tile kept 12 broadcasts live beside 24 accumulators and spilled to the stack on every
+    /// term). Inlined with constant B and P, every branch on them folds.
     @inline(__always)
     static func tile(_ B: Int, _ P: Int, _ a: BlockedTileArguments, _ s: BlockedTileSteps, _ step: Int) {
         let N = B * P
@@ -119,9 +121,9 @@ enum BlockedTileKernel {
                         let w2 = B > 2 ? loadVector(w + 32) : Vector()
                         let w3 = B > 3 ? loadVector(w + 48) : Vector()
                         @inline(__always) func weight(_ i: Int) -> Vector {
-                            switch i / P { case 0: return w0; case 1: return w1; case 2: return w2; default: return w3 }
+                            switch i % B { case 0: return w0; case 1: return w1; case 2: return w2; default: return w3 }
                         }
-                        @inline(__always) func input(_ i: Int) -> Vector { Vector(repeating: x[(i % P) &* step]) }
+                        @inline(__always) func input(_ i: Int) -> Vector { Vector(repeating: x[(i / B) &* step]) }
                         a0.addProduct(input(0), weight(0))
                         if N > 1 { a1.addProduct(input(1), weight(1)) }
                         if N > 2 { a2.addProduct(input(2), weight(2)) }
@@ -153,8 +155,8 @@ enum BlockedTileKernel {
             }
         }
         @inline(__always) func finish(_ i: Int, _ v: Vector) {
-            guard i < N, i / P < a.storeBlocks, i % P < a.valid else { return }
-            let target = a.output + (i / P) &* a.outputBlockStride + (i % P) &* 16
+            guard i < N, i % B < a.storeBlocks, i / B < a.valid else { return }
+            let target = a.output + (i % B) &* a.outputBlockStride + (i / B) &* 16
             storeVector(a.accumulate ? loadVector(target) + v : v, target)
         }
         finish(0, a0); finish(1, a1); finish(2, a2); finish(3, a3); finish(4, a4); finish(5, a5)

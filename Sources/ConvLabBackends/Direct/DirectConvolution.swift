@@ -38,23 +38,22 @@ public struct DirectBackend: BackwardDataByForward {
 
 /// Which plan `direct` runs on a descriptor, decided once for `describe` and `makePlan`: depthwise layers of 16+
 /// channels at stride > 1 or on rows under 48 outputs vectorise across channels; other stride-1 depthwise rows of
-/// 24+ outputs use row bands (with the channel-blocked plan as their nChw16c entry point when it can run); everything
-/// else uses the general polyphase plan (one-group layers with a channel-blocked plan as their nChw16c entry point).
+/// 24+ outputs use row bands; everything else uses the general polyphase plan. The last two take NCHW tensors and
+/// have a channel-blocked plan as their nChw16c entry point where one can run (`BlockedEntryGeometry`).
 enum DirectPlanChoice {
     case channelBlockedDepthwise(ChannelBlockedDepthwiseGeometry)
-    case depthwiseRows(DepthwiseGeometry, blocked: ChannelBlockedDepthwiseGeometry?)
-    case general(DirectGeometry, blocked: DenseBlockedGeometry?)
+    case depthwiseRows(DepthwiseGeometry, blocked: BlockedEntryGeometry?)
+    case general(DirectGeometry, blocked: BlockedEntryGeometry?)
 
     init(_ d: ConvolutionDescriptor, options: PlanOptions) throws {
         if ChannelBlockedDepthwiseGeometry.applies(to: d) {
             self = .channelBlockedDepthwise(try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options))
         } else if DepthwiseGeometry.applies(to: d) {
             self = .depthwiseRows(try DepthwiseGeometry(descriptor: d, options: options),
-                                  blocked: ChannelBlockedDepthwiseGeometry.supports(d)
-                                      ? try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options) : nil)
+                                  blocked: BlockedEntryGeometry(d, options: options))
         } else {
             self = .general(try DirectGeometry(descriptor: d, options: options),
-                            blocked: DenseBlockedGeometry(d, options: options))
+                            blocked: BlockedEntryGeometry(d, options: options))
         }
     }
 
@@ -74,7 +73,7 @@ enum DirectPlanChoice {
         case .depthwiseRows(let rows, let blocked):
             let plan = DepthwisePlan(geometry: rows, weights: weights)
             guard let blocked else { return plan }
-            return PlanWithBlockedEntry(nchw: plan, blocked: ChannelBlockedDepthwisePlan(geometry: blocked, weights: weights))
+            return PlanWithBlockedEntry(nchw: plan, blocked: blocked.plan(weights: weights))
         case .general(let geometry, let blocked):
             let plan = DirectPlan(geometry: geometry, weights: weights)
             guard let blocked else { return plan }
@@ -83,26 +82,38 @@ enum DirectPlanChoice {
     }
 }
 
-/// The channel-blocked plan a one-group layer gets as its nChw16c entry point: 1×1 layers the 1×1 plan, the others
-/// the tap-by-tap one; none where it would not fit the limits (the NCHW plan alone then).
-enum DenseBlockedGeometry: Sendable {
+/// The channel-blocked plan an NCHW direct plan gets as its nChw16c entry point: depthwise layers of 16+ channels the
+/// 16-channel bands; one-group layers on at most 4 input channels (RGB stems) the few-channel plan, other 1×1 layers
+/// the 1×1 plan and the rest the tap-by-tap one; none where no such plan runs or it would not fit the limits (the NCHW
+/// plan alone then).
+enum BlockedEntryGeometry: Sendable {
+    case depthwise(ChannelBlockedDepthwiseGeometry)
+    case fewChannels(FewChannelDirectGeometry)
     case pointwise(ChannelBlockedPointwiseGeometry)
     case dense(ChannelBlockedDirectGeometry)
 
     init?(_ d: ConvolutionDescriptor, options: PlanOptions) {
-        if ChannelBlockedPointwiseGeometry.applies(to: d) {
-            guard let geometry = try? ChannelBlockedPointwiseGeometry(descriptor: d, options: options) else { return nil }
-            self = .pointwise(geometry)
-        } else if ChannelBlockedDirectGeometry.applies(to: d) {
-            guard let geometry = try? ChannelBlockedDirectGeometry(descriptor: d, options: options) else { return nil }
-            self = .dense(geometry)
-        } else {
+        do {
+            if ChannelBlockedDepthwiseGeometry.supports(d) {
+                self = .depthwise(try ChannelBlockedDepthwiseGeometry(descriptor: d, options: options))
+            } else if FewChannelDirectGeometry.applies(to: d) {
+                self = .fewChannels(try FewChannelDirectGeometry(descriptor: d, options: options))
+            } else if ChannelBlockedPointwiseGeometry.applies(to: d) {
+                self = .pointwise(try ChannelBlockedPointwiseGeometry(descriptor: d, options: options))
+            } else if ChannelBlockedDirectGeometry.applies(to: d) {
+                self = .dense(try ChannelBlockedDirectGeometry(descriptor: d, options: options))
+            } else {
+                return nil
+            }
+        } catch {
             return nil
         }
     }
 
     var summary: PlanDescription {
         switch self {
+        case .depthwise(let geometry): return geometry.summary
+        case .fewChannels(let geometry): return geometry.summary
         case .pointwise(let geometry): return geometry.summary
         case .dense(let geometry): return geometry.summary
         }
@@ -110,6 +121,8 @@ enum DenseBlockedGeometry: Sendable {
 
     func plan(weights: Tensor<Float>) -> any BlockedOnlyPlan {
         switch self {
+        case .depthwise(let geometry): return ChannelBlockedDepthwisePlan(geometry: geometry, weights: weights)
+        case .fewChannels(let geometry): return FewChannelDirectPlan(geometry: geometry, weights: weights)
         case .pointwise(let geometry): return ChannelBlockedPointwisePlan(geometry: geometry, weights: weights)
         case .dense(let geometry): return ChannelBlockedDirectPlan(geometry: geometry, weights: weights)
         }

@@ -1,0 +1,199 @@
+import ConvLabCore
+
+/// The `direct` backend's nChw16c plan for dense layers on few input channels (C ≤ 4: the RGB or grey stems of most
+/// networks, 3×3/2, 4×4/4, 7×7/2, 11×11/4, 9×9).
+///
+/// The tap-by-tap blocked plan (`ChannelBlockedDirectPlan`) copies the whole input into a padded blocked buffer, 16
+/// lanes per pixel of which 3 are data, and walks the kernel tap by tap with 3 terms each: on MobileNetV2's 3×3/2
+/// stem it ran at a third of the NCHW plan's speed. This plan uses the same register tiles (`BlockedTileKernel`: output
+/// channels along the lanes, pixels broadcast, 4 × 6, 2 × 12 or 1 × 24 vectors) over a band buffer that holds the
+/// input rows a task reads as [row][column][C], zero-padded, C floats per pixel: a kernel row of an undilated layer is
+/// then one run of S·C consecutive terms (9 for 3×3 RGB, 33 for 11×11), as its packed weights are. A task (a band of
+/// output rows of one image, every output channel) fills its band itself, a few tens of KiB that stay in cache, and
+/// stores its tiles straight into y.
+///
+/// On NCHW tensors the polyphase plan stays: measured on the Intel kind (2 threads, alternated runs), this schedule
+/// with an NCHW band fill and 16×16 transposes of each output row was 1.07–1.34× slower on five of eight stems (the
+/// transposes of a 64-channel 224² output cost a third of VGG's first layer) and faster only on ConvNeXt's 4×4/4.
+///
+/// Each output sums its terms in (r, s, c) order, so the bits do not depend on the thread count.
+struct FewChannelDirectPlan: BlockedOnlyPlan {
+    let geometry: FewChannelDirectGeometry
+    /// [group of 4 output blocks][r][s][input channel][64 lanes], zero past the last output channel.
+    let packedWeights: [Float]
+
+    var descriptor: ConvolutionDescriptor { geometry.descriptor }
+    var blockedSummary: PlanDescription { geometry.summary }
+
+    init(geometry: FewChannelDirectGeometry, weights: Tensor<Float>) {
+        self.geometry = geometry
+        packedWeights = blockedTileWeights(weights, geometry.descriptor)
+    }
+
+    func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+             workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
+        let g = geometry
+        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
+        measurePhase("convolve", in: profile) {
+            packedWeights.withUnsafeBufferPointer { w in
+                let weights = UncheckedSendable(w.baseAddress!)
+                Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
+                    let (x, y, workspace) = shared.value
+                    runBand(n: task / g.bands, firstRow: task % g.bands * g.bandRows, x: x, y: y,
+                            weights: weights.value, band: g.band.pointer(in: workspace, worker: worker))
+                }
+            }
+        }
+    }
+
+    private func runBand(n: Int, firstRow: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                         weights: UnsafePointer<Float>, band: UnsafeMutablePointer<Float>) {
+        let d = descriptor, g = geometry
+        let (C, R, S, Ho, Wo) = (d.inputChannels, d.kernelHeight, d.kernelWidth, d.outputHeight, d.outputWidth)
+        let rows = min(g.bandRows, Ho - firstRow)
+        fillBand(n: n, firstRow: firstRow, rows: rows, x: x, band: band)
+        let rowFloats = g.paddedWidth * C
+        let step = d.strideWidth * C
+        for local in 0..<rows {
+            let oh = firstRow + local
+            let inputRow = band + local * d.strideHeight * rowFloats
+            for group in 0..<g.groups {
+                let blocks = min(4, g.outputBlocks - group * 4)
+                let columns = blocks >= 3 ? 6 : blocks == 2 ? 12 : 24
+                let panel = weights + group * R * S * C * 64
+                let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
+                var ow = 0
+                while ow < Wo {
+                    let arguments = BlockedTileArguments(
+                        input: inputRow + ow * step, weights: panel, output: outputRow + ow * 16,
+                        outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(columns, Wo - ow),
+                        accumulate: false)
+                    switch blocks {
+                    case 1: BlockedTileKernel.blocks1(arguments, g.steps, step: step)
+                    case 2: BlockedTileKernel.blocks2(arguments, g.steps, step: step)
+                    default: BlockedTileKernel.blocks4(arguments, g.steps, step: step)
+                    }
+                    ow += columns
+                }
+            }
+        }
+    }
+
+    /// The input rows that output rows `firstRow..<firstRow + rows` read, as [row][column][C]: band row i is padded
+    /// row firstRow·sh + i, column j padded column j; zero outside the input.
+    private func fillBand(n: Int, firstRow: Int, rows: Int, x: UnsafePointer<Float>, band: UnsafeMutablePointer<Float>) {
+        let d = descriptor, g = geometry
+        let (C, H, W, width) = (d.inputChannels, d.inputHeight, d.inputWidth, g.paddedWidth)
+        let rowFloats = width * C
+        // Input columns [first, end) land at band columns [first + left, end + left).
+        let left = d.padding.left
+        let first = max(0, -left), end = min(W, width - left)
+        for i in 0..<g.inputRows(outputRows: rows) {
+            let target = band + i * rowFloats
+            let ih = (firstRow * d.strideHeight + i) - d.padding.top
+            guard ih >= 0 && ih < H && first < end else {
+                zeroFloats(target, count: rowFloats)
+                continue
+            }
+            zeroFloats(target, count: (first + left) * C)
+            // Each pixel's 16 lanes stored at its C floats, in increasing order: the next store overwrites the 16 − C
+            // lanes past them, the last one's spill into the right padding (zeroed just below), the next row (filled
+            // after this one) or the slack. One load and one store per pixel; element by element, this copy cost as
+            // much as MobileNetV2's stem's FMAs.
+            let source = x + ((n * H + ih) * W + first) * 16
+            let pixels = target + (first + left) * C
+            for p in 0..<(end - first) { storeVector(loadVector(source + p * 16), pixels + p * C) }
+            zeroFloats(target + (end + left) * C, count: (width - end - left) * C)
+        }
+        zeroFloats(band + g.inputRows(outputRows: rows) * rowFloats, count: g.slackFloats)
+    }
+}
+
+/// The few-channel plan's geometry: the band buffer (rows × padded columns × C, per worker), the tiles' steps through
+/// it, bands of output rows per task.
+struct FewChannelDirectGeometry: Sendable {
+    let descriptor: ConvolutionDescriptor
+    let outputBlocks: Int
+    /// Groups of up to 4 output blocks: one register tile's channels.
+    let groups: Int
+    /// Padded input columns a band row holds: every column a tile of the last, partial tile of a row reads.
+    let paddedWidth: Int
+    /// Floats after a band's last row: the whole-vector stores that lay out its last pixels write up to 16 past them.
+    let slackFloats: Int
+    let bandRows: Int
+    let bands: Int
+    let tasks: Int
+    let workers: Int
+    /// How the tiles walk the band: per kernel row, the S·C pixels' floats of an undilated row are one run of
+    /// consecutive terms (9 for a 3×3 RGB kernel) as the weights are; a dilated row is S runs of C.
+    let steps: BlockedTileSteps
+    let band: WorkspaceRegion<Float>
+    let summary: PlanDescription
+
+    /// Input channels up to this many: pixels are broadcast one channel at a time, so the plan wastes nothing on few
+    /// channels, but a wider layer is better served by the blocked tiles over whole 16-channel blocks.
+    static let maximumChannels = 4
+
+    /// One group, at most `maximumChannels` input channels, at least 16 output channels (one full vector), any
+    /// kernel but 1×1 (a 1×1 layer on 3 channels is a 3-term sum per output: memory-bound either way).
+    static func applies(to d: ConvolutionDescriptor) -> Bool {
+        d.groups == 1 && d.inputChannels <= maximumChannels && d.outputChannels >= 16
+            && d.kernelHeight * d.kernelWidth > 1
+    }
+
+    func inputRows(outputRows rows: Int) -> Int {
+        let d = descriptor
+        return (rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
+    }
+
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
+        descriptor = d
+        outputBlocks = (d.outputChannels + 15) / 16
+        groups = (outputBlocks + 3) / 4
+        // Every tile is 6, 12 or 24 positions; the last of a row may run past Wo, up to a multiple of 24.
+        let tiledWidth = (d.outputWidth + 23) / 24 * 24
+        paddedWidth = (tiledWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
+        slackFloats = 16
+        let (C, rowFloats) = (d.inputChannels, paddedWidth * d.inputChannels)
+        steps = d.dilationWidth == 1
+            ? BlockedTileSteps(blockStride: 16, tapRow: d.dilationHeight * rowFloats, tapColumn: 0,
+                               kernelHeight: d.kernelHeight, kernelWidth: 1, channels: d.kernelWidth * C,
+                               weightTap: d.kernelWidth * C * 64)
+            : BlockedTileSteps(blockStride: 0, tapRow: d.dilationHeight * rowFloats, tapColumn: d.dilationWidth * C,
+                               kernelHeight: d.kernelHeight, kernelWidth: d.kernelWidth, channels: C,
+                               weightTap: C * 64)
+        let what = "the few-channel band buffer"
+        let rowBytes = try CheckedArithmetic.product([paddedWidth, d.inputChannels, MemoryLayout<Float>.stride],
+                                                     what: what)
+        // Bands: enough tasks for 8 per thread when the batch alone is too few, each band's rows within a quarter of
+        // L2 (the weight panels stream through the rest).
+        let wanted = max(1, (8 * options.threads + d.batch - 1) / d.batch)
+        var rowsPerBand = max(1, (d.outputHeight + wanted - 1) / wanted)
+        func bandBytes(_ rows: Int) -> Int {
+            ((rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1) * rowBytes
+        }
+        while rowsPerBand > 1 && bandBytes(rowsPerBand) > caches.level2Bytes / 4 { rowsPerBand = (rowsPerBand + 1) / 2 }
+        bandRows = rowsPerBand
+        bands = (d.outputHeight + bandRows - 1) / bandRows
+        tasks = try CheckedArithmetic.product([d.batch, bands], what: what)
+        workers = Parallel.workers(threads: options.threads, tasks: tasks)
+        var layout = WorkspaceLayout()
+        let bandInputRows = (bandRows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
+        band = try layout.reserve(Float.self, count: try CheckedArithmetic.sum(
+            [try CheckedArithmetic.product([bandInputRows, paddedWidth, d.inputChannels], what: what), slackFloats],
+            what: what), workers: workers, what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
+        // Computed FLOPs: whole tiles of every 4-block group (a 3-block group runs the 4-block tile).
+        var lanes = 0
+        for group in 0..<groups { lanes += min(4, outputBlocks - group * 4) == 3 ? 64 : min(4, outputBlocks - group * 4) * 16 }
+        let flops = 2 * Double(d.batch * d.outputHeight * tiledWidth) * Double(lanes) * Double(d.reductionLength)
+        summary = PlanDescription(
+            backend: "direct", variant: "few-channel", errorBound: DirectBackend.errorBound(d),
+            typicalError: DirectBackend.typicalError(d), workspaceBytes: layout.byteCount,
+            persistentBytes: groups * d.reductionLength * 64 * 4,
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
+                                .directKernel(flops: flops, reduction: d.reductionLength, tasks: tasks)]))
+        try options.accuracy.admit(summary)
+    }
+}
+
