@@ -143,6 +143,36 @@ import Testing
                 "blocked entries: \(blockedCount) of \(shapes.count) shapes")
     }
 
+    /// Backward-weights on nChw16c tensors read in place (images with at least 48 outputs per region of border and
+    /// interior): asymmetric padding, padding past the kernel's reach (outputs whose taps all fall in the padding),
+    /// stride, dilation, a 1×27 row in segments, ragged channel blocks, batch — against the reference.
+    @Test func blockedWeightGradientReadInPlaceAgreesWithTheReference() throws {
+        let shapes = [
+            try ConvolutionDescriptor(batch: 2, inputChannels: 20, inputHeight: 30, inputWidth: 33, outputChannels: 20,
+                                      kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 20),
+            try ConvolutionDescriptor(inputChannels: 36, inputHeight: 41, inputWidth: 50, outputChannels: 36,
+                                      kernelHeight: 3, kernelWidth: 5, strideHeight: 2, strideWidth: 3,
+                                      padding: .explicit(Padding(top: 0, bottom: 2, left: 3, right: 1)),
+                                      dilationHeight: 2, groups: 36),
+            try ConvolutionDescriptor(inputChannels: 16, inputHeight: 40, inputWidth: 40, outputChannels: 16,
+                                      kernelHeight: 3, kernelWidth: 3,
+                                      padding: .explicit(Padding(top: 4, bottom: 1, left: 5, right: 4)), groups: 16),
+            try ConvolutionDescriptor(batch: 3, inputChannels: 17, inputHeight: 12, inputWidth: 80,
+                                      outputChannels: 17, kernelHeight: 1, kernelWidth: 27, padding: .same,
+                                      groups: 17),
+            try ConvolutionDescriptor(inputChannels: 48, inputHeight: 56, inputWidth: 56, outputChannels: 48,
+                                      kernelHeight: 5, kernelWidth: 5, strideHeight: 2, strideWidth: 2,
+                                      padding: .same, groups: 48),
+        ]
+        for (index, d) in shapes.enumerated() {
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 900)
+            let plan = try #require(try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                                                 options: PlanOptions(threads: 1 + index % 3))
+                                        as? any ChannelBlockedPassExecution, "\(d)")
+            try BlockedEntryChecks.expectAgreesWithReference(plan, x: x, weights: w, gradOutput: dy)
+        }
+    }
+
     /// Blocked operands of the NCHW size (or any other wrong size) are typed errors.
     @Test func wrongBlockedGradientSizesThrow() throws {
         let d = try ConvolutionDescriptor(inputChannels: 20, inputHeight: 7, inputWidth: 7, outputChannels: 20,
