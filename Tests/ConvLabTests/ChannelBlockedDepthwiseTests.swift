@@ -68,10 +68,17 @@ import Testing
         #expect(throws: ConvLabError.self) { try ChannelBlocking.unblocked(blocked, channels: c + 16) }
     }
 
-    /// Wide stride-1 rows run the row plan on NCHW and the channel-blocked plan on nChw16c.
+    /// Wide stride-1 rows run the row plan on NCHW and the channel-blocked plan on nChw16c; with the shapes above whose
+    /// interior holds 85% of the outputs or more, and the last three here, nChw16c x is read in place (region by
+    /// region: padding past the kernel's reach leaves zero outputs, asymmetric padding, stride, dilation, 1×7 rows).
     static let wideRows = [ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 3),
                            ChannelBlockedDepthwiseTests.depthwise(2, 20, 20, 50, 5, 5),
-                           ChannelBlockedDepthwiseTests.depthwise(1, 16, 56, 56, 31, 31)]
+                           ChannelBlockedDepthwiseTests.depthwise(1, 16, 56, 56, 31, 31),
+                           ChannelBlockedDepthwiseTests.depthwise(1, 20, 100, 60, 3, 3, padding: .explicit(
+                               Padding(top: 4, bottom: 1, left: 5, right: 0))),
+                           ChannelBlockedDepthwiseTests.depthwise(2, 36, 64, 50, 3, 5, stride: (2, 3), padding: .explicit(
+                               Padding(top: 0, bottom: 2, left: 3, right: 1)), dilation: (2, 1)),
+                           ChannelBlockedDepthwiseTests.depthwise(1, 16, 33, 90, 1, 7)]
 
     @Test(arguments: ChannelBlockedDepthwiseTests.shapes + wideRows)
     func blockedExecutionAgreesWithTheReference(d: ConvolutionDescriptor) throws {

@@ -41,13 +41,9 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
     /// On nChw16c tensors: runs of output rows (columns) whose taps read the same kernel rows (columns) inside the
     /// image — the top and bottom rows the padding reaches, the interior, … — and for each pair of runs the pieces of
     /// that box of taps. The kernel then reads x in place, each region with only the taps that land in the image.
-    let rowRuns: [DepthwiseOutputRun]
-    let columnRuns: [DepthwiseOutputRun]
+    let regions: DepthwiseRegions
+    /// The pieces of each region's box of taps, region i·columnRuns + j.
     let regionPieces: [[DepthwiseTapPiece]]
-    /// Whether nChw16c tensors are read in place (else through the padded band, as NCHW ones are): when an image has
-    /// at least `minimumPositionsPerRegion` outputs per region, so the kernel calls of the border regions cost less
-    /// than the copy.
-    let readsInPlace: Bool
     /// The kernel's steps through a padded band (NCHW) and through an nChw16c block in place.
     let bandSteps: DepthwiseGradientSteps
     let inPlaceSteps: DepthwiseGradientSteps
@@ -56,6 +52,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
     /// A box of taps in pieces of whole tap rows (or, for rows of more than 25 taps, row segments).
     static func pieces(rows: Range<Int>, columns: Range<Int>) -> [DepthwiseTapPiece] {
         var pieces: [DepthwiseTapPiece] = []
+        guard !rows.isEmpty && !columns.isEmpty else { return pieces }
         if columns.count <= maxPieceTaps {
             let rowsPerPiece = maxPieceTaps / columns.count
             for r in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerPiece) {
@@ -74,11 +71,6 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
         }
         return pieces
     }
-
-    /// Measured on the Intel kind (2 threads, network layers, in place ÷ padded band): 3×3 at 112², 56², 28² and 28²/2
-    /// (4–9 regions, 87–3136 outputs a region) 0.41–0.86; 5×5/2 at 56² 0.57; 3×3 at 14² (9 regions, 22 outputs a
-    /// region) 1.5; 5×5 at 28², 14², 7² (25 regions) 1.2–4.3; 31×31 at 56² 2.8; 7×7 at 56² (49 regions, 64) even.
-    static let minimumPositionsPerRegion = 48
 
     /// Tasks the image groups aim for with the channel blocks, whatever the thread count.
     static let targetTasks = 8
@@ -135,16 +127,10 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
             [imageGroups, channelBlocks, taps, 16], what: what), what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
 
-        let rowRuns = DepthwiseOutputRun.runs(outputs: d.outputHeight, stride: d.strideHeight, taps: R,
-                                              dilation: d.dilationHeight, padding: d.padding.top, size: d.inputHeight)
-        let columnRuns = DepthwiseOutputRun.runs(outputs: d.outputWidth, stride: d.strideWidth, taps: S,
-                                                 dilation: d.dilationWidth, padding: d.padding.left,
-                                                 size: d.inputWidth)
-        (self.rowRuns, self.columnRuns) = (rowRuns, columnRuns)
-        readsInPlace = d.outputHeight * d.outputWidth
-            >= Self.minimumPositionsPerRegion * max(1, rowRuns.count * columnRuns.count)
-        regionPieces = rowRuns.flatMap { rowRun in
-            columnRuns.map { Self.pieces(rows: rowRun.taps, columns: $0.taps) }
+        let regions = DepthwiseRegions(descriptor: d)
+        self.regions = regions
+        regionPieces = regions.rowRuns.flatMap { rowRun in
+            regions.columnRuns.map { Self.pieces(rows: rowRun.taps, columns: $0.taps) }
         }
         bandSteps = DepthwiseGradientSteps(inputRow: d.strideHeight * band.rowFloats, inputColumn: d.strideWidth * 16,
                                            tapRow: d.dilationHeight * band.rowFloats,
@@ -157,16 +143,16 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
 
         let terms = d.reductionLength(for: .backwardWeights)
         // Read in place, each region of a band is its own chain: up to this many partial sums per band.
-        let regions = readsInPlace ? rowRuns.count * columnRuns.count : 1
+        let chains = regions.readsInPlace ? regions.count : 1
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.outputHeight * d.outputWidth) * Double(taps)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "depthwise channel-blocked",
             // A band's positions in one chain per tap (on nChw16c tensors, per region of the band), added into the
             // running sum once per band (region) and image; then the image groups' sums in order.
             errorBound: blockedDotProductErrorBound(terms: terms, blockTerms: bandRows * d.outputWidth,
-                                                    partials: d.batch * bands * regions + imageGroups),
+                                                    partials: d.batch * bands * chains + imageGroups),
             typicalError: TypicalError.dotProduct(terms: terms, blockTerms: bandRows * d.outputWidth,
-                                                  partials: d.batch * bands * regions + imageGroups),
+                                                  partials: d.batch * bands * chains + imageGroups),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)]))
@@ -180,32 +166,6 @@ struct DepthwiseTapPiece: Sendable {
     let rows: Int
     let firstColumn: Int
     let columns: Int
-}
-
-/// Consecutive outputs along one axis whose taps read the same kernel rows (or columns) inside the image.
-struct DepthwiseOutputRun: Sendable {
-    let outputs: Range<Int>
-    let taps: Range<Int>
-
-    /// The runs of `outputs` outputs along an axis (output o, tap t reads o·stride + t·dilation − padding of `size`),
-    /// in order; outputs whose every tap falls in the padding are left out (they add nothing).
-    static func runs(outputs: Int, stride: Int, taps: Int, dilation: Int, padding: Int, size: Int)
-        -> [DepthwiseOutputRun] {
-        func valid(_ o: Int) -> Range<Int> {
-            let inside = (0..<taps).filter { t in (0..<size).contains(o * stride + t * dilation - padding) }
-            return (inside.first ?? 0)..<((inside.last ?? -1) + 1)
-        }
-        var runs: [DepthwiseOutputRun] = []
-        var o = 0
-        while o < outputs {
-            let taps = valid(o)
-            var end = o + 1
-            while end < outputs && valid(end) == taps { end += 1 }
-            if !taps.isEmpty { runs.append(DepthwiseOutputRun(outputs: o..<end, taps: taps)) }
-            o = end
-        }
-        return runs
-    }
 }
 
 struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
@@ -255,7 +215,7 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                                                       channels: channels, into: gradient)
                             accumulate(g.pieces, rows: rows, columns: d.outputWidth, gradient: UnsafePointer(gradient),
                                        base: UnsafePointer(padded), origin: 0, steps: g.bandSteps, into: sums)
-                        } else if g.readsInPlace {
+                        } else if g.regions.readsInPlace {
                             let plane = n * g.channelBlocks + block
                             accumulateInPlace(band: firstRow..<(firstRow + rows), x: x + plane * planeSize * 16,
                                               dy: dy + plane * Q * 16, into: sums)
@@ -307,14 +267,14 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                                    into sums: UnsafeMutablePointer<Float>) {
         let (d, g) = (descriptor, geometry)
         let (W, Wo) = (d.inputWidth, d.outputWidth)
-        for (i, rowRun) in g.rowRuns.enumerated() {
+        for (i, rowRun) in g.regions.rowRuns.enumerated() {
             let rows = band.clamped(to: rowRun.outputs)
             guard !rows.isEmpty else { continue }
-            for (j, columnRun) in g.columnRuns.enumerated() {
+            for (j, columnRun) in g.regions.columnRuns.enumerated() {
                 let columns = columnRun.outputs
                 let origin = ((rows.lowerBound * d.strideHeight - d.padding.top) * W
                               + columns.lowerBound * d.strideWidth - d.padding.left) * 16
-                accumulate(g.regionPieces[i * g.columnRuns.count + j], rows: rows.count, columns: columns.count,
+                accumulate(g.regionPieces[i * g.regions.columnRuns.count + j], rows: rows.count, columns: columns.count,
                            gradient: dy + (rows.lowerBound * Wo + columns.lowerBound) * 16, base: x, origin: origin,
                            steps: g.inPlaceSteps, into: sums)
             }
