@@ -3,12 +3,13 @@ import ConvLabCore
 /// A small transform matrix (Aᵀ or Bᵀ, rows × columns ≤ 16×16) applied to many independent blocks of 16-float vectors
 /// (16 channels at once). Entries are float32, rounded once from the exact rationals, kept as broadcast vectors.
 ///
-/// `apply` computes out[r][b] = Σ_c M[r][c]·in[c][b] for every row r and block b: a row's coefficients are loaded
-/// once into registers and swept over all blocks (a whole tile row's columns, or all tiles of a row), and the
-/// contraction length is a compile-time parameter (`applyBlocks<let C: Int>`) so the sum unrolls into straight-line
-/// FMAs. Measured here: ~1 vector FMA per cycle, 2.5× a per-column version that reloaded coefficients for every FMA,
-/// and 3× a sparse version whose index bookkeeping cost more than the zeros it skipped. Dense means an Inf or NaN in
-/// a tile reaches every output of that tile, like any Winograd transform.
+/// `apply` computes out[r][b] = Σ_c M[r][c]·in[c][b] for every row r and block b: three rows' coefficients are loaded
+/// once into registers and swept over all blocks (a whole tile row's columns, or all tiles of a row), each input
+/// vector feeding three FMAs, and the contraction length is a compile-time parameter (`applyBlocks<let C: Int>`) so
+/// the sums unroll into straight-line FMAs. Measured here: one row a sweep ran ~1 vector FMA per cycle (a load per
+/// FMA), 2.5× a per-column version that reloaded coefficients for every FMA and 3× a sparse version whose index
+/// bookkeeping cost more than the zeros it skipped; three rows a sweep made F(6,3)'s output transform 1.2× faster
+/// again. Dense means an Inf or NaN in a tile reaches every output of that tile, like any Winograd transform.
 struct TransformMatrix: Sendable {
     typealias Vector = SIMD16<Float>
 
