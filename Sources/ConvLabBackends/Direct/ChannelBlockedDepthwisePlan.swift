@@ -92,32 +92,14 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         // The band's outputs, [position][16 channels], into the stage (its input copy is no longer needed), or for
         // nChw16c straight into the output block's rows. A row's last block computes 8 positions and stores the
         // valid ones: a 7- or 14-wide row is one or two blocks.
-        // Common kernel sizes and strides get their own copy of the row loop, with the tap loops unrolled and every
-        // load offset an immediate: with runtime steps the compiler kept 72 offsets on the stack, and at 9 taps the
-        // loop overhead cost as much as the FMAs.
         let steps = RowSteps(width: d.outputWidth, stride: d.strideWidth * 16, dilation: d.dilationWidth * 16,
                              rowStep: d.dilationHeight * vectorsPerRow)
-        let constantSteps = d.dilationWidth == 1 && d.strideWidth <= 2
         let outputPlaneSize = d.outputHeight * d.outputWidth
         let results = layout == .nchw ? stage
             : y + ((n * g.channelBlocks + block) * outputPlaneSize + firstRow * d.outputWidth) * 16
         for oy in 0..<rows {
-            let inputRows = padded + oy * d.strideHeight * vectorsPerRow
-            let target = results + oy * d.outputWidth * 16
-            switch (d.kernelHeight, d.kernelWidth, constantSteps ? d.strideWidth : 0) {
-            case (3, 3, 1): convolveRow(inputRows, weights, target, steps, R: 3, S: 3, stride: 16, dilation: 16, weightRow: 48)
-            case (3, 3, 2): convolveRow(inputRows, weights, target, steps, R: 3, S: 3, stride: 32, dilation: 16, weightRow: 48)
-            case (5, 5, 1): convolveRow(inputRows, weights, target, steps, R: 5, S: 5, stride: 16, dilation: 16, weightRow: 80)
-            case (5, 5, 2): convolveRow(inputRows, weights, target, steps, R: 5, S: 5, stride: 32, dilation: 16, weightRow: 80)
-            case (7, 7, 1): convolveRow(inputRows, weights, target, steps, R: 7, S: 7, stride: 16, dilation: 16, weightRow: 112)
-            case (7, 7, 2): convolveRow(inputRows, weights, target, steps, R: 7, S: 7, stride: 32, dilation: 16, weightRow: 112)
-            case (_, _, 1):  // other sizes at stride 1 (RepLKNet's 13×13 on 7×7 maps): constant steps still
-                convolveRow(inputRows, weights, target, steps, R: d.kernelHeight, S: d.kernelWidth, stride: 16,
-                            dilation: 16, weightRow: d.kernelWidth * 16)
-            default:
-                convolveRow(inputRows, weights, target, steps, R: d.kernelHeight, S: d.kernelWidth,
-                            stride: steps.stride, dilation: steps.dilation, weightRow: d.kernelWidth * 16)
-            }
+            convolveRow(padded + oy * d.strideHeight * vectorsPerRow, weights, results + oy * d.outputWidth * 16, steps,
+                        R: d.kernelHeight, S: d.kernelWidth)
         }
         guard layout == .nchw else { return }
         let wo = d.outputWidth
@@ -133,6 +115,30 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         let stride: Int
         let dilation: Int
         let rowStep: Int
+    }
+
+    /// One output row of an R × S box of taps (the whole kernel, or a region's box read in place), weights rows of the
+    /// kernel's width apart. Common kernel sizes and strides get their own copy of the row loop, with the tap loops
+    /// unrolled and every load offset an immediate: with runtime steps the compiler kept 72 offsets on the stack, and
+    /// at 9 taps the loop overhead cost as much as the FMAs.
+    private func convolveRow(_ rows: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                             _ target: UnsafeMutablePointer<Float>, _ steps: RowSteps, R: Int, S: Int) {
+        let d = descriptor
+        let weightRow = d.kernelWidth * 16
+        let constantSteps = d.dilationWidth == 1 && d.strideWidth <= 2
+        switch (R, S, constantSteps ? d.strideWidth : 0) {
+        case (3, 3, 1): convolveRow(rows, weights, target, steps, R: 3, S: 3, stride: 16, dilation: 16, weightRow: weightRow)
+        case (3, 3, 2): convolveRow(rows, weights, target, steps, R: 3, S: 3, stride: 32, dilation: 16, weightRow: weightRow)
+        case (5, 5, 1): convolveRow(rows, weights, target, steps, R: 5, S: 5, stride: 16, dilation: 16, weightRow: weightRow)
+        case (5, 5, 2): convolveRow(rows, weights, target, steps, R: 5, S: 5, stride: 32, dilation: 16, weightRow: weightRow)
+        case (7, 7, 1): convolveRow(rows, weights, target, steps, R: 7, S: 7, stride: 16, dilation: 16, weightRow: weightRow)
+        case (7, 7, 2): convolveRow(rows, weights, target, steps, R: 7, S: 7, stride: 32, dilation: 16, weightRow: weightRow)
+        case (_, _, 1):  // other sizes at stride 1 (RepLKNet's 13×13 on 7×7 maps): constant steps still
+            convolveRow(rows, weights, target, steps, R: R, S: S, stride: 16, dilation: 16, weightRow: weightRow)
+        default:
+            convolveRow(rows, weights, target, steps, R: R, S: S, stride: steps.stride, dilation: steps.dilation,
+                        weightRow: weightRow)
+        }
     }
 
     /// One output row, 8 positions at a time: 8 independent accumulators of 16 channels (one alone would wait on
@@ -198,14 +204,12 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         let plane = n * g.channelBlocks + block
         let (input, output) = (x + plane * d.inputHeight * W * 16, y + plane * d.outputHeight * Wo * 16)
         let (step, dilation, rowStep) = (d.strideWidth * 16, d.dilationWidth * 16, d.dilationHeight * W * 16)
-        let constantSteps = d.dilationWidth == 1 && d.strideWidth <= 2
         for rowRun in g.regions.rowRuns {
             let rows = band.clamped(to: rowRun.outputs)
             for columnRun in g.regions.columnRuns {
                 let (columns, taps) = (columnRun.outputs, (rows: rowRun.taps, columns: columnRun.taps))
                 let steps = RowSteps(width: columns.count, stride: step, dilation: dilation, rowStep: rowStep)
                 let w = weights + (taps.rows.lowerBound * S + taps.columns.lowerBound) * 16
-                let whole = taps.rows.count == d.kernelHeight && taps.columns.count == S
                 for oy in rows {
                     let target = output + (oy * Wo + columns.lowerBound) * 16
                     guard !taps.rows.isEmpty && !taps.columns.isEmpty else {
@@ -215,21 +219,10 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                     let first = input + ((oy * d.strideHeight - d.padding.top + taps.rows.lowerBound * d.dilationHeight)
                                          * W + columns.lowerBound * d.strideWidth - d.padding.left
                                          + taps.columns.lowerBound * d.dilationWidth) * 16
-                    // Whole blocks of 8 (the interior, most of the work, with the band's unrolled copies; the
-                    // border's boxes generic), then the row's last positions one at a time.
+                    // Whole blocks of 8, then the row's last positions one at a time.
                     let blocks = RowSteps(width: columns.count / 8 * 8, stride: step, dilation: dilation,
                                           rowStep: rowStep)
-                    switch (whole ? d.kernelHeight : 0, whole ? S : 0, constantSteps ? d.strideWidth : 0) {
-                    case (3, 3, 1): convolveRow(first, w, target, blocks, R: 3, S: 3, stride: 16, dilation: 16, weightRow: 48)
-                    case (3, 3, 2): convolveRow(first, w, target, blocks, R: 3, S: 3, stride: 32, dilation: 16, weightRow: 48)
-                    case (5, 5, 1): convolveRow(first, w, target, blocks, R: 5, S: 5, stride: 16, dilation: 16, weightRow: 80)
-                    case (5, 5, 2): convolveRow(first, w, target, blocks, R: 5, S: 5, stride: 32, dilation: 16, weightRow: 80)
-                    case (7, 7, 1): convolveRow(first, w, target, blocks, R: 7, S: 7, stride: 16, dilation: 16, weightRow: 112)
-                    case (7, 7, 2): convolveRow(first, w, target, blocks, R: 7, S: 7, stride: 32, dilation: 16, weightRow: 112)
-                    default:
-                        convolveRow(first, w, target, blocks, R: taps.rows.count, S: taps.columns.count,
-                                    stride: step, dilation: dilation, weightRow: S * 16)
-                    }
+                    convolveRow(first, w, target, blocks, R: taps.rows.count, S: taps.columns.count)
                     convolvePositions(blocks.width..<columns.count, first, w, target, steps, R: taps.rows.count,
                                       S: taps.columns.count, weightRow: S * 16)
                 }
