@@ -89,9 +89,10 @@ struct DepthwiseOutputRun: Sendable {
     /// in order; outputs whose every tap falls in the padding form runs with no taps.
     static func runs(outputs: Int, stride: Int, taps: Int, dilation: Int, padding: Int, size: Int)
         -> [DepthwiseOutputRun] {
+        // Tap t of output o reads o·stride − padding + t·dilation: the taps inside [0, size), none as 0..<0.
         func valid(_ o: Int) -> Range<Int> {
-            let inside = (0..<taps).filter { t in (0..<size).contains(o * stride + t * dilation - padding) }
-            return (inside.first ?? 0)..<((inside.last ?? -1) + 1)
+            let taps = validOutputRange(outputSize: taps, stride: dilation, offset: o * stride - padding, inputSize: size)
+            return taps.isEmpty ? 0..<0 : taps
         }
         var runs: [DepthwiseOutputRun] = []
         var o = 0
