@@ -48,6 +48,8 @@ import Testing
             d(1, 32, 40, 40, 32, 3, 3, groups: 32),                  // depthwise
             d(2, 16, 23, 19, 48, 5, 5, stride: (2, 2), groups: 16),  // depthwise, multiplier 3, stride 2
             d(1, 12, 50, 50, 24, 3, 3, stride: (2, 2)),              // stride 2
+            d(2, 3, 40, 150, 13, 3, 3),                              // rows over 64 wide: direct's in-row tiles
+            d(1, 5, 20, 200, 12, 3, 5, stride: (1, 2), dilation: (1, 2)),  // the same, strided and dilated
             d(1, 6, 29, 30, 10, 3, 3, stride: (1, 3), dilation: (2, 1)),
             d(1, 4, 64, 64, 4, 5, 5, dilation: (3, 3)),
             d(1, 3, 227, 227, 8, 11, 11, stride: (4, 4), pad: .valid),  // AlexNet conv1 geometry, fewer channels
@@ -63,7 +65,7 @@ import Testing
     @Test(arguments: fastBackends)
     func agreesWithReferenceOnEdgeCases(backendName: String) throws {
         let backend = try BackendRegistry.backend(named: backendName)
-        #expect(Self.edgeCases.count == 18)
+        #expect(Self.edgeCases.count == 20)
         for (index, descriptor) in Self.edgeCases.enumerated() where backend.support(for: descriptor).isSupported {
             for threads in [1, 2] {
                 let report = try AccuracyChecker.check(backend: backend, descriptor: descriptor,

@@ -269,6 +269,17 @@ struct DirectPlan: ConvolutionPlan {
                             let tileOut = tileBuffer.baseAddress!
                             for tile in (chunk * chunkTiles)..<min((chunk + 1) * chunkTiles, tiles) {
                                 let position = tile * tileWidth
+                                // A tile of 6 whole channels inside one output row's valid columns stores straight
+                                // into the planes; others go through the buffer, which drops the positions past Wo.
+                                let (row, column) = (position / geometry.planeWidth, position % geometry.planeWidth)
+                                if bc == 6 && channels == 6 && column + tileWidth <= d.outputWidth
+                                    && row < d.outputHeight {
+                                    DirectKernels.accumulate6x64(input: groupInput + position, tapOffsets: offsets,
+                                                                 count: J, weights: blockWeights,
+                                                                 tile: outputPlanes + row * d.outputWidth + column,
+                                                                 tileStride: planeSize)
+                                    continue
+                                }
                                 if bc == 6 {
                                     DirectKernels.accumulate6x64(input: groupInput + position, tapOffsets: offsets,
                                                                  count: J, weights: blockWeights, tile: tileOut,
