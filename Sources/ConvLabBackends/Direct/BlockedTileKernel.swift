@@ -24,6 +24,26 @@ func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) ->
     return packed
 }
 
+/// The convolve phase of a blocked tile plan: `body(worker, task, x, y, workspace, weights)` for each of `tasks` tasks
+/// on `workers` threads, with the packed weights pinned meanwhile.
+func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: [Float], input: UnsafeBufferPointer<Float>,
+                            output: UnsafeMutableBufferPointer<Float>, workspace: UnsafeMutableRawBufferPointer,
+                            profile: ExecutionProfile?,
+                            _ body: (_ worker: Int, _ task: Int, _ x: UnsafePointer<Float>,
+                                     _ y: UnsafeMutablePointer<Float>, _ workspace: UnsafeMutableRawBufferPointer,
+                                     _ weights: UnsafePointer<Float>) -> Void) {
+    let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
+    measurePhase("convolve", in: profile) {
+        weights.withUnsafeBufferPointer { w in
+            let packed = UncheckedSendable(w.baseAddress!)
+            Parallel.forEach(taskCount: tasks, threads: workers) { worker, task in
+                let (x, y, workspace) = shared.value
+                body(worker, task, x, y, workspace, packed.value)
+            }
+        }
+    }
+}
+
 /// How a channel-blocked dense plan splits an image into tasks: ranges of positions (or output rows) × ranges of
 /// 64-channel groups. From the splits that keep a task's input and weight panels each within a quarter of L2, it
 /// splits again on the side whose re-read costs fewer bytes (one more position range reads the weights again, one

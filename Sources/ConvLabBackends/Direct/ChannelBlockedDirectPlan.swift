@@ -54,19 +54,14 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
             zeroFloats(g.padded.pointer(in: shared.value.2) + d.batch * g.inputBlocks * g.paddedPlane,
                        count: g.tailFloats)
         }
-        measurePhase("convolve", in: profile) {
-            packedWeights.withUnsafeBufferPointer { w in
-                let weights = UncheckedSendable(w.baseAddress!)
-                Parallel.forEach(taskCount: g.tasks, threads: g.workers) { _, task in
-                    let (_, y, workspace) = shared.value
-                    let range = task % g.groupRanges
-                    let rows = (task / g.groupRanges) % g.rowRanges
-                    let n = task / (g.groupRanges * g.rowRanges)
-                    runTask(n: n, rows: (rows * d.outputHeight / g.rowRanges)..<((rows + 1) * d.outputHeight / g.rowRanges),
-                            groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                            xp: UnsafePointer(g.padded.pointer(in: workspace)), y: y, weights: weights.value)
-                }
-            }
+        forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
+                               workspace: workspace, profile: profile) { _, task, _, y, workspace, weights in
+            let range = task % g.groupRanges
+            let rows = (task / g.groupRanges) % g.rowRanges
+            let n = task / (g.groupRanges * g.rowRanges)
+            runTask(n: n, rows: (rows * d.outputHeight / g.rowRanges)..<((rows + 1) * d.outputHeight / g.rowRanges),
+                    groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
+                    xp: UnsafePointer(g.padded.pointer(in: workspace)), y: y, weights: weights)
         }
     }
 

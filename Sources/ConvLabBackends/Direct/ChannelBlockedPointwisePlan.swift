@@ -30,21 +30,14 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
              workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
         let g = geometry
-        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
-        measurePhase("convolve", in: profile) {
-            packedWeights.withUnsafeBufferPointer { w in
-                let weights = UncheckedSendable(w.baseAddress!)
-                Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
-                    let (x, y, workspace) = shared.value
-                    let range = task % g.groupRanges
-                    let positions = (task / g.groupRanges) % g.positionRanges
-                    let n = task / (g.groupRanges * g.positionRanges)
-                    runTask(n: n, positions: g.positions(positions),
-                            groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                            x: x, y: y, weights: weights.value,
-                            scratch: g.scratch.pointer(in: workspace, worker: worker))
-                }
-            }
+        forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
+                               workspace: workspace, profile: profile) { worker, task, x, y, workspace, weights in
+            let range = task % g.groupRanges
+            let positions = (task / g.groupRanges) % g.positionRanges
+            let n = task / (g.groupRanges * g.positionRanges)
+            runTask(n: n, positions: g.positions(positions),
+                    groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
+                    x: x, y: y, weights: weights, scratch: g.scratch.pointer(in: workspace, worker: worker))
         }
     }
 

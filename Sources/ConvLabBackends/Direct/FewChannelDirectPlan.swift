@@ -33,16 +33,10 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
              workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
         let g = geometry
-        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
-        measurePhase("convolve", in: profile) {
-            packedWeights.withUnsafeBufferPointer { w in
-                let weights = UncheckedSendable(w.baseAddress!)
-                Parallel.forEach(taskCount: g.tasks, threads: g.workers) { worker, task in
-                    let (x, y, workspace) = shared.value
-                    runBand(n: task / g.bands, firstRow: task % g.bands * g.bandRows, x: x, y: y,
-                            weights: weights.value, band: g.band.pointer(in: workspace, worker: worker))
-                }
-            }
+        forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
+                               workspace: workspace, profile: profile) { worker, task, x, y, workspace, weights in
+            runBand(n: task / g.bands, firstRow: task % g.bands * g.bandRows, x: x, y: y, weights: weights,
+                    band: g.band.pointer(in: workspace, worker: worker))
         }
     }
 
