@@ -146,6 +146,8 @@ public struct ConvolutionDescriptor: Hashable, Sendable, CustomStringConvertible
     public var outputHeight: Int { (paddedHeight - kernelExtentHeight) / strideHeight + 1 }
     /// Wo = ⌊(W + pl + pr − extentW) / sw⌋ + 1.
     public var outputWidth: Int { (paddedWidth - kernelExtentWidth) / strideWidth + 1 }
+    /// Padded input rows that `rows` consecutive output rows read: (rows − 1)·sh + extentH.
+    public func inputRows(forOutputRows rows: Int) -> Int { (rows - 1) * strideHeight + kernelExtentHeight }
 
     public var inputShape: [Int] { [batch, inputChannels, inputHeight, inputWidth] }
     public var weightShape: [Int] { [outputChannels, channelsPerGroup, kernelHeight, kernelWidth] }

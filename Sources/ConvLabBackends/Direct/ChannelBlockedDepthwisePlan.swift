@@ -208,7 +208,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             let rows = band.clamped(to: rowRun.outputs)
             for columnRun in g.regions.columnRuns {
                 let (columns, taps) = (columnRun.outputs, (rows: rowRun.taps, columns: columnRun.taps))
-                let steps = RowSteps(width: columns.count, stride: step, dilation: dilation, rowStep: rowStep)
+                // Whole blocks of 8 through the unrolled row loops, then the row's last positions one at a time.
+                let blocks = RowSteps(width: columns.count / 8 * 8, stride: step, dilation: dilation, rowStep: rowStep)
                 let w = weights + (taps.rows.lowerBound * S + taps.columns.lowerBound) * 16
                 for oy in rows {
                     let target = output + (oy * Wo + columns.lowerBound) * 16
@@ -219,11 +220,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                     let first = input + ((oy * d.strideHeight - d.padding.top + taps.rows.lowerBound * d.dilationHeight)
                                          * W + columns.lowerBound * d.strideWidth - d.padding.left
                                          + taps.columns.lowerBound * d.dilationWidth) * 16
-                    // Whole blocks of 8, then the row's last positions one at a time.
-                    let blocks = RowSteps(width: columns.count / 8 * 8, stride: step, dilation: dilation,
-                                          rowStep: rowStep)
                     convolveRow(first, w, target, blocks, R: taps.rows.count, S: taps.columns.count)
-                    convolvePositions(blocks.width..<columns.count, first, w, target, steps, R: taps.rows.count,
+                    convolvePositions(blocks.width..<columns.count, first, w, target, blocks, R: taps.rows.count,
                                       S: taps.columns.count, weightRow: S * 16)
                 }
             }
@@ -271,7 +269,6 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         taps = d.kernelHeight * d.kernelWidth
         band = DepthwiseBand(descriptor: d)
         regions = DepthwiseRegions(descriptor: d)
-        let reach = (d.kernelHeight - 1) * d.dilationHeight
         slackFloats = 7 * d.strideWidth * 16
         // A band's buffers: the stage holds max(input rows × W, output rows × Wo) positions, the padded band its rows
         // × paddedWidth, 64 bytes per position. Bands are as tall as fits in half of L2 (the other half streams the
@@ -279,7 +276,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         let bytesPerPosition = 16 * MemoryLayout<Float>.stride
         let width = band.paddedWidth
         func bandBytes(_ rows: Int) -> Int {
-            let inputRows = (rows - 1) * d.strideHeight + reach + 1
+            let inputRows = d.inputRows(forOutputRows: rows)
             return (max(inputRows * d.inputWidth, rows * d.outputWidth) + inputRows * width) * bytesPerPosition
         }
         var fitting = d.outputHeight
@@ -290,7 +287,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         bandsPerBlock = (d.outputHeight + bandRows - 1) / bandRows
         tasks = independent * bandsPerBlock
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
-        let inputRows = (bandRows - 1) * d.strideHeight + reach + 1
+        let inputRows = d.inputRows(forOutputRows: bandRows)
         var layout = WorkspaceLayout()
         let stageCount = try CheckedArithmetic.product(
             [max(inputRows * d.inputWidth, bandRows * d.outputWidth), 16], what: "the depthwise channel-blocked stage")

@@ -243,9 +243,9 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
         }
     }
 
-    /// The given pieces of the kernel over `rows` × `columns` positions, dy and the input as `steps` says; `input`
-    /// is where the first position's tap (0, 0) reads, `origin` floats from `base` (before the image where the padding
-    /// reaches: only the pieces' own taps are read).
+    /// The given pieces of the kernel over `rows` × `columns` positions, dy and the input as `steps` says. The first
+    /// position's tap (0, 0) would read `origin` floats from `base` — before the image where the padding reaches, so
+    /// the pointer is formed per piece, where only the piece's own taps, inside the image, are read.
     private func accumulate(_ pieces: [DepthwiseTapPiece], rows: Int, columns: Int, gradient: UnsafePointer<Float>,
                             base: UnsafePointer<Float>, origin: Int, steps: DepthwiseGradientSteps,
                             into sums: UnsafeMutablePointer<Float>) {

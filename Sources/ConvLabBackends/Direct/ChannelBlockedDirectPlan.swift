@@ -144,8 +144,7 @@ struct ChannelBlockedDirectGeometry: Sendable {
         outputBlocks = (d.outputChannels + 15) / 16
         groups = (outputBlocks + 3) / 4
         // Rows and columns every output reads, and at least the input's own (a padding past the kernel's reach).
-        paddedHeight = max((d.outputHeight - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1,
-                           d.padding.top + d.inputHeight)
+        paddedHeight = max(d.inputRows(forOutputRows: d.outputHeight), d.padding.top + d.inputHeight)
         paddedWidth = max((d.outputWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1,
                           d.padding.left + d.inputWidth)
         let what = "the channel-blocked padded input"

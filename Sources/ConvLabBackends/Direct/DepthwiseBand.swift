@@ -20,9 +20,7 @@ struct DepthwiseBand: Sendable {
     var rowFloats: Int { paddedWidth * 16 }
 
     /// Padded input rows a band of `rows` output rows reads.
-    func inputRows(outputRows rows: Int) -> Int {
-        (rows - 1) * descriptor.strideHeight + (descriptor.kernelHeight - 1) * descriptor.dilationHeight + 1
-    }
+    func inputRows(outputRows rows: Int) -> Int { descriptor.inputRows(forOutputRows: rows) }
 
     /// Where a band's rows come from: `channels` (≤ 16) NCHW planes of one image, transposed through `stage`; or the
     /// rows of one nChw16c channel block (its plane's first float), read as they are.

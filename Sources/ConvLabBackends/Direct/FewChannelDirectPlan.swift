@@ -82,7 +82,7 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
         // Input columns [first, end) land at band columns [first + left, end + left).
         let left = d.padding.left
         let first = max(0, -left), end = min(W, width - left)
-        for i in 0..<g.inputRows(outputRows: rows) {
+        for i in 0..<d.inputRows(forOutputRows: rows) {
             let target = band + i * rowFloats
             let ih = (firstRow * d.strideHeight + i) - d.padding.top
             guard ih >= 0 && ih < H && first < end else {
@@ -99,7 +99,7 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
             for p in 0..<(end - first) { storeVector(loadVector(source + p * 16), pixels + p * C) }
             zeroFloats(target + (end + left) * C, count: (width - end - left) * C)
         }
-        zeroFloats(band + g.inputRows(outputRows: rows) * rowFloats, count: g.slackFloats)
+        zeroFloats(band + d.inputRows(forOutputRows: rows) * rowFloats, count: g.slackFloats)
     }
 }
 
@@ -135,11 +135,6 @@ struct FewChannelDirectGeometry: Sendable {
             && d.kernelHeight * d.kernelWidth > 1
     }
 
-    func inputRows(outputRows rows: Int) -> Int {
-        let d = descriptor
-        return (rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
-    }
-
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
         descriptor = d
         outputBlocks = (d.outputChannels + 15) / 16
@@ -163,16 +158,14 @@ struct FewChannelDirectGeometry: Sendable {
         // L2 (the weight panels stream through the rest).
         let wanted = max(1, (8 * options.threads + d.batch - 1) / d.batch)
         var rowsPerBand = max(1, (d.outputHeight + wanted - 1) / wanted)
-        func bandBytes(_ rows: Int) -> Int {
-            ((rows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1) * rowBytes
-        }
+        func bandBytes(_ rows: Int) -> Int { d.inputRows(forOutputRows: rows) * rowBytes }
         while rowsPerBand > 1 && bandBytes(rowsPerBand) > caches.level2Bytes / 4 { rowsPerBand = (rowsPerBand + 1) / 2 }
         bandRows = rowsPerBand
         bands = (d.outputHeight + bandRows - 1) / bandRows
         tasks = try CheckedArithmetic.product([d.batch, bands], what: what)
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         var layout = WorkspaceLayout()
-        let bandInputRows = (bandRows - 1) * d.strideHeight + (d.kernelHeight - 1) * d.dilationHeight + 1
+        let bandInputRows = d.inputRows(forOutputRows: bandRows)
         band = try layout.reserve(Float.self, count: try CheckedArithmetic.sum(
             [try CheckedArithmetic.product([bandInputRows, paddedWidth, d.inputChannels], what: what), slackFloats],
             what: what), workers: workers, what: what)
