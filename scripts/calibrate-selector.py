@@ -17,7 +17,7 @@ rows = list(csv.DictReader(io.StringIO(out)))
 by_backend = {}
 for r in rows:
     if float(r["measured_s"]) > 0 and float(r["physical_s"]) > 0:
-        by_backend.setdefault(r["backend"], []).append((float(r["measured_s"]), float(r["physical_s"])))
+        by_backend.setdefault(r["correction"], []).append((float(r["measured_s"]), float(r["physical_s"])))
 print("        corrections: [")
 for backend in sorted(by_backend):
     data = np.array(by_backend[backend])

@@ -5,8 +5,9 @@ import Foundation
 
 /// `convlab calibrate`: measures this machine and fits a cost-model profile for it.
 ///
-/// 1. Rates: one core's float32 FMA peak (16 independent vector chains) and its memory bandwidth (a triad over
-///    arrays far beyond the last-level cache). The per-unit times of the Winograd transforms, the FFTs and the
+/// 1. Rates: one core's float32 FMA peak (16 independent vector chains) and its streaming rate from L2 out to memory
+///    (a triad at footprints doubling from 256 KiB to 128 MiB, beyond the last-level cache share of the machines seen;
+///    the largest is the memory bandwidth). The per-unit times of the Winograd transforms, the FFTs and the
 ///    per-bin products are vector work, so they are carried over from the closest built-in profile scaled by the
 ///    ratio of the peaks; the efficiencies stay (they are properties of the code, not of the machine).
 /// 2. Corrections: every selectable backend on a calibration sweep (`shapes`: kernels 1–13, 1–576 channels,
@@ -38,16 +39,19 @@ public enum Calibration {
         public var base: MachineProfile
         public var fits: [Fit]
         public var rows: [Row]
+        /// The sweep's timings (or the saved ones refitted), for `--measurements`.
+        public var measurements: [MeasurementRecord]
     }
 
     // MARK: Rates
 
     /// Float32 FLOP/s of one core: 16 independent FMA chains (`addProduct`, one vfmadd each) on 16-lane vectors, the
-    /// best of three runs. The operands come from outside the loop so the compiler cannot fold it.
+    /// best of five runs. The operands come from outside the loop so the compiler cannot fold it.
     public static func peakFLOPs(iterations: Int = 4_000_000) -> Double {
         var best = 0.0
         let scale = Float(ProcessInfo.processInfo.activeProcessorCount > 0 ? 1 : 2)
-        for _ in 0..<3 {
+        // Best of five: on a shared VM one run in three can lose a quarter of its rate to a neighbour.
+        for _ in 0..<5 {
             let start = MonotonicClock.now()
             let sink = fmaChains(iterations: iterations, m: 1e-7 * scale, c: 0.5 * scale)
             let seconds = MonotonicClock.now() - start
@@ -77,7 +81,7 @@ public enum Calibration {
     /// Bytes per second one core moves in a triad a = b + s·c over arrays of `floats` each (three streams; the best
     /// of three runs). The default, 3 × 64 MiB, is beyond any last-level cache seen (the Intel kind's 300 MiB L3 is
     /// a slice shared by the VM's neighbours, and 192 MiB spill it).
-    public static func bandwidth(floats requested: Int = 16 << 20) -> Double {
+    public static func bandwidth(floats requested: Int = 16 << 20, minimumBytes: Int = 0) -> Double {
         // Three arrays within the tensor memory limit (a quarter of it), so a small machine is not pushed to swap.
         let floats = max(1 << 16, min(requested, ResourceLimits.default.maxTensorBytes / 4 / 12))
         let a = UnsafeMutablePointer<Float>.allocate(capacity: floats)
@@ -88,13 +92,31 @@ public enum Calibration {
         c.initialize(repeating: 2, count: floats)
         a.initialize(repeating: 0, count: floats)
         var best = 0.0
+        // Small footprints repeat the triad until `minimumBytes` have moved, so the clock's resolution does not count.
+        let sweeps = max(1, minimumBytes / (floats * 12))
         for _ in 0..<3 {
             let start = MonotonicClock.now()
-            for i in 0..<floats { a[i] = b[i] + 0.5 * c[i] }
+            for _ in 0..<sweeps {
+                for i in 0..<floats { a[i] = b[i] + 0.5 * c[i] }
+            }
             let seconds = MonotonicClock.now() - start
-            if seconds > 0 { best = max(best, Double(floats) * 12 / seconds) }
+            if seconds > 0 { best = max(best, Double(floats) * 12 * Double(sweeps) / seconds) }
         }
         return a[floats / 2] == 2 ? best : 0
+    }
+
+    /// One core's triad rate at footprints (three arrays together) from 256 KiB doubling to `largest` bytes: the
+    /// cache levels and memory as the cost model's `bandwidthCurve`. Each point moves at least `minimumBytes`.
+    public static func bandwidthCurve(largest: Int = 128 << 20, minimumBytes: Int = 256 << 20)
+        -> [MachineModel.BandwidthPoint] {
+        var points: [MachineModel.BandwidthPoint] = []
+        var footprint = 256 << 10
+        while footprint <= largest {
+            let rate = bandwidth(floats: footprint / 12, minimumBytes: minimumBytes)
+            if rate > 0 { points.append(MachineModel.BandwidthPoint(bytes: Double(footprint), bytesPerSecond: rate)) }
+            footprint *= 2
+        }
+        return points
     }
 
     // MARK: The sweep
@@ -126,14 +148,19 @@ public enum Calibration {
     }
 
     /// Measures this machine: rates, then every selectable backend on `shapes` in each of `passes`, then the fits.
-    /// `progress` is called once per shape with a line to print.
+    /// `progress` is called once per shape with a line to print. `base` (default: the built-in profile of this kind,
+    /// else the closest) lends the per-unit transform times, scaled, and the corrections the sweep cannot fit; another
+    /// kind's shows what calibrating a kind no profile has seen gives. With `measurements` (a saved sweep, e.g. a previous
+    /// run's `--measurements` CSV) the sweep is not run again: only the rates are measured and the corrections refitted,
+    /// which is how a change to the physical estimates is checked against the same timings.
     public static func run(threads: Int, shapes: [ConvolutionDescriptor], timing: TimingPolicy,
                            passes: [ConvolutionPass] = ConvolutionPass.allCases,
-                           identity: MachineIdentity = .current, progress: (String) -> Void = { _ in }) throws
-        -> Result {
-        let base = MachineProfiles.resolve(identity: identity, store: nil).profile
+                           identity: MachineIdentity = .current, base chosen: MachineProfile? = nil,
+                           measurements saved: [MeasurementRecord]? = nil,
+                           progress: (String) -> Void = { _ in }) throws -> Result {
+        let base = chosen ?? MachineProfiles.resolve(identity: identity, store: nil).profile
         progress("rates: measuring one core's FMA peak and memory bandwidth")
-        let peak = peakFLOPs(), stream = bandwidth()
+        let peak = peakFLOPs(), curve = bandwidthCurve(), stream = curve.last?.bytesPerSecond ?? bandwidth()
         guard peak > 0, stream > 0 else {
             throw ConvLabError.invalidArgument(name: "calibrate", reason: "could not measure this machine's rates")
         }
@@ -141,6 +168,7 @@ public enum Calibration {
         let ratio = peak / base.model.coreFLOPs
         model.coreFLOPs = peak
         model.bandwidth = stream
+        model.bandwidthCurve = curve.isEmpty ? nil : curve
         model.winogradInputSeconds /= ratio
         model.winogradBlockingSeconds /= ratio
         model.winogradOutputSeconds /= ratio
@@ -148,28 +176,9 @@ public enum Calibration {
         model.complexProductRate *= ratio
         progress(String(format: "rates: %.0f GFLOP/s per core (base profile '%@': %.0f), %.1f GB/s per core",
                         peak / 1e9, base.name, base.model.coreFLOPs / 1e9, stream / 1e9))
-        let physicalModel = CostModel(machine: model)
-        var rows: [Row] = []
-        let candidates = Selector.candidates()
-        for (index, d) in shapes.enumerated() {
-            for pass in passes {
-                // A backward pass with kernels of its own gets its own corrections (`CostModel.correctionBackend`).
-                let runner = ComparisonRunner(descriptor: d, options: PlanOptions(threads: threads), timing: timing,
-                                              checkAccuracy: false, pass: pass)
-                let supported = candidates.filter { $0.support(for: d, pass: pass).isSupported }
-                for measurement in try runner.run(backends: supported) {
-                    guard let median = measurement.timing?.median, median > 0,
-                          let backend = supported.first(where: { $0.name == measurement.backend }),
-                          let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: threads)),
-                          let physical = physicalModel.physicalSeconds(plan, threads: threads), physical > 0
-                    else { continue }
-                    rows.append(Row(key: CostModel.correctionKey(backend: CostModel.correctionBackend(plan), d),
-                                    measured: median,
-                                    physical: physical))
-                }
-            }
-            progress("sweep \(index + 1)/\(shapes.count): \(d)")
-        }
+        let records = try saved ?? sweep(threads: threads, shapes: shapes, timing: timing, passes: passes,
+                                         progress: progress)
+        let rows = Self.rows(records, model: CostModel(machine: model))
         let fits = fit(rows, baseOverheads: base.model.corrections.mapValues(\.overhead))
         var corrections = base.model.corrections
         for fit in fits { corrections[fit.key] = fit.correction }
@@ -177,10 +186,47 @@ public enum Calibration {
         let date = ISO8601DateFormatter().string(from: Date())
         let profile = MachineProfile(
             name: "calibrated", identity: identity, model: model,
-            provenance: "convlab calibrate \(date): \(shapes.count) shapes, \(passes.map(\.rawValue).joined(separator: "/")), "
+            provenance: "convlab calibrate \(date): \(saved == nil ? "\(shapes.count) shapes" : "a saved sweep"), "
+                + "\(Set(records.map(\.pass)).sorted().joined(separator: "/")), "
                 + "\(rows.count) measurements, "
                 + "\(threads) threads; rates and uncalibrated corrections from '\(base.name)'")
-        return Result(profile: profile, base: base, fits: fits, rows: rows)
+        return Result(profile: profile, base: base, fits: fits, rows: rows, measurements: records)
+    }
+
+    /// Times every selectable backend on `shapes` in each of `passes` (NCHW, no accuracy check): the sweep's records,
+    /// in the schema `bench` writes.
+    public static func sweep(threads: Int, shapes: [ConvolutionDescriptor], timing: TimingPolicy,
+                             passes: [ConvolutionPass], progress: (String) -> Void = { _ in }) throws
+        -> [MeasurementRecord] {
+        var records: [MeasurementRecord] = []
+        let candidates = Selector.candidates()
+        for (index, d) in shapes.enumerated() {
+            for pass in passes {
+                let runner = ComparisonRunner(descriptor: d, options: PlanOptions(threads: threads), timing: timing,
+                                              checkAccuracy: false, pass: pass)
+                let supported = candidates.filter { $0.support(for: d, pass: pass).isSupported }
+                records += MeasurementRecord.records(try runner.run(backends: supported), name: "calibration-\(index + 1)")
+            }
+            progress("sweep \(index + 1)/\(shapes.count): \(d)")
+        }
+        return records
+    }
+
+    /// Each timed NCHW record beside its plan's physical estimate under `model`, keyed by the correction it informs
+    /// (a backward pass with kernels of its own gets its own: `CostModel.correctionBackend`).
+    public static func rows(_ records: [MeasurementRecord], model: CostModel) -> [Row] {
+        let backends = Dictionary(Selector.candidates().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return records.compactMap { record in
+            guard record.status == "ok", record.layout == TensorLayout.nchw.rawValue,
+                  let median = record.msMedian.map({ $0 / 1e3 }), median > 0,
+                  let pass = ConvolutionPass(rawValue: record.pass), let backend = backends[record.backend],
+                  let d = try? record.descriptor(),
+                  let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: record.threads)),
+                  let physical = model.physicalSeconds(plan, threads: record.threads), physical > 0
+            else { return nil }
+            return Row(key: CostModel.correctionKey(plan, d), measured: median,
+                       physical: physical)
+        }
     }
 
     /// Rows a key needs for both parameters; with fewer (but at least `minimumRows`) only the scale is fitted and the

@@ -22,10 +22,10 @@ public struct CostModel: Sendable {
     /// calibrated scale and fixed overhead.
     public func predictedSeconds(_ plan: PlanDescription, descriptor d: ConvolutionDescriptor, threads: Int) -> Double? {
         guard let raw = physicalSeconds(plan, threads: threads) else { return nil }
-        let backend = Self.correctionBackend(plan)
-        let correction = machine.corrections[Self.correctionKey(backend: backend, d)]
-            ?? machine.corrections[Self.correctionKey(backend: plan.backend, d)]
-            ?? machine.corrections[plan.backend] ?? MachineModel.Correction(scale: 1, overhead: 0)
+        let keys = Self.correctionKeys(backend: Self.correctionBackend(plan), d, work: plan.work)
+            + Self.correctionKeys(backend: plan.backend, d, work: plan.work)
+        let correction = keys.lazy.compactMap { machine.corrections[$0] }.first
+            ?? MachineModel.Correction(scale: 1, overhead: 0)
         return correction.scale * raw + correction.overhead
     }
 
@@ -37,14 +37,33 @@ public struct CostModel: Sendable {
         plan.pass == .forward || plan.variant.contains("as forward") ? plan.backend : "\(plan.backend)-\(plan.pass)"
     }
 
-    /// Narrow groups (one input or fewer than 4 output channels per group: depthwise, single-channel images — which
-    /// the direct backend runs with its depthwise plans) are bound by loads and per-channel overheads rather than
-    /// FMAs, so they get their own fitted correction, `<backend>-narrow`; 1×1 layers (no lowering, plain or
-    /// transposed products) get `<backend>-pointwise`. A profile without such a key uses the backend's own.
-    public static func correctionKey(backend: String, _ d: ConvolutionDescriptor) -> String {
-        if d.outputChannelsPerGroup < 4 || d.channelsPerGroup == 1 { return backend + "-narrow" }
-        if d.kernelHeight == 1 && d.kernelWidth == 1 { return backend + "-pointwise" }
-        return backend
+    /// Layers with few channels per group are bound by loads and per-channel overheads rather than FMAs, so they get
+    /// fitted corrections of their own: depthwise layers, and plans that run depthwise kernels
+    /// (`WorkEstimate.depthwiseKernels`, e.g. a single-channel image's forward pass), `<backend>-depthwise`; other
+    /// groups with one input or fewer than 4 output channels `<backend>-narrow`, unless the plan runs FMA-bound
+    /// register tiles (a `.directKernel` stage, e.g. a single-channel image's weight gradient with the output
+    /// channels along the lanes). 1×1 layers (no lowering, plain or transposed products) get `<backend>-pointwise`.
+    /// Depthwise and narrow were one class until it fitted the direct backend's depthwise plans (0.4–0.6 of their
+    /// estimate) and its one-channel-block kernels (0.9–1.0) with one scale, which priced SRCNN's 64→1 9×9
+    /// backward-data at half its time; im2col's per-group GEMMs split the same way (0.3 against 0.7).
+    public static func correctionKey(_ plan: PlanDescription, _ d: ConvolutionDescriptor) -> String {
+        correctionKeys(backend: correctionBackend(plan), d, work: plan.work)[0]
+    }
+
+    /// The keys for a plan of `backend` doing `work`, most specific first, then the ones to fall back on: a profile
+    /// fitted before the depthwise class existed has only `-narrow`, and one without a class key uses the backend's
+    /// own.
+    public static func correctionKeys(backend: String, _ d: ConvolutionDescriptor, work: WorkEstimate? = nil)
+        -> [String] {
+        if work?.depthwiseKernels == true || (d.groups > 1 && d.channelsPerGroup == 1) {
+            return [backend + "-depthwise", backend + "-narrow", backend]
+        }
+        let fmaBound = work?.stages.contains { if case .directKernel = $0 { true } else { false } } == true
+        if !fmaBound && (d.outputChannelsPerGroup < 4 || d.channelsPerGroup == 1) {
+            return [backend + "-narrow", backend]
+        }
+        if d.kernelHeight == 1 && d.kernelWidth == 1 { return [backend + "-pointwise", backend] }
+        return [backend]
     }
 
     /// The uncorrected estimate (what `scripts/calibrate-selector.py` fits the corrections to).
@@ -65,8 +84,9 @@ public struct CostModel: Sendable {
         case let .gemm(flops, rows, columns, depth, tasks):
             return flops / (m.coreFLOPs * parallelism(tasks, threads)
                             * gemmEfficiency(m: Double(rows), n: Double(columns), k: Double(depth)))
-        case let .memory(bytes):
-            return bytes / (m.bandwidth * threads)
+        case let .memory(bytes, footprint):
+            // Each thread streams its share; a share that fits a cache level streams at that level's rate.
+            return bytes / (m.streamRate(footprint: (footprint ?? bytes) / threads) * threads)
         case let .winogradInputTransform(units, tasks):
             return units * m.winogradInputSeconds / parallelism(tasks, threads)
         case let .winogradBlocking(units, tasks):
@@ -125,6 +145,33 @@ public struct MachineModel: Sendable, Hashable, Codable {
     public var complexProductRate: Double
     /// Per backend: measured ≈ scale × physical estimate + overhead (seconds), fitted by least squares in log space.
     public var corrections: [String: Correction]
+    /// One core's streaming rate against the bytes it streams, measured (`Calibration.bandwidthCurve`), ascending in
+    /// footprint: what a layer's copies cost depends on whether they fit L2, the last-level cache or neither (Intel
+    /// kind: 95, 26 and 14 GB/s). Without it (profiles fitted before it existed) every byte costs `bandwidth`.
+    public var bandwidthCurve: [BandwidthPoint]? = nil
+
+    /// One point of `bandwidthCurve`.
+    public struct BandwidthPoint: Sendable, Hashable, Codable {
+        public var bytes: Double
+        public var bytesPerSecond: Double
+
+        public init(bytes: Double, bytesPerSecond: Double) {
+            (self.bytes, self.bytesPerSecond) = (bytes, bytesPerSecond)
+        }
+    }
+
+    /// One core's rate streaming `footprint` bytes: `bandwidthCurve` interpolated in log(footprint), its first rate
+    /// below it and its last above; `bandwidth` without a curve.
+    public func streamRate(footprint: Double) -> Double {
+        guard let curve = bandwidthCurve, let first = curve.first, let last = curve.last else { return bandwidth }
+        if footprint <= first.bytes { return first.bytesPerSecond }
+        if footprint >= last.bytes { return last.bytesPerSecond }
+        for (low, high) in zip(curve, curve.dropFirst()) where footprint <= high.bytes {
+            let t = log(footprint / low.bytes) / log(high.bytes / low.bytes)
+            return low.bytesPerSecond + t * (high.bytesPerSecond - low.bytesPerSecond)
+        }
+        return last.bytesPerSecond
+    }
 
     public struct Correction: Sendable, Hashable, Codable {
         public var scale: Double
@@ -142,6 +189,9 @@ public struct MachineModel: Sendable, Hashable, Codable {
     /// `im2col-backward-weights` keys are this kind's own, rescaled by what pricing the GEMM's register-tile padding
     /// did to the same keys' fit on the same calibration sweep on the Intel kind (×0.86, ×0.21 narrow, ×0.36
     /// pointwise). Re-measure here with `convlab calibrate`.
+    /// Its timings were not kept, so the third 2026-12-06 revision of the estimates (Winograd blocking, output
+    /// transform and phase round trip; im2col's weight-gradient columns; see `intelEmeraldRapids`) could not be
+    /// refitted here: `convlab calibrate --measurements` keeps them now, for `--refit`.
     public static let amdZen5 = MachineModel(
         coreFLOPs: 2.347e+11, bandwidth: 3.773e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 9.817e-08, winogradBlockingSeconds: 6.543e-08,
@@ -198,63 +248,95 @@ public struct MachineModel: Sendable, Hashable, Codable {
 }
 
 extension MachineModel {
-    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers × 3 passes, 2026-12-06, after
-    /// the direct backend's new weight-gradient plans, the phased backward-data and the native GEMM's narrow kernels; the profile and its provenance are in
-    /// notebooks-data/intel/machine-profile.json, the 2026-12-01 fit it replaced beside it). Rates measured; per-unit
-    /// transform times scaled from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit
-    /// are `amdZen5`'s).
+    /// The Intel Xeon Emerald Rapids kind: `convlab calibrate` on it (2 threads, 80 layers × 3 passes, 2026-12-06),
+    /// then refitted on the same timings (`calibrate --refit`) once the model priced streams by cache level
+    /// (`bandwidthCurve`), Winograd's blocking as one copy of the input, its output transform by its own FMA count and
+    /// its phase schedule's round trip through memory, and split depthwise kernels from the other narrow classes.
+    /// Live on the 55 network layers that took the choices within 10% of the best from 51/46/51 rows (forward,
+    /// backward-data, backward-weights) to 51/53/52, the worst from 1.34×/1.41×/1.34× to 1.30×/1.11×/1.13×.
+    /// Timings, refit and regret reports in notebooks-data/intel/selection-2026-12-06c/, the profile and its provenance
+    /// in notebooks-data/intel/machine-profile.json (earlier fits beside it). Rates measured; per-unit transform times
+    /// scaled from `amdZen5` by the ratio of the peaks; corrections fitted (keys the sweep could not fit are `amdZen5`'s).
     public static let intelEmeraldRapids = MachineModel(
-        coreFLOPs: 1.758e+11, bandwidth: 1.370e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
-        gemmEfficiency: 0.9, winogradInputSeconds: 8.950e-08, winogradBlockingSeconds: 5.967e-08,
-        winogradOutputSeconds: 2.488e-07, fftSecondsPerPoint: 1.044e-10, complexProductRate: 8.044e+09,
+        coreFLOPs: 1.704e+11, bandwidth: 1.512e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
+        gemmEfficiency: 0.9, winogradInputSeconds: 9.235e-08, winogradBlockingSeconds: 6.157e-08,
+        winogradOutputSeconds: 2.567e-07, fftSecondsPerPoint: 1.078e-10, complexProductRate: 7.796e+09,
         corrections: [
-            "direct": Correction(scale: 0.899, overhead: 1.585e-05),
-            "direct-backward-weights": Correction(scale: 0.827, overhead: 1.585e-05),
-            "direct-backward-weights-narrow": Correction(scale: 0.525, overhead: 7.943e-06),
-            "direct-backward-weights-pointwise": Correction(scale: 0.758, overhead: 1.000e-05),
-            "direct-narrow": Correction(scale: 0.426, overhead: 7.943e-06),
-            "direct-pointwise": Correction(scale: 0.573, overhead: 1.259e-05),
-            "fft": Correction(scale: 1.104, overhead: 3.162e-05),
-            "fft-backward-weights": Correction(scale: 1.810, overhead: 5.012e-05),
-            "fft-backward-weights-narrow": Correction(scale: 3.436, overhead: 3.162e-05),
-            "fft-backward-weights-pointwise": Correction(scale: 1.585, overhead: 0.000e+00),
-            "fft-narrow": Correction(scale: 2.784, overhead: 1.995e-05),
-            "fft-pointwise": Correction(scale: 1.003, overhead: 5.012e-06),
-            "fft-tiled": Correction(scale: 1.176, overhead: 1.995e-05),
-            "fft-tiled-backward-weights": Correction(scale: 1.576, overhead: 2.512e-05),
-            "fft-tiled-backward-weights-narrow": Correction(scale: 3.113, overhead: 1.995e-05),
-            "fft-tiled-backward-weights-pointwise": Correction(scale: 1.839, overhead: 3.162e-05),
-            "fft-tiled-narrow": Correction(scale: 2.821, overhead: 1.259e-05),
-            "fft-tiled-pointwise": Correction(scale: 1.050, overhead: 1.585e-05),
-            "im2col": Correction(scale: 1.079, overhead: 1.259e-05),
-            "im2col-backward-data": Correction(scale: 0.860, overhead: 5.012e-06),
-            "im2col-backward-data-narrow": Correction(scale: 0.725, overhead: 3.162e-06),
-            "im2col-backward-data-pointwise": Correction(scale: 0.885, overhead: 1.995e-07),
-            "im2col-backward-weights": Correction(scale: 0.907, overhead: 7.943e-06),
-            "im2col-backward-weights-narrow": Correction(scale: 0.297, overhead: 1.259e-05),
-            "im2col-backward-weights-pointwise": Correction(scale: 0.650, overhead: 5.012e-06),
-            "im2col-narrow": Correction(scale: 0.925, overhead: 2.512e-06),
-            "im2col-pointwise": Correction(scale: 0.653, overhead: 1.995e-06),
-            "winograd-f2x3": Correction(scale: 0.640, overhead: 1.259e-05),
-            "winograd-f2x3-backward-weights": Correction(scale: 1.027, overhead: 0.000e+00),
-            "winograd-f2x3-backward-weights-narrow": Correction(scale: 0.785, overhead: 0.000e+00),
-            "winograd-f2x3-narrow": Correction(scale: 0.492, overhead: 5.504e-05),
-            "winograd-f2x5": Correction(scale: 0.805, overhead: 1.259e-06),
-            "winograd-f2x5-backward-weights": Correction(scale: 1.034, overhead: 5.012e-06),
-            "winograd-f2x5-backward-weights-narrow": Correction(scale: 0.794, overhead: 0.000e+00),
-            "winograd-f2x5-narrow": Correction(scale: 0.593, overhead: 2.512e-05),
-            "winograd-f4x3": Correction(scale: 1.003, overhead: 1.259e-05),
-            "winograd-f4x3-backward-weights": Correction(scale: 1.055, overhead: 0.000e+00),
-            "winograd-f4x3-backward-weights-narrow": Correction(scale: 0.982, overhead: 0.000e+00),
-            "winograd-f4x3-narrow": Correction(scale: 0.754, overhead: 9.387e-05),
-            "winograd-f4x5": Correction(scale: 0.982, overhead: 5.012e-06),
-            "winograd-f4x5-backward-weights": Correction(scale: 1.042, overhead: 0.000e+00),
-            "winograd-f4x5-backward-weights-narrow": Correction(scale: 0.850, overhead: 0.000e+00),
-            "winograd-f4x5-narrow": Correction(scale: 0.775, overhead: 3.162e-05),
-            "winograd-f6x3": Correction(scale: 1.072, overhead: 3.981e-06),
-            "winograd-f6x3-backward-weights": Correction(scale: 1.011, overhead: 0.000e+00),
-            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.100, overhead: 0.000e+00),
-            "winograd-f6x3-narrow": Correction(scale: 0.789, overhead: 8.622e-05),
+            "direct": Correction(scale: 1.001, overhead: 1.585e-05),
+            "direct-backward-weights": Correction(scale: 0.930, overhead: 1.995e-05),
+            "direct-backward-weights-depthwise": Correction(scale: 0.518, overhead: 6.310e-06),
+            "direct-backward-weights-narrow": Correction(scale: 0.641, overhead: 1.259e-05),
+            "direct-backward-weights-pointwise": Correction(scale: 1.239, overhead: 1.259e-05),
+            "direct-depthwise": Correction(scale: 0.455, overhead: 6.310e-06),
+            "direct-narrow": Correction(scale: 0.903, overhead: 1.000e-05),
+            "direct-pointwise": Correction(scale: 0.829, overhead: 1.585e-05),
+            "fft": Correction(scale: 1.422, overhead: 3.981e-05),
+            "fft-backward-weights": Correction(scale: 2.100, overhead: 7.943e-05),
+            "fft-backward-weights-depthwise": Correction(scale: 4.097, overhead: 7.943e-05),
+            "fft-backward-weights-narrow": Correction(scale: 2.575, overhead: 3.162e-05),
+            "fft-backward-weights-pointwise": Correction(scale: 1.848, overhead: 2.512e-05),
+            "fft-depthwise": Correction(scale: 2.986, overhead: 3.981e-05),
+            "fft-narrow": Correction(scale: 2.305, overhead: 1.995e-05),
+            "fft-pointwise": Correction(scale: 1.396, overhead: 1.259e-05),
+            "fft-tiled": Correction(scale: 1.369, overhead: 3.162e-05),
+            "fft-tiled-backward-weights": Correction(scale: 1.774, overhead: 3.162e-05),
+            "fft-tiled-backward-weights-depthwise": Correction(scale: 3.297, overhead: 7.943e-05),
+            "fft-tiled-backward-weights-narrow": Correction(scale: 2.624, overhead: 2.512e-05),
+            "fft-tiled-backward-weights-pointwise": Correction(scale: 2.085, overhead: 3.981e-05),
+            "fft-tiled-depthwise": Correction(scale: 2.692, overhead: 2.512e-05),
+            "fft-tiled-narrow": Correction(scale: 3.045, overhead: 1.259e-05),
+            "fft-tiled-pointwise": Correction(scale: 1.340, overhead: 1.995e-05),
+            "im2col": Correction(scale: 1.268, overhead: 1.585e-05),
+            "im2col-backward-data": Correction(scale: 1.036, overhead: 7.943e-06),
+            "im2col-backward-data-depthwise": Correction(scale: 0.709, overhead: 3.981e-05),
+            "im2col-backward-data-narrow": Correction(scale: 1.208, overhead: 3.981e-06),
+            "im2col-backward-data-pointwise": Correction(scale: 0.845, overhead: 6.310e-07),
+            "im2col-backward-weights": Correction(scale: 1.036, overhead: 1.585e-05),
+            "im2col-backward-weights-depthwise": Correction(scale: 0.368, overhead: 2.512e-05),
+            "im2col-backward-weights-narrow": Correction(scale: 1.025, overhead: 1.259e-05),
+            "im2col-backward-weights-pointwise": Correction(scale: 1.049, overhead: 1.000e-06),
+            "im2col-depthwise": Correction(scale: 1.002, overhead: 5.012e-05),
+            "im2col-narrow": Correction(scale: 1.088, overhead: 3.981e-06),
+            "im2col-pointwise": Correction(scale: 0.654, overhead: 2.512e-06),
+            "winograd-f2x3": Correction(scale: 0.752, overhead: 1.259e-05),
+            "winograd-f2x3-backward-weights": Correction(scale: 1.195, overhead: 0.000e+00),
+            "winograd-f2x3-backward-weights-narrow": Correction(scale: 0.988, overhead: 0.000e+00),
+            "winograd-f2x3-depthwise": Correction(scale: 0.735, overhead: 0.000e+00),
+            "winograd-f2x3-narrow": Correction(scale: 0.670, overhead: 5.504e-05),
+            "winograd-f2x5": Correction(scale: 0.944, overhead: 1.259e-06),
+            "winograd-f2x5-backward-weights": Correction(scale: 1.168, overhead: 3.981e-06),
+            "winograd-f2x5-backward-weights-depthwise": Correction(scale: 0.789, overhead: 0.000e+00),
+            "winograd-f2x5-backward-weights-narrow": Correction(scale: 0.901, overhead: 0.000e+00),
+            "winograd-f2x5-depthwise": Correction(scale: 0.650, overhead: 1.585e-04),
+            "winograd-f2x5-narrow": Correction(scale: 0.794, overhead: 3.162e-05),
+            "winograd-f4x3": Correction(scale: 0.855, overhead: 1.585e-05),
+            "winograd-f4x3-backward-weights": Correction(scale: 1.206, overhead: 0.000e+00),
+            "winograd-f4x3-backward-weights-narrow": Correction(scale: 1.151, overhead: 0.000e+00),
+            "winograd-f4x3-depthwise": Correction(scale: 0.737, overhead: 0.000e+00),
+            "winograd-f4x3-narrow": Correction(scale: 0.660, overhead: 9.387e-05),
+            "winograd-f4x5": Correction(scale: 0.836, overhead: 1.585e-05),
+            "winograd-f4x5-backward-weights": Correction(scale: 1.155, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights-depthwise": Correction(scale: 0.939, overhead: 0.000e+00),
+            "winograd-f4x5-backward-weights-narrow": Correction(scale: 1.018, overhead: 0.000e+00),
+            "winograd-f4x5-depthwise": Correction(scale: 0.739, overhead: 1.000e-04),
+            "winograd-f4x5-narrow": Correction(scale: 0.792, overhead: 2.512e-05),
+            "winograd-f6x3": Correction(scale: 0.847, overhead: 6.310e-06),
+            "winograd-f6x3-backward-weights": Correction(scale: 1.100, overhead: 0.000e+00),
+            "winograd-f6x3-backward-weights-narrow": Correction(scale: 1.260, overhead: 0.000e+00),
+            "winograd-f6x3-depthwise": Correction(scale: 0.810, overhead: 0.000e+00),
+            "winograd-f6x3-narrow": Correction(scale: 0.708, overhead: 8.622e-05),
+        ],
+        bandwidthCurve: [
+            BandwidthPoint(bytes: 256 * 1024, bytesPerSecond: 7.014e+10),
+            BandwidthPoint(bytes: 512 * 1024, bytesPerSecond: 7.336e+10),
+            BandwidthPoint(bytes: 1024 * 1024, bytesPerSecond: 7.616e+10),
+            BandwidthPoint(bytes: 2048 * 1024, bytesPerSecond: 4.800e+10),
+            BandwidthPoint(bytes: 4096 * 1024, bytesPerSecond: 2.666e+10),
+            BandwidthPoint(bytes: 8192 * 1024, bytesPerSecond: 2.520e+10),
+            BandwidthPoint(bytes: 16384 * 1024, bytesPerSecond: 2.494e+10),
+            BandwidthPoint(bytes: 32768 * 1024, bytesPerSecond: 2.440e+10),
+            BandwidthPoint(bytes: 65536 * 1024, bytesPerSecond: 2.355e+10),
+            BandwidthPoint(bytes: 131072 * 1024, bytesPerSecond: 1.512e+10),
         ])
 
     /// The AMD EPYC Zen 4 kind (family 25 model 17: AVX-512 on 256-bit units, so under half Zen 5's peak per core):
@@ -266,7 +348,7 @@ extension MachineModel {
     /// a correction fitted to another kernel is worse than the same kernel's on another AVX-512 kind. The three
     /// `im2col-backward-weights` keys are this kind's own, rescaled by what pricing the GEMM's register-tile padding
     /// did to the same keys' fit on the same calibration sweep on the Intel kind (×0.86, ×0.21 narrow, ×0.36
-    /// pointwise). Re-measure here with `convlab calibrate`.
+    /// pointwise). Re-measure here with `convlab calibrate` (as for `amdZen5`, its timings predate `--refit`).
     public static let amdZen4 = MachineModel(
         coreFLOPs: 1.132e+11, bandwidth: 2.908e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 2.036e-07, winogradBlockingSeconds: 1.357e-07,

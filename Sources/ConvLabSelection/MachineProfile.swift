@@ -138,7 +138,10 @@ extension MachineModel {
         let rates = [coreFLOPs, bandwidth, directEfficiency, narrowDirectEfficiency, gemmEfficiency,
                      winogradInputSeconds, winogradBlockingSeconds, winogradOutputSeconds, fftSecondsPerPoint,
                      complexProductRate]
+        let curve = bandwidthCurve ?? []
         return rates.allSatisfy { $0 > 0 && $0.isFinite }
+            && curve.allSatisfy { $0.bytes > 0 && $0.bytes.isFinite && $0.bytesPerSecond > 0 && $0.bytesPerSecond.isFinite }
+            && zip(curve, curve.dropFirst()).allSatisfy { $0.bytes < $1.bytes }
             && corrections.values.allSatisfy { $0.scale > 0 && $0.scale.isFinite && $0.overhead >= 0 && $0.overhead.isFinite }
     }
 }

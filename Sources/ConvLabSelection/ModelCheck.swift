@@ -24,7 +24,8 @@ public struct ModelCheck: Sendable {
 
     public var fits: [BackendFit]
     public var regrets: [ShapeRegret]
-    /// Every row used: backend, threads, measured and physical (uncorrected) seconds, as CSV lines.
+    /// Every row used: correction key, shape, measured and physical (uncorrected) seconds and the physical seconds of
+    /// each stage (`name=seconds;…`), as CSV lines.
     public var dump: [String] = []
 
     /// Rows of `pass` (files without a pass column are forward) on NCHW tensors (the layout the selector plans for;
@@ -55,8 +56,10 @@ public struct ModelCheck: Sendable {
                   let predicted = model.predictedSeconds(plan, descriptor: d, threads: rowThreads)
             else { continue }
             ratios[name, default: []].append(measured / predicted)
-            if let physical = model.physicalSeconds(plan, threads: rowThreads) {
-                dump.append("\(CostModel.correctionKey(backend: name, d)),\(csvEscape(d.key)),\(measured),\(physical)")
+            if let physical = model.physicalSeconds(plan, threads: rowThreads), let work = plan.work {
+                let stages = work.stages.map { "\($0.name)=\(model.seconds($0, threads: Double(max(rowThreads, 1))))" }
+                dump.append("\(CostModel.correctionKey(plan, d)),"
+                            + "\(csvEscape(d.key)),\(measured),\(physical),\(csvEscape(stages.joined(separator: ";")))")
             }
             let shape = (row["name"] ?? "") + "|" + d.key
             shapes[shape, default: []].append((name, measured, predicted))

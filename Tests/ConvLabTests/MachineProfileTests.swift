@@ -106,6 +106,10 @@ import Testing
         #expect(peak > 5e9 && peak < 1.1e12, "\(peak)")
         let bandwidth = Calibration.bandwidth(floats: 1 << 20)
         #expect(bandwidth > 1e9 && bandwidth < 1e12, "\(bandwidth)")
+        let curve = Calibration.bandwidthCurve(largest: 1 << 20, minimumBytes: 8 << 20)
+        let footprints: [Double] = [262_144, 524_288, 1_048_576]
+        #expect(curve.map(\.bytes) == footprints)
+        #expect(curve.allSatisfy { $0.bytesPerSecond > 1e9 && $0.bytesPerSecond < 1e13 }, "\(curve)")
     }
 
     @Test func calibrateCommandSavesAProfileThatSelectUses() throws {
@@ -124,6 +128,44 @@ import Testing
         #expect(unknown.status != 0 && unknown.stderr.contains("cost-model profile"))
     }
 
+    /// `--measurements` keeps the sweep's timings; `--refit` fits a profile from them without timing any layer again
+    /// (how a change to the physical estimates is judged on the same timings), and the refit of unchanged timings
+    /// under an unchanged model gives the same corrections.
+    @Test func calibrateRefitsFromSavedTimings() throws {
+        let timings = Self.temporaryPath("timings.csv"), first = Self.temporaryPath("first.json"),
+            second = Self.temporaryPath("second.json"), bad = Self.temporaryPath("bad.csv")
+        defer { for p in [timings, first, second, bad] { try? FileManager.default.removeItem(atPath: p) } }
+        let run = try CLITests.run(["calibrate", "--shapes", "4", "--max-time", "0.02", "--pass", "forward",
+                                    "--no-save", "--output", first, "--measurements", timings])
+        #expect(run.status == 0, "\(run.stderr)")
+        let records = try MeasurementRecord.records(csv: try String(contentsOfFile: timings, encoding: .utf8))
+        #expect(records.count >= 8 && records.allSatisfy { $0.pass == "forward" && $0.msMedian != nil })
+        #expect(Set(records.compactMap(\.name)).count == 4, "one name per calibration layer")
+        let refit = try CLITests.run(["calibrate", "--refit", timings, "--no-save", "--output", second])
+        #expect(refit.status == 0 && !refit.stderr.contains("sweep 1/"), "\(refit.stderr)")
+        let decode = { (path: String) in
+            try JSONDecoder().decode(MachineProfile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        let (a, b) = (try decode(first), try decode(second))
+        // The same timings feed the fit: the same count of measurements (the rates, measured again, move the scales).
+        func measurements(_ profile: MachineProfile) -> Substring? {
+            profile.provenance.split(separator: ",").first { $0.hasSuffix("measurements") }
+        }
+        #expect(measurements(a) != nil && measurements(a) == measurements(b), "\(a.provenance) | \(b.provenance)")
+        #expect(b.provenance.contains("a saved sweep") && b.model.isUsable && b.model.bandwidthCurve != nil)
+        // Started from another kind's profile, as on a kind no profile has seen.
+        let foreign = try CLITests.run(["calibrate", "--refit", timings, "--base", "amd-zen4", "--no-save",
+                                        "--output", second])
+        let foreignProfile = try decode(second)
+        #expect(foreign.status == 0 && foreignProfile.provenance.contains("from 'amd-zen4'"), "\(foreign.stderr)")
+        let unknownBase = try CLITests.run(["calibrate", "--refit", timings, "--base", "pentium", "--no-save"])
+        #expect(unknownBase.status != 0 && unknownBase.stderr.contains("built-in profile"), "\(unknownBase.stderr)")
+        try "name,backend,pass\nx,direct,forward\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let broken = try CLITests.run(["calibrate", "--refit", bad, "--no-save"])
+        #expect(broken.status != 0 && broken.stderr.contains("line 2") && broken.stderr.contains("'N'"),
+                "\(broken.stderr)")
+    }
+
     /// Passes that run the forward plan on the transposed problem share its corrections; passes with kernels of their
     /// own have their own key — what `calibrate` fits and the model looks up are the same names.
     @Test func correctionKeysFollowThePlansKernels() throws {
@@ -138,10 +180,37 @@ import Testing
         #expect(CostModel.correctionBackend(directWeights) == "direct-backward-weights")
         let single = try ConvolutionDescriptor(inputChannels: 1, inputHeight: 40, inputWidth: 40, outputChannels: 64,
                                                kernelHeight: 9, kernelWidth: 9, padding: .same)
-        #expect(CostModel.correctionKey(backend: "direct", single) == "direct-narrow")
+        #expect(CostModel.correctionKeys(backend: "direct", single) == ["direct-narrow", "direct"])
+        // Its weight gradient runs register tiles with the 64 output channels along the lanes: not narrow.
+        let singleWeights = try DirectBackend().describe(single, pass: .backwardWeights, options: options)
+        #expect(CostModel.correctionKey(singleWeights, single) == "direct-backward-weights")
         let pointwise = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 14, inputWidth: 14,
                                                   outputChannels: 64, kernelHeight: 1, kernelWidth: 1)
-        #expect(CostModel.correctionKey(backend: "im2col", pointwise) == "im2col-pointwise")
+        #expect(CostModel.correctionKeys(backend: "im2col", pointwise) == ["im2col-pointwise", "im2col"])
+        let depthwise = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 14, inputWidth: 14, outputChannels: 32,
+                                                  kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 32)
+        let plan = try DirectBackend().describe(depthwise, options: PlanOptions(threads: 1))
+        #expect(CostModel.correctionKey(plan, depthwise) == "direct-depthwise")
+        // A single-channel image: the direct backend runs its depthwise kernels on it, im2col its GEMMs.
+        let directSingle = try DirectBackend().describe(single, options: options)
+        #expect(directSingle.work?.depthwiseKernels == true)
+        #expect(CostModel.correctionKey(directSingle, single) == "direct-depthwise")
+        let loweredSingle = try Im2colBackend().describe(single, options: options)
+        #expect(CostModel.correctionKey(loweredSingle, single) == "im2col-narrow")
+        #expect(CostModel.correctionKeys(backend: "direct", depthwise, work: plan.work)
+                == ["direct-depthwise", "direct-narrow", "direct"])
+        // SRCNN's 64→1 layer runs dense kernels with one-channel blocks: narrow, not depthwise.
+        let fewOutputs = try ConvolutionDescriptor(inputChannels: 64, inputHeight: 40, inputWidth: 40, outputChannels: 1,
+                                                   kernelHeight: 9, kernelWidth: 9, padding: .same)
+        let dense = try DirectBackend().describe(fewOutputs, options: PlanOptions(threads: 1))
+        #expect(CostModel.correctionKey(dense, fewOutputs) == "direct-narrow")
+        // A profile without the depthwise class prices depthwise kernels with its narrow correction.
+        var model = MachineModel.amdZen5
+        model.corrections["direct-depthwise"] = nil
+        let raw = try #require(CostModel(machine: model).physicalSeconds(plan, threads: 1))
+        let narrow = try #require(model.corrections["direct-narrow"])
+        #expect(CostModel(machine: model).predictedSeconds(plan, descriptor: depthwise, threads: 1)
+                == narrow.scale * raw + narrow.overhead)
     }
 
     /// A depthwise kernel's time per FLOP falls with the length of its sums while the rows it reads stay in L1: the

@@ -308,7 +308,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: fitsCache ? d.reductionLength : 9, tasks: tasks)]))
+                                .loadBoundKernel(flops: flops, taps: fitsCache ? d.reductionLength : 9, tasks: tasks)], depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

@@ -155,7 +155,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
                                                   partials: d.batch * bands * chains + imageGroups),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)]))
+                                .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)], depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

@@ -69,7 +69,7 @@ struct DepthwiseWeightGradientGeometry: Sendable {
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
                                 .loadBoundKernel(flops: flops, taps: d.reductionLength(for: .backwardWeights),
-                                                 tasks: d.outputChannels)]))
+                                                 tasks: d.outputChannels)], depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

@@ -183,7 +183,8 @@ struct DataGradientAsPhases: Sendable {
             typicalError: planned.map(\.typicalError).max() ?? 0, workspaceBytes: layout.byteCount,
             persistentBytes: planned.reduce(0) { $0 + $1.persistentBytes },
             isDeterministic: planned.allSatisfy(\.isDeterministic),
-            work: estimated ? WorkEstimate(stages) : nil)
+            work: estimated ? WorkEstimate(stages, depthwiseKernels: !planned.isEmpty
+                                            && planned.allSatisfy { $0.work?.depthwiseKernels == true }) : nil)
         try options.accuracy.admit(summary)
         return (summary, buffer, cropped, inner)
     }

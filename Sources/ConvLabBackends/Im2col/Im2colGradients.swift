@@ -145,7 +145,11 @@ struct Im2colGradientGeometry: Sendable {
             * Double(blocks * ((blockRows + 15) / 16 * 16))
         let gemm: WorkEstimate.Stage = pass == .backwardData
             ? .gemm(flops: Double(d.directFLOPs), m: blockRows, n: tileColumns, k: Kg, tasks: tasks)
-            : .gemm(flops: max(paddedFLOPs, Double(d.directFLOPs)), m: Kg, n: blockRows, k: tileColumns, tasks: tasks)
+            // n: the computed (padded) columns, like the FLOPs: the per-call overhead is spread over the work done.
+            // Priced at the useful width, a single-channel 1×1 layer's one column paid for its padding twice (the
+            // estimate 6–10× its time).
+            : .gemm(flops: max(paddedFLOPs, Double(d.directFLOPs)), m: Kg, n: (blockRows + 15) / 16 * 16,
+                    k: tileColumns, tasks: tasks)
         let lowered = isPointwise ? 0 : Double(J) * Double(positions) * Double(d.batch * d.groups) * 4 * 2
         let reduced = pass == .backwardWeights ? Double(chunks - 1) * Double(d.weightCount) * 4 * 2 : 0
         summary = PlanDescription(

@@ -114,11 +114,35 @@ struct WinogradLayout: Sendable {
         let tiles = Double(geometry.tilesPerImage * d.batch * d.groups)
         // Transform work per tile and 16-channel block, relative to F(4,3)'s 6×6 tile (n·n·(n_h + n_w) FMAs).
         let scale = Double(points * (geometry.tileHeight + geometry.tileWidth)) / (36 * 12)
+        // The output transform maps n_h×n_w points to m_h×m_w outputs, columns then rows: m_h·n_w·(n_h + m_w) FMAs,
+        // 240 for F(4,3). Priced at the input transform's n_h·n_w·(n_h + n_w) it cost F(2,3) 1.5× too much (its
+        // 4×4 → 2×2 is 48 FMAs, not 71) and F(6,3) 0.85× too little.
+        let outputScale = Double(geometry.outputHeight * geometry.tileWidth
+                                 * (geometry.tileHeight + geometry.outputWidth)) / 240
         let chunk: String
+        // Rows the blocking copies per image: the fused schedule re-copies the tile overlap (n − m rows) per chunk, the
+        // phase schedule copies the padded image once. Blocking is one copy of the input, so its work is these pixels
+        // (in units of 16, which is F(4,3)'s cost per tile when chunks are one tile row) — not tiles × n/m, which priced
+        // F(2,3)'s copy 4× too high and so pushed its fitted correction to 0.59–0.64 while GEMM-bound layers ran at
+        // 0.97 of the physical estimate: F(2,3) was then chosen over F(4,3) on 14×14 layers where it is 1.1–1.4× slower.
+        let copiedRows: Int
+        // The phase schedule writes each pass's transformed tiles X and products M out and reads them back in the
+        // next phase (the fused schedule keeps a chunk's in L2): unpriced, F(4,3) and F(6,3) on large layers ran
+        // 1.15× their estimate while F(2,3), fused there, ran 0.77× it.
+        var roundTrip: WorkEstimate.Stage?
         switch schedule {
-        case .fused(let rows): chunk = "fused \(rows)-row chunks"
-        case .phases(let rows): chunk = "\(rows)-row passes"
+        case .fused(let rows):
+            chunk = "fused \(rows)-row chunks"
+            let chunks = (geometry.tileRows + rows - 1) / rows
+            copiedRows = geometry.tileRows * geometry.outputHeight + chunks * (geometry.tileHeight - geometry.outputHeight)
+        case .phases(let rows):
+            chunk = "\(rows)-row passes"
+            copiedRows = geometry.blockedHeight
+            let perTileRow = Double(d.groups * geometry.tileColumns * points * (cp + kp) * 4)
+            roundTrip = .memory(bytes: 2 * perTileRow * Double(d.batch * geometry.tileRows),
+                                footprint: perTileRow * Double(rows))
         }
+        let blockedPixels = Double(d.batch * d.groups) * Double(copiedRows) * Double(geometry.blockedWidth)
         summary = PlanDescription(
             backend: backend.name,
             variant: "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(d.kernelHeight)x\(d.kernelWidth)) "
@@ -131,16 +155,15 @@ struct WinogradLayout: Sendable {
                                                        engine: options.matrixEngine),
             workspaceBytes: layout.byteCount, persistentBytes: filterFloats * 4,
             work: WorkEstimate([
-                .winogradBlocking(units: tiles * Double(cp / 16) * Double(geometry.tileHeight)
-                                      / Double(geometry.outputHeight), tasks: tasks),
+                .winogradBlocking(units: blockedPixels * Double(cp / 16) / 16, tasks: tasks),
                 .winogradInputTransform(units: tiles * Double(cp / 16) * scale, tasks: tasks),
                 // m: all tiles up to 112 rather than the rows of one call, which predicts measured times better on
                 // the calibration sweep (90% within 1.31–1.43× against 1.43–1.55×): short calls run back to back on
                 // the same filter panel, so they do not pay the full small-m penalty of a lone product.
                 .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: min(Int(tiles), 112), n: kp, k: cp,
                       tasks: tasks),
-                .winogradOutputTransform(units: tiles * Double(kp / 16) * scale, tasks: tasks),
-            ]))
+                .winogradOutputTransform(units: tiles * Double(kp / 16) * outputScale, tasks: tasks),
+            ] + (roundTrip.map { [$0] } ?? [])))
         try options.accuracy.admit(summary)
     }
 

@@ -73,6 +73,60 @@ public struct MeasurementRecord: Codable, Sendable {
         }
     }
 
+    /// A row read back from a `bench`/`sweep`/`calibrate --measurements` CSV (by column name): the identity, timing
+    /// and check columns; a missing or malformed shape or thread column is an error naming the line.
+    public init(csvRow row: [String: String], line: Int) throws {
+        func int(_ key: String) throws -> Int {
+            guard let text = row[key], let value = Int(text) else {
+                throw ConvLabError.invalidFile(path: "line \(line)", reason: "column '\(key)' is not an integer")
+            }
+            return value
+        }
+        func double(_ key: String) -> Double? { row[key].flatMap { Double($0) } }
+        guard let backend = row["backend"], !backend.isEmpty else {
+            throw ConvLabError.invalidFile(path: "line \(line)", reason: "no backend")
+        }
+        name = row["name"].flatMap { $0.isEmpty ? nil : $0 }
+        self.backend = backend
+        pass = row["pass"] ?? ConvolutionPass.forward.rawValue
+        variant = row["variant"]
+        layout = row["layout"] ?? TensorLayout.nchw.rawValue
+        status = row["status"] ?? ""
+        (N, C, H, W, K, R, S) = (try int("N"), try int("C"), try int("H"), try int("W"), try int("K"), try int("R"),
+                                 try int("S"))
+        (strideH, strideW, dilationH, dilationW, groups) = (try int("stride_h"), try int("stride_w"),
+                                                            try int("dilation_h"), try int("dilation_w"),
+                                                            try int("groups"))
+        (padTop, padBottom, padLeft, padRight) = (try int("pad_top"), try int("pad_bottom"), try int("pad_left"),
+                                                  try int("pad_right"))
+        threads = try int("threads")
+        msMedian = double("ms_median")
+        msMin = double("ms_min")
+        repeats = row["repeats"].flatMap { Int($0) }
+        gflopsEffective = double("gflops_effective")
+        speedupVsIm2col = double("speedup_vs_im2col")
+        planMs = double("plan_ms")
+        workspaceBytes = row["workspace_bytes"].flatMap { Int($0) }
+        message = row["message"].flatMap { $0.isEmpty ? nil : $0 }
+        metadata = RunMetadata(version: row["convlab_version"] ?? "", gitCommit: row["git_commit"] ?? "",
+                               cpu: row["cpu"] ?? "", cores: row["cores"].flatMap { Int($0) } ?? 0,
+                               date: row["date"] ?? "")
+    }
+
+    /// Every row of a CSV in this schema.
+    public static func records(csv text: String) throws -> [MeasurementRecord] {
+        try CSVReader.rows(text).enumerated().map { try MeasurementRecord(csvRow: $1, line: $0 + 2) }
+    }
+
+    /// The problem the row measured.
+    public func descriptor() throws -> ConvolutionDescriptor {
+        try ConvolutionDescriptor(
+            batch: N, inputChannels: C, inputHeight: H, inputWidth: W, outputChannels: K, kernelHeight: R,
+            kernelWidth: S, strideHeight: strideH, strideWidth: strideW,
+            padding: .explicit(Padding(top: padTop, bottom: padBottom, left: padLeft, right: padRight)),
+            dilationHeight: dilationH, dilationWidth: dilationW, groups: groups)
+    }
+
     /// Records for one problem, with speed-ups relative to the `im2col` row when there is one.
     public static func records(_ measurements: [BackendMeasurement], name: String? = nil) -> [MeasurementRecord] {
         let baseline = measurements.first(where: { $0.backend == "im2col" })?.timing?.median

@@ -31,6 +31,18 @@ struct Calibrate: ParsableCommand {
     @Option(help: "Also write the new profile alone to this JSON file.")
     var output: String?
 
+    @Option(help: "Also write the sweep's timings to this CSV (bench's columns), for --refit.")
+    var measurements: String?
+
+    @Option(help: ArgumentHelp(stringLiteral: "Refit from a CSV of timings written by --measurements (or bench, "
+        + "sweep) instead of running the sweep; only the rates are measured again."))
+    var refit: String?
+
+    @Option(help: ArgumentHelp(stringLiteral: "Built-in profile to start from (default: this kind's, else the "
+        + "closest): another kind's shows what calibrating a kind no profile has seen gives ("
+        + MachineProfiles.builtIn.map(\.name).joined(separator: ", ") + ")."))
+    var base: String?
+
     @Flag(name: .customLong("no-save"), help: "Do not update the profile store.")
     var noSave = false
 
@@ -40,11 +52,26 @@ struct Calibrate: ParsableCommand {
         try Validation.seconds(maxTime, "max-time")
         let store = MachineProfileStore(path: profiles ?? MachineProfileStore.defaultPath)
         if let warning = store.warning { printError("calibrate: \(warning)") }
+        let baseProfile = try base.map { name in
+            guard let profile = MachineProfiles.builtIn.first(where: { $0.name == name }) else {
+                throw ConvLabError.unknownName(kind: "built-in profile", name: name,
+                                               known: MachineProfiles.builtIn.map(\.name))
+            }
+            return profile
+        }
+        let saved = try refit.map {
+            try MeasurementRecord.records(csv: try FileInput.text(at: $0, what: "the timings to refit from"))
+        }
         let result = try Calibration.run(threads: threads, shapes: Calibration.shapes(count: shapes),
                                          timing: TimingPolicy(minRepeats: 3, minSeconds: min(0.02, maxTime),
                                                               maxSeconds: maxTime),
-                                         passes: try PassOption.passes(pass),
+                                         passes: try PassOption.passes(pass), base: baseProfile, measurements: saved,
                                          progress: { printError("calibrate: \($0)") })
+        if let measurements {
+            let text = ([MeasurementRecord.csvHeader] + result.measurements.map(\.csvRow)).joined(separator: "\n") + "\n"
+            try AtomicFile.write(Data(text.utf8), to: measurements, what: "the calibration timings")
+            print("wrote \(measurements)")
+        }
         var table = TextTable(header: ["correction", "rows", "scale", "overhead µs", "90% within", "was (base profile)"])
         for fit in result.fits {
             let was = result.base.model.corrections[fit.key]
@@ -55,7 +82,7 @@ struct Calibrate: ParsableCommand {
         print("convlab calibrate: \(result.profile.identity)")
         print(String(format: "core peak %.0f GFLOP/s, bandwidth %.1f GB/s per core; %d measurements on %d layers\n",
                      result.profile.model.coreFLOPs / 1e9, result.profile.model.bandwidth / 1e9, result.rows.count,
-                     shapes))
+                     Set(result.measurements.map { $0.name ?? "" }).count))
         print(table.render())
         if let output {
             try AtomicFile.writeJSON(result.profile, to: output, what: "the profile")

@@ -178,7 +178,7 @@ struct Select: ParsableCommand {
         printError("select: cost model: \(resolution.reason)")
         let check = try ModelCheck(csv: text, model: CostModel(machine: resolution.profile.model), pass: pass)
         if dump {
-            print("backend,key,measured_s,physical_s")
+            print("correction,key,measured_s,physical_s,stages")
             for line in check.dump { print(line) }
             return
         }
