@@ -64,8 +64,12 @@ import Testing
             // stack buffer ("stack smashing detected", img_k31 of the suite).
             try ConvolutionDescriptor(inputChannels: 1, inputHeight: 40, inputWidth: 37, outputChannels: 1,
                                       kernelHeight: 21, kernelWidth: 23, padding: .same),
+            // A 1×1 layer with more output than input channels on a map too short to chunk: im2col's weight gradient
+            // splits dW by rows (output channels), 4 blocks of 102 (the last ragged at 79 rows), not by columns.
+            try ConvolutionDescriptor(batch: 2, inputChannels: 160, inputHeight: 7, inputWidth: 6, outputChannels: 385,
+                                      kernelHeight: 1, kernelWidth: 1),
         ]
-        var chunked = false, pointwise = false, depthwiseRows = 0
+        var chunked = false, pointwise = false, depthwiseRows = 0, rowBlocks = false
         for (index, d) in shapes.enumerated() {
             for backend in BackendRegistry.all where backend.name != "reference" {
                 guard case .supported = backend.support(for: d, pass: pass) else { continue }
@@ -75,6 +79,7 @@ import Testing
                 if backend.name == "im2col" {
                     chunked = chunked || description.variant.contains("chunks")
                     pointwise = pointwise || description.variant.hasPrefix("pointwise")
+                    rowBlocks = rowBlocks || description.variant.contains("output channels")
                 }
                 let report = try AccuracyChecker.check(backend: backend, pass: pass, descriptor: d,
                                                        seed: UInt64(index + 40), options: options)
@@ -84,6 +89,7 @@ import Testing
         #expect(pointwise, "no im2col plan took the pointwise path")
         if pass == .backwardWeights {
             #expect(chunked, "no im2col plan chunked its reduction")
+            #expect(rowBlocks, "no im2col plan split dW by output channels")
             #expect(depthwiseRows == 3, "the depthwise backward-weights plan ran \(depthwiseRows) of 3 depthwise shapes")
         }
     }

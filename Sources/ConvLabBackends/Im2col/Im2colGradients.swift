@@ -58,6 +58,10 @@ struct Im2colGradientGeometry: Sendable {
     /// into its own partial dW and the partials added in chunk order. Blocks and chunks depend on the problem alone,
     /// so the result is the same at every thread count.
     let chunks: Int
+    /// backward-weights: rows of dW (output channels) per task, and the blocks they make; one block of all K/G rows
+    /// except where a 1×1 layer's map is too short to chunk.
+    let outputRowsPerBlock: Int
+    let outputRowBlocks: Int
     let tileColumns: Int
     let tasks: Int
     let workers: Int
@@ -70,7 +74,7 @@ struct Im2colGradientGeometry: Sendable {
     /// Tasks the backward-weights split aims for, whatever the thread count (see `chunks`).
     static let weightTasks = 8
     /// Fewest positions a backward-weights chunk sums.
-    static let minimumChunkPositions = 1024
+    static let minimumChunkPositions = 384
 
     init(descriptor d: ConvolutionDescriptor, pass: ConvolutionPass, options: PlanOptions) throws {
         descriptor = d
@@ -91,6 +95,7 @@ struct Im2colGradientGeometry: Sendable {
             blocks = 1
             chunks = max(1, min((Self.weightTasks + independent - 1) / independent, positions / 256))
             tasks = independent * chunks
+            (outputRowsPerBlock, outputRowBlocks) = (Kg, 1)
         } else if pass == .backwardData {
             // Enough blocks of whole channels (a task owns its planes of dx) for 4 tasks per thread.
             let independent = d.batch * d.groups
@@ -101,16 +106,48 @@ struct Im2colGradientGeometry: Sendable {
             blocks = (units + unitsPerBlock - 1) / unitsPerBlock
             chunks = 1
             tasks = independent * blocks
+            (outputRowsPerBlock, outputRowBlocks) = (Kg, 1)
         } else {
             // dW blocks of whole 64-column panels (the engine's B panels), then chunks of the reduction until
             // there are `weightTasks` tasks.
-            let width = J <= 64 ? J : min(J, max(64, ((J + Self.weightTasks - 1) / Self.weightTasks + 63) / 64 * 64))
-            blockRows = width
-            blocks = (J + width - 1) / width
             let length = try CheckedArithmetic.product([d.batch, positions], what: what)
-            let wanted = (Self.weightTasks + d.groups * blocks - 1) / (d.groups * blocks)
-            chunks = max(1, min(wanted, length / Self.minimumChunkPositions))
-            tasks = d.groups * blocks * chunks
+            func split(width: Int, rowBlocks: Int) -> (blocks: Int, chunks: Int) {
+                let blocks = (J + width - 1) / width
+                let independent = d.groups * blocks * rowBlocks
+                let wanted = (Self.weightTasks + independent - 1) / independent
+                return (blocks, max(1, min(wanted, length / Self.minimumChunkPositions)))
+            }
+            func rowsPerBlock(_ rowBlocks: Int) -> Int { ((Kg + rowBlocks - 1) / rowBlocks + 5) / 6 * 6 }
+            var width = J <= 64 ? J : min(J, max(64, ((J + Self.weightTasks - 1) / Self.weightTasks + 63) / 64 * 64))
+            var rowBlocks = 1
+            if isPointwise {
+                // No lowering: the product's A is dY (K/G × N·Ho·Wo), packed once per block of dW columns; its B is x
+                // (J × N·Ho·Wo), packed once per block of dW rows; each chunk adds a partial dW (written and read).
+                // Take the split that moves the fewest floats with no fewer tasks than the default: wide blocks and
+                // more chunks where dY is large and the map long (ResNet-50's 256→64 at 56²: 1 block and 8 chunks,
+                // not 4 and 2), blocks of dW rows where the map is too short to chunk (256→1024 at 14²: 4 blocks of
+                // 258 rows, not 4 of 64 columns, which packed dY 4 times).
+                func cost(_ width: Int, _ rowBlocks: Int) -> (tasks: Int, moved: Int) {
+                    let (blocks, chunks) = split(width: width, rowBlocks: rowBlocks)
+                    let actualRowBlocks = (Kg + rowsPerBlock(rowBlocks) - 1) / rowsPerBlock(rowBlocks)
+                    return (actualRowBlocks * blocks * chunks,
+                            blocks * Kg * length + actualRowBlocks * J * length + chunks * Kg * J * 2)
+                }
+                let needed = cost(width, 1).tasks
+                var best = cost(width, 1).moved
+                let widths = J > 64 ? Array(stride(from: 64, to: J, by: 64)) + [J] : [J]
+                for candidate in widths {
+                    for rows in [1, 2, 4, 8] where rows == 1 || Kg >= 12 * rows {
+                        let (tasks, moved) = cost(candidate, rows)
+                        if tasks >= needed && moved < best { (width, rowBlocks, best) = (candidate, rows, moved) }
+                    }
+                }
+            }
+            blockRows = width
+            outputRowsPerBlock = rowsPerBlock(rowBlocks)
+            outputRowBlocks = (Kg + outputRowsPerBlock - 1) / outputRowsPerBlock
+            (blocks, chunks) = split(width: width, rowBlocks: rowBlocks)
+            tasks = d.groups * blocks * chunks * outputRowBlocks
         }
         workers = Parallel.workers(threads: threads, tasks: tasks)
         // A tile's column block in about half of a 1 MiB L2, whole 16-column multiples (pointwise backward-data: one
@@ -125,7 +162,7 @@ struct Im2colGradientGeometry: Sendable {
         if pass == .backwardWeights {
             partials = try layout.reserve(Float.self, count: chunks > 1 ? try CheckedArithmetic.product(
                 [chunks, d.groups, Kg, J], what: what) : 0, what: what)
-            gemmBytes = multiplier.workspaceBytes(m: Kg, n: blockRows, k: tileColumns)
+            gemmBytes = multiplier.workspaceBytes(m: outputRowsPerBlock, n: blockRows, k: tileColumns)
         } else {
             partials = try layout.reserve(Float.self, count: 0)
             gemmBytes = multiplier.workspaceBytes(m: blockRows, n: tileColumns, k: Kg)
@@ -141,20 +178,21 @@ struct Im2colGradientGeometry: Sendable {
         // vectors (ragged strips run only their vectors): the padding of both is computed. Unpriced, the calibration's
         // 8-output-channel and 3-input-channel layers pushed this class's correction to 1.8, which then priced the wide
         // 1×1 layers of real networks twice too slow.
-        let paddedFLOPs = 2 * Double(d.batch * d.groups * positions) * Double((Kg + 5) / 6 * 6)
+        let paddedFLOPs = 2 * Double(d.batch * d.groups * positions) * Double(outputRowBlocks * outputRowsPerBlock)
             * Double(blocks * ((blockRows + 15) / 16 * 16))
         let gemm: WorkEstimate.Stage = pass == .backwardData
             ? .gemm(flops: Double(d.directFLOPs), m: blockRows, n: tileColumns, k: Kg, tasks: tasks)
             // n: the computed (padded) columns, like the FLOPs: the per-call overhead is spread over the work done.
             // Priced at the useful width, a single-channel 1×1 layer's one column paid for its padding twice (the
             // estimate 6–10× its time).
-            : .gemm(flops: max(paddedFLOPs, Double(d.directFLOPs)), m: Kg, n: (blockRows + 15) / 16 * 16,
+            : .gemm(flops: max(paddedFLOPs, Double(d.directFLOPs)), m: outputRowsPerBlock, n: (blockRows + 15) / 16 * 16,
                     k: tileColumns, tasks: tasks)
         let lowered = isPointwise ? 0 : Double(J) * Double(positions) * Double(d.batch * d.groups) * 4 * 2
         let reduced = pass == .backwardWeights ? Double(chunks - 1) * Double(d.weightCount) * 4 * 2 : 0
         summary = PlanDescription(
             backend: "im2col", pass: pass,
             variant: (isPointwise ? "pointwise, " : "") + "\(blocks) blocks of \(blockRows) rows"
+                + (outputRowBlocks > 1 ? " × \(outputRowBlocks) of \(outputRowsPerBlock) output channels" : "")
                 + (chunks > 1 ? ", \(chunks) chunks" : ""),
             errorBound: options.matrixEngine.errorBound(depth: reduction, calls: sums),
             errorSource: options.matrixEngine.errorSource,
@@ -258,13 +296,16 @@ struct Im2colBackwardWeightsPlan: PassPlan {
                 let (x, dy, dw, workspace) = shared.value
                 let block = task % blocks
                 let chunk = (task / blocks) % chunks
-                let g = task / (blocks * chunks)
+                let rowBlock = (task / (blocks * chunks)) % geometry.outputRowBlocks
+                let g = task / (blocks * chunks * geometry.outputRowBlocks)
                 let rows = (block * geometry.blockRows)..<min((block + 1) * geometry.blockRows, J)
+                let k0 = rowBlock * geometry.outputRowsPerBlock
+                let outputRows = min(geometry.outputRowsPerBlock, Kg - k0)
                 let col = geometry.columns.pointer(in: workspace, worker: worker)
                 let scratch = geometry.gemmScratch.bytes(in: workspace, worker: worker)
                 // This task's columns of dW (or of its chunk's partial dW), K/G rows J apart.
                 let target = (chunks > 1 ? geometry.partials.pointer(in: workspace) + (chunk * d.groups + g) * Kg * J
-                                         : dw + g * Kg * J) + rows.lowerBound
+                                         : dw + g * Kg * J) + k0 * J + rows.lowerBound
                 // Positions start..<end of the batch, cut at image and tile boundaries.
                 var position = chunk * length / chunks
                 let end = (chunk + 1) * length / chunks
@@ -282,15 +323,15 @@ struct Im2colBackwardWeightsPlan: PassPlan {
                                        rows: rows)
                         (b, ldb) = (UnsafePointer(col), width)
                     }
-                    multiplier.multiplyTransposedB(m: Kg, n: rows.count, k: width,
-                                                   a: dy + (n * d.outputChannels + g * Kg) * positions + q0,
+                    multiplier.multiplyTransposedB(m: outputRows, n: rows.count, k: width,
+                                                   a: dy + (n * d.outputChannels + g * Kg + k0) * positions + q0,
                                                    lda: positions, b: b, ldb: ldb, c: target, ldc: J,
                                                    accumulate: !first, workspace: scratch)
                     first = false
                     position += width
                 }
                 if first {  // an empty chunk (never planned, but its partial must still be zero)
-                    for k in 0..<Kg { (target + k * J).update(repeating: 0, count: rows.count) }
+                    for k in 0..<outputRows { (target + k * J).update(repeating: 0, count: rows.count) }
                 }
             }
         }
