@@ -91,10 +91,20 @@ struct Im2colGradientGeometry: Sendable {
             // dx = Wᵀ·dY straight into dx: every channel at once (a full-height product), split into `chunks` pieces
             // of positions instead, as many as make `weightTasks` tasks.
             let independent = d.batch * d.groups
-            blockRows = J
-            blocks = 1
-            chunks = max(1, min((Self.weightTasks + independent - 1) / independent, positions / 256))
-            tasks = independent * chunks
+            // Whole 64-column strips per chunk (the engine's unpacked path copies a ragged strip for every k):
+            // 56² is 49 strips, 8 chunks of 392 columns had a 8-column sliver each, 7 of 448 have none.
+            let wanted = max(1, min((Self.weightTasks + independent - 1) / independent, positions / 256))
+            let strips = (positions + 63) / 64
+            let stripsPerChunk = (strips + wanted - 1) / wanted
+            chunks = (strips + stripsPerChunk - 1) / stripsPerChunk
+            // A map too small to chunk (14² is 196 positions: one task, one thread idle) is split over blocks of dx's
+            // channels instead, whole 6-row panels; each element of dx is still one product's sum.
+            // Whole rounds of the threads (5 blocks on 2 threads ran 3:2).
+            var rowBlocks = max(1, min((Self.weightTasks + independent * chunks - 1) / (independent * chunks), J / 48))
+            if independent * chunks == 1 && rowBlocks > threads { rowBlocks -= rowBlocks % threads }
+            blockRows = ((J + rowBlocks - 1) / rowBlocks + 5) / 6 * 6
+            blocks = (J + blockRows - 1) / blockRows
+            tasks = independent * chunks * blocks
             (outputRowsPerBlock, outputRowBlocks) = (Kg, 1)
         } else if pass == .backwardData {
             // Enough blocks of whole channels (a task owns its planes of dx) for 4 tasks per thread.
@@ -153,7 +163,7 @@ struct Im2colGradientGeometry: Sendable {
         // A tile's column block in about half of a 1 MiB L2, whole 16-column multiples (pointwise backward-data: one
         // chunk's positions).
         let fit = (Im2colGeometry.columnBufferBytes / MemoryLayout<Float>.stride / max(blockRows, 1)) / 16 * 16
-        tileColumns = pass == .backwardData && isPointwise ? (positions + chunks - 1) / chunks
+        tileColumns = pass == .backwardData && isPointwise ? min(positions, (((positions + 63) / 64 + chunks - 1) / chunks) * 64)
             : min(positions, max(fit, 64))
         let lowers = !(isPointwise && pass == .backwardWeights)
         columns = try layout.reserve(Float.self, count: lowers ? try CheckedArithmetic.product([blockRows, tileColumns],
@@ -253,7 +263,8 @@ struct Im2colBackwardDataPlan: PassPlan {
                         // col2im is the identity: Wᵀ·dY for this chunk's positions lands in dx's planes.
                         let q0 = (task / geometry.blocks) % geometry.chunks * geometry.tileColumns
                         multiplier.multiply(m: rows.count, n: min(geometry.tileColumns, positions - q0), k: Kg, a: a,
-                                            lda: Kg, b: gradient + q0, ldb: positions, c: planes + q0, ldc: plane,
+                                            lda: Kg, b: gradient + q0, ldb: positions,
+                                            c: planes + rows.lowerBound * plane + q0, ldc: plane,
                                             accumulate: false, workspace: scratch)
                         return
                     }
