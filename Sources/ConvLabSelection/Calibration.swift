@@ -178,7 +178,11 @@ public enum Calibration {
                         peak / 1e9, base.name, base.model.coreFLOPs / 1e9, stream / 1e9))
         let records = try saved ?? sweep(threads: threads, shapes: shapes, timing: timing, passes: passes,
                                          progress: progress)
-        let rows = Self.rows(records, model: CostModel(machine: model))
+        let rows = try Self.rows(records, model: CostModel(machine: model))
+        if saved != nil && rows.isEmpty {
+            throw ConvLabError.invalidArgument(name: "refit", reason: "the timings hold no timed NCHW row of a selectable "
+                                               + "backend to fit")
+        }
         let fits = fit(rows, baseOverheads: base.model.corrections.mapValues(\.overhead))
         var corrections = base.model.corrections
         for fit in fits { corrections[fit.key] = fit.correction }
@@ -214,14 +218,17 @@ public enum Calibration {
 
     /// Each timed NCHW record beside its plan's physical estimate under `model`, keyed by the correction it informs
     /// (a backward pass with kernels of its own gets its own: `CostModel.correctionBackend`).
-    public static func rows(_ records: [MeasurementRecord], model: CostModel) -> [Row] {
+    /// Rows of other layouts, passes or backends than the selector's, and untimed ones, are passed over; a row whose
+    /// shape is not a valid problem is an error (the file is not what it claims to be).
+    public static func rows(_ records: [MeasurementRecord], model: CostModel) throws -> [Row] {
         let backends = Dictionary(Selector.candidates().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return records.compactMap { record in
+        return try records.compactMap { record in
             guard record.status == "ok", record.layout == TensorLayout.nchw.rawValue,
                   let median = record.msMedian.map({ $0 / 1e3 }), median > 0,
-                  let pass = ConvolutionPass(rawValue: record.pass), let backend = backends[record.backend],
-                  let d = try? record.descriptor(),
-                  let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: record.threads)),
+                  let pass = ConvolutionPass(rawValue: record.pass), let backend = backends[record.backend]
+            else { return nil }
+            let d = try record.descriptor()
+            guard let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: max(record.threads, 1))),
                   let physical = model.physicalSeconds(plan, threads: record.threads), physical > 0
             else { return nil }
             return Row(key: CostModel.correctionKey(plan, d), measured: median,

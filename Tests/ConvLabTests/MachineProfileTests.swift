@@ -160,6 +160,16 @@ import Testing
         #expect(foreign.status == 0 && foreignProfile.provenance.contains("from 'amd-zen4'"), "\(foreign.stderr)")
         let unknownBase = try CLITests.run(["calibrate", "--refit", timings, "--base", "pentium", "--no-save"])
         #expect(unknownBase.status != 0 && unknownBase.stderr.contains("built-in profile"), "\(unknownBase.stderr)")
+        // A file with no usable row, and one whose shape is not a problem, are errors, not a profile fitted to nothing.
+        try (MeasurementRecord.csvHeader + "\n").write(toFile: bad, atomically: true, encoding: .utf8)
+        let empty = try CLITests.run(["calibrate", "--refit", bad, "--no-save"])
+        #expect(empty.status != 0 && empty.stderr.contains("refit"), "\(empty.stderr)")
+        var zeroBatch = records[0]
+        zeroBatch.N = 0
+        try ([MeasurementRecord.csvHeader, zeroBatch.csvRow].joined(separator: "\n") + "\n")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let invalid = try CLITests.run(["calibrate", "--refit", bad, "--no-save"])
+        #expect(invalid.status != 0 && invalid.stderr.lowercased().contains("batch"), "\(invalid.stderr)")
         try "name,backend,pass\nx,direct,forward\n".write(toFile: bad, atomically: true, encoding: .utf8)
         let broken = try CLITests.run(["calibrate", "--refit", bad, "--no-save"])
         #expect(broken.status != 0 && broken.stderr.contains("line 2") && broken.stderr.contains("'N'"),

@@ -55,7 +55,8 @@ struct Select: ParsableCommand {
     @Option(name: .customLong("model-check"), help: "Compare the cost model with the measurements in this CSV.")
     var modelCheck: String?
 
-    @Flag(help: "With --model-check: print backend,key,measured,physical seconds per row (for calibration).")
+    @Flag(help: ArgumentHelp(stringLiteral: "With --model-check: print each row's correction class, shape, measured "
+        + "and physical seconds and every stage's physical seconds (CSV: correction,key,measured_s,physical_s,stages)."))
     var dump = false
 
     @Option(name: .customLong("max-time"), help: "With --evaluate: stop timing a candidate after this many seconds.")
