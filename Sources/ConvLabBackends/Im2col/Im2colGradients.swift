@@ -110,7 +110,9 @@ struct Im2colGradientGeometry: Sendable {
             // Enough blocks of whole channels (a task owns its planes of dx) for 4 tasks per thread.
             let independent = d.batch * d.groups
             let units = J / RS
-            let wanted = min(units, max(1, (4 * threads + independent - 1) / independent))
+            // A 1×1 kernel (strided: not pointwise) reads all of dY per block, so one block per thread.
+            let perThread = RS == 1 ? 1 : 4
+            let wanted = min(units, max(1, (perThread * threads + independent - 1) / independent))
             let unitsPerBlock = (units + wanted - 1) / wanted
             blockRows = unitsPerBlock * RS
             blocks = (units + unitsPerBlock - 1) / unitsPerBlock
