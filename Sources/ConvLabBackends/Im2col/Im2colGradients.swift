@@ -98,8 +98,8 @@ struct Im2colGradientGeometry: Sendable {
             let stripsPerChunk = (strips + wanted - 1) / wanted
             chunks = (strips + stripsPerChunk - 1) / stripsPerChunk
             // A map too small to chunk (14² is 196 positions: one task, one thread idle) is split over blocks of dx's
-            // channels instead, whole 6-row panels; each element of dx is still one product's sum.
-            // Whole rounds of the threads (5 blocks on 2 threads ran 3:2).
+            // channels instead, whole 6-row panels, in whole rounds of the threads (5 blocks on 2 threads ran 3:2);
+            // each element of dx is still one product's sum, so the split never changes the result.
             var rowBlocks = max(1, min((Self.weightTasks + independent * chunks - 1) / (independent * chunks), J / 48))
             if independent * chunks == 1 && rowBlocks > threads { rowBlocks -= rowBlocks % threads }
             blockRows = ((J + rowBlocks - 1) / rowBlocks + 5) / 6 * 6
