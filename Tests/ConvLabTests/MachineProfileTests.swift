@@ -248,5 +248,13 @@ import Testing
                 "\(largeRate / smallRate) vs \(wideLargeRate / wideSmallRate)")
         let choice = Selector(costModel: model).select(for: large, threads: 2).choice?.backend.name
         #expect(choice == "direct", "\(choice ?? "none")")
+        // The weight gradient's rows plan follows the same rule.
+        func weightsPerFLOP(_ d: ConvolutionDescriptor) throws -> Double {
+            let plan = try DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 2))
+            #expect(plan.variant == "depthwise rows")
+            return try #require(model.physicalSeconds(plan, threads: 2)) / Double(d.directFLOPs)
+        }
+        let narrowRows = try depthwise(15, size: 64, channels: 1), wideRows = try depthwise(15, size: 1024, channels: 1)
+        #expect(try weightsPerFLOP(narrowRows) < 0.5 * weightsPerFLOP(wideRows))
     }
 }
