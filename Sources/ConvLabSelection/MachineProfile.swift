@@ -52,6 +52,9 @@ public enum MachineProfiles {
                            + "notebooks-data/amd-zen4/machine-profile.json"),
     ]
 
+    /// The built-in profile called `name` (`--profile NAME`, `calibrate --base NAME`).
+    public static func builtIn(named name: String) -> MachineProfile? { builtIn.first { $0.name == name } }
+
     /// The resolution for this machine and the default store, computed once per process.
     public static let current: Resolution = resolve(identity: .current, store: MachineProfileStore())
 

@@ -41,18 +41,12 @@ public struct ModelCheck: Sendable {
         let backends = Dictionary(BackendRegistry.standard().selectable.map { ($0.name, $0) },
                                   uniquingKeysWith: { a, _ in a })
         for row in rows {
-            func int(_ key: String) -> Int { Int(row[key] ?? "") ?? 0 }
-            let rowThreads = threads ?? int("threads")
-            guard let name = row["backend"], let backend = backends[name],
-                  let measured = Double(row["ms_median"] ?? "").map({ $0 / 1e3 }),
-                  let d = try? ConvolutionDescriptor(
-                    batch: int("N"), inputChannels: int("C"), inputHeight: int("H"), inputWidth: int("W"),
-                    outputChannels: int("K"), kernelHeight: int("R"), kernelWidth: int("S"),
-                    strideHeight: int("stride_h"), strideWidth: int("stride_w"),
-                    padding: .explicit(Padding(top: int("pad_top"), bottom: int("pad_bottom"), left: int("pad_left"),
-                                               right: int("pad_right"))),
-                    dilationHeight: int("dilation_h"), dilationWidth: int("dilation_w"), groups: int("groups")),
-                  let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: rowThreads)),
+            // A row whose identity or shape columns are missing or not a problem is passed over.
+            guard let record = try? MeasurementRecord(csvRow: row, line: 0), let d = try? record.descriptor(),
+                  let backend = backends[record.backend], let measured = record.msMedian.map({ $0 / 1e3 })
+            else { continue }
+            let (name, rowThreads) = (record.backend, threads ?? record.threads)
+            guard let plan = try? backend.describe(d, pass: pass, options: PlanOptions(threads: rowThreads)),
                   let predicted = model.predictedSeconds(plan, descriptor: d, threads: rowThreads)
             else { continue }
             ratios[name, default: []].append(measured / predicted)

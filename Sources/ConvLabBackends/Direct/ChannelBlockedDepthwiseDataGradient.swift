@@ -86,7 +86,8 @@ struct ChannelBlockedDepthwiseDataGradientGeometry: Sendable {
             errorBound: dotProductErrorBound(terms: terms), typicalError: TypicalError.sequentialDotProduct(terms: terms),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: max(1, taps / (sh * sw)), tasks: tasks)], depthwiseKernels: true))
+                                .loadBoundKernel(flops: flops, taps: max(1, taps / (sh * sw)), tasks: tasks)],
+                               depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

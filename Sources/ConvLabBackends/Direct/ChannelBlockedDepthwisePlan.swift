@@ -81,7 +81,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         let firstChannel = block * 16
         let channels = min(16, d.inputChannels - firstChannel)
         let planeSize = d.inputHeight * d.inputWidth
-        let paddedRows = g.band.inputRows(outputRows: rows)
+        let paddedRows = d.inputRows(forOutputRows: rows)
         let vectorsPerRow = g.band.rowFloats
         g.band.fill(firstRow: firstRow, rows: rows, from: layout == .nchw
                         ? .planes(x + (n * d.inputChannels + firstChannel) * planeSize, channels: channels, stage: stage)
@@ -308,7 +308,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: fitsCache ? d.reductionLength : 9, tasks: tasks)], depthwiseKernels: true))
+                                .loadBoundKernel(flops: flops, taps: fitsCache ? d.reductionLength : 9, tasks: tasks)],
+                               depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

@@ -99,7 +99,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
         let bytesPerPosition = 16 * MemoryLayout<Float>.stride
         let width = band.paddedWidth
         func bandBytes(_ rows: Int) -> Int {
-            let inputRows = band.inputRows(outputRows: rows)
+            let inputRows = d.inputRows(forOutputRows: rows)
             return (inputRows * d.inputWidth + rows * d.outputWidth + inputRows * width) * bytesPerPosition
         }
         var fitting = d.outputHeight
@@ -113,7 +113,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
         workers = Parallel.workers(threads: threads, tasks: tasks)
 
         let what = "the depthwise backward-weights band buffers"
-        let inputRows = band.inputRows(outputRows: bandRows)
+        let inputRows = d.inputRows(forOutputRows: bandRows)
         var layout = WorkspaceLayout()
         stage = try layout.reserve(Float.self, count: try CheckedArithmetic.product([inputRows, d.inputWidth, 16],
                                                                                     what: what),
@@ -155,7 +155,8 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
                                                   partials: d.batch * bands * chains + imageGroups),
             workspaceBytes: layout.byteCount,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)], depthwiseKernels: true))
+                                .loadBoundKernel(flops: flops, taps: min(taps, Self.maxPieceTaps), tasks: tasks)],
+                               depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

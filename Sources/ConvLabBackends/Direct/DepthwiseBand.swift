@@ -19,9 +19,6 @@ struct DepthwiseBand: Sendable {
     /// Floats of one padded row.
     var rowFloats: Int { paddedWidth * 16 }
 
-    /// Padded input rows a band of `rows` output rows reads.
-    func inputRows(outputRows rows: Int) -> Int { descriptor.inputRows(forOutputRows: rows) }
-
     /// Where a band's rows come from: `channels` (≤ 16) NCHW planes of one image, transposed through `stage`; or the
     /// rows of one nChw16c channel block (its plane's first float), read as they are.
     enum Source {
@@ -34,7 +31,7 @@ struct DepthwiseBand: Sendable {
     func fill(firstRow: Int, rows: Int, from source: Source, into padded: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let firstPaddedRow = firstRow * d.strideHeight
-        let paddedRows = inputRows(outputRows: rows)
+        let paddedRows = descriptor.inputRows(forOutputRows: rows)
         let lo = max(firstPaddedRow - d.padding.top, 0)
         let hi = min(firstPaddedRow + paddedRows - d.padding.top, d.inputHeight)
         let rowsSource: UnsafePointer<Float>  // [input row − lo][column][16]

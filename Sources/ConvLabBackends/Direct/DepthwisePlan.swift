@@ -241,7 +241,8 @@ struct DepthwiseGeometry: Sendable {
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: d.weightCount * 4,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
-                                .loadBoundKernel(flops: flops, taps: fitsL1 ? d.reductionLength : 9, tasks: tasks)], depthwiseKernels: true))
+                                .loadBoundKernel(flops: flops, taps: fitsL1 ? d.reductionLength : 9, tasks: tasks)],
+                               depthwiseKernels: true))
         try options.accuracy.admit(summary)
     }
 }

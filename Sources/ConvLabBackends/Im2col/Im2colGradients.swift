@@ -73,6 +73,9 @@ struct Im2colGradientGeometry: Sendable {
 
     /// Tasks the backward-weights split aims for, whatever the thread count (see `chunks`).
     static let weightTasks = 8
+    /// Rows per block when `rows` rows are cut into `blocks` blocks of whole 6-row panels (the engine's register tile).
+    static func panelRows(_ rows: Int, blocks: Int) -> Int { ((rows + blocks - 1) / blocks + 5) / 6 * 6 }
+
     /// Fewest positions a backward-weights chunk sums.
     static let minimumChunkPositions = 384
 
@@ -102,7 +105,7 @@ struct Im2colGradientGeometry: Sendable {
             // each element of dx is still one product's sum, so the split never changes the result.
             var rowBlocks = max(1, min((Self.weightTasks + independent * chunks - 1) / (independent * chunks), J / 48))
             if independent * chunks == 1 && rowBlocks > threads { rowBlocks -= rowBlocks % threads }
-            blockRows = ((J + rowBlocks - 1) / rowBlocks + 5) / 6 * 6
+            blockRows = Self.panelRows(J, blocks: rowBlocks)
             blocks = (J + blockRows - 1) / blockRows
             tasks = independent * chunks * blocks
             (outputRowsPerBlock, outputRowBlocks) = (Kg, 1)
@@ -129,7 +132,7 @@ struct Im2colGradientGeometry: Sendable {
                 let wanted = (Self.weightTasks + independent - 1) / independent
                 return (blocks, max(1, min(wanted, length / Self.minimumChunkPositions)))
             }
-            func rowsPerBlock(_ rowBlocks: Int) -> Int { ((Kg + rowBlocks - 1) / rowBlocks + 5) / 6 * 6 }
+            func rowsPerBlock(_ rowBlocks: Int) -> Int { Self.panelRows(Kg, blocks: rowBlocks) }
             var width = J <= 64 ? J : min(J, max(64, ((J + Self.weightTasks - 1) / Self.weightTasks + 63) / 64 * 64))
             var rowBlocks = 1
             if isPointwise {

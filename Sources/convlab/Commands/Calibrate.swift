@@ -53,7 +53,7 @@ struct Calibrate: ParsableCommand {
         let store = MachineProfileStore(path: profiles ?? MachineProfileStore.defaultPath)
         if let warning = store.warning { printError("calibrate: \(warning)") }
         let baseProfile = try base.map { name in
-            guard let profile = MachineProfiles.builtIn.first(where: { $0.name == name }) else {
+            guard let profile = MachineProfiles.builtIn(named: name) else {
                 throw ConvLabError.unknownName(kind: "built-in profile", name: name,
                                                known: MachineProfiles.builtIn.map(\.name))
             }

@@ -103,7 +103,7 @@ struct Select: ParsableCommand {
             if let warning = MachineProfiles.current.warning { printError("select: \(warning)") }
             return MachineProfiles.current
         }
-        if let builtIn = MachineProfiles.builtIn.first(where: { $0.name == profile }) {
+        if let builtIn = MachineProfiles.builtIn(named: profile) {
             return MachineProfiles.Resolution(profile: builtIn, reason: "built-in profile '\(builtIn.name)' (--profile)")
         }
         guard FileManager.default.fileExists(atPath: profile) else {
