@@ -17,7 +17,7 @@ enum BlockedEntryChecks {
                            gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
         let shape = plan.descriptor.shapes(for: plan.pass).output
         let blocksOutput = plan.pass != .backwardWeights
-        let x = try ChannelBlocking.blocked(input)
+        let x = try plan.blockedInput(input)
         let g = try gradOutput.map(ChannelBlocking.blocked) ?? Tensor<Float>(shape: [0])
         var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }

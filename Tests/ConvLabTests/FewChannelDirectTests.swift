@@ -6,7 +6,7 @@ import Testing
 /// square and non-square kernels up to 11×11, stride 1–4, dilation 1–3, asymmetric padding (also past the kernel's
 /// reach), batch 1–3, rows narrower than one register tile — with the output and the workspace pre-filled with NaN, so
 /// an output it forgets or a band cell it reads before writing fails; lanes past the last channel zero; the same bits
-/// at 1–3 threads; and the NCHW entry still the polyphase plan.
+/// at 1–3 threads; the image read NCHW (a blocked one refused); and the NCHW entry still the polyphase plan.
 @Suite struct FewChannelDirectTests {
     static let shapes: [ConvolutionDescriptor] = {
         var generator = SeededGenerator(seed: 0xF3C4)
@@ -41,7 +41,7 @@ import Testing
 
     /// The blocked output of `plan` on x, from NaN-filled output and workspace.
     static func runBlocked(_ plan: any ChannelBlockedPassExecution, _ x: Tensor<Float>) throws -> Tensor<Float> {
-        let blocked = try ChannelBlocking.blocked(x)
+        let blocked = try plan.blockedInput(x)
         var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
@@ -61,6 +61,7 @@ import Testing
             let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry point")
             #expect(blocked.blockedSummary.variant == "few-channel", "\(d): \(blocked.blockedSummary.variant)")
             #expect(plan.summary.variant != "few-channel", "\(d): the NCHW entry should stay the polyphase plan")
+            #expect(blocked.blockedInputLayout == .nchw, "\(d): the image should be read NCHW")
             let output = try Self.runBlocked(blocked, x)
             let lanesZero = output.scalars.enumerated().allSatisfy { index, value in
                 let block = (index / (16 * d.outputHeight * d.outputWidth)) % ((d.outputChannels + 15) / 16)
@@ -74,6 +75,38 @@ import Testing
                                                      errorBound: blocked.blockedSummary.errorBound)
             #expect(report.passed && report.comparedCount == unblocked.count, "\(d): \(report)")
         }
+    }
+
+    /// Backward-data of a layer with at most 4 output channels (SRCNN's 32 → 1) runs as the forward problem on dy's
+    /// few channels: its blocked entry reads dy NCHW, and dx agrees with the reference on random shapes.
+    @Test func dataGradientOnFewOutputChannelsReadsDyNCHW() throws {
+        var generator = SeededGenerator(seed: 0xD9F1)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var checked = 0
+        for index in 0..<12 {
+            let r = pick(2...9), s = pick(0...1) == 0 ? r : pick(1...9)
+            let d = try ConvolutionDescriptor(
+                batch: pick(1...2), inputChannels: pick(16...70), inputHeight: pick(8...30), inputWidth: pick(8...45),
+                outputChannels: pick(1...4), kernelHeight: r, kernelWidth: s, padding: .same)
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 300)
+            let plan = try DirectBackend().makePlan(pass: .backwardData, descriptor: d, weights: w,
+                                                    options: PlanOptions(threads: 1 + index % 3))
+            guard let blocked = plan as? any ChannelBlockedPassExecution else { continue }
+            #expect(blocked.blockedInputLayout == .nchw, "\(d): \(blocked.blockedSummary.variant)")
+            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
+            checked += 1
+        }
+        #expect(checked >= 8, "\(checked) blocked backward-data plans")
+    }
+
+    /// The blocked entry reads the image NCHW: a blocked (16-lane) x is the wrong size and a typed error.
+    @Test func blockedImageIsRefused() throws {
+        let d = Self.shapes.last!
+        let (x, w, _) = try BlockedEntryChecks.operands(d, seed: 7)
+        let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w, options: PlanOptions(threads: 2))
+                                    as? any ChannelBlockedPassExecution)
+        #expect(throws: ConvLabError.self) { _ = try plan.runBlocked(try ChannelBlocking.blocked(x)) }
+        #expect(try plan.runBlocked(x).shape == plan.blockedOutputShape)
     }
 
     @Test func sameBitsAtEveryThreadCount() throws {

@@ -1,7 +1,7 @@
 import ConvLabCore
 
-/// The `direct` backend's nChw16c plan for dense layers on few input channels (C ≤ 4: the RGB or grey stems of most
-/// networks, 3×3/2, 4×4/4, 7×7/2, 11×11/4, 9×9).
+/// The `direct` backend's channel-blocked plan for dense layers on few input channels (C ≤ 4: the RGB or grey stems of
+/// most networks, 3×3/2, 4×4/4, 7×7/2, 11×11/4, 9×9): NCHW x (the image) in, nChw16c y out, as oneDNN's stem kernels.
 ///
 /// The tap-by-tap blocked plan (`ChannelBlockedDirectPlan`) copies the whole input into a padded blocked buffer, 16
 /// lanes per pixel of which 3 are data, and walks the kernel tap by tap with 3 terms each: on MobileNetV2's 3×3/2
@@ -24,6 +24,9 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var blockedSummary: PlanDescription { geometry.summary }
+    /// The image as it is: blocked, a pixel of 3 channels would be 16 lanes, and reading those cost this plan 40% of
+    /// its time on MobileNetV2's and ConvNeXt's stems (Intel, 2 threads).
+    var inputLayout: TensorLayout { .nchw }
 
     init(geometry: FewChannelDirectGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
@@ -76,6 +79,7 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
     /// The input rows that output rows `firstRow..<firstRow + rows` read, as [row][column][C]: band row i is padded
     /// row firstRow·sh + i, column j padded column j; zero outside the input.
     private func fillBand(n: Int, firstRow: Int, rows: Int, x: UnsafePointer<Float>, band: UnsafeMutablePointer<Float>) {
+        // (x is NCHW: `inputLayout`.)
         let d = descriptor, g = geometry
         let (C, H, W, width) = (d.inputChannels, d.inputHeight, d.inputWidth, g.paddedWidth)
         let rowFloats = width * C
@@ -90,16 +94,23 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
                 continue
             }
             zeroFloats(target, count: (first + left) * C)
-            // Each pixel's 16 lanes stored at its C floats, in increasing order: the next store overwrites the 16 − C
-            // lanes past them, the last one's spill into the right padding (zeroed just below), the next row (filled
-            // after this one) or the slack. One load and one store per pixel; element by element, this copy cost as
-            // much as MobileNetV2's stem's FMAs.
-            let source = x + ((n * H + ih) * W + first) * 16
+            // Pixel by pixel from the C planes: the image is read once (NCHW, C floats a pixel), not as 16 lanes.
+            let source = x + (n * C * H + ih) * W + first
             let pixels = target + (first + left) * C
-            for p in 0..<(end - first) { storeVector(loadVector(source + p * 16), pixels + p * C) }
+            let plane = H * W
+            switch C {
+            case 1: pixels.update(from: source, count: end - first)
+            case 3:
+                for p in 0..<(end - first) {
+                    pixels[3 * p] = source[p]; pixels[3 * p + 1] = source[plane + p]; pixels[3 * p + 2] = source[2 * plane + p]
+                }
+            default:
+                for p in 0..<(end - first) {
+                    for c in 0..<C { pixels[p * C + c] = source[c * plane + p] }
+                }
+            }
             zeroFloats(target + (end + left) * C, count: (width - end - left) * C)
         }
-        zeroFloats(band + d.inputRows(forOutputRows: rows) * rowFloats, count: g.slackFloats)
     }
 }
 
@@ -112,8 +123,6 @@ struct FewChannelDirectGeometry: Sendable {
     let groups: Int
     /// Padded input columns a band row holds: every column a tile of the last, partial tile of a row reads.
     let paddedWidth: Int
-    /// Floats after a band's last row: the whole-vector stores that lay out its last pixels write up to 16 past them.
-    let slackFloats: Int
     let bandRows: Int
     let bands: Int
     let tasks: Int
@@ -142,7 +151,6 @@ struct FewChannelDirectGeometry: Sendable {
         // Every tile is 6, 12 or 24 positions; the last of a row may run past Wo, up to a multiple of 24.
         let tiledWidth = (d.outputWidth + 23) / 24 * 24
         paddedWidth = (tiledWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
-        slackFloats = 16
         let (C, rowFloats) = (d.inputChannels, paddedWidth * d.inputChannels)
         steps = d.dilationWidth == 1
             ? BlockedTileSteps(blockStride: 16, tapRow: d.dilationHeight * rowFloats, tapColumn: 0,
@@ -166,9 +174,8 @@ struct FewChannelDirectGeometry: Sendable {
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         var layout = WorkspaceLayout()
         let bandInputRows = d.inputRows(forOutputRows: bandRows)
-        band = try layout.reserve(Float.self, count: try CheckedArithmetic.sum(
-            [try CheckedArithmetic.product([bandInputRows, paddedWidth, d.inputChannels], what: what), slackFloats],
-            what: what), workers: workers, what: what)
+        band = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [bandInputRows, paddedWidth, d.inputChannels], what: what), workers: workers, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
         // Computed FLOPs: whole tiles of every 4-block group (a 3-block group runs the 4-block tile).
         var lanes = 0

@@ -1,10 +1,16 @@
 import ConvLabCore
 
-/// A channel-blocked plan that runs on nChw16c tensors only (the pairing with an NCHW plan checks the buffers).
+/// A channel-blocked plan that runs on nChw16c tensors only (the pairing with an NCHW plan checks the buffers); the
+/// few-channel stems read an NCHW input (`inputLayout`).
 protocol BlockedOnlyPlan: Sendable {
     var blockedSummary: PlanDescription { get }
+    var inputLayout: TensorLayout { get }
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
              workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?)
+}
+
+extension BlockedOnlyPlan {
+    var inputLayout: TensorLayout { .nChw16c }
 }
 
 /// A forward plan for NCHW tensors paired with a channel-blocked plan for nChw16c ones: the layout a caller hands in
@@ -19,6 +25,7 @@ struct PlanWithBlockedEntry: ChannelBlockedExecution {
     var descriptor: ConvolutionDescriptor { nchw.descriptor }
     var summary: PlanDescription { nchw.summary.sharingWorkspace(with: blocked.blockedSummary) }
     var blockedSummary: PlanDescription { blocked.blockedSummary }
+    var blockedInputLayout: TensorLayout { blocked.inputLayout }
 
     func execute(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
                  workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {

@@ -157,6 +157,7 @@ struct DataGradientPlanWithBlockedEntry: ChannelBlockedPassExecution {
         summary.variant = "as forward" + (variant.isEmpty ? "" : ": \(variant)")
         return summary
     }
+    var blockedInputLayout: TensorLayout { forward.blockedInputLayout }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try plan.execute(operands, workspace: workspace, profile: profile)

@@ -6,11 +6,17 @@ import ConvLabCore
 /// both ways, so the cost of the NCHW transpositions is a number, not a footnote.
 ///
 /// The activations of the pass are blocked: x and y forward; dy and dx for backward-data; x and dy for
-/// backward-weights. Weights and the weight gradient dw stay K×C/G×R×S.
+/// backward-weights. Weights and the weight gradient dw stay K×C/G×R×S. One exception, declared by
+/// `blockedInputLayout`: a layer on at most 4 input channels (a network's RGB or grey stem) takes its input NCHW, as
+/// oneDNN's stem kernels do — that input is an image, and blocked it would be 16 lanes per pixel of which 3 are data.
 public protocol ChannelBlockedPassExecution: PassPlan {
     /// The description of what `executeBlocked` runs (by default `summary`; a plan that hands blocked tensors to
     /// another plan says which). Its workspace is the one `summary` declares.
     var blockedSummary: PlanDescription { get }
+
+    /// The layout `executeBlocked` takes its input operand in (x, or dy for backward-data): nChw16c unless the plan
+    /// says NCHW (the few-channel stems).
+    var blockedInputLayout: TensorLayout { get }
 
     func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
                         profile: ExecutionProfile?) throws
@@ -24,6 +30,12 @@ public protocol ChannelBlockedExecution: ChannelBlockedPassExecution, Convolutio
 
 extension ChannelBlockedPassExecution {
     public var blockedSummary: PlanDescription { summary }
+    public var blockedInputLayout: TensorLayout { .nChw16c }
+
+    /// `input` (NCHW) as `executeBlocked` takes it: blocked, or as it is where the plan reads NCHW.
+    public func blockedInput(_ input: Tensor<Float>) throws -> Tensor<Float> {
+        blockedInputLayout == .nchw ? input : try ChannelBlocking.blocked(input)
+    }
 
     /// What `executeBlocked` writes: y or dx as [N, ⌈C/16⌉, H, W, 16], or dw as K×C/G×R×S.
     public var blockedOutputShape: [Int] {
@@ -35,10 +47,10 @@ extension ChannelBlockedPassExecution {
     /// NCHW.
     package func validateBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer) throws {
         let shapes = descriptor.shapes(for: pass)
-        func blocked(_ shape: [Int]) throws -> Int {
-            try TensorLayout.nChw16c.count(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3])
+        func blocked(_ shape: [Int], _ layout: TensorLayout = .nChw16c) throws -> Int {
+            try layout.count(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3])
         }
-        var checks = [("\(pass) input", operands.input.count, try blocked(shapes.input))]
+        var checks = [("\(pass) input", operands.input.count, try blocked(shapes.input, blockedInputLayout))]
         if let gradOutput = shapes.gradOutput {
             checks.append(("gradient of the output", operands.gradOutput.count, try blocked(gradOutput)))
         }
@@ -67,14 +79,16 @@ extension ChannelBlockedExecution {
 
 extension ChannelBlockedPassExecution {
     /// Tensor front end on blocked tensors (`ChannelBlocking.blocked`): `input` is x (forward, backward-weights) or
-    /// dy (backward-data), `gradOutput` dy for backward-weights, all N×⌈C/16⌉×H×W×16. Returns the blocked output (y or
-    /// dx), or dw as K×C/G×R×S. Allocates the output and a workspace.
+    /// dy (backward-data), `gradOutput` dy for backward-weights, all N×⌈C/16⌉×H×W×16 (`input` NCHW where
+    /// `blockedInputLayout` says so). Returns the blocked output (y or dx), or dw as K×C/G×R×S. Allocates the output
+    /// and a workspace.
     public func runBlocked(_ input: Tensor<Float>, gradOutput: Tensor<Float>? = nil) throws -> Tensor<Float> {
         let shapes = descriptor.shapes(for: pass)
         let blocked = ChannelBlocking.blockedShape
-        if input.shape != blocked(shapes.input) {
-            throw ConvLabError.shapeMismatch(what: "nChw16c \(pass) input", expected: "\(blocked(shapes.input))",
-                                             actual: "\(input.shape)")
+        let inputShape = blockedInputLayout == .nchw ? shapes.input : blocked(shapes.input)
+        if input.shape != inputShape {
+            throw ConvLabError.shapeMismatch(what: "\(blockedInputLayout.rawValue) \(pass) input",
+                                             expected: "\(inputShape)", actual: "\(input.shape)")
         }
         if let expected = shapes.gradOutput.map(blocked), gradOutput?.shape != expected {
             throw ConvLabError.shapeMismatch(what: "nChw16c gradient of the output", expected: "\(expected)",

@@ -136,7 +136,7 @@ public struct ComparisonRunner: Sendable {
                                 gradOutput: Tensor<Float>?, reference: ReferenceResult?,
                                 into row: inout BackendMeasurement) throws {
         let blocksOutput = pass != .backwardWeights
-        let blockedInput = try ChannelBlocking.blocked(input)
+        let blockedInput = try plan.blockedInput(input)
         let blockedGradient = try pass == .backwardWeights ? ChannelBlocking.blocked(gradOutput!) : Tensor<Float>(shape: [0])
         var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
