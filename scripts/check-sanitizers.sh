@@ -21,7 +21,7 @@ suites+='|BackwardPlanContractTests|GradientAgreementTests|GradientReferenceTest
 suites+='|ChannelBlockedDepthwiseTests|ChannelBlockedLayoutTests|PaddedRowTests|DepthwisePlanTests|NewPlanContractTests'
 suites+='|AccuracyCeilingTests|TypicalErrorTests|MachineProfileTests|ModelGraphTests|NetworkArchitectureTests'
 suites+='|VectorPrimitivesTests|DilationPhaseTests|ChannelVectorWeightGradientTests|ChannelBlockedDepthwiseGradientTests|DataGradientPhaseTests'
-suites+='|ChannelBlockedPointwiseTests|ChannelBlockedDirectTests|FewChannelDirectTests'
+suites+='|ChannelBlockedPointwiseTests|ChannelBlockedDirectTests|FewChannelDirectTests|WinogradBlockedEntryTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

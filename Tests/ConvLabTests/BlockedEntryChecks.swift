@@ -11,8 +11,8 @@ enum BlockedEntryChecks {
          try Tensor<Float>.random(shape: d.outputShape, distribution: .uniform(low: -1, high: 1), seed: seed + 2))
     }
 
-    /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output; returns
-    /// it unblocked, and whether the lanes past the last channel came out zero.
+    /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output, with a
+    /// NaN-filled workspace; returns it unblocked, and whether the lanes past the last channel came out zero.
     static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
                            gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
         let shape = plan.descriptor.shapes(for: plan.pass).output
@@ -22,6 +22,7 @@ enum BlockedEntryChecks {
         var output = try Tensor<Float>(shape: plan.blockedOutputShape)
         output.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
         let workspace = try Workspace(byteCount: plan.summary.workspaceBytes)
+        for i in 0..<workspace.byteCount { workspace.buffer[i] = 0xFF }  // NaN floats: a padding cell left unwritten shows
         try x.withUnsafeBufferPointer { a in
             try g.withUnsafeBufferPointer { b in
                 try output.withUnsafeMutableBufferPointer { y in

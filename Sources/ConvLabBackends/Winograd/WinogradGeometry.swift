@@ -80,6 +80,28 @@ struct WinogradGeometry: Sendable {
         }
     }
 
+    /// `blockInput` on an nChw16c x (one group): its rows are already [column][16 channels], so each row of the block
+    /// is one copy between the zero padding — no transposes. Lanes past C are zero in the layout, and the filter
+    /// transforms are zero there too.
+    func copyBlockedInput(_ x: UnsafePointer<Float>, n: Int, block: Int, firstRow: Int, rowCount: Int,
+                          into target: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (H, W, pt, pl) = (d.inputHeight, d.inputWidth, d.padding.top, d.padding.left)
+        let plane = x + (n * channelBlocks + block) * H * W * 16
+        let imageColumns = min(W, blockedWidth - pl)
+        for local in 0..<rowCount {
+            let row = target + local * blockedRowFloats
+            let ih = firstRow + local - pt
+            guard ih >= 0 && ih < H else {
+                row.update(repeating: 0, count: blockedRowFloats)
+                continue
+            }
+            row.update(repeating: 0, count: pl * 16)
+            (row + pl * 16).update(from: plane + ih * W * 16, count: imageColumns * 16)
+            (row + (pl + imageColumns) * 16).update(repeating: 0, count: (blockedWidth - pl - imageColumns) * 16)
+        }
+    }
+
     /// Floats of one worker's transform scratch: the input's height-transformed tile row (n_h × blockedWidth
     /// vectors) or the output's height-transformed tile row (m_h × n_w × tileColumns vectors), whichever is larger.
     var transformScratchFloats: Int {
@@ -111,16 +133,23 @@ struct WinogradGeometry: Sendable {
     /// Floats of one worker's output row buffer: outputHeight rows × (tileColumns·outputWidth) columns × 16 channels.
     var outputRowFloats: Int { outputHeight * tileColumns * outputWidth * 16 }
 
+    /// Where an output transform writes one block of 16 output channels: NCHW, its 16 planes (the first at the
+    /// pointer); nChw16c, the block's [row][column][16] plane.
+    enum OutputTarget {
+        case planes(UnsafeMutablePointer<Float>)
+        case blocked(UnsafeMutablePointer<Float>)
+    }
+
     /// Output transform of one tile row and one block of 16 output channels: Y = Aᵀ_h · M · A_w for every tile, from
     /// M[ξν][firstRow + tile][block] (`m` is M of the group, `rows` GEMM rows per point), into `rowBuffer`
-    /// ([row][column][16]), then written to output rows tileRow·m_h… of the 16 channel planes at `outputChannels` with
-    /// `Transpose16` (ragged edges element by element; edge tiles keep only their valid outputs).
+    /// ([row][column][16]), then written to output rows tileRow·m_h… of `target`: NCHW planes with `Transpose16`
+    /// (ragged edges element by element), or nChw16c rows as they are. Edge tiles keep only their valid outputs.
     ///
     /// Two sweeps over all tiles of the row: Aᵀ_h for each ν (scratch[ν][i][t]), then A_w for each output row i.
     func transformOutput(m: UnsafePointer<Float>, rows: Int, firstRow: Int, block: Int, tileRow: Int,
                          transform: (height: TransformMatrix, width: TransformMatrix),
                          scratch: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>,
-                         outputChannels: UnsafeMutablePointer<Float>) {
+                         target: OutputTarget) {
         let d = descriptor
         let (nw, mh, mw, kp) = (tileWidth, outputHeight, outputWidth, paddedOutputChannels)
         let matrixStride = rows * kp
@@ -139,6 +168,18 @@ struct WinogradGeometry: Sendable {
                                   output: rowBuffer + i * bufferWidth * 16, outputRowStride: 16,
                                   outputBlockStride: mw * 16)
         }
+        let validRows = min(mh, d.outputHeight - tileRow * mh)
+        let outputChannels: UnsafeMutablePointer<Float>
+        switch target {
+        case .blocked(let plane):
+            // The buffer's rows are the blocked output's rows: copy the valid columns.
+            for i in 0..<validRows {
+                (plane + (tileRow * mh + i) * d.outputWidth * 16).update(from: rowBuffer + i * bufferWidth * 16,
+                                                                          count: d.outputWidth * 16)
+            }
+            return
+        case .planes(let first): outputChannels = first
+        }
         let lanes = min(16, d.outputChannelsPerGroup - block * 16)
         let planeSize = d.outputHeight * d.outputWidth
         // Ragged pieces (a row's last < 16 columns, or < 16 channels) are transposed in a 16×16 square and copied
@@ -150,7 +191,7 @@ struct WinogradGeometry: Sendable {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { second in
             let (gathered, transposed) = (first.baseAddress!, second.baseAddress!)
             gathered.update(repeating: 0, count: 256)
-            for i in 0..<min(mh, d.outputHeight - tileRow * mh) {
+            for i in 0..<validRows {
                 let buffer = rowBuffer + i * bufferWidth * 16
                 let target = outputChannels + (tileRow * mh + i) * d.outputWidth
                 var w = 0
