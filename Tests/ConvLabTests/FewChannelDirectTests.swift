@@ -99,6 +99,44 @@ import Testing
         #expect(checked >= 8, "\(checked) blocked backward-data plans")
     }
 
+    /// Backward-weights of a stem on nChw16c dy (`ChannelVectorWeightGradientWithBlockedEntry`): the image read NCHW,
+    /// dy in place; against the reference on random stems (1–4 channels, 16–150 output channels, stride, dilation,
+    /// asymmetric padding, batch; both schedules) and bit for bit the NCHW entry's dw, whose only difference is dy's
+    /// transposes.
+    @Test func weightGradientOnBlockedDyAgreesAndMatchesNCHW() throws {
+        var generator = SeededGenerator(seed: 0x5E7B)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var shapes: [ConvolutionDescriptor] = []
+        while shapes.count < 16 {
+            let r = pick(1...11), s = pick(0...2) == 0 ? pick(1...11) : r
+            guard r * s > 1, let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: pick(1...4), inputHeight: pick(4...40), inputWidth: pick(4...60),
+                outputChannels: pick(0...1) == 0 ? pick(16...40) : pick(41...150), kernelHeight: r, kernelWidth: s,
+                strideHeight: pick(1...3), strideWidth: pick(1...3),
+                padding: .explicit(Padding(top: pick(0...3), bottom: pick(0...3), left: pick(0...3), right: pick(0...4))),
+                dilationHeight: pick(1...2), dilationWidth: pick(1...2)) else { continue }
+            shapes.append(d)
+        }
+        // A dw too large for the reduction split (4 × 11 × 11 × 160): the channel split reads blocked dy too.
+        shapes.append(try ConvolutionDescriptor(inputChannels: 4, inputHeight: 30, inputWidth: 30, outputChannels: 150,
+                                                kernelHeight: 11, kernelWidth: 11, strideHeight: 2, strideWidth: 2))
+        var schedules = Set<Bool>()
+        for (index, d) in shapes.enumerated() {
+            let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 500)
+            let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                                    options: PlanOptions(threads: 1 + index % 3))
+            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
+            #expect(blocked.blockedInputLayout == .nchw, "\(d)")
+            schedules.insert(plan.summary.variant.contains("slices"))
+            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape),
+                                                             gradOutput: dy)
+            let nchw = try plan.run(x, gradOutput: dy)
+            let fromBlocked = try blocked.runBlocked(x, gradOutput: try ChannelBlocking.blocked(dy))
+            #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
+        }
+        #expect(schedules == [true, false], "both schedules: \(schedules)")
+    }
+
     /// The blocked entry reads the image NCHW: a blocked (16-lane) x is the wrong size and a typed error.
     @Test func blockedImageIsRefused() throws {
         let d = Self.shapes.last!

@@ -204,6 +204,12 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
+        run(operands, workspace: workspace, blockedGradient: false, profile: profile)
+    }
+
+    /// Both entry points, on checked operands: dy NCHW (transposed to dyᵀ) or nChw16c (read in place; one group).
+    func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, blockedGradient: Bool,
+             profile: ExecutionProfile?) {
         let (d, g) = (descriptor, geometry)
         let (padded, dyT, dwT) = (g.paddedInput.pointer(in: workspace), g.transposedGradient.pointer(in: workspace),
                                   g.transposedWeights.pointer(in: workspace))
@@ -212,7 +218,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
         let (Kg, Q, L) = (d.outputChannelsPerGroup, d.outputHeight * d.outputWidth, g.laneChannels)
         let channelRows = (Kg + 15) / 16
         let copies = g.readsInPlace ? 0 : d.batch * d.inputChannels
-        let transposes = g.splitsReduction ? 0 : d.batch * d.groups * channelRows
+        let transposes = g.splitsReduction || blockedGradient ? 0 : d.batch * d.groups * channelRows
         measurePhase("pad input and transpose gradient", in: profile) {
             Parallel.forEach(taskCount: copies + transposes, threads: g.threads) { _, task in
                 let (x, dy, _, padded, _) = shared.value
@@ -235,11 +241,12 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                     let (x, dy, dw, padded, workspace) = shared.value
                     let input = g.readsInPlace ? x : UnsafePointer(padded)
                     if g.splitsReduction {
-                        g.accumulate(slice: task, input: input, gradient: dy,
+                        g.accumulate(slice: task, input: input, gradient: dy, blocked: blockedGradient,
                                      buffer: g.transposedGradient.pointer(in: workspace, worker: worker),
                                      tapOffsets: tapOffsets.value, sums: g.transposedWeights.pointer(in: workspace))
                     } else {
-                        g.accumulate(task: task, input: input, gradient: UnsafePointer(dyT),
+                        g.accumulate(task: task, input: input, gradient: blockedGradient ? dy : UnsafePointer(dyT),
+                                     view: blockedGradient ? g.blockedView : g.transposedView,
                                      tapOffsets: tapOffsets.value, sums: dwT, weights: dw)
                     }
                 }
@@ -266,7 +273,51 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
     }
 }
 
+/// The channel-vector weight gradient of a stem (one group, at most 4 input channels) with its nChw16c entry point:
+/// dy blocked, read in place — a position's 16-channel vectors are the kernel's vectors, one plane apart — instead of
+/// transposed chunk by chunk into dyᵀ; x the NCHW image (`blockedInputLayout`), as the forward stems take it.
+struct ChannelVectorWeightGradientWithBlockedEntry: ChannelBlockedPassExecution {
+    let plan: ChannelVectorWeightGradientPlan
+
+    static func applies(to d: ConvolutionDescriptor) -> Bool {
+        d.groups == 1 && d.inputChannels <= FewChannelDirectGeometry.maximumChannels
+    }
+
+    var descriptor: ConvolutionDescriptor { plan.descriptor }
+    var summary: PlanDescription { plan.summary }
+    var blockedInputLayout: TensorLayout { .nchw }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try plan.execute(operands, workspace: workspace, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        plan.run(operands, workspace: workspace, blockedGradient: true, profile: profile)
+    }
+}
+
 extension ChannelVectorWeightGradientGeometry {
+    /// How the kernels step through dy: floats between neighbouring positions of a row, between its 16-channel
+    /// vectors at one position, and between a group's images.
+    struct GradientView {
+        let column: Int
+        let block: Int
+        let image: Int
+    }
+
+    /// dyᵀ, [n][g][oh·Wo + ow][laneChannels]: the NCHW entry's transposes (channel split).
+    var transposedView: GradientView {
+        GradientView(column: laneChannels, block: 16, image: descriptor.outputHeight * descriptor.outputWidth * laneChannels)
+    }
+
+    /// nChw16c dy in place (one group): a position's vectors are planes apart.
+    var blockedView: GradientView {
+        let plane = descriptor.outputHeight * descriptor.outputWidth * 16
+        return GradientView(column: 16, block: plane, image: laneChannels / 16 * plane)
+    }
+
     /// The zero-padded rows and columns of one input plane that taps reach.
     func pad(_ plane: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
         let d = descriptor
@@ -284,7 +335,7 @@ extension ChannelVectorWeightGradientGeometry {
 
     /// Channel split, one task: a block of output-channel vectors of one group × a range of tap blocks, over the
     /// whole reduction, into its rows of dwᵀ; then those rows into dw.
-    func accumulate(task: Int, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+    func accumulate(task: Int, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, view: GradientView,
                     tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
                     weights dw: UnsafeMutablePointer<Float>) {
         let d = descriptor
@@ -299,13 +350,13 @@ extension ChannelVectorWeightGradientGeometry {
         let lane = block.firstVector * 16
         let groupSums = sums + group * J * L
         for n in 0..<d.batch {
-            let gradientImage = gradient + (n * d.groups + group) * d.outputHeight * Wo * L
+            let gradientImage = gradient + (n * d.groups + group) * view.image
             for index in 0..<chunksPerImage {
                 let c = chunk(index)
                 accumulate(chunk: c, image: n, group: group, input: input,
-                           gradient: gradientImage + (c.row * Wo + c.column) * L, gradientRow: Wo * L,
-                           blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets, sums: groupSums,
-                           first: n == 0 && index == 0)
+                           gradient: gradientImage + (c.row * Wo + c.column) * view.column, gradientRow: Wo * view.column,
+                           view: view, blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets,
+                           sums: groupSums, first: n == 0 && index == 0)
             }
         }
         store(UnsafePointer(groupSums), group: group, taps: taps, lanes: lane..<(lane + block.vectors * 16), into: dw)
@@ -324,9 +375,9 @@ extension ChannelVectorWeightGradientGeometry {
         }
     }
 
-    /// Reduction split, one slice: its chunks in order, each group's dy of it transposed into `buffer` and run through
-    /// every block and tap, into the slice's own dwᵀ.
-    func accumulate(slice: Int, input: UnsafePointer<Float>, gradient dy: UnsafePointer<Float>,
+    /// Reduction split, one slice: its chunks in order, each group's dy of it transposed into `buffer` (nChw16c dy:
+    /// read in place) and run through every block and tap, into the slice's own dwᵀ.
+    func accumulate(slice: Int, input: UnsafePointer<Float>, gradient dy: UnsafePointer<Float>, blocked: Bool,
                     buffer: UnsafeMutablePointer<Float>, tapOffsets: UnsafePointer<Int>,
                     sums: UnsafeMutablePointer<Float>) {
         let d = descriptor
@@ -335,6 +386,13 @@ extension ChannelVectorWeightGradientGeometry {
         for global in (slice * chunksPerSlice)..<min(d.batch * chunksPerImage, (slice + 1) * chunksPerSlice) {
             let (n, c) = (global / chunksPerImage, chunk(global % chunksPerImage))
             let (first, count) = (c.row * d.outputWidth + c.column, c.rows * c.columns)
+            if blocked {
+                let view = blockedView
+                accumulate(chunk: c, image: n, group: 0, input: input, gradient: dy + n * view.image + first * 16,
+                           gradientRow: d.outputWidth * 16, view: view, blocks: channelBlocks, taps: 0..<J,
+                           tapOffsets: tapOffsets, sums: sliceSums, first: global == slice * chunksPerSlice)
+                continue
+            }
             for group in 0..<d.groups {
                 for k in stride(from: 0, to: Kg, by: 16) {
                     ChannelBlocking.toBlocked(dy + (n * d.outputChannels + group * Kg + k) * Q, planeStride: Q,
@@ -342,7 +400,8 @@ extension ChannelVectorWeightGradientGeometry {
                                               into: buffer + k, positionStride: L)
                 }
                 accumulate(chunk: c, image: n, group: group, input: input, gradient: buffer,
-                           gradientRow: c.columns * L, blocks: channelBlocks, taps: 0..<J, tapOffsets: tapOffsets,
+                           gradientRow: c.columns * L, view: GradientView(column: L, block: 16, image: 0),
+                           blocks: channelBlocks, taps: 0..<J, tapOffsets: tapOffsets,
                            sums: sliceSums + group * J * L, first: global == slice * chunksPerSlice)
             }
         }
@@ -353,12 +412,14 @@ extension ChannelVectorWeightGradientGeometry {
     /// the `first` chunk of a task.
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
-        input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, gradientRow: Int, blocks: Blocks,
-        taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>, first: Bool) {
+        input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, gradientRow: Int, view: GradientView,
+        blocks: Blocks, taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
+        first: Bool) {
         let d = descriptor
         let (strides, L) = (inputStrides, laneChannels)
         let steps = ChannelVectorKernels.Steps(inputRow: d.strideHeight * strides.row, inputColumn: d.strideWidth,
-                                               gradientRow: gradientRow, gradientColumn: L)
+                                               gradientRow: gradientRow, gradientColumn: view.column,
+                                               gradientBlock: view.block)
         let image = input + (n * d.inputChannels + group * d.channelsPerGroup) * strides.channel
         let inputStart = image + c.row * steps.inputRow + c.column * steps.inputColumn
         for block in blocks {
@@ -369,7 +430,7 @@ extension ChannelVectorWeightGradientGeometry {
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let windows = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5))
-                let (dyStart, target) = (gradient + lane, sums + j * L + lane)
+                let (dyStart, target) = (gradient + block.firstVector * view.block, sums + j * L + lane)
                 switch block.vectors {
                 case 4:
                     ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
@@ -404,6 +465,8 @@ enum ChannelVectorKernels {
         let inputColumn: Int
         let gradientRow: Int
         let gradientColumn: Int
+        /// Floats between a position's 16-channel vectors: 16 in dyᵀ, a plane in nChw16c dy.
+        let gradientBlock: Int
     }
 
     /// A chunk's sums into dwᵀ: stored by a task's first chunk (no zeroing pass, no read), added by the others.
@@ -421,11 +484,13 @@ enum ChannelVectorKernels {
         var a30 = Vector(), a31 = Vector(), a32 = Vector(), a33 = Vector()
         var a40 = Vector(), a41 = Vector(), a42 = Vector(), a43 = Vector()
         var a50 = Vector(), a51 = Vector(), a52 = Vector(), a53 = Vector()
+        let gb = steps.gradientBlock
         for row in 0..<rows {
             var i = row &* steps.inputRow
             var dy = gradient + row &* steps.gradientRow
             for _ in 0..<columns {
-                let d0 = loadVector(dy), d1 = loadVector(dy + 16), d2 = loadVector(dy + 32), d3 = loadVector(dy + 48)
+                let d0 = loadVector(dy), d1 = loadVector(dy + gb), d2 = loadVector(dy + 2 &* gb)
+                let d3 = loadVector(dy + 3 &* gb)
                 var b = Vector(repeating: x.0[i])
                 a00.addProduct(b, d0); a01.addProduct(b, d1); a02.addProduct(b, d2); a03.addProduct(b, d3)
                 b = Vector(repeating: x.1[i])
@@ -458,14 +523,14 @@ enum ChannelVectorKernels {
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
         var b30 = Vector(), b31 = Vector(), b40 = Vector(), b41 = Vector(), b50 = Vector(), b51 = Vector()
-        let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
+        let (ic, gc, gb) = (steps.inputColumn, steps.gradientColumn, steps.gradientBlock)
         for row in 0..<rows {
             var i = row &* steps.inputRow
             var dy = gradient + row &* steps.gradientRow
             var column = 0
             while column + 2 <= columns {
-                let d0 = loadVector(dy), d1 = loadVector(dy + 16)
-                let e0 = loadVector(dy + gc), e1 = loadVector(dy + gc + 16)
+                let d0 = loadVector(dy), d1 = loadVector(dy + gb)
+                let e0 = loadVector(dy + gc), e1 = loadVector(dy + gc + gb)
                 var b = Vector(repeating: x.0[i]), c = Vector(repeating: x.0[i &+ ic])
                 a00.addProduct(b, d0); a01.addProduct(b, d1); b00.addProduct(c, e0); b01.addProduct(c, e1)
                 b = Vector(repeating: x.1[i]); c = Vector(repeating: x.1[i &+ ic])
@@ -483,7 +548,7 @@ enum ChannelVectorKernels {
                 column += 2
             }
             if column < columns {
-                let d0 = loadVector(dy), d1 = loadVector(dy + 16)
+                let d0 = loadVector(dy), d1 = loadVector(dy + gb)
                 var b = Vector(repeating: x.0[i])
                 a00.addProduct(b, d0); a01.addProduct(b, d1)
                 b = Vector(repeating: x.1[i]); a10.addProduct(b, d0); a11.addProduct(b, d1)

@@ -258,8 +258,10 @@ extension DirectBackend {
                 descriptor: descriptor, options: options))
         }
         if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
-            return ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
+            let plan = ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
                 descriptor: descriptor, options: options))
+            return ChannelVectorWeightGradientWithBlockedEntry.applies(to: descriptor)
+                ? ChannelVectorWeightGradientWithBlockedEntry(plan: plan) : plan
         }
         if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
             let rows = DepthwiseWeightGradientPlan(geometry: try DepthwiseWeightGradientGeometry(descriptor: descriptor,
