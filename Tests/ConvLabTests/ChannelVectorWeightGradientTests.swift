@@ -74,4 +74,46 @@ import Testing
         #expect(report.errorBound < chain / 10 && report.maxRelativeError > 0)
         #expect(report.verdict == .pass, "\(report.maxRelativeError) vs \(report.errorBound)")
     }
+
+    /// The nChw16c entry on layers of more than 4 channels whose taps never reach the padding (1×1, unpadded): x and
+    /// dy blocked, both read in place — ragged channel blocks, stride, dilation, batch, both schedules — against the
+    /// reference and bit for bit the NCHW entry; padded layers keep NCHW only (no blocked padded copy).
+    @Test func blockedEntryReadsBlockedInputInPlace() throws {
+        var generator = SeededGenerator(seed: 0xB10C)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+        var shapes: [ConvolutionDescriptor] = []
+        while shapes.count < 16 {
+            let pointwise = pick(0...1) == 0
+            let (r, s) = pointwise ? (1, 1) : (pick(1...4), pick(1...4))
+            guard let d = try? ConvolutionDescriptor(
+                batch: pick(1...3), inputChannels: pick(5...70), inputHeight: pick(4...30), inputWidth: pick(4...40),
+                outputChannels: pick(16...120), kernelHeight: r, kernelWidth: s, strideHeight: pick(1...2),
+                strideWidth: pick(1...2), dilationHeight: pick(1...2), dilationWidth: pick(1...2)) else { continue }
+            shapes.append(d)
+        }
+        // dw beyond an eighth of L2 (the channel split): 1024 → 256 at 7².
+        shapes.append(try ConvolutionDescriptor(inputChannels: 1024, inputHeight: 7, inputWidth: 7,
+                                                outputChannels: 256, kernelHeight: 1, kernelWidth: 1))
+        var schedules = Set<Bool>()
+        for (index, d) in shapes.enumerated() {
+            let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 700)
+            let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                                    options: PlanOptions(threads: 1 + index % 3))
+            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
+            #expect(blocked.blockedInputLayout == .nChw16c, "\(d)")
+            schedules.insert(plan.summary.variant.contains("slices"))
+            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape),
+                                                             gradOutput: dy)
+            let nchw = try plan.run(x, gradOutput: dy)
+            let fromBlocked = try blocked.runBlocked(try ChannelBlocking.blocked(x),
+                                                     gradOutput: try ChannelBlocking.blocked(dy))
+            #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
+        }
+        #expect(schedules == [true, false], "both schedules: \(schedules)")
+        let padded = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
+                                               kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: padded, weights: nil,
+                                                options: PlanOptions(threads: 2))
+        #expect(!(plan is any ChannelBlockedPassExecution))
+    }
 }

@@ -59,6 +59,14 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
     var planeSize: Int { planeHeight * planeWidth }
     /// Where tap j = (c, r, s) of a group reads for output (0, 0), relative to the group's first input plane.
     let tapOffsets: [Int]
+    /// The same on nChw16c x read in place (`readsBlockedInput`), relative to the image's first block; else empty.
+    let blockedTapOffsets: [Int]
+
+    /// Whether the nChw16c entry reads a blocked x in place: one group, more than 4 channels (a stem's image stays
+    /// NCHW), and no tap in the padding (no blocked padded copy exists; 1×1 layers and unpadded ones).
+    static func readsBlockedInput(_ d: ConvolutionDescriptor, readsInPlace: Bool) -> Bool {
+        d.groups == 1 && d.inputChannels > FewChannelDirectGeometry.maximumChannels && readsInPlace
+    }
 
     /// The reduction is visited in rectangles of `chunkRows` × `chunkColumns` output positions (whole rows, or one
     /// row's segment): the positions of a chunk are consecutive in dy.
@@ -108,6 +116,11 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             }
         }
         tapOffsets = offsets
+        blockedTapOffsets = !Self.readsBlockedInput(d, readsInPlace: readsInPlace) ? [] : (0..<J).map { j in
+            let (c, r, s) = (j / (d.kernelHeight * d.kernelWidth), j / d.kernelWidth % d.kernelHeight, j % d.kernelWidth)
+            return ((c / 16) * d.inputHeight * d.inputWidth + r * d.dilationHeight * d.inputWidth + s * d.dilationWidth)
+                * 16 + c % 16
+        }
 
         // dyᵀ rows of one chunk (64 channels × 4 bytes per position for a 4-vector block) in half of L1.
         let positions = max(16, caches.level1DataBytes / 2 / (64 * MemoryLayout<Float>.stride))
@@ -217,7 +230,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                         operands.output.baseAddress!, padded, workspace))
         let (Kg, Q, L) = (d.outputChannelsPerGroup, d.outputHeight * d.outputWidth, g.laneChannels)
         let channelRows = (Kg + 15) / 16
-        let copies = g.readsInPlace ? 0 : d.batch * d.inputChannels
+        let copies = g.readsInPlace ? 0 : d.batch * d.inputChannels  // (never with a blocked x: `readsBlockedInput`)
         let transposes = g.splitsReduction || blockedGradient ? 0 : d.batch * d.groups * channelRows
         measurePhase("pad input and transpose gradient", in: profile) {
             Parallel.forEach(taskCount: copies + transposes, threads: g.threads) { _, task in
@@ -234,20 +247,22 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                           positionStride: L)
             }
         }
-        g.tapOffsets.withUnsafeBufferPointer { offsets in
-            let tapOffsets = UncheckedSendable(offsets.baseAddress!)
+        let blockedInput = blockedGradient && !g.blockedTapOffsets.isEmpty
+        (blockedInput ? g.blockedTapOffsets : g.tapOffsets).withUnsafeBufferPointer { offsets in
+            let view = UncheckedSendable(g.inputView(blocked: blockedInput, offsets: offsets.baseAddress!))
             measurePhase("accumulate", in: profile) {
                 Parallel.forEach(taskCount: g.tasks, threads: g.threads) { worker, task in
                     let (x, dy, dw, padded, workspace) = shared.value
                     let input = g.readsInPlace ? x : UnsafePointer(padded)
                     if g.splitsReduction {
-                        g.accumulate(slice: task, input: input, gradient: dy, blocked: blockedGradient,
+                        g.accumulate(slice: task, input: input, inputView: view.value, gradient: dy,
+                                     blocked: blockedGradient,
                                      buffer: g.transposedGradient.pointer(in: workspace, worker: worker),
-                                     tapOffsets: tapOffsets.value, sums: g.transposedWeights.pointer(in: workspace))
+                                     sums: g.transposedWeights.pointer(in: workspace))
                     } else {
-                        g.accumulate(task: task, input: input, gradient: blockedGradient ? dy : UnsafePointer(dyT),
-                                     view: blockedGradient ? g.blockedView : g.transposedView,
-                                     tapOffsets: tapOffsets.value, sums: dwT, weights: dw)
+                        g.accumulate(task: task, input: input, inputView: view.value,
+                                     gradient: blockedGradient ? dy : UnsafePointer(dyT),
+                                     view: blockedGradient ? g.blockedView : g.transposedView, sums: dwT, weights: dw)
                     }
                 }
             }
@@ -273,19 +288,22 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
     }
 }
 
-/// The channel-vector weight gradient of a stem (one group, at most 4 input channels) with its nChw16c entry point:
-/// dy blocked, read in place — a position's 16-channel vectors are the kernel's vectors, one plane apart — instead of
-/// transposed chunk by chunk into dyᵀ; x the NCHW image (`blockedInputLayout`), as the forward stems take it.
+/// The channel-vector weight gradient with its nChw16c entry point (one group): dy blocked, read in place — a
+/// position's 16-channel vectors are the kernel's vectors, one plane apart — instead of transposed chunk by chunk
+/// into dyᵀ. x is the NCHW image for a stem (at most 4 channels, `blockedInputLayout`), as the forward stems take it;
+/// else nChw16c, read in place where no tap reaches the padding (1×1 and unpadded layers): a tap's broadcast is then
+/// one float of a position's 16-channel line.
 struct ChannelVectorWeightGradientWithBlockedEntry: ChannelBlockedPassExecution {
     let plan: ChannelVectorWeightGradientPlan
 
-    static func applies(to d: ConvolutionDescriptor) -> Bool {
-        d.groups == 1 && d.inputChannels <= FewChannelDirectGeometry.maximumChannels
+    static func applies(to g: ChannelVectorWeightGradientGeometry) -> Bool {
+        g.descriptor.groups == 1
+            && (g.descriptor.inputChannels <= FewChannelDirectGeometry.maximumChannels || !g.blockedTapOffsets.isEmpty)
     }
 
     var descriptor: ConvolutionDescriptor { plan.descriptor }
     var summary: PlanDescription { plan.summary }
-    var blockedInputLayout: TensorLayout { .nchw }
+    var blockedInputLayout: TensorLayout { plan.geometry.blockedTapOffsets.isEmpty ? .nchw : .nChw16c }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try plan.execute(operands, workspace: workspace, profile: profile)
@@ -318,6 +336,29 @@ extension ChannelVectorWeightGradientGeometry {
         return GradientView(column: 16, block: plane, image: laneChannels / 16 * plane)
     }
 
+    /// How the kernels read x: floats between images, a group's first channels, rows and columns of output positions
+    /// (stride included), and each tap's offset.
+    struct InputView {
+        let image: Int
+        let group: Int
+        let row: Int
+        let column: Int
+        let offsets: UnsafePointer<Int>
+    }
+
+    /// x NCHW (or its padded copy) with `tapOffsets`; nChw16c x in place with `blockedTapOffsets`.
+    func inputView(blocked: Bool, offsets: UnsafePointer<Int>) -> InputView {
+        let d = descriptor
+        if blocked {
+            let plane = d.inputHeight * d.inputWidth * 16
+            return InputView(image: (d.inputChannels + 15) / 16 * plane, group: 0,
+                             row: d.strideHeight * d.inputWidth * 16, column: d.strideWidth * 16, offsets: offsets)
+        }
+        let strides = inputStrides
+        return InputView(image: d.inputChannels * strides.channel, group: d.channelsPerGroup * strides.channel,
+                         row: d.strideHeight * strides.row, column: d.strideWidth, offsets: offsets)
+    }
+
     /// The zero-padded rows and columns of one input plane that taps reach.
     func pad(_ plane: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
         let d = descriptor
@@ -335,9 +376,8 @@ extension ChannelVectorWeightGradientGeometry {
 
     /// Channel split, one task: a block of output-channel vectors of one group × a range of tap blocks, over the
     /// whole reduction, into its rows of dwᵀ; then those rows into dw.
-    func accumulate(task: Int, input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, view: GradientView,
-                    tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
-                    weights dw: UnsafeMutablePointer<Float>) {
+    func accumulate(task: Int, input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>,
+                    view: GradientView, sums: UnsafeMutablePointer<Float>, weights dw: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let (J, Wo, L) = (d.reductionLength, d.outputWidth, laneChannels)
         let range = task % tapRanges
@@ -353,10 +393,10 @@ extension ChannelVectorWeightGradientGeometry {
             let gradientImage = gradient + (n * d.groups + group) * view.image
             for index in 0..<chunksPerImage {
                 let c = chunk(index)
-                accumulate(chunk: c, image: n, group: group, input: input,
+                accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView,
                            gradient: gradientImage + (c.row * Wo + c.column) * view.column, gradientRow: Wo * view.column,
-                           view: view, blocks: CollectionOfOne(block), taps: taps, tapOffsets: tapOffsets,
-                           sums: groupSums, first: n == 0 && index == 0)
+                           view: view, blocks: CollectionOfOne(block), taps: taps, sums: groupSums,
+                           first: n == 0 && index == 0)
             }
         }
         store(UnsafePointer(groupSums), group: group, taps: taps, lanes: lane..<(lane + block.vectors * 16), into: dw)
@@ -377,9 +417,8 @@ extension ChannelVectorWeightGradientGeometry {
 
     /// Reduction split, one slice: its chunks in order, each group's dy of it transposed into `buffer` (nChw16c dy:
     /// read in place) and run through every block and tap, into the slice's own dwᵀ.
-    func accumulate(slice: Int, input: UnsafePointer<Float>, gradient dy: UnsafePointer<Float>, blocked: Bool,
-                    buffer: UnsafeMutablePointer<Float>, tapOffsets: UnsafePointer<Int>,
-                    sums: UnsafeMutablePointer<Float>) {
+    func accumulate(slice: Int, input: UnsafePointer<Float>, inputView: InputView, gradient dy: UnsafePointer<Float>,
+                    blocked: Bool, buffer: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let (Kg, J, Q, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputHeight * d.outputWidth, laneChannels)
         let sliceSums = sums + slice * d.groups * J * L
@@ -388,9 +427,10 @@ extension ChannelVectorWeightGradientGeometry {
             let (first, count) = (c.row * d.outputWidth + c.column, c.rows * c.columns)
             if blocked {
                 let view = blockedView
-                accumulate(chunk: c, image: n, group: 0, input: input, gradient: dy + n * view.image + first * 16,
-                           gradientRow: d.outputWidth * 16, view: view, blocks: channelBlocks, taps: 0..<J,
-                           tapOffsets: tapOffsets, sums: sliceSums, first: global == slice * chunksPerSlice)
+                accumulate(chunk: c, image: n, group: 0, input: input, inputView: inputView,
+                           gradient: dy + n * view.image + first * 16, gradientRow: d.outputWidth * 16, view: view,
+                           blocks: channelBlocks, taps: 0..<J, sums: sliceSums,
+                           first: global == slice * chunksPerSlice)
                 continue
             }
             for group in 0..<d.groups {
@@ -399,10 +439,10 @@ extension ChannelVectorWeightGradientGeometry {
                                               from: first, count: count, channels: min(16, Kg - k),
                                               into: buffer + k, positionStride: L)
                 }
-                accumulate(chunk: c, image: n, group: group, input: input, gradient: buffer,
+                accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView, gradient: buffer,
                            gradientRow: c.columns * L, view: GradientView(column: L, block: 16, image: 0),
-                           blocks: channelBlocks, taps: 0..<J, tapOffsets: tapOffsets,
-                           sums: sliceSums + group * J * L, first: global == slice * chunksPerSlice)
+                           blocks: channelBlocks, taps: 0..<J, sums: sliceSums + group * J * L,
+                           first: global == slice * chunksPerSlice)
             }
         }
     }
@@ -412,15 +452,14 @@ extension ChannelVectorWeightGradientGeometry {
     /// the `first` chunk of a task.
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
-        input: UnsafePointer<Float>, gradient: UnsafePointer<Float>, gradientRow: Int, view: GradientView,
-        blocks: Blocks, taps: Range<Int>, tapOffsets: UnsafePointer<Int>, sums: UnsafeMutablePointer<Float>,
-        first: Bool) {
-        let d = descriptor
-        let (strides, L) = (inputStrides, laneChannels)
-        let steps = ChannelVectorKernels.Steps(inputRow: d.strideHeight * strides.row, inputColumn: d.strideWidth,
+        input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>, gradientRow: Int,
+        view: GradientView, blocks: Blocks, taps: Range<Int>, sums: UnsafeMutablePointer<Float>, first: Bool) {
+        let L = laneChannels
+        let steps = ChannelVectorKernels.Steps(inputRow: inputView.row, inputColumn: inputView.column,
                                                gradientRow: gradientRow, gradientColumn: view.column,
                                                gradientBlock: view.block)
-        let image = input + (n * d.inputChannels + group * d.channelsPerGroup) * strides.channel
+        let tapOffsets = inputView.offsets
+        let image = input + n * inputView.image + group * inputView.group
         let inputStart = image + c.row * steps.inputRow + c.column * steps.inputColumn
         for block in blocks {
             let lane = block.firstVector * 16

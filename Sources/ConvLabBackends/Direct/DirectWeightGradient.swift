@@ -260,7 +260,7 @@ extension DirectBackend {
         if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
             let plan = ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
                 descriptor: descriptor, options: options))
-            return ChannelVectorWeightGradientWithBlockedEntry.applies(to: descriptor)
+            return ChannelVectorWeightGradientWithBlockedEntry.applies(to: plan.geometry)
                 ? ChannelVectorWeightGradientWithBlockedEntry(plan: plan) : plan
         }
         if DepthwiseWeightGradientGeometry.applies(to: descriptor) {
