@@ -325,6 +325,7 @@ enum DepthwiseChannelGradientKernel {
                     sumRowStride: Int) {
         let arguments = (gradient, input, rows, columns, steps, sums, sumRowStride)
         switch (piece.rows, piece.columns, steps.tapColumn) {
+        case (3, 3, 16) where steps.inputColumn == 16: sliding3x3(arguments)
         case (3, 3, 16): whole3x3(arguments)
         case (5, 5, 16): whole5x5(arguments)
         case (3, 7, 16): rows3x7(arguments)
@@ -343,6 +344,43 @@ enum DepthwiseChannelGradientKernel {
 
     typealias Arguments = (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, DepthwiseGradientSteps,
                            UnsafeMutablePointer<Float>, Int)
+
+    /// A stride-1 3×3 piece: along a row, the input vector of tap (r, 2) at position ox is that of tap (r, 1) at
+    /// ox + 1 and of tap (r, 0) at ox + 2, so each input vector is loaded once and kept in registers while it slides
+    /// across the three taps: per position one dy load and three input loads for 9 FMAs, where `whole3x3` loads 10.
+    /// That kernel was bound by its loads (one per FMA): MobileNetV2's 384-channel 14² layer ran at 70 GFLOP/s on one
+    /// core. The same sums in the same order, so the same bits.
+    @inline(never) static func sliding3x3(_ a: Arguments) {
+        let (gradient, input, rows, columns, steps, sums, sumRowStride) = a
+        var a00 = Vector(), a01 = Vector(), a02 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector()
+        var a20 = Vector(), a21 = Vector(), a22 = Vector()
+        let tapRow = steps.tapRow
+        for oy in 0..<rows {
+            let g = gradient + oy &* steps.gradientRow
+            let x0 = input + oy &* steps.inputRow
+            let (x1, x2) = (x0 + tapRow, x0 + 2 &* tapRow)
+            // Taps (r, 0) and (r, 1) of the current position, carried from the previous one.
+            var (p00, p01) = (loadVector(x0), loadVector(x0 + 16))
+            var (p10, p11) = (loadVector(x1), loadVector(x1 + 16))
+            var (p20, p21) = (loadVector(x2), loadVector(x2 + 16))
+            for ox in 0..<columns {
+                let d = loadVector(g + ox &* 16)
+                let next = (ox &+ 2) &* 16
+                let (n0, n1, n2) = (loadVector(x0 + next), loadVector(x1 + next), loadVector(x2 + next))
+                a00.addProduct(d, p00); a01.addProduct(d, p01); a02.addProduct(d, n0)
+                a10.addProduct(d, p10); a11.addProduct(d, p11); a12.addProduct(d, n1)
+                a20.addProduct(d, p20); a21.addProduct(d, p21); a22.addProduct(d, n2)
+                (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
+            }
+        }
+        @inline(__always) func finish(_ r: Int, _ s: Int, _ v: Vector) {
+            let target = sums + r &* sumRowStride + s &* 16
+            storeVector(loadVector(target) + v, target)
+        }
+        finish(0, 0, a00); finish(0, 1, a01); finish(0, 2, a02)
+        finish(1, 0, a10); finish(1, 1, a11); finish(1, 2, a12)
+        finish(2, 0, a20); finish(2, 1, a21); finish(2, 2, a22)
+    }
 
     @inline(never) static func whole3x3(_ a: Arguments) {
         accumulate(3, 3, { ($0 / 3) &* a.4.tapRow &+ ($0 % 3) &* 16 }, a.0, a.1, a.2, a.3, a.4, a.5, a.6)
