@@ -27,9 +27,18 @@ import Testing
                   d.inputChannels > 4 || d.outputChannels < 16 || d.kernelHeight * d.kernelWidth == 1 else { continue }
             result.append(d)
         }
-        // A 14-wide 3×3 with 256 channels both ways (4 groups; chunks of the input channels).
+        // A 14-wide 3×3 with 256 channels both ways (4 groups as 2 × 14 halves; chunks of the input channels).
         result.append(try! ConvolutionDescriptor(inputChannels: 256, inputHeight: 14, inputWidth: 14, outputChannels: 256,
                                                  kernelHeight: 3, kernelWidth: 3, padding: .same))
+        // 2 × 14 tiles: 13-wide rows of a 4-block group (halves), 28-wide rows of a 2-block group at stride 2, and a
+        // 6-block layer whose last group has 2 blocks on 14-wide rows.
+        result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 40, inputHeight: 13, inputWidth: 13,
+                                                 outputChannels: 64, kernelHeight: 3, kernelWidth: 3, padding: .same))
+        result.append(try! ConvolutionDescriptor(inputChannels: 24, inputHeight: 56, inputWidth: 56, outputChannels: 32,
+                                                 kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                                 padding: .same))
+        result.append(try! ConvolutionDescriptor(inputChannels: 20, inputHeight: 9, inputWidth: 14, outputChannels: 90,
+                                                 kernelHeight: 2, kernelWidth: 3, padding: .same))
         return result
     }()
 

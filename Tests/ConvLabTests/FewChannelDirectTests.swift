@@ -36,6 +36,12 @@ import Testing
                                                  kernelHeight: 11, kernelWidth: 11, strideHeight: 4, strideWidth: 4))
         result.append(try! ConvolutionDescriptor(inputChannels: 1, inputHeight: 30, inputWidth: 41, outputChannels: 64,
                                                  kernelHeight: 9, kernelWidth: 9, padding: .same))
+        // 2 × 14 tiles: a 32-channel stem onto 28-wide rows, and 64 channels (4-block halves) onto 14-wide ones.
+        result.append(try! ConvolutionDescriptor(inputChannels: 3, inputHeight: 56, inputWidth: 56, outputChannels: 32,
+                                                 kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                                 padding: .explicit(Padding(top: 1, bottom: 1, left: 1, right: 1))))
+        result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 3, inputHeight: 14, inputWidth: 14,
+                                                 outputChannels: 64, kernelHeight: 3, kernelWidth: 3, padding: .same))
         return result
     }()
 

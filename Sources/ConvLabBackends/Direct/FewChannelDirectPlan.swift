@@ -6,7 +6,7 @@ import ConvLabCore
 /// The tap-by-tap blocked plan (`ChannelBlockedDirectPlan`) copies the whole input into a padded blocked buffer, 16
 /// lanes per pixel of which 3 are data, and walks the kernel tap by tap with 3 terms each: on MobileNetV2's 3×3/2
 /// stem it ran at a third of the NCHW plan's speed. This plan uses the same register tiles (`BlockedTileKernel`: output
-/// channels along the lanes, pixels broadcast, 4 × 6, 2 × 12 or 1 × 24 vectors) over a band buffer that holds the
+/// channels along the lanes, pixels broadcast, 4 × 6, 2 × 12, 2 × 14 or 1 × 24 vectors) over a band buffer that holds the
 /// input rows a task reads as [row][column][C], zero-padded, C floats per pixel: a kernel row of an undilated layer is
 /// then one run of S·C consecutive terms (9 for 3×3 RGB, 33 for 11×11), as its packed weights are. A task (a band of
 /// output rows of one image, every output channel) fills its band itself, a few tens of KiB that stay in cache, and
@@ -56,19 +56,23 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
             let inputRow = band + local * d.strideHeight * rowFloats
             for group in 0..<g.groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
-                let columns = blocks >= 3 ? 6 : blocks == 2 ? 12 : 24
+                let (columns, halves) = blockedRowTiling(blocks: blocks, width: Wo)
                 let panel = weights + group * R * S * C * 64
                 let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
                 var ow = 0
                 while ow < Wo {
-                    let arguments = BlockedTileArguments(
-                        input: inputRow + ow * step, weights: panel, output: outputRow + ow * 16,
-                        outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(columns, Wo - ow),
-                        accumulate: false)
-                    switch blocks {
-                    case 1: BlockedTileKernel.blocks1(arguments, g.steps, step: step)
-                    case 2: BlockedTileKernel.blocks2(arguments, g.steps, step: step)
-                    default: BlockedTileKernel.blocks4(arguments, g.steps, step: step)
+                    for half in 0..<(halves ? 2 : 1) {
+                        // A half: blocks 2·half, 2·half + 1 of the group, lanes 32·half… of its 64-lane weights.
+                        let arguments = BlockedTileArguments(
+                            input: inputRow + ow * step, weights: panel + half * 32,
+                            output: outputRow + ow * 16 + half * 2 * Ho * Wo * 16, outputBlockStride: Ho * Wo * 16,
+                            storeBlocks: halves ? 2 : blocks, valid: min(columns, Wo - ow), accumulate: false)
+                        switch blocks {
+                        case 1: BlockedTileKernel.blocks1(arguments, g.steps, step: step)
+                        case _ where columns == 14: BlockedTileKernel.blocks2x14(arguments, g.steps, step: step)
+                        case 2: BlockedTileKernel.blocks2(arguments, g.steps, step: step)
+                        default: BlockedTileKernel.blocks4(arguments, g.steps, step: step)
+                        }
                     }
                     ow += columns
                 }
@@ -148,8 +152,13 @@ struct FewChannelDirectGeometry: Sendable {
         descriptor = d
         outputBlocks = (d.outputChannels + 15) / 16
         groups = (outputBlocks + 3) / 4
-        // Every tile is 6, 12 or 24 positions; the last of a row may run past Wo, up to a multiple of 24.
-        let tiledWidth = (d.outputWidth + 23) / 24 * 24
+        // A row's tiles may run past Wo, to a multiple of their width.
+        var groupBlocks = outputBlocks >= 4 ? [4] : []
+        if outputBlocks % 4 != 0 { groupBlocks.append(outputBlocks % 4) }
+        let tiledWidth = groupBlocks.map { blocks in
+            let columns = blockedRowTiling(blocks: blocks, width: d.outputWidth).columns
+            return (d.outputWidth + columns - 1) / columns * columns
+        }.max()!
         paddedWidth = (tiledWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
         let (C, rowFloats) = (d.inputChannels, paddedWidth * d.inputChannels)
         steps = d.dilationWidth == 1
