@@ -1,9 +1,9 @@
 import ConvLab
 import Testing
 
-/// Winograd's nChw16c entry point (`WinogradPlanWithBlockedEntry`, one group), forward and stride-1 backward-data
-/// (through the forward plan on dy): against the float64 reference on random shapes — F(2,3), F(4,3), F(6,3) and the
-/// generic backend on 2–5-tap, 1×r and r×1 kernels, ragged channel counts, asymmetric padding, batch, images smaller
+/// Winograd's nChw16c entry points (one group): forward (`WinogradPlanWithBlockedEntry`), stride-1 backward-data
+/// through it, and backward-weights (`WinogradWeightGradientWithBlockedEntry`): against the float64 reference on
+/// random shapes — F(2,3), F(4,3), F(6,3) and the generic backend on 2–5-tap, 1×r and r×1 kernels, ragged channel counts, asymmetric padding, batch, images smaller
 /// than a tile, both schedules (a 256-channel 14² layer runs in phases) — with NaN-filled outputs and lanes past the
 /// last channel checked zero; the blocked output bit for bit the NCHW one (only the copies differ); and no blocked
 /// entry for grouped layers, whose groups need not start a channel block.
@@ -72,6 +72,23 @@ import Testing
         }
     }
 
+    /// Backward-weights (`WinogradWeightGradientWithBlockedEntry`): blocked x and dy against the reference, and bit for
+    /// bit the NCHW entry's dw.
+    @Test func blockedWeightGradientAgreesAndMatchesNCHW() throws {
+        for (index, (backend, d)) in Self.cases.enumerated() where index % 2 == 0 || index == Self.cases.count - 1 {
+            guard case .supported = backend.support(for: d, pass: .backwardWeights) else { continue }
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 170)
+            let plan = try backend.makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                            options: PlanOptions(threads: 1 + index % 3))
+            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(backend.name) \(d)")
+            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
+            let nchw = try plan.run(x, gradOutput: dy)
+            let fromBlocked = try blocked.runBlocked(try ChannelBlocking.blocked(x),
+                                                     gradOutput: try ChannelBlocking.blocked(dy))
+            #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(backend.name) \(d)")
+        }
+    }
+
     @Test func groupedLayersHaveNoBlockedEntry() throws {
         let d = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 12, inputWidth: 12, outputChannels: 32,
                                           kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 4)
@@ -79,5 +96,8 @@ import Testing
         let plan = try WinogradBackend(outputTile: 4, kernelSize: 3).makePlan(descriptor: d, weights: w,
                                                                              options: PlanOptions(threads: 2))
         #expect(!(plan is any ChannelBlockedPassExecution))
+        let gradient = try WinogradBackend(outputTile: 4, kernelSize: 3).makePlan(
+            pass: .backwardWeights, descriptor: d, weights: nil, options: PlanOptions(threads: 2))
+        #expect(!(gradient is any ChannelBlockedPassExecution))
     }
 }

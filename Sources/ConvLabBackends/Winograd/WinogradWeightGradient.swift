@@ -146,6 +146,13 @@ struct WinogradWeightGradientPlan: PassPlan {
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
+        run(operands, workspace: workspace, layout: .nchw, profile: profile)
+    }
+
+    /// Both entry points, on checked operands: x and dy NCHW, or nChw16c (one group,
+    /// `WinogradWeightGradientWithBlockedEntry`), which changes only how their rows reach the padded blocked buffers.
+    func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, layout tensorLayout: TensorLayout,
+             profile: ExecutionProfile?) {
         let (d, l) = (descriptor, layout)
         let (xg, gg) = (l.inputGeometry, l.gradientGeometry)
         let (cp, kp, points, columns) = (l.paddedChannels, l.paddedOutputChannels, l.points, xg.tileColumns)
@@ -184,9 +191,15 @@ struct WinogradWeightGradientPlan: PassPlan {
                            inputTransform)
                         : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
                            block - xg.channelBlocks, gradientTransform)
-                    geometry.blockInput(source, n: segment.n, g: g, block: channelBlock,
-                                        firstRow: segment.firstTileRow * geometry.outputHeight,
-                                        rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
+                    let (firstRow, rowCount) = (segment.firstTileRow * geometry.outputHeight,
+                                                geometry.blockedRows(tileRows: segment.count))
+                    if tensorLayout == .nChw16c {
+                        geometry.copyBlockedInput(source, n: segment.n, block: channelBlock, firstRow: firstRow,
+                                                  rowCount: rowCount, into: blocked)
+                    } else {
+                        geometry.blockInput(source, n: segment.n, g: g, block: channelBlock, firstRow: firstRow,
+                                            rowCount: rowCount, into: blocked)
+                    }
                     for local in 0..<segment.count {
                         geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
                                                 block: channelBlock, firstRow: (segment.local + local) * columns,
@@ -268,8 +281,28 @@ extension WinogradBackend {
                                                 inner: makeWeightGradientPlan(phases.inner, options: options),
                                                 backend: name, options: options)
         }
-        return WinogradWeightGradientPlan(
+        let plan = WinogradWeightGradientPlan(
             layout: try WinogradWeightGradientLayout(descriptor: descriptor, backend: self, options: options),
             multiplier: options.matrixEngine.makeMultiplier())
+        return descriptor.groups == 1 ? WinogradWeightGradientWithBlockedEntry(plan: plan) : plan
+    }
+}
+
+/// Winograd's backward-weights with its nChw16c entry point (one group): x's and dy's rows copied into the padded
+/// blocked buffers as they are, where NCHW transposes every 16 pixels of every channel block of both.
+struct WinogradWeightGradientWithBlockedEntry: ChannelBlockedPassExecution {
+    let plan: WinogradWeightGradientPlan
+
+    var descriptor: ConvolutionDescriptor { plan.descriptor }
+    var summary: PlanDescription { plan.summary }
+
+    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
+        try plan.execute(operands, workspace: workspace, profile: profile)
+    }
+
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws {
+        try validateBlocked(operands, workspace: workspace)
+        plan.run(operands, workspace: workspace, layout: .nChw16c, profile: profile)
     }
 }
