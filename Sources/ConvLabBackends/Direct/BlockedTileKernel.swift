@@ -116,6 +116,29 @@ func blockedRowTiling(blocks: Int, width: Int) -> (columns: Int, halves: Bool) {
     }
 }
 
+/// One tile of a row for a group of `blocks` output blocks, tiled as `blockedRowTiling` says: `a` addresses the whole
+/// group (its 64-lane weight panel, its first output block); a split 4-block group runs as two 2 × 14 halves, the
+/// second on lanes 32… of the panel and blocks 2 and 3 of the output. `step`: floats between positions.
+func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns: Int, halves: Bool),
+                       _ steps: BlockedTileSteps, step: Int) {
+    for half in 0..<(tiling.halves ? 2 : 1) {
+        let arguments = tiling.halves
+            ? BlockedTileArguments(input: a.input, weights: a.weights + half * 32,
+                                   output: a.output + half * 2 * a.outputBlockStride,
+                                   outputBlockStride: a.outputBlockStride, storeBlocks: 2, valid: a.valid,
+                                   accumulate: a.accumulate)
+            : a
+        switch (blocks, step) {
+        case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
+        case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
+        case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
+        case (_, 16): BlockedTileKernel.blocks4s1(arguments, steps)
+        case (_, 32): BlockedTileKernel.blocks4s2(arguments, steps)
+        default: BlockedTileKernel.blocks4(arguments, steps, step: step)
+        }
+    }
+}
+
 /// The register tiles: `B` output blocks × `P` positions (24 accumulators, 28 for 2 × 14), `step` floats between
 /// positions.
 enum BlockedTileKernel {

@@ -84,30 +84,17 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
                 let inputRow = chunk + oh * d.strideHeight * rowFloats
                 for group in groups {
                     let blocks = min(4, g.outputBlocks - group * 4)
-                    let (columns, halves) = blockedRowTiling(blocks: blocks, width: Wo)
+                    let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                     let panel = weights + group * R * S * C * 64 + chunkStart * 64
                     let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
                     var ow = 0
                     while ow < Wo {
-                        for half in 0..<(halves ? 2 : 1) {
-                            // A half: blocks 2·half, 2·half + 1 of the group, lanes 32·half… of its 64-lane weights.
-                            let arguments = BlockedTileArguments(
-                                input: inputRow + ow * d.strideWidth * 16, weights: panel + half * 32,
-                                output: outputRow + ow * 16 + half * 2 * Ho * Wo * 16, outputBlockStride: Ho * Wo * 16,
-                                storeBlocks: halves ? 2 : blocks, valid: min(columns, Wo - ow), accumulate: accumulate)
-                            switch (blocks, d.strideWidth) {
-                            case (1, 1): BlockedTileKernel.blocks1(arguments, steps, step: 16)
-                            case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: d.strideWidth * 16)
-                            case (_, _) where columns == 14:
-                                BlockedTileKernel.blocks2x14(arguments, steps, step: d.strideWidth * 16)
-                            case (2, 1): BlockedTileKernel.blocks2(arguments, steps, step: 16)
-                            case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: d.strideWidth * 16)
-                            case (_, 1): BlockedTileKernel.blocks4s1(arguments, steps)
-                            case (_, 2): BlockedTileKernel.blocks4s2(arguments, steps)
-                            default: BlockedTileKernel.blocks4(arguments, steps, step: d.strideWidth * 16)
-                            }
-                        }
-                        ow += columns
+                        let arguments = BlockedTileArguments(
+                            input: inputRow + ow * d.strideWidth * 16, weights: panel, output: outputRow + ow * 16,
+                            outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(tiling.columns, Wo - ow),
+                            accumulate: accumulate)
+                        runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, steps, step: d.strideWidth * 16)
+                        ow += tiling.columns
                     }
                 }
             }

@@ -330,6 +330,9 @@ extension ChannelVectorWeightGradientGeometry {
         GradientView(column: laneChannels, block: 16, image: descriptor.outputHeight * descriptor.outputWidth * laneChannels)
     }
 
+    /// One chunk's dyᵀ in a worker's buffer (the reduction split's NCHW entry): [position][laneChannels].
+    var chunkView: GradientView { GradientView(column: laneChannels, block: 16, image: 0) }
+
     /// nChw16c dy in place (one group): a position's vectors are planes apart.
     var blockedView: GradientView {
         let plane = descriptor.outputHeight * descriptor.outputWidth * 16
@@ -440,7 +443,7 @@ extension ChannelVectorWeightGradientGeometry {
                                               into: buffer + k, positionStride: L)
                 }
                 accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView, gradient: buffer,
-                           gradientRow: c.columns * L, view: GradientView(column: L, block: 16, image: 0),
+                           gradientRow: c.columns * L, view: chunkView,
                            blocks: channelBlocks, taps: 0..<J, sums: sliceSums + group * J * L,
                            first: global == slice * chunksPerSlice)
             }

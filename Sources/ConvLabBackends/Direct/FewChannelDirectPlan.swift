@@ -56,25 +56,17 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
             let inputRow = band + local * d.strideHeight * rowFloats
             for group in 0..<g.groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
-                let (columns, halves) = blockedRowTiling(blocks: blocks, width: Wo)
+                let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                 let panel = weights + group * R * S * C * 64
                 let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
                 var ow = 0
                 while ow < Wo {
-                    for half in 0..<(halves ? 2 : 1) {
-                        // A half: blocks 2·half, 2·half + 1 of the group, lanes 32·half… of its 64-lane weights.
-                        let arguments = BlockedTileArguments(
-                            input: inputRow + ow * step, weights: panel + half * 32,
-                            output: outputRow + ow * 16 + half * 2 * Ho * Wo * 16, outputBlockStride: Ho * Wo * 16,
-                            storeBlocks: halves ? 2 : blocks, valid: min(columns, Wo - ow), accumulate: false)
-                        switch blocks {
-                        case 1: BlockedTileKernel.blocks1(arguments, g.steps, step: step)
-                        case _ where columns == 14: BlockedTileKernel.blocks2x14(arguments, g.steps, step: step)
-                        case 2: BlockedTileKernel.blocks2(arguments, g.steps, step: step)
-                        default: BlockedTileKernel.blocks4(arguments, g.steps, step: step)
-                        }
-                    }
-                    ow += columns
+                    let arguments = BlockedTileArguments(
+                        input: inputRow + ow * step, weights: panel, output: outputRow + ow * 16,
+                        outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(tiling.columns, Wo - ow),
+                        accumulate: false)
+                    runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, g.steps, step: step)
+                    ow += tiling.columns
                 }
             }
         }
