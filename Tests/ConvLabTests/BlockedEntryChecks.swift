@@ -53,4 +53,20 @@ enum BlockedEntryChecks {
         #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
         #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
     }
+
+    /// A backward-weights plan's blocked entry on `d`: it exists and reads x in `inputLayout`, agrees with the
+    /// reference, and gives the NCHW entry's dw bit for bit (the arithmetic is shared; only how x and dy are read
+    /// differs). Returns whether the plan splits the reduction (its schedule).
+    @discardableResult
+    static func expectBlockedWeightGradientMatchesNCHW(_ plan: any PassPlan, x: Tensor<Float>, gradOutput dy: Tensor<Float>,
+                                                       inputLayout: TensorLayout) throws -> Bool {
+        let d = plan.descriptor
+        let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
+        #expect(blocked.blockedInputLayout == inputLayout, "\(d)")
+        try expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape), gradOutput: dy)
+        let nchw = try plan.run(x, gradOutput: dy)
+        let fromBlocked = try blocked.runBlocked(try blocked.blockedInput(x), gradOutput: try ChannelBlocking.blocked(dy))
+        #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
+        return plan.summary.variant.contains("slices")
+    }
 }

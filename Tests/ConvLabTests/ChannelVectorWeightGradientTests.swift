@@ -99,15 +99,8 @@ import Testing
             let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 700)
             let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
                                                     options: PlanOptions(threads: 1 + index % 3))
-            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
-            #expect(blocked.blockedInputLayout == .nChw16c, "\(d)")
-            schedules.insert(plan.summary.variant.contains("slices"))
-            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape),
-                                                             gradOutput: dy)
-            let nchw = try plan.run(x, gradOutput: dy)
-            let fromBlocked = try blocked.runBlocked(try ChannelBlocking.blocked(x),
-                                                     gradOutput: try ChannelBlocking.blocked(dy))
-            #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
+            schedules.insert(try BlockedEntryChecks.expectBlockedWeightGradientMatchesNCHW(
+                plan, x: x, gradOutput: dy, inputLayout: .nChw16c))
         }
         #expect(schedules == [true, false], "both schedules: \(schedules)")
         let padded = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,

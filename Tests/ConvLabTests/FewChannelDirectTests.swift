@@ -131,14 +131,8 @@ import Testing
             let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 500)
             let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
                                                     options: PlanOptions(threads: 1 + index % 3))
-            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
-            #expect(blocked.blockedInputLayout == .nchw, "\(d)")
-            schedules.insert(plan.summary.variant.contains("slices"))
-            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape),
-                                                             gradOutput: dy)
-            let nchw = try plan.run(x, gradOutput: dy)
-            let fromBlocked = try blocked.runBlocked(x, gradOutput: try ChannelBlocking.blocked(dy))
-            #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
+            schedules.insert(try BlockedEntryChecks.expectBlockedWeightGradientMatchesNCHW(
+                plan, x: x, gradOutput: dy, inputLayout: .nchw))
         }
         #expect(schedules == [true, false], "both schedules: \(schedules)")
     }

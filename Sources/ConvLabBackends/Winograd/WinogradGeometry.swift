@@ -51,30 +51,20 @@ struct WinogradGeometry: Sendable {
     func blockInput(_ x: UnsafePointer<Float>, n: Int, g: Int, block: Int, firstRow: Int, rowCount: Int,
                     into target: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        let (H, W, pt, pl) = (d.inputHeight, d.inputWidth, d.padding.top, d.padding.left)
-        let planeSize = H * W
+        let planeSize = d.inputHeight * d.inputWidth
         let lanes = min(16, d.channelsPerGroup - block * 16)
         let firstChannel = x + (n * d.inputChannels + g * d.channelsPerGroup + block * 16) * planeSize
-        let imageColumns = min(W, blockedWidth - pl)
-        for local in 0..<rowCount {
-            let row = target + local * blockedRowFloats
-            let ih = firstRow + local - pt
-            guard ih >= 0 && ih < H else {
-                row.update(repeating: 0, count: blockedRowFloats)
-                continue
-            }
-            row.update(repeating: 0, count: pl * 16)
-            (row + (pl + imageColumns) * 16).update(repeating: 0, count: (blockedWidth - pl - imageColumns) * 16)
-            let source = firstChannel + ih * W
+        fillRows(firstRow: firstRow, rowCount: rowCount, into: target) { ih, row, columns in
+            let source = firstChannel + ih * d.inputWidth
             var w = 0
             if lanes == 16 {
-                while w + 16 <= imageColumns {
-                    Transpose16.transpose(source + w, stride: planeSize, into: row + (pl + w) * 16, stride: 16)
+                while w + 16 <= columns {
+                    Transpose16.transpose(source + w, stride: planeSize, into: row + w * 16, stride: 16)
                     w += 16
                 }
             }
-            for column in w..<imageColumns {
-                let element = row + (pl + column) * 16
+            for column in w..<columns {
+                let element = row + column * 16
                 for lane in 0..<16 { element[lane] = lane < lanes ? source[lane * planeSize + column] : 0 }
             }
         }
@@ -85,9 +75,19 @@ struct WinogradGeometry: Sendable {
     /// transforms are zero there too.
     func copyBlockedInput(_ x: UnsafePointer<Float>, n: Int, block: Int, firstRow: Int, rowCount: Int,
                           into target: UnsafeMutablePointer<Float>) {
+        let (H, W) = (descriptor.inputHeight, descriptor.inputWidth)
+        let plane = x + (n * channelBlocks + block) * H * W * 16
+        fillRows(firstRow: firstRow, rowCount: rowCount, into: target) { ih, row, columns in
+            row.update(from: plane + ih * W * 16, count: columns * 16)
+        }
+    }
+
+    /// Blocked rows firstRow..<firstRow+rowCount: zero outside the image and in the padding columns; `copy(ih, row,
+    /// columns)` writes the first `columns` columns of image row ih at `row` (the row's first image column).
+    private func fillRows(firstRow: Int, rowCount: Int, into target: UnsafeMutablePointer<Float>,
+                          _ copy: (Int, UnsafeMutablePointer<Float>, Int) -> Void) {
         let d = descriptor
         let (H, W, pt, pl) = (d.inputHeight, d.inputWidth, d.padding.top, d.padding.left)
-        let plane = x + (n * channelBlocks + block) * H * W * 16
         let imageColumns = min(W, blockedWidth - pl)
         for local in 0..<rowCount {
             let row = target + local * blockedRowFloats
@@ -97,7 +97,7 @@ struct WinogradGeometry: Sendable {
                 continue
             }
             row.update(repeating: 0, count: pl * 16)
-            (row + pl * 16).update(from: plane + ih * W * 16, count: imageColumns * 16)
+            copy(ih, row + pl * 16, imageColumns)
             (row + (pl + imageColumns) * 16).update(repeating: 0, count: (blockedWidth - pl - imageColumns) * 16)
         }
     }
