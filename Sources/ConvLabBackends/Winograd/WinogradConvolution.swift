@@ -274,16 +274,6 @@ struct WinogradPlan: ConvolutionPlan {
         }
     }
 
-    /// Rows of one channel block of image n, group g, into the zero-padded blocked buffer.
-    private func blockRows(_ p: Pointers, n: Int, g: Int, block: Int, firstRow: Int, rowCount: Int,
-                           into target: UnsafeMutablePointer<Float>) {
-        if p.layout == .nChw16c {
-            geometry.copyBlockedInput(p.x, n: n, block: block, firstRow: firstRow, rowCount: rowCount, into: target)
-        } else {
-            geometry.blockInput(p.x, n: n, g: g, block: block, firstRow: firstRow, rowCount: rowCount, into: target)
-        }
-    }
-
     /// Where the output transform writes block `block` of image n, group g.
     private func outputTarget(_ p: Pointers, n: Int, g: Int, block: Int) -> WinogradGeometry.OutputTarget {
         let d = descriptor
@@ -328,8 +318,10 @@ struct WinogradPlan: ConvolutionPlan {
                 var t0 = stages.now(), blocking = 0
                 for block in 0..<geometry.channelBlocks {
                     let tb = stages.now()
-                    blockRows(p, n: n, g: g, block: block, firstRow: firstTileRow * geometry.outputHeight,
-                              rowCount: geometry.blockedRows(tileRows: tileRows), into: blocked + block * blockStride)
+                    geometry.blockRows(p.x, layout: p.layout, n: n, g: g, block: block,
+                                       firstRow: firstTileRow * geometry.outputHeight,
+                                       rowCount: geometry.blockedRows(tileRows: tileRows),
+                                       into: blocked + block * blockStride)
                     blocking += stages.now() - tb
                     for local in 0..<tileRows {
                         geometry.transformInput(
@@ -375,8 +367,8 @@ struct WinogradPlan: ConvolutionPlan {
                 let block = task % geometry.channelBlocks
                 let g = (task / geometry.channelBlocks) % d.groups
                 let n = task / (geometry.channelBlocks * d.groups)
-                blockRows(p, n: n, g: g, block: block, firstRow: 0, rowCount: geometry.blockedHeight,
-                          into: blocked + task * blockedPlane)
+                geometry.blockRows(p.x, layout: p.layout, n: n, g: g, block: block, firstRow: 0,
+                                   rowCount: geometry.blockedHeight, into: blocked + task * blockedPlane)
             }
         }
         let totalTileRows = d.batch * geometry.tileRows

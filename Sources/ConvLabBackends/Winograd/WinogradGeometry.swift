@@ -82,6 +82,17 @@ struct WinogradGeometry: Sendable {
         }
     }
 
+    /// Rows firstRow..<firstRow+rowCount of one channel block into the padded blocked buffer from x in `layout`:
+    /// `blockInput` for NCHW, `copyBlockedInput` for nChw16c (one group).
+    func blockRows(_ x: UnsafePointer<Float>, layout: TensorLayout, n: Int, g: Int, block: Int, firstRow: Int,
+                   rowCount: Int, into target: UnsafeMutablePointer<Float>) {
+        if layout == .nChw16c {
+            copyBlockedInput(x, n: n, block: block, firstRow: firstRow, rowCount: rowCount, into: target)
+        } else {
+            blockInput(x, n: n, g: g, block: block, firstRow: firstRow, rowCount: rowCount, into: target)
+        }
+    }
+
     /// Blocked rows firstRow..<firstRow+rowCount: zero outside the image and in the padding columns; `copy(ih, row,
     /// columns)` writes the first `columns` columns of image row ih at `row` (the row's first image column).
     private func fillRows(firstRow: Int, rowCount: Int, into target: UnsafeMutablePointer<Float>,

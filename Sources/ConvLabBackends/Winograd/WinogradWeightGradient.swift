@@ -191,15 +191,9 @@ struct WinogradWeightGradientPlan: PassPlan {
                            inputTransform)
                         : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
                            block - xg.channelBlocks, gradientTransform)
-                    let (firstRow, rowCount) = (segment.firstTileRow * geometry.outputHeight,
-                                                geometry.blockedRows(tileRows: segment.count))
-                    if tensorLayout == .nChw16c {
-                        geometry.copyBlockedInput(source, n: segment.n, block: channelBlock, firstRow: firstRow,
-                                                  rowCount: rowCount, into: blocked)
-                    } else {
-                        geometry.blockInput(source, n: segment.n, g: g, block: channelBlock, firstRow: firstRow,
-                                            rowCount: rowCount, into: blocked)
-                    }
+                    geometry.blockRows(source, layout: tensorLayout, n: segment.n, g: g, block: channelBlock,
+                                       firstRow: segment.firstTileRow * geometry.outputHeight,
+                                       rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
                     for local in 0..<segment.count {
                         geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
                                                 block: channelBlock, firstRow: (segment.local + local) * columns,
