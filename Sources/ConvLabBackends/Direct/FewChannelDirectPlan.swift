@@ -91,6 +91,8 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
             }
             zeroFloats(target, count: (first + left) * C)
             // Pixel by pixel from the C planes: the image is read once (NCHW, C floats a pixel), not as 16 lanes.
+            // Grey and RGB get their own loops: with C a runtime bound for every image, the stems ran 1.1–1.9× slower
+            // (ConvNeXt's 0.11 → 0.21 ms, MobileNetV2's 0.11 → 0.17; Intel, 2 threads, alternated runs).
             let source = x + (n * C * H + ih) * W + first
             let pixels = target + (first + left) * C
             let plane = H * W
