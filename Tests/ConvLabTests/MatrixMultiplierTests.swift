@@ -149,6 +149,62 @@ import Testing
                                                options: PlanOptions(threads: 2, matrixEngine: engine))
         #expect(report.maxRelativeError <= report.errorBound * 50, "\(engine): \(report)")
     }
+
+    /// The short product (≤ 16 rows, B in 16-column strips; Winograd's small-image point products) gives the native
+    /// engine's bits — its summation order is the engine's — on every row count its four kernels cover, depths
+    /// across and between the 128-step summation blocks, and leaves C's columns past n untouched.
+    @Test func shortProductMatchesTheNativeEngineBitForBit() throws {
+        let native = MatrixEngine.native.makeMultiplier()
+        for (index, (m, n, k)) in [(1, 16, 1), (3, 48, 17), (4, 16, 128), (5, 32, 129), (8, 80, 300), (9, 16, 256),
+                                   (12, 48, 130), (13, 64, 512), (16, 32, 77), (16, 96, 385)].enumerated() {
+            let (lda, ldc) = (k + 3, n + 5)
+            let a = try Tensor<Float>.random(shape: [m, lda], seed: UInt64(300 + index)).scalars
+            let b = try Tensor<Float>.random(shape: [k, n], seed: UInt64(400 + index)).scalars
+            // B as strips: strip j holds columns 16j..<16j+16, k×16 row-major.
+            var strips = [Float](repeating: .nan, count: k * n)
+            for p in 0..<k { for j in 0..<n { strips[(j / 16) * 16 * k + p * 16 + j % 16] = b[p * n + j] } }
+            var expected = [Float](repeating: .nan, count: m * ldc), short = expected
+            let workspace = try Workspace(byteCount: native.workspaceBytes(m: m, n: n, k: k))
+            var scratch = [Float](repeating: .nan, count: ShortProduct.scratchFloats(k: k))
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    expected.withUnsafeMutableBufferPointer { c in
+                        native.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: n,
+                                        c: c.baseAddress!, ldc: ldc, accumulate: false, workspace: workspace.buffer)
+                    }
+                    strips.withUnsafeBufferPointer { strips in
+                        short.withUnsafeMutableBufferPointer { c in
+                            scratch.withUnsafeMutableBufferPointer { scratch in
+                                ShortProduct.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
+                                                      bStrips: strips.baseAddress!, c: c.baseAddress!, ldc: ldc,
+                                                      scratch: scratch.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            var worst = 0.0, mismatches = 0
+            for i in 0..<m {
+                for j in 0..<ldc {
+                    let value = short[i * ldc + j]
+                    guard j < n else {
+                        #expect(value.isNaN, "\(m)x\(n)x\(k): wrote C[\(i)][\(j)] past n")
+                        continue
+                    }
+                    if value.bitPattern != expected[i * ldc + j].bitPattern { mismatches += 1 }
+                    var (exact, scale) = (0.0, 0.0)
+                    for p in 0..<k {
+                        let product = Double(a[i * lda + p]) * Double(b[p * n + j])
+                        exact += product
+                        scale += abs(product)
+                    }
+                    worst = max(worst, abs(Double(value) - exact) / max(scale, 1e-30))
+                }
+            }
+            #expect(mismatches == 0, "\(m)x\(n)x\(k): \(mismatches) elements differ from the native engine")
+            #expect(worst <= dotProductErrorBound(terms: k + 1), "\(m)x\(n)x\(k): \(worst)")
+        }
+    }
 }
 
 import Foundation

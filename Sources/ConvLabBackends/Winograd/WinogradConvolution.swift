@@ -211,13 +211,14 @@ struct WinogradPlan: ConvolutionPlan {
                            TransformMatrix(rows: width.outputSize, columns: width.tileSize, entries: width.floatAT))
         filters = AlignedStorage(count: layout.filterFloats)
         Self.transformFilters(weights, descriptor: layout.descriptor, geometry: layout.geometry, height: height,
-                              width: width, into: filters)
+                              width: width, stripColumns: layout.filterStripColumns, into: filters)
     }
 
-    /// W[g][ξν][c][k] = Σ_{r,s} G_h[ξ][r]·w[k][c][r][s]·G_w[ν][s], in float64, rounded once.
+    /// W[g][ξν][c][k] = Σ_{r,s} G_h[ξ][r]·w[k][c][r][s]·G_w[ν][s], in float64, rounded once; each point's C×K
+    /// matrix stored as column strips (`stripOffset`).
     static func transformFilters(_ weights: Tensor<Float>, descriptor d: ConvolutionDescriptor,
                                  geometry: WinogradGeometry, height: WinogradTransform, width: WinogradTransform,
-                                 into filters: AlignedStorage<Float>) {
+                                 stripColumns: Int, into filters: AlignedStorage<Float>) {
         let gh = height.G.map { $0.map(\.doubleValue) }, gw = width.G.map { $0.map(\.doubleValue) }
         let (nh, nw, cp, kp) = (height.tileSize, width.tileSize, geometry.paddedChannels, geometry.paddedOutputChannels)
         let (R, S, cg, kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
@@ -239,12 +240,21 @@ struct WinogradPlan: ConvolutionPlan {
                         for nu in 0..<nw {
                             var sum = 0.0
                             for s in 0..<S { sum += rowTransformed[xi * S + s] * gw[nu][s] }
-                            out[((g * nh * nw + xi * nw + nu) * cp + c) * kp + k] = Float(sum)
+                            out[(g * nh * nw + xi * nw + nu) * cp * kp
+                                + stripOffset(c: c, k: k, cp: cp, kp: kp, stripColumns: stripColumns)] = Float(sum)
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Where W[c][k] of one point lives: strips of `stripColumns` columns (the last one narrower when K is not a
+    /// multiple), each cp × width row-major and contiguous.
+    static func stripOffset(c: Int, k: Int, cp: Int, kp: Int, stripColumns: Int) -> Int {
+        let strip = k / stripColumns
+        let width = min(stripColumns, kp - strip * stripColumns)
+        return strip * stripColumns * cp + c * width + k % stripColumns
     }
 
     /// The buffers of one execution, shared with the workers, and the layout of x and y.
@@ -287,9 +297,23 @@ struct WinogradPlan: ConvolutionPlan {
                           firstRow: Int, count: Int, filters: UnsafePointer<Float>,
                           scratch: UnsafeMutableRawBufferPointer) {
         let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
-        multiplier.multiply(m: count, n: kp, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
-                            b: filters + (g * geometry.points + point) * cp * kp, ldb: kp,
-                            c: m + (point * rows + firstRow) * kp, ldc: kp, accumulate: false, workspace: scratch)
+        let w = filters + (g * geometry.points + point) * cp * kp
+        if layout.usesShortProducts {
+            ShortProduct.multiply(m: count, n: kp, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp, bStrips: w,
+                                  c: m + (point * rows + firstRow) * kp, ldc: kp,
+                                  scratch: scratch.baseAddress!.bindMemory(to: Float.self,
+                                                                           capacity: ShortProduct.scratchFloats(k: cp)))
+            return
+        }
+        var first = 0
+        while first < kp {
+            let width = min(layout.filterStripColumns, kp - first)
+            multiplier.multiply(m: count, n: width, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
+                                b: w + first * cp, ldb: width,
+                                c: m + (point * rows + firstRow) * kp + first, ldc: kp, accumulate: false,
+                                workspace: scratch)
+            first += layout.filterStripColumns
+        }
     }
 
     /// All stages of `tileRowsPerChunk` tile rows of one image per task, in the worker's own buffers.
