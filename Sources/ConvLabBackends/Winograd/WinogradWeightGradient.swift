@@ -8,9 +8,9 @@ import ConvLabMatMul
 ///     V_t = Bᵀ x_t B,   U_t = G d_t Gᵀ,   M[ξν] = Σ_{n,t} U_t[ξν]ᵀ V_t[ξν]   (a K×C GEMM per point, inner
 ///     dimension = all tiles of the batch),   dw[k][c] = Aᵀ M[·][k][c] A.
 /// The n² GEMMs do the work — 2·n²·K·C·tiles FLOPs against 2·R·S·m²·K·C·tiles direct, 4× fewer for F(3, 4) — and
-/// their inner dimension is as long as the batch and image make it. Tiles are processed in passes of tile rows
-/// (transforms in cache), M accumulates over passes in a fixed order, so the result does not depend on threads.
-/// Stride 1, no dilation (a dilated layer runs on its phases, `DilationAsPhases`), as forward.
+/// their inner dimension is as long as the batch and image make it. Two schedules (`Schedule`): slices, where M is
+/// small, and passes. Either way M sums its tiles in an order fixed by the layer, so the result does not depend on
+/// threads. Stride 1, no dilation (a dilated layer runs on its phases, `DilationAsPhases`), as forward.
 struct WinogradWeightGradientLayout: Sendable {
     let descriptor: ConvolutionDescriptor
     /// F(R, m) and F(S, m) per axis (identity along a 1-tap axis).
@@ -22,8 +22,26 @@ struct WinogradWeightGradientLayout: Sendable {
     let gradientGeometry: WinogradGeometry
     let threads: Int
     let workers: Int
-    /// Tile rows (of the whole batch) per pass.
+
+    /// How the tiles reach the GEMMs.
+    enum Schedule: Equatable, Sendable {
+        /// Stage by stage, `tileRows` tile rows of the batch per pass, every stage parallel: the pass's transformed
+        /// tiles (up to `WinogradLayout.passBytes`) are written out and read back by the GEMMs, which add them to M.
+        case passes(tileRows: Int)
+        /// `count` fixed ranges of the batch's tile rows, one task each, with a private M: the task transforms
+        /// `chunkTileRows` tile rows into its own buffers and adds their products to its M while they are in L2; the
+        /// slices' Ms are then added in slice order. Taken where M fits half of L2 (64–128-channel layers on large
+        /// images), whose passes were bound by writing and re-reading the transformed tiles:
+        /// VGG's 64-channel 224² layer spent 57% of its time in the transforms.
+        case slices(count: Int, chunkTileRows: Int)
+    }
+
+    let schedule: Schedule
+    /// Tile rows (of the whole batch) a pass or a chunk transforms at once.
     let passTileRows: Int
+    /// The slice count: fixed, not the thread count, so the bits do not depend on it (4 slices give 2 threads an
+    /// even share; a slice's M is small where slices are taken).
+    static let sliceCount = 4
     let blockedInput: WorkspaceRegion<Float>
     let blockedGradient: WorkspaceRegion<Float>
     let transformedInput: WorkspaceRegion<Float>
@@ -64,13 +82,27 @@ struct WinogradWeightGradientLayout: Sendable {
         // Each further pass reads and writes every product M (K×C per point): for wide layers on few tiles one pass
         // over the whole batch costs less (DeepLab's 2048-channel ASPP phases: 34 MiB of M, six passes).
         let productBytes = try CheckedArithmetic.product([d.groups, points, cp, kp, 4], what: what)
-        passTileRows = WinogradLayout.passTileRows(all: d.batch * inputGeometry.tileRows, bytesPerTileRow: bytesPerTileRow,
-                                                   rereadPerPass: 2 * productBytes,
-                                                   limit: options.limits.maxWorkspaceBytes)
+        let totalTileRows = d.batch * inputGeometry.tileRows
+        let groupTileRowBytes = bytesPerTileRow / d.groups, groupProductBytes = productBytes / d.groups
+        let level2 = MachineCaches.current.level2Bytes
+        if groupProductBytes <= level2 / 2 && totalTileRows >= Self.sliceCount {
+            let count = Self.sliceCount
+            // Chunks in what M leaves of L2 (at least a tile row: VGG's 224² F(6,3) row is 1.2 MiB beside a 1 MiB M).
+            passTileRows = max(1, min((level2 - groupProductBytes) / groupTileRowBytes, totalTileRows / count))
+            schedule = .slices(count: count, chunkTileRows: passTileRows)
+        } else {
+            passTileRows = WinogradLayout.passTileRows(all: totalTileRows, bytesPerTileRow: bytesPerTileRow,
+                                                       rereadPerPass: 2 * productBytes,
+                                                       limit: options.limits.maxWorkspaceBytes)
+            schedule = .passes(tileRows: passTileRows)
+        }
+        let slices: Int
+        if case .slices(let count, _) = schedule { slices = count } else { slices = 1 }
         let rows = passTileRows * tileColumns
         let independent = d.groups * points
-        workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * max(inputGeometry.channelBlocks,
-                                                                                            gradientGeometry.channelBlocks)
+        workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * slices,
+                                                                d.groups * max(inputGeometry.channelBlocks,
+                                                                               gradientGeometry.channelBlocks)
                                                                     * passTileRows))
         var layout = WorkspaceLayout()
         // Blocked rows of up to a pass's tile rows of one image, one 16-channel block, per worker: each row of x
@@ -80,11 +112,14 @@ struct WinogradWeightGradientLayout: Sendable {
                                               * inputGeometry.blockedRowFloats, workers: workers, what: what)
         blockedGradient = try layout.reserve(Float.self, count: gradientGeometry.blockedRows(tileRows: passRowsPerImage)
                                                  * gradientGeometry.blockedRowFloats, workers: workers, what: what)
+        // Passes: one pass's tiles of every group, shared. Slices: one chunk's tiles of one group per worker.
+        let (tileGroups, tileWorkers) = slices > 1 ? (1, workers) : (d.groups, 1)
         transformedInput = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
-            [d.groups, points, rows, cp], what: what), what: what)
+            [tileGroups, points, rows, cp], what: what), workers: tileWorkers, what: what)
         transformedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
-            [d.groups, points, rows, kp], what: what), what: what)
-        products = try layout.reserve(Float.self, count: try CheckedArithmetic.product([d.groups, points, kp, cp],
+            [tileGroups, points, rows, kp], what: what), workers: tileWorkers, what: what)
+        // M of every group and point, one copy per slice (slice 0's is the sum the output transform reads).
+        products = try layout.reserve(Float.self, count: try CheckedArithmetic.product([slices, d.groups, points, kp, cp],
                                                                                       what: what), what: what)
         let multiplier = options.matrixEngine.makeMultiplier()
         gemmScratch = try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: kp, n: cp, k: rows),
@@ -100,7 +135,8 @@ struct WinogradWeightGradientLayout: Sendable {
         summary = PlanDescription(
             backend: backend.name, pass: .backwardWeights,
             variant: "F(\(d.kernelHeight)x\(d.kernelWidth),\(m.0)x\(m.1)) \(inputGeometry.tilesPerImage) tiles "
-                + "\(passTileRows)-row passes \(multiplier.name)",
+                + (slices > 1 ? "\(slices) slices of \(passTileRows)-row chunks" : "\(passTileRows)-row passes")
+                + " \(multiplier.name)",
             errorBound: WinogradBackend.errorBound(reduction: d.reductionLength(for: .backwardWeights),
                                                    heightGrowth: height.errorGrowth, widthGrowth: width.errorGrowth)
                 * options.matrixEngine.errorGrowth,
@@ -112,7 +148,8 @@ struct WinogradWeightGradientLayout: Sendable {
             work: WorkEstimate([
                 .winogradBlocking(units: tiles * Double((cp + kp) / 16), tasks: d.groups * passTileRows),
                 .winogradInputTransform(units: tiles * Double((cp + kp) / 16) * scale, tasks: d.groups * passTileRows),
-                .memory(bytes: tiles * Double(points * kp) * 4 * 2),
+                // Passes write the transformed tiles out and read them back; slices keep a chunk's in L2.
+                .memory(bytes: slices > 1 ? 0 : tiles * Double(points * kp) * 4 * 2),
                 .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: kp, n: cp, k: min(Int(tiles), 112),
                       tasks: independent),
                 .winogradOutputTransform(units: Double(d.groups * kp * cp / 16) * scale, tasks: d.outputChannels),
@@ -161,62 +198,67 @@ struct WinogradWeightGradientPlan: PassPlan {
                                                                  l.products.pointer(in: workspace))
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!,
                                         operands.output.baseAddress!, workspace))
-        let totalTileRows = d.batch * xg.tileRows
-        var first = 0
-        while first < totalTileRows {
-            let passRows = min(l.passTileRows, totalTileRows - first)
-            let rows = passRows * columns
-            // Transforms: V = Bᵀ x B into X[g][ξν][row][c] and U = G dy Gᵀ into Y[g][ξν][row][k]. A task is one
-            // operand's 16-channel block for the pass's tile rows of one image: it blocks those rows once and
-            // transforms every tile row from cache. Tiles past the pass's rows are never read by the GEMMs.
-            var segments: [(n: Int, firstTileRow: Int, count: Int, local: Int)] = []
-            var row = first
-            while row < first + passRows {
-                let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
-                let count = min(xg.tileRows - tileRow, first + passRows - row)
-                segments.append((n, tileRow, count, row - first))
-                row += count
-            }
-            let blocks = xg.channelBlocks + gg.channelBlocks
-            let segmentList = segments
-            measurePhase("input and gradient transforms", in: profile) {
-                Parallel.forEach(taskCount: d.groups * blocks * segmentList.count, threads: l.workers) { worker, task in
-                    let (x, dy, _, workspace) = shared.value
-                    let segment = segmentList[task % segmentList.count]
-                    let block = (task / segmentList.count) % blocks
-                    let g = task / (segmentList.count * blocks)
-                    let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
-                    let (geometry, source, blocked, target, padded, channelBlock, transform) = block < xg.channelBlocks
-                        ? (xg, x, l.blockedInput.pointer(in: workspace, worker: worker), transformedInput, cp, block,
-                           inputTransform)
-                        : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
-                           block - xg.channelBlocks, gradientTransform)
-                    geometry.blockRows(source, layout: tensorLayout, n: segment.n, g: g, block: channelBlock,
-                                       firstRow: segment.firstTileRow * geometry.outputHeight,
-                                       rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
-                    for local in 0..<segment.count {
-                        geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
-                                                block: channelBlock, firstRow: (segment.local + local) * columns,
-                                                x: target + g * points * rows * padded, rows: rows,
-                                                transform: transform, scratch: scratch)
+        if case .slices(let count, let chunkTileRows) = l.schedule {
+            runSlices(count: count, chunkTileRows: chunkTileRows, operands, workspace: workspace, layout: tensorLayout,
+                      profile: profile)
+        } else {
+            let totalTileRows = d.batch * xg.tileRows
+            var first = 0
+            while first < totalTileRows {
+                let passRows = min(l.passTileRows, totalTileRows - first)
+                let rows = passRows * columns
+                // Transforms: V = Bᵀ x B into X[g][ξν][row][c] and U = G dy Gᵀ into Y[g][ξν][row][k]. A task is one
+                // operand's 16-channel block for the pass's tile rows of one image: it blocks those rows once and
+                // transforms every tile row from cache. Tiles past the pass's rows are never read by the GEMMs.
+                var segments: [(n: Int, firstTileRow: Int, count: Int, local: Int)] = []
+                var row = first
+                while row < first + passRows {
+                    let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
+                    let count = min(xg.tileRows - tileRow, first + passRows - row)
+                    segments.append((n, tileRow, count, row - first))
+                    row += count
+                }
+                let blocks = xg.channelBlocks + gg.channelBlocks
+                let segmentList = segments
+                measurePhase("input and gradient transforms", in: profile) {
+                    Parallel.forEach(taskCount: d.groups * blocks * segmentList.count, threads: l.workers) { worker, task in
+                        let (x, dy, _, workspace) = shared.value
+                        let segment = segmentList[task % segmentList.count]
+                        let block = (task / segmentList.count) % blocks
+                        let g = task / (segmentList.count * blocks)
+                        let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
+                        let (geometry, source, blocked, target, padded, channelBlock, transform) = block < xg.channelBlocks
+                            ? (xg, x, l.blockedInput.pointer(in: workspace, worker: worker), transformedInput, cp, block,
+                               inputTransform)
+                            : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
+                               block - xg.channelBlocks, gradientTransform)
+                        geometry.blockRows(source, layout: tensorLayout, n: segment.n, g: g, block: channelBlock,
+                                           firstRow: segment.firstTileRow * geometry.outputHeight,
+                                           rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
+                        for local in 0..<segment.count {
+                            geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
+                                                    block: channelBlock, firstRow: (segment.local + local) * columns,
+                                                    x: target + g * points * rows * padded, rows: rows,
+                                                    transform: transform, scratch: scratch)
+                        }
                     }
                 }
-            }
-            // M[g][ξν] (+)= U[g][ξν]ᵀ · V[g][ξν]: one Aᵀ·B GEMM per point (U is rows × K; the engine reads it
-            // transposed in place).
-            let accumulate = first > 0
-            measurePhase("multiply", in: profile) {
-                Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { worker, task in
-                    let (_, _, _, workspace) = shared.value
-                    let (g, point) = (task / points, task % points)
-                    let u = transformedGradient + (g * points + point) * rows * kp
-                    multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp,
-                                        b: transformedInput + (g * points + point) * rows * cp, ldb: cp,
-                                        c: products + (g * points + point) * kp * cp, ldc: cp, accumulate: accumulate,
-                                        workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
+                // M[g][ξν] (+)= U[g][ξν]ᵀ · V[g][ξν]: one Aᵀ·B GEMM per point (U is rows × K; the engine reads it
+                // transposed in place).
+                let accumulate = first > 0
+                measurePhase("multiply", in: profile) {
+                    Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { worker, task in
+                        let (_, _, _, workspace) = shared.value
+                        let (g, point) = (task / points, task % points)
+                        let u = transformedGradient + (g * points + point) * rows * kp
+                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp,
+                                            b: transformedInput + (g * points + point) * rows * cp, ldb: cp,
+                                            c: products + (g * points + point) * kp * cp, ldc: cp, accumulate: accumulate,
+                                            workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
+                    }
                 }
+                first += passRows
             }
-            first += passRows
         }
         // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector.
         let (R, S, Cg, Kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
@@ -241,6 +283,90 @@ struct WinogradWeightGradientPlan: PassPlan {
                     for lane in 0..<min(16, Cg - block * 16) {
                         let target = dw + ((g * Kg + k) * Cg + block * 16 + lane) * R * S
                         for ij in 0..<(R * S) { target[ij] = result[ij * 16 + lane] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension WinogradWeightGradientPlan {
+    /// The slice schedule (`WinogradWeightGradientLayout.Schedule.slices`): task (g, s) runs slice s of group g chunk
+    /// by chunk — blocks and transforms the chunk's tile rows of x and dy into the worker's buffers, then adds their
+    /// products to the slice's M while they are in L2 — and every (g, point) then adds the slices' Ms into slice 0's,
+    /// in slice order.
+    fileprivate func runSlices(count: Int, chunkTileRows: Int, _ operands: PassOperands,
+                               workspace: UnsafeMutableRawBufferPointer, layout tensorLayout: TensorLayout,
+                               profile: ExecutionProfile?) {
+        let (d, l) = (descriptor, layout)
+        let (xg, gg) = (l.inputGeometry, l.gradientGeometry)
+        let (cp, kp, points, columns) = (l.paddedChannels, l.paddedOutputChannels, l.points, xg.tileColumns)
+        let products = l.products.pointer(in: workspace)
+        let (groupFloats, sliceFloats) = (points * kp * cp, d.groups * points * kp * cp)
+        let totalTileRows = d.batch * xg.tileRows
+        let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!, workspace))
+        measurePhase("transforms and multiply, by slice", in: profile) {
+            Parallel.forEach(taskCount: d.groups * count, threads: l.workers) { worker, task in
+                let (x, dy, workspace) = shared.value
+                let (g, slice) = (task / count, task % count)
+                let input = l.transformedInput.pointer(in: workspace, worker: worker)
+                let gradient = l.transformedGradient.pointer(in: workspace, worker: worker)
+                let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
+                let m = products + slice * sliceFloats + g * groupFloats
+                // V = Bᵀ x B (or U = G dy Gᵀ) of one operand's tile rows [row, row + tileRows) of image n, at
+                // `local` tile rows into the chunk's `rows` tiles.
+                func transform(_ geometry: WinogradGeometry, _ source: UnsafePointer<Float>,
+                               blocked: UnsafeMutablePointer<Float>, into target: UnsafeMutablePointer<Float>,
+                               _ matrices: (height: TransformMatrix, width: TransformMatrix), n: Int, tileRow: Int,
+                               tileRows: Int, local: Int, rows: Int) {
+                    for block in 0..<geometry.channelBlocks {
+                        geometry.blockRows(source, layout: tensorLayout, n: n, g: g, block: block,
+                                           firstRow: tileRow * geometry.outputHeight,
+                                           rowCount: geometry.blockedRows(tileRows: tileRows), into: blocked)
+                        for i in 0..<tileRows {
+                            geometry.transformInput(
+                                patches: blocked + i * geometry.outputHeight * geometry.blockedRowFloats, block: block,
+                                firstRow: (local + i) * columns, x: target, rows: rows, transform: matrices,
+                                scratch: scratch)
+                        }
+                    }
+                }
+                let (start, end) = (slice * totalTileRows / count, (slice + 1) * totalTileRows / count)
+                var first = start
+                while first < end {
+                    let chunkRows = min(chunkTileRows, end - first)
+                    let rows = chunkRows * columns
+                    var row = first
+                    while row < first + chunkRows {
+                        let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
+                        let segment = min(xg.tileRows - tileRow, first + chunkRows - row)
+                        transform(xg, x, blocked: l.blockedInput.pointer(in: workspace, worker: worker), into: input,
+                                  inputTransform, n: n, tileRow: tileRow, tileRows: segment, local: row - first,
+                                  rows: rows)
+                        transform(gg, dy, blocked: l.blockedGradient.pointer(in: workspace, worker: worker),
+                                  into: gradient, gradientTransform, n: n, tileRow: tileRow, tileRows: segment,
+                                  local: row - first, rows: rows)
+                        row += segment
+                    }
+                    for point in 0..<points {
+                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: gradient + point * rows * kp, lda: kp,
+                                                       b: input + point * rows * cp, ldb: cp, c: m + point * kp * cp,
+                                                       ldc: cp, accumulate: first > start,
+                                                       workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
+                    }
+                    first += chunkRows
+                }
+            }
+        }
+        measurePhase("add slices", in: profile) {
+            Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { _, task in
+                let sum = products + task * kp * cp
+                for slice in 1..<count {
+                    let part = UnsafePointer(sum + slice * sliceFloats)
+                    var i = 0
+                    while i < kp * cp {
+                        storeVector(loadVector(sum + i) + loadVector(part + i), sum + i)
+                        i += 16
                     }
                 }
             }
