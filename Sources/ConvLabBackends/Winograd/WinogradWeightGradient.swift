@@ -305,7 +305,9 @@ extension WinogradWeightGradientPlan {
         let (groupFloats, sliceFloats) = (points * kp * cp, d.groups * points * kp * cp)
         let totalTileRows = d.batch * xg.tileRows
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.gradOutput.baseAddress!, workspace))
-        measurePhase("transforms and multiply, by slice", in: profile) {
+        // Per-stage time summed over workers (CPU time), reported as phases when profiling.
+        let stages = StageTimes(enabled: profile != nil)
+        measurePhase("slices (wall)", in: profile) {
             Parallel.forEach(taskCount: d.groups * count, threads: l.workers) { worker, task in
                 let (x, dy, workspace) = shared.value
                 let (g, slice) = (task / count, task % count)
@@ -336,6 +338,7 @@ extension WinogradWeightGradientPlan {
                 while first < end {
                     let chunkRows = min(chunkTileRows, end - first)
                     let rows = chunkRows * columns
+                    let t0 = stages.now()
                     var row = first
                     while row < first + chunkRows {
                         let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
@@ -348,16 +351,20 @@ extension WinogradWeightGradientPlan {
                                   local: row - first, rows: rows)
                         row += segment
                     }
+                    let t1 = stages.now()
                     for point in 0..<points {
                         multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: gradient + point * rows * kp, lda: kp,
                                                        b: input + point * rows * cp, ldb: cp, c: m + point * kp * cp,
                                                        ldc: cp, accumulate: first > start,
                                                        workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
                     }
+                    stages.add("input and gradient transforms (cpu)", nanoseconds: t1 - t0)
+                    stages.add("multiply (cpu)", nanoseconds: stages.now() - t1)
                     first += chunkRows
                 }
             }
         }
+        stages.report(into: profile)
         measurePhase("add slices", in: profile) {
             Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { _, task in
                 let sum = products + task * kp * cp
