@@ -59,42 +59,28 @@ package enum ShortProduct {
     }
 
     /// C[rows×16] (+)= A·B over `depth` steps: A packed (16 per step), B one strip's rows (16 per step). One
-    /// accumulator per row, each an independent FMA chain; compiled for 4, 8, 12 and 16 rows, so F(4,3)'s 4-tile
+    /// accumulator per row, each an independent FMA chain; specialised for 4, 8, 12 and 16 rows, so F(4,3)'s 4-tile
     /// products on 7×7 images do not pay for 16.
     static func shortKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                             c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
         switch rows {
-        case ...4: shortKernel4(depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-        case ...8: shortKernel8(depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-        case ...12: shortKernel12(depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-        default: shortKernel16(depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
+        case ...4: shortKernel(Compiled<4>(), depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
+        case ...8: shortKernel(Compiled<8>(), depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
+        case ...12:
+            shortKernel(Compiled<12>(), depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
+        default:
+            shortKernel(Compiled<16>(), depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
         }
     }
 
-    @inline(never) static func shortKernel4(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                            c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
-        shortKernel(4, depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-    }
+    /// A row count known at compile time: each `shortKernel(Compiled<N>(), …)` call is its own specialised copy.
+    struct Compiled<let N: Int> {}
 
-    @inline(never) static func shortKernel8(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                            c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
-        shortKernel(8, depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-    }
-
-    @inline(never) static func shortKernel12(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                             c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
-        shortKernel(12, depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-    }
-
-    @inline(never) static func shortKernel16(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                             c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
-        shortKernel(16, depth: depth, a: a, b: b, c: c, ldc: ldc, rows: rows, accumulate: accumulate)
-    }
-
-    /// The kernel for up to `compiled` rows (a multiple of 4, a constant after inlining).
-    @inline(__always)
-    static func shortKernel(_ compiled: Int, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                            c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
+    /// The kernel for up to N rows (a multiple of 4).
+    @inline(never)
+    static func shortKernel<let N: Int>(_: Compiled<N>, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool) {
+        let compiled = N
         var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
         var c6 = Vector(), c7 = Vector(), c8 = Vector(), c9 = Vector(), c10 = Vector(), c11 = Vector()
         var c12 = Vector(), c13 = Vector(), c14 = Vector(), c15 = Vector()

@@ -368,34 +368,17 @@ enum DepthwiseChannelGradientKernel {
     /// core. The same sums in the same order, so the same bits.
     @inline(never) static func sliding3x3(_ a: Arguments) {
         let (gradient, input, rows, columns, steps, sums, sumRowStride) = a
-        var a00 = Vector(), a01 = Vector(), a02 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector()
-        var a20 = Vector(), a21 = Vector(), a22 = Vector()
+        var sliding = Sliding3x3Sums()
         let tapRow = steps.tapRow
         for oy in 0..<rows {
-            let g = gradient + oy &* steps.gradientRow
             let x0 = input + oy &* steps.inputRow
             let (x1, x2) = (x0 + tapRow, x0 + 2 &* tapRow)
-            // Taps (r, 0) and (r, 1) of the current position, carried from the previous one.
-            var (p00, p01) = (loadVector(x0), loadVector(x0 + 16))
-            var (p10, p11) = (loadVector(x1), loadVector(x1 + 16))
-            var (p20, p21) = (loadVector(x2), loadVector(x2 + 16))
-            for ox in 0..<columns {
-                let d = loadVector(g + ox &* 16)
-                let next = (ox &+ 2) &* 16
-                let (n0, n1, n2) = (loadVector(x0 + next), loadVector(x1 + next), loadVector(x2 + next))
-                a00.addProduct(d, p00); a01.addProduct(d, p01); a02.addProduct(d, n0)
-                a10.addProduct(d, p10); a11.addProduct(d, p11); a12.addProduct(d, n1)
-                a20.addProduct(d, p20); a21.addProduct(d, p21); a22.addProduct(d, n2)
-                (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
-            }
+            // Taps (r, 0) and (r, 1) of the first position; tap (r, 2) of position ox is column ox + 2.
+            _ = sliding.slide(gradient: gradient + oy &* steps.gradientRow, x0, x1, x2, lead: 2, count: columns,
+                              carried: (loadVector(x0), loadVector(x0 + 16), loadVector(x1), loadVector(x1 + 16),
+                                        loadVector(x2), loadVector(x2 + 16)))
         }
-        @inline(__always) func finish(_ r: Int, _ s: Int, _ v: Vector) {
-            let target = sums + r &* sumRowStride + s &* 16
-            storeVector(loadVector(target) + v, target)
-        }
-        finish(0, 0, a00); finish(0, 1, a01); finish(0, 2, a02)
-        finish(1, 0, a10); finish(1, 1, a11); finish(1, 2, a12)
-        finish(2, 0, a20); finish(2, 1, a21); finish(2, 2, a22)
+        sliding.finish(into: sums, rowStride: sumRowStride)
     }
 
     /// `sliding3x3` on a 3×3 "same" layer (stride 1, padding 1) read in place from one nChw16c channel block: rows
@@ -406,8 +389,7 @@ enum DepthwiseChannelGradientKernel {
     static func slidingPadded3x3(gradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                  zeroRow: UnsafePointer<Float>, firstRow: Int, rows: Int, height: Int, width: Int,
                                  into sums: UnsafeMutablePointer<Float>) {
-        var a00 = Vector(), a01 = Vector(), a02 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector()
-        var a20 = Vector(), a21 = Vector(), a22 = Vector()
+        var sliding = Sliding3x3Sums()
         let rowFloats = width &* 16
         @inline(__always) func row(_ ih: Int) -> UnsafePointer<Float> {
             ih >= 0 && ih < height ? input + ih &* rowFloats : zeroRow
@@ -416,30 +398,15 @@ enum DepthwiseChannelGradientKernel {
             let g = gradient + oy &* rowFloats
             let y = firstRow &+ oy
             let (x0, x1, x2) = (row(y &- 1), row(y), row(y &+ 1))
-            var (p00, p01) = (Vector(), loadVector(x0))
-            var (p10, p11) = (Vector(), loadVector(x1))
-            var (p20, p21) = (Vector(), loadVector(x2))
-            for ox in 0..<(width &- 1) {
-                let d = loadVector(g + ox &* 16)
-                let next = (ox &+ 1) &* 16
-                let (n0, n1, n2) = (loadVector(x0 + next), loadVector(x1 + next), loadVector(x2 + next))
-                a00.addProduct(d, p00); a01.addProduct(d, p01); a02.addProduct(d, n0)
-                a10.addProduct(d, p10); a11.addProduct(d, p11); a12.addProduct(d, n1)
-                a20.addProduct(d, p20); a21.addProduct(d, p21); a22.addProduct(d, n2)
-                (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
-            }
+            // Tap (r, 0) of the first position is the padding column; tap (r, 2) of position ox is column ox + 1.
+            let zero = Vector()
+            let last = sliding.slide(gradient: g, x0, x1, x2, lead: 1, count: width &- 1,
+                                     carried: (zero, loadVector(x0), zero, loadVector(x1), zero, loadVector(x2)))
             // The last position: its right-hand taps read the padding column.
-            let d = loadVector(g + (width &- 1) &* 16), zero = Vector()
-            a00.addProduct(d, p00); a01.addProduct(d, p01); a02.addProduct(d, zero)
-            a10.addProduct(d, p10); a11.addProduct(d, p11); a12.addProduct(d, zero)
-            a20.addProduct(d, p20); a21.addProduct(d, p21); a22.addProduct(d, zero)
+            sliding.add(loadVector(g + (width &- 1) &* 16), last.0, last.1, zero, last.2, last.3, zero, last.4, last.5,
+                        zero)
         }
-        @inline(__always) func finish(_ t: Int, _ v: Vector) {
-            let target = sums + t &* 16
-            storeVector(loadVector(target) + v, target)
-        }
-        finish(0, a00); finish(1, a01); finish(2, a02); finish(3, a10); finish(4, a11); finish(5, a12)
-        finish(6, a20); finish(7, a21); finish(8, a22)
+        sliding.finish(into: sums, rowStride: 3 * 16)
     }
 
     @inline(never) static func whole3x3(_ a: Arguments) {
@@ -530,5 +497,51 @@ enum DepthwiseChannelGradientKernel {
         finish(22, a22)
         finish(23, a23)
         finish(24, a24)
+    }
+}
+
+/// The nine running sums of a stride-1 3×3 piece and the row step of the sliding kernels: along a row, the input
+/// vector of tap (r, 2) at position ox is that of tap (r, 1) at ox + 1 and of tap (r, 0) at ox + 2, so each is loaded
+/// once and carried. Inlined, the sums stay in registers.
+struct Sliding3x3Sums {
+    typealias Vector = SIMD16<Float>
+    typealias Carried = (Vector, Vector, Vector, Vector, Vector, Vector)
+    var a00 = Vector(), a01 = Vector(), a02 = Vector(), a10 = Vector(), a11 = Vector(), a12 = Vector()
+    var a20 = Vector(), a21 = Vector(), a22 = Vector()
+
+    /// Positions 0..<count of one output row (dy vectors from `gradient`): `carried` holds taps (r, 0) and (r, 1) of
+    /// position 0 for rows r = 0, 1, 2, and tap (r, 2) of position ox is the vector at `x_r + (ox + lead)·16`.
+    /// Returns the carried taps of position `count`.
+    @inline(__always)
+    mutating func slide(gradient: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                        _ x2: UnsafePointer<Float>, lead: Int, count: Int, carried: Carried) -> Carried {
+        var (p00, p01, p10, p11, p20, p21) = carried
+        for ox in 0..<count {
+            let next = (ox &+ lead) &* 16
+            let (n0, n1, n2) = (loadVector(x0 + next), loadVector(x1 + next), loadVector(x2 + next))
+            add(loadVector(gradient + ox &* 16), p00, p01, n0, p10, p11, n1, p20, p21, n2)
+            (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
+        }
+        return (p00, p01, p10, p11, p20, p21)
+    }
+
+    /// One position: dy vector d times its nine taps' input vectors, row by row.
+    @inline(__always)
+    mutating func add(_ d: Vector, _ x00: Vector, _ x01: Vector, _ x02: Vector, _ x10: Vector, _ x11: Vector,
+                      _ x12: Vector, _ x20: Vector, _ x21: Vector, _ x22: Vector) {
+        a00.addProduct(d, x00); a01.addProduct(d, x01); a02.addProduct(d, x02)
+        a10.addProduct(d, x10); a11.addProduct(d, x11); a12.addProduct(d, x12)
+        a20.addProduct(d, x20); a21.addProduct(d, x21); a22.addProduct(d, x22)
+    }
+
+    /// sums[r·rowStride + s·16] += a_rs.
+    @inline(__always)
+    func finish(into sums: UnsafeMutablePointer<Float>, rowStride: Int) {
+        @inline(__always) func put(_ r: Int, _ s: Int, _ v: Vector) {
+            let target = sums + r &* rowStride + s &* 16
+            storeVector(loadVector(target) + v, target)
+        }
+        put(0, 0, a00); put(0, 1, a01); put(0, 2, a02); put(1, 0, a10); put(1, 1, a11); put(1, 2, a12)
+        put(2, 0, a20); put(2, 1, a21); put(2, 2, a22)
     }
 }
