@@ -1,6 +1,6 @@
 import ConvLabCore
 
-/// C[m×n] = A[m×k]·B for products of at most 16 rows whose B is read from L3 once per call — a Winograd point's
+/// C[m×n] = A[m×k]·B for products of few rows (Winograd takes it for 9–16) whose B is read from L3 once per call — a Winograd point's
 /// filter transform on a small image (ResNet-50's 512-channel 7×7 layer: 16 tiles × 512 × 512 per point, a 1 MiB
 /// B per 8 MFLOP). The 6×64 kernel reads such a B in three 6-row passes, the first from L3 and the other two from
 /// cache, so the stream from L3 stops and starts; measured there at 86 µs per point on one Intel core against 55 µs
@@ -20,24 +20,32 @@ package enum ShortProduct {
     /// Floats of `scratch` a short product of depth k needs: A packed as k×16 (row t of step p at 16·p + t).
     package static func scratchFloats(k: Int) -> Int { k * maxRows }
 
-    /// C[m×n] = A·B with m ≤ 16, n a multiple of 16, B as n/16 strips of k×16 floats (strip j holds columns
-    /// 16j..<16j+16), C's rows `ldc` apart; overwrites C.
-    package static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                                      bStrips: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                      scratch: UnsafeMutablePointer<Float>) {
-        precondition(m > 0 && m <= maxRows && n % 16 == 0, "ShortProduct: m ≤ 16 rows and n a multiple of 16")
-        packShortA(a, lda: lda, rows: m, depth: k, into: scratch)
-        let a = UnsafePointer(scratch)
-        var column = 0
-        while column < n {
-            let strip = bStrips + column * k
-            var p0 = 0
-            while p0 < k {
-                shortKernel(depth: min(kSum, k - p0), a: a + p0 * maxRows, b: strip + p0 * 16, c: c + column,
-                            ldc: ldc, rows: m, accumulate: p0 > 0)
-                p0 += kSum
+    /// C[m × 16·strips] = A·B, B as `strips` strips of k×16 floats (strip j holds columns 16j..<16j+16), C's rows
+    /// `ldc` apart; overwrites C. Rows go through the kernel 16 at a time (Winograd passes 9–16: one pass over B).
+    package static func multiply(m: Int, strips: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 bStrips: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                 scratch: UnsafeMutablePointer<Float>) {
+        var first = 0
+        while first < m {
+            let rows = min(maxRows, m - first)
+            let target = c + first * ldc
+            guard k > 0 else {
+                for i in 0..<rows { (target + i * ldc).update(repeating: 0, count: strips * 16) }
+                first += rows
+                continue
             }
-            column += 16
+            packShortA(a + first * lda, lda: lda, rows: rows, depth: k, into: scratch)
+            let packed = UnsafePointer(scratch)
+            for strip in 0..<strips {
+                let b = bStrips + strip * 16 * k
+                var p0 = 0
+                while p0 < k {
+                    shortKernel(depth: min(kSum, k - p0), a: packed + p0 * maxRows, b: b + p0 * 16,
+                                c: target + strip * 16, ldc: ldc, rows: rows, accumulate: p0 > 0)
+                    p0 += kSum
+                }
+            }
+            first += rows
         }
     }
 

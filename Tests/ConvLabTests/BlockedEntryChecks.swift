@@ -54,6 +54,22 @@ enum BlockedEntryChecks {
         #expect(zeroLanes, "\(pass) \(d): lanes past the last channel are not zero")
     }
 
+    /// `expectBlockedWeightGradientMatchesNCHW` for the direct backend's backward-weights plan of each shape, at 1, 2
+    /// and 3 threads in turn, operands seeded from `seed` on; returns which schedules ran (split reduction or not).
+    @discardableResult
+    static func expectDirectWeightGradientsMatchNCHW(_ shapes: [ConvolutionDescriptor], seed: UInt64,
+                                                     inputLayout: TensorLayout) throws -> Set<Bool> {
+        var schedules = Set<Bool>()
+        for (index, d) in shapes.enumerated() {
+            let (x, _, dy) = try operands(d, seed: UInt64(index) + seed)
+            let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
+                                                    options: PlanOptions(threads: 1 + index % 3))
+            schedules.insert(try expectBlockedWeightGradientMatchesNCHW(plan, x: x, gradOutput: dy,
+                                                                        inputLayout: inputLayout))
+        }
+        return schedules
+    }
+
     /// A backward-weights plan's blocked entry on `d`: it exists and reads x in `inputLayout`, agrees with the
     /// reference, and gives the NCHW entry's dw bit for bit (the arithmetic is shared; only how x and dy are read
     /// differs). Returns whether the plan splits the reduction (its schedule).

@@ -94,14 +94,8 @@ import Testing
         // dw beyond an eighth of L2 (the channel split): 1024 → 256 at 7².
         shapes.append(try ConvolutionDescriptor(inputChannels: 1024, inputHeight: 7, inputWidth: 7,
                                                 outputChannels: 256, kernelHeight: 1, kernelWidth: 1))
-        var schedules = Set<Bool>()
-        for (index, d) in shapes.enumerated() {
-            let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 700)
-            let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
-                                                    options: PlanOptions(threads: 1 + index % 3))
-            schedules.insert(try BlockedEntryChecks.expectBlockedWeightGradientMatchesNCHW(
-                plan, x: x, gradOutput: dy, inputLayout: .nChw16c))
-        }
+        let schedules = try BlockedEntryChecks.expectDirectWeightGradientsMatchNCHW(shapes, seed: 700,
+                                                                                    inputLayout: .nChw16c)
         #expect(schedules == [true, false], "both schedules: \(schedules)")
         let padded = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
                                                kernelHeight: 3, kernelWidth: 3, padding: .same)

@@ -126,14 +126,8 @@ import Testing
         // A dw too large for the reduction split (4 × 11 × 11 × 160): the channel split reads blocked dy too.
         shapes.append(try ConvolutionDescriptor(inputChannels: 4, inputHeight: 30, inputWidth: 30, outputChannels: 150,
                                                 kernelHeight: 11, kernelWidth: 11, strideHeight: 2, strideWidth: 2))
-        var schedules = Set<Bool>()
-        for (index, d) in shapes.enumerated() {
-            let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 500)
-            let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil,
-                                                    options: PlanOptions(threads: 1 + index % 3))
-            schedules.insert(try BlockedEntryChecks.expectBlockedWeightGradientMatchesNCHW(
-                plan, x: x, gradOutput: dy, inputLayout: .nchw))
-        }
+        let schedules = try BlockedEntryChecks.expectDirectWeightGradientsMatchNCHW(shapes, seed: 500,
+                                                                                    inputLayout: .nchw)
         #expect(schedules == [true, false], "both schedules: \(schedules)")
     }
 

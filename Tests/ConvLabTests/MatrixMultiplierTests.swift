@@ -150,13 +150,14 @@ import Testing
         #expect(report.maxRelativeError <= report.errorBound * 50, "\(engine): \(report)")
     }
 
-    /// The short product (≤ 16 rows, B in 16-column strips; Winograd's small-image point products) gives the native
-    /// engine's bits — its summation order is the engine's — on every row count its four kernels cover, depths
-    /// across and between the 128-step summation blocks, and leaves C's columns past n untouched.
+    /// The short product (rows 16 at a time, B in 16-column strips; Winograd's small-image point products) gives the
+    /// native engine's bits — its summation order is the engine's — on every row count its four kernels cover, more
+    /// than 16 rows, depths across and between the 128-step summation blocks, and leaves C's columns past n untouched.
     @Test func shortProductMatchesTheNativeEngineBitForBit() throws {
         let native = MatrixEngine.native.makeMultiplier()
         for (index, (m, n, k)) in [(1, 16, 1), (3, 48, 17), (4, 16, 128), (5, 32, 129), (8, 80, 300), (9, 16, 256),
-                                   (12, 48, 130), (13, 64, 512), (16, 32, 77), (16, 96, 385)].enumerated() {
+                                   (12, 48, 130), (13, 64, 512), (16, 32, 77), (16, 96, 385),
+                                   (21, 32, 140), (40, 16, 9)].enumerated() {
             let (lda, ldc) = (k + 3, n + 5)
             let a = try Tensor<Float>.random(shape: [m, lda], seed: UInt64(300 + index)).scalars
             let b = try Tensor<Float>.random(shape: [k, n], seed: UInt64(400 + index)).scalars
@@ -175,7 +176,7 @@ import Testing
                     strips.withUnsafeBufferPointer { strips in
                         short.withUnsafeMutableBufferPointer { c in
                             scratch.withUnsafeMutableBufferPointer { scratch in
-                                ShortProduct.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
+                                ShortProduct.multiply(m: m, strips: n / 16, k: k, a: a.baseAddress!, lda: lda,
                                                       bStrips: strips.baseAddress!, c: c.baseAddress!, ldc: ldc,
                                                       scratch: scratch.baseAddress!)
                             }

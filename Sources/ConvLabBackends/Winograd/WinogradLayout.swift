@@ -38,7 +38,7 @@ struct WinogradLayout: Sendable {
     /// The filter transforms of one point are stored as strips of this many columns (K), each C×width contiguous, so
     /// a GEMM reads its B as one sequential stream: 16 for short products (`usesShortProducts`), else 64 — the native
     /// kernel's width, and 2–6% faster than K-wide rows on ResNet/VGG 3×3 layers (alternated runs, Intel).
-    let filterStripColumns: Int
+    var filterStripColumns: Int { usesShortProducts ? 16 : 64 }
     /// The engine is native and every GEMM of the schedule has 9–16 rows (tiles): `ShortProduct`, one pass over B.
     /// ResNet-50's 256-channel 14² layer, F(4,3) in 16-tile products: 0.53 → 0.38 ms (Intel, 2 threads, alternated
     /// runs). On 4-tile products (F(4,3) and F(6,3) on 7²) the 6×64 kernel already reads B once and was 5% faster.
@@ -121,7 +121,6 @@ struct WinogradLayout: Sendable {
                                                      workers: workers, what: what))
         }
         usesShortProducts = options.matrixEngine == .native && (9...ShortProduct.maxRows).contains(productRows)
-        filterStripColumns = usesShortProducts ? 16 : 64
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: limit)
 
         let tiles = Double(geometry.tilesPerImage * d.batch * d.groups)
