@@ -148,6 +148,12 @@ public struct ConvolutionDescriptor: Hashable, Sendable, CustomStringConvertible
     public var outputWidth: Int { (paddedWidth - kernelExtentWidth) / strideWidth + 1 }
     /// Padded input rows that `rows` consecutive output rows read: (rows − 1)·sh + extentH.
     public func inputRows(forOutputRows rows: Int) -> Int { (rows - 1) * strideHeight + kernelExtentHeight }
+    /// The kernel rows r whose input row oy·sh − pt + r·dh lies inside the image for output row `oy`: the others read
+    /// padding, so kernels that skip zero products sum only these.
+    package func kernelRowsInside(outputRow oy: Int) -> Range<Int> {
+        validOutputRange(outputSize: kernelHeight, stride: dilationHeight, offset: oy * strideHeight - padding.top,
+                         inputSize: inputHeight)
+    }
 
     public var inputShape: [Int] { [batch, inputChannels, inputHeight, inputWidth] }
     public var weightShape: [Int] { [outputChannels, channelsPerGroup, kernelHeight, kernelWidth] }

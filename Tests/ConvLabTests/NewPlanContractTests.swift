@@ -62,13 +62,15 @@ import Testing
         ("direct", ChannelBlockedDepthwiseTests.depthwise(2, 20, 9, 9, 3, 3, stride: (2, 2))),
         ("direct", ChannelBlockedDepthwiseTests.depthwise(1, 48, 14, 14, 5, 5)),
         ("direct", ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 3)),  // rows plan + blocked entry
+        ("direct", ChannelBlockedDepthwiseTests.spanning[0]),
     ]
 
     @Test(arguments: contractCases.indices)
     func sameBitsAtEveryThreadCountConcurrentlyAndOverPoisonedWorkspace(index: Int) throws {
         let (name, d) = Self.contractCases[index]
         let backend = try BackendRegistry.backend(named: name)
-        #expect(["pointwise transposed", "fully connected", "depthwise channel-blocked", "depthwise rows"]
+        #expect(["pointwise transposed", "fully connected", "depthwise channel-blocked",
+          "depthwise channel-blocked, width-spanning", "depthwise rows"]
                     .contains(try backend.describe(d, options: PlanOptions()).variant), "\(name) \(d)")
         let x = try Tensor<Float>.random(shape: d.inputShape, distribution: .uniform(low: -1, high: 1), seed: 21)
         let w = try Tensor<Float>.random(shape: d.weightShape, distribution: .uniform(low: -1, high: 1), seed: 22)
