@@ -102,7 +102,23 @@ public enum ChannelBlocking {
                         }
                     }
                     Transpose16.transpose(rows, stride: 16, into: columns, stride: 16)
-                    for lane in 0..<channels { (planes + lane * planeStride).update(from: columns + lane * 16, count: count) }
+                    guard planeStride == count && channels > 1 else {
+                        for lane in 0..<channels {
+                            (planes + lane * planeStride).update(from: columns + lane * 16, count: count)
+                        }
+                        return
+                    }
+                    // The planes are one contiguous run (a weight gradient's [channel][tap]): lanes stored as whole
+                    // vectors whose tails the next lanes' stores overwrite, as long as the vector ends inside this
+                    // block's run; the last lanes copied exactly. Sixteen small copies cost as much as the 3×3
+                    // depthwise sums they wrote out.
+                    let run = channels * count
+                    var lane = 0
+                    while lane < channels && lane * count + 16 <= run {
+                        storeVector(loadVector(columns + lane * 16), planes + lane * count)
+                        lane += 1
+                    }
+                    for lane in lane..<channels { (planes + lane * count).update(from: columns + lane * 16, count: count) }
                 }
             }
             return

@@ -86,7 +86,7 @@ import Testing
 /// nChw16c: blocking round-trips, zero lanes past C, and the depthwise plan's blocked entry point gives the float64
 /// reference's answer (checked after unblocking) and zero in the output's padding lanes.
 @Suite struct ChannelBlockedLayoutTests {
-    @Test(arguments: [(1, 16, 7, 7), (2, 20, 5, 3), (1, 33, 1, 17), (3, 1, 4, 4)])
+    @Test(arguments: [(1, 16, 7, 7), (2, 20, 5, 3), (1, 33, 1, 17), (3, 1, 4, 4), (2, 35, 1, 1), (1, 18, 2, 3)])
     func blockingRoundTrips(shape: (Int, Int, Int, Int)) throws {
         let (n, c, h, w) = shape
         let x = try Tensor<Float>.random(shape: [n, c, h, w], distribution: .uniform(low: -1, high: 1), seed: 3)

@@ -192,21 +192,49 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         }
     }
 
-    /// Positions of a row one at a time (the last few of a row read in place, where a block of 8 would read past the
-    /// tensor), the same sums in the same (r, s) order.
-    private func convolvePositions(_ positions: Range<Int>, _ rows: UnsafePointer<Float>,
-                                   _ weights: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>,
-                                   _ steps: RowSteps, R: Int, S: Int, weightRow: Int) {
-        for position in positions {
-            var a = Vector()
-            for r in 0..<R {
-                for s in 0..<S {
-                    a.addProduct(loadVector(rows + position * steps.stride + r * steps.rowStep + s * steps.dilation),
-                                 loadVector(weights + r * weightRow + s * 16))
-                }
-            }
-            storeVector(a, target + position * 16)
+    /// A run of fewer than 8 positions of a row (a region read in place narrower than a block), N = `count`
+    /// accumulators: the same sums in the same (r, s) order as `convolveRow`, without reading past the region.
+    private func convolveShort(count: Int, _ rows: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                               _ target: UnsafeMutablePointer<Float>, _ steps: RowSteps, R: Int, S: Int) {
+        let weightRow = descriptor.kernelWidth * 16
+        switch count {
+        case 1: Self.convolveShort(Compiled<1>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        case 2: Self.convolveShort(Compiled<2>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        case 3: Self.convolveShort(Compiled<3>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        case 4: Self.convolveShort(Compiled<4>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        case 5: Self.convolveShort(Compiled<5>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        case 6: Self.convolveShort(Compiled<6>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
+        default: Self.convolveShort(Compiled<7>(), rows, weights, target, steps, R: R, S: S, weightRow: weightRow)
         }
+    }
+
+    @inline(never)
+    private static func convolveShort<let N: Int>(_: Compiled<N>, _ rows: UnsafePointer<Float>,
+                                                  _ weights: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>,
+                                                  _ steps: RowSteps, R: Int, S: Int, weightRow: Int) {
+        let count = N
+        let step = steps.stride
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector(), a6 = Vector()
+        for r in 0..<R {
+            for s in 0..<S {
+                let p = rows + r * steps.rowStep + s * steps.dilation
+                let b = loadVector(weights + r * weightRow + s * 16)
+                a0.addProduct(loadVector(p), b)
+                if count > 1 { a1.addProduct(loadVector(p + step), b) }
+                if count > 2 { a2.addProduct(loadVector(p + 2 * step), b) }
+                if count > 3 { a3.addProduct(loadVector(p + 3 * step), b) }
+                if count > 4 { a4.addProduct(loadVector(p + 4 * step), b) }
+                if count > 5 { a5.addProduct(loadVector(p + 5 * step), b) }
+                if count > 6 { a6.addProduct(loadVector(p + 6 * step), b) }
+            }
+        }
+        storeVector(a0, target)
+        if count > 1 { storeVector(a1, target + 16) }
+        if count > 2 { storeVector(a2, target + 32) }
+        if count > 3 { storeVector(a3, target + 48) }
+        if count > 4 { storeVector(a4, target + 64) }
+        if count > 5 { storeVector(a5, target + 80) }
+        if count > 6 { storeVector(a6, target + 96) }
     }
 
     /// One band of a layer whose kernel spans the image's width (`ChannelBlockedDepthwiseGeometry.spansWidth`): every
@@ -318,8 +346,12 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             let rows = band.clamped(to: rowRun.outputs)
             for columnRun in g.regions.columnRuns {
                 let (columns, taps) = (columnRun.outputs, (rows: rowRun.taps, columns: columnRun.taps))
-                // Whole blocks of 8 through the unrolled row loops, then the row's last positions one at a time.
-                let blocks = RowSteps(width: columns.count / 8 * 8, stride: step, dilation: dilation, rowStep: rowStep)
+                // Whole blocks of 8 through the unrolled row loops, then one more block of 8 that ends at the region's
+                // end (it recomputes up to 7 outputs: the same sums, the same bits); runs narrower than 8 positions
+                // with as many accumulators as positions. Nothing reads past the region's inputs.
+                let count = columns.count
+                let blocks = RowSteps(width: count / 8 * 8, stride: step, dilation: dilation, rowStep: rowStep)
+                let lastBlock = RowSteps(width: 8, stride: step, dilation: dilation, rowStep: rowStep)
                 let w = weights + (taps.rows.lowerBound * S + taps.columns.lowerBound) * 16
                 for oy in rows {
                     let target = output + (oy * Wo + columns.lowerBound) * 16
@@ -330,9 +362,16 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                     let first = input + ((oy * d.strideHeight - d.padding.top + taps.rows.lowerBound * d.dilationHeight)
                                          * W + columns.lowerBound * d.strideWidth - d.padding.left
                                          + taps.columns.lowerBound * d.dilationWidth) * 16
-                    convolveRow(first, w, target, blocks, R: taps.rows.count, S: taps.columns.count)
-                    convolvePositions(blocks.width..<columns.count, first, w, target, blocks, R: taps.rows.count,
-                                      S: taps.columns.count, weightRow: S * 16)
+                    let (boxRows, boxColumns) = (taps.rows.count, taps.columns.count)
+                    if count < 8 {
+                        convolveShort(count: count, first, w, target, blocks, R: boxRows, S: boxColumns)
+                        continue
+                    }
+                    convolveRow(first, w, target, blocks, R: boxRows, S: boxColumns)
+                    if count % 8 != 0 {
+                        convolveRow(first + (count - 8) * step, w, target + (count - 8) * 16, lastBlock, R: boxRows,
+                                    S: boxColumns)
+                    }
                 }
             }
         }
