@@ -74,8 +74,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                          padded: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
         let rows = min(g.bandRows, d.outputHeight - firstRow)
-        if g.spansWidth {
-            runSpanningBand(n: n, block: block, band: firstRow..<(firstRow + rows), x: x, y: y, layout: layout,
+        if g.spansWidth || g.slides3x3 {
+            runUnpaddedBand(n: n, block: block, band: firstRow..<(firstRow + rows), x: x, y: y, layout: layout,
                             weights: weights, stage: stage, results: padded)
             return
         }
@@ -237,19 +237,20 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         if count > 6 { storeVector(a6, target + 96) }
     }
 
-    /// One band of a layer whose kernel spans the image's width (`ChannelBlockedDepthwiseGeometry.spansWidth`): every
-    /// input column of every input row inside the kernel's reach feeds every output of the row, so the row is summed
-    /// input position by input position — one load of x, then one FMA per output column with the weight at
-    /// s = ix + pl − ox — and only the products with real input are computed (RepLKNet's 13×13 on 7×7 maps: 49 of the
-    /// 169 taps per output, where the padded band computes all 169). Each output still sums its taps in (r, s) order.
-    /// x is read in place (nChw16c) or from its rows transposed into the stage; the outputs go to the output block's
-    /// rows or, for NCHW, through `results` back into 16 planes.
-    private func runSpanningBand(n: Int, block: Int, band: Range<Int>, x: UnsafePointer<Float>,
+    /// One band read from unpadded rows, the padding implied: 3×3 layers with one padding row and column on every side
+    /// (`Sliding3x3Depthwise`), or a layer whose kernel spans the image's width
+    /// (`ChannelBlockedDepthwiseGeometry.spansWidth`): there every input column of every input row inside the
+    /// kernel's reach feeds every output of the row, so the row is summed input position by input position — one load
+    /// of x, then one FMA per output column with the weight at s = ix + pl − ox — and only the products with real input
+    /// are computed (RepLKNet's 13×13 on 7×7 maps: 49 of the 169 taps per output, where the padded band computes all
+    /// 169). Each output still sums its taps in (r, s) order. x is read in place (nChw16c) or from its rows transposed
+    /// into the stage; the outputs go to the output block's rows or, for NCHW, through `results` back into 16 planes.
+    private func runUnpaddedBand(n: Int, block: Int, band: Range<Int>, x: UnsafePointer<Float>,
                                  y: UnsafeMutablePointer<Float>, layout: TensorLayout, weights: UnsafePointer<Float>,
                                  stage: UnsafeMutablePointer<Float>, results: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
-        let (H, W, Wo, S) = (d.inputHeight, d.inputWidth, d.outputWidth, d.kernelWidth)
-        let (top, left) = (d.padding.top, d.padding.left)
+        let (H, W, Wo) = (d.inputHeight, d.inputWidth, d.outputWidth)
+        let top = d.padding.top
         let (firstChannel, channels) = (block * 16, min(16, d.inputChannels - block * 16))
         // Input rows [lo, hi) are the ones the band's outputs read, as [row − lo][column][16].
         let lo = max(0, band.lowerBound - top)
@@ -267,6 +268,24 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             source = x + ((n * g.channelBlocks + block) * H + lo) * W * 16
             target = y + ((n * g.channelBlocks + block) * outputPlane + band.lowerBound * Wo) * 16
         }
+        if g.slides3x3 {
+            Sliding3x3Depthwise.run(band: band, rows: source, firstRow: lo, height: H, width: W, weights: weights,
+                                    target: target)
+        } else {
+            spanRows(band, source: source, firstRow: lo, weights: weights, target: target)
+        }
+        guard layout == .nchw else { return }
+        ChannelBlocking.fromBlocked(results, count: band.count * Wo, channels: channels,
+                                    into: y + (n * d.outputChannels + firstChannel) * outputPlane + band.lowerBound * Wo,
+                                    planeStride: outputPlane)
+    }
+
+    /// The band's rows of a width-spanning layer, from input rows [lo, …) of `source`.
+    private func spanRows(_ band: Range<Int>, source: UnsafePointer<Float>, firstRow lo: Int,
+                          weights: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (W, Wo, S) = (d.inputWidth, d.outputWidth, d.kernelWidth)
+        let (top, left) = (d.padding.top, d.padding.left)
         for oy in band {
             let row = target + (oy - band.lowerBound) * Wo * 16
             let taps = d.kernelRowsInside(outputRow: oy)
@@ -289,10 +308,6 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             default: Self.spanRow(Compiled<8>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
             }
         }
-        guard layout == .nchw else { return }
-        ChannelBlocking.fromBlocked(results, count: band.count * Wo, channels: channels,
-                                    into: y + (n * d.outputChannels + firstChannel) * outputPlane + band.lowerBound * Wo,
-                                    planeStride: outputPlane)
     }
 
     /// An output-column count known at compile time: `spanRow(Compiled<N>(), …)` is its own copy, N accumulators.
@@ -397,9 +412,12 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// How nChw16c tensors are read in place (or, where that does not pay, through the padded band).
     let regions: DepthwiseRegions
     /// Whether every input column reaches every output column (stride and dilation 1, at most 8 output columns,
-    /// pl ≥ Wo − 1 and W + pl ≤ S: a kernel at least as wide as the image, centred): then rows are summed input
-    /// position by input position over the real input only (`runSpanningBand`), on both layouts.
+    /// pl ≥ Wo − 1 and W + pl ≤ S: a kernel at least as wide as the image, centred) and the layer does not slide: then
+    /// rows are summed input position by input position over the real input only (`runUnpaddedBand`), on both
+    /// layouts.
     let spansWidth: Bool
+    /// Whether rows are summed by `Sliding3x3Depthwise` (3×3, stride 1, padding 1 all round), on both layouts.
+    let slides3x3: Bool
     /// Whether the padded band's rows skip kernel rows that read padding rows (kernels of 5 rows and more).
     var clipsRows: Bool { descriptor.kernelHeight >= 5 }
     let summary: PlanDescription
@@ -424,7 +442,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         taps = d.kernelHeight * d.kernelWidth
         band = DepthwiseBand(descriptor: d)
         regions = DepthwiseRegions(descriptor: d)
-        spansWidth = d.isStrideOne && d.isUndilated && d.outputWidth <= 8 && d.padding.left >= d.outputWidth - 1
+        slides3x3 = Sliding3x3Depthwise.applies(to: d)
+        spansWidth = !slides3x3 && d.isStrideOne && d.isUndilated && d.outputWidth <= 8 && d.padding.left >= d.outputWidth - 1
             && d.inputWidth + d.padding.left <= d.kernelWidth
         slackFloats = 7 * d.strideWidth * 16
         // A band's buffers: the stage holds max(input rows × W, output rows × Wo) positions, the padded band its rows
@@ -461,13 +480,15 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         let rowTaps = d.kernelHeight < 5 ? d.outputHeight * d.kernelHeight
             : (0..<d.outputHeight).reduce(0) { $0 + d.kernelRowsInside(outputRow: $1).count }
         let computedPerPlane = spansWidth ? rowTaps * d.inputWidth * d.outputWidth
+            : slides3x3 ? rowTaps * (3 * d.outputWidth - 2)
             : regions.readsInPlace ? d.outputHeight * d.outputWidth * taps
             : rowTaps * d.kernelWidth * ((d.outputWidth + 7) / 8 * 8)
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(computedPerPlane)
         // As for the row plan, long sums pay off while the band of 16 channels they read stays in cache (here: L2).
         let fitsCache = paddedCount * MemoryLayout<Float>.stride <= MachineCaches.current.level2Bytes / 2
         summary = PlanDescription(
-            backend: "direct", variant: spansWidth ? "depthwise channel-blocked, width-spanning" : "depthwise channel-blocked",
+            backend: "direct",
+            variant: "depthwise channel-blocked" + (spansWidth ? ", width-spanning" : slides3x3 ? ", sliding 3x3" : ""),
             errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
