@@ -28,22 +28,25 @@ import Testing
         depthwise(1, 64, 112, 112, 3, 3, stride: (2, 2)),               // a 56-wide strided output
     ] + spanning + sliding
 
-    /// 3×3 with one padding row and column all round, summed by sliding along the input columns: 1- and 2-wide images,
-    /// rows cut into blocks of 5 + 4, 7 + 6 and 6 × 5 columns, one-row images, batch and partial channel blocks.
+    /// 3×3, 5×5 and 7×7 padded to keep their size, summed by sliding along the input columns: images narrower than
+    /// the padding, rows cut into blocks of 5 + 4, 7 + 6 and 6 × 5 columns, images shorter than the kernel, batch and
+    /// partial channel blocks.
     static let sliding: [ConvolutionDescriptor] = [
         depthwise(2, 20, 1, 1, 3, 3), depthwise(1, 33, 2, 9, 3, 3), depthwise(3, 16, 13, 13, 3, 3),
-        depthwise(1, 40, 5, 30, 3, 3), depthwise(1, 16, 28, 2, 3, 3),
+        depthwise(1, 40, 5, 30, 3, 3), depthwise(1, 16, 28, 2, 3, 3), depthwise(2, 20, 9, 13, 5, 5),
+        depthwise(1, 16, 2, 2, 5, 5), depthwise(2, 16, 7, 7, 7, 7), depthwise(1, 33, 3, 17, 7, 7),
     ]
 
-    /// The sliding rows run on every 3×3 stride-1 layer padded by one all round, on both layouts, and on no other.
-    @Test func slidingRowsRunOnThreeByThreePaddedByOne() throws {
-        for d in Self.sliding + [Self.depthwise(1, 960, 7, 7, 3, 3)] {
+    /// The sliding rows run on every 3×3, 5×5 and 7×7 stride-1 layer padded to keep its size, and on no other.
+    @Test func slidingRowsRunOnSizeKeepingOddKernels() throws {
+        for d in Self.sliding + [Self.depthwise(1, 960, 7, 7, 3, 3), Self.depthwise(1, 1152, 7, 7, 5, 5)] {
             #expect(try DirectBackend().describe(d, options: PlanOptions()).variant
-                        == "depthwise channel-blocked, sliding 3x3", "\(d)")
+                        == "depthwise channel-blocked, sliding \(d.kernelHeight)x\(d.kernelWidth)", "\(d)")
         }
         for d in [Self.depthwise(1, 64, 14, 14, 3, 3, padding: .valid), Self.depthwise(1, 64, 14, 14, 3, 3,
                       padding: .explicit(Padding(top: 1, bottom: 1, left: 1, right: 0))),
-                  Self.depthwise(1, 64, 14, 14, 3, 3, stride: (2, 2)), Self.depthwise(1, 64, 14, 14, 3, 3, dilation: (2, 2))] {
+                  Self.depthwise(1, 64, 14, 14, 3, 3, stride: (2, 2)), Self.depthwise(1, 64, 14, 14, 3, 3, dilation: (2, 2)),
+                  Self.depthwise(1, 64, 14, 14, 5, 3), Self.depthwise(1, 64, 14, 14, 9, 9)] {
             #expect(try DirectBackend().describe(d, options: PlanOptions()).variant == "depthwise channel-blocked", "\(d)")
         }
     }
@@ -65,16 +68,17 @@ import Testing
             #expect(try DirectBackend().describe(d, options: PlanOptions()).variant
                         == "depthwise channel-blocked, width-spanning", "\(d)")
         }
-        for d in [Self.depthwise(1, 64, 7, 7, 5, 5), Self.depthwise(1, 64, 7, 7, 13, 13, padding: .explicit(
+        for d in [Self.depthwise(1, 64, 7, 7, 5, 3), Self.depthwise(1, 64, 7, 7, 13, 13, padding: .explicit(
                       Padding(top: 6, bottom: 6, left: 5, right: 7))), Self.depthwise(1, 64, 9, 9, 13, 13)] {
             #expect(try DirectBackend().describe(d, options: PlanOptions()).variant == "depthwise channel-blocked", "\(d)")
         }
     }
 
     /// Backward-data of a stride-1 depthwise layer is the forward plan on the rotated kernel: RepLKNet's 13×13 on 7×7
-    /// maps spans there too, and 3×3 padded by one slides.
+    /// maps spans there too, and size-keeping 3×3 and 7×7 slide.
     @Test(arguments: [(depthwise(2, 32, 7, 7, 13, 13), "width-spanning"), (depthwise(1, 20, 5, 3, 7, 9, padding: .explicit(
-        Padding(top: 3, bottom: 2, left: 5, right: 4))), "width-spanning"), (depthwise(2, 40, 14, 13, 3, 3), "sliding 3x3")])
+        Padding(top: 3, bottom: 2, left: 5, right: 4))), "width-spanning"), (depthwise(2, 40, 14, 13, 3, 3), "sliding 3x3"),
+        (depthwise(1, 24, 9, 11, 7, 7), "sliding 7x7")])
     func implicitPaddingBackwardDataAgreesWithTheReference(d: ConvolutionDescriptor, kernel: String) throws {
         #expect(try DirectBackend().describe(d, pass: .backwardData, options: PlanOptions()).variant
                     .contains(kernel), "\(d)")

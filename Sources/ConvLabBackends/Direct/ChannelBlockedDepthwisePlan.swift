@@ -74,7 +74,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                          padded: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
         let rows = min(g.bandRows, d.outputHeight - firstRow)
-        if g.spansWidth || g.slides3x3 {
+        if g.spansWidth || g.slides {
             runUnpaddedBand(n: n, block: block, band: firstRow..<(firstRow + rows), x: x, y: y, layout: layout,
                             weights: weights, stage: stage, results: padded)
             return
@@ -237,8 +237,8 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         if count > 6 { storeVector(a6, target + 96) }
     }
 
-    /// One band read from unpadded rows, the padding implied: 3×3 layers with one padding row and column on every side
-    /// (`Sliding3x3Depthwise`), or a layer whose kernel spans the image's width
+    /// One band read from unpadded rows, the padding implied: 3×3, 5×5 and 7×7 layers padded to keep their size
+    /// (`SlidingDepthwise`), or a layer whose kernel spans the image's width
     /// (`ChannelBlockedDepthwiseGeometry.spansWidth`): there every input column of every input row inside the
     /// kernel's reach feeds every output of the row, so the row is summed input position by input position — one load
     /// of x, then one FMA per output column with the weight at s = ix + pl − ox — and only the products with real input
@@ -268,9 +268,9 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             source = x + ((n * g.channelBlocks + block) * H + lo) * W * 16
             target = y + ((n * g.channelBlocks + block) * outputPlane + band.lowerBound * Wo) * 16
         }
-        if g.slides3x3 {
-            Sliding3x3Depthwise.run(band: band, rows: source, firstRow: lo, height: H, width: W, weights: weights,
-                                    target: target)
+        if g.slides {
+            SlidingDepthwise.run(kernel: d.kernelWidth, band: band, rows: source, firstRow: lo, height: H, width: W,
+                                 weights: weights, target: target)
         } else {
             spanRows(band, source: source, firstRow: lo, weights: weights, target: target)
         }
@@ -416,8 +416,9 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// rows are summed input position by input position over the real input only (`runUnpaddedBand`), on both
     /// layouts.
     let spansWidth: Bool
-    /// Whether rows are summed by `Sliding3x3Depthwise` (3×3, stride 1, padding 1 all round), on both layouts.
-    let slides3x3: Bool
+    /// Whether rows are summed by `SlidingDepthwise` (3×3, 5×5 or 7×7, stride 1, size-keeping padding), on both
+    /// layouts.
+    let slides: Bool
     /// Whether the padded band's rows skip kernel rows that read padding rows (kernels of 5 rows and more).
     var clipsRows: Bool { descriptor.kernelHeight >= 5 }
     let summary: PlanDescription
@@ -442,9 +443,9 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         taps = d.kernelHeight * d.kernelWidth
         band = DepthwiseBand(descriptor: d)
         regions = DepthwiseRegions(descriptor: d)
-        slides3x3 = Sliding3x3Depthwise.applies(to: d)
-        spansWidth = !slides3x3 && d.isStrideOne && d.isUndilated && d.outputWidth <= 8 && d.padding.left >= d.outputWidth - 1
-            && d.inputWidth + d.padding.left <= d.kernelWidth
+        slides = SlidingDepthwise.applies(to: d)
+        spansWidth = !slides && d.isStrideOne && d.isUndilated && d.outputWidth <= 8
+            && d.padding.left >= d.outputWidth - 1 && d.inputWidth + d.padding.left <= d.kernelWidth
         slackFloats = 7 * d.strideWidth * 16
         // A band's buffers: the stage holds max(input rows × W, output rows × Wo) positions, the padded band its rows
         // × paddedWidth, 64 bytes per position. Bands are as tall as fits in half of L2 (the other half streams the
@@ -480,7 +481,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         let rowTaps = d.kernelHeight < 5 ? d.outputHeight * d.kernelHeight
             : (0..<d.outputHeight).reduce(0) { $0 + d.kernelRowsInside(outputRow: $1).count }
         let computedPerPlane = spansWidth ? rowTaps * d.inputWidth * d.outputWidth
-            : slides3x3 ? rowTaps * (3 * d.outputWidth - 2)
+            : slides ? rowTaps * (d.kernelWidth * d.outputWidth - (d.kernelWidth * d.kernelWidth - 1) / 4)
             : regions.readsInPlace ? d.outputHeight * d.outputWidth * taps
             : rowTaps * d.kernelWidth * ((d.outputWidth + 7) / 8 * 8)
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(computedPerPlane)
@@ -488,7 +489,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         let fitsCache = paddedCount * MemoryLayout<Float>.stride <= MachineCaches.current.level2Bytes / 2
         summary = PlanDescription(
             backend: "direct",
-            variant: "depthwise channel-blocked" + (spansWidth ? ", width-spanning" : slides3x3 ? ", sliding 3x3" : ""),
+            variant: "depthwise channel-blocked"
+                + (spansWidth ? ", width-spanning" : slides ? ", sliding \(d.kernelHeight)x\(d.kernelWidth)" : ""),
             errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d),
             workspaceBytes: layout.byteCount, persistentBytes: channelBlocks * taps * 64,
