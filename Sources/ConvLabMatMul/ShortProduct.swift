@@ -81,9 +81,6 @@ package enum ShortProduct {
         }
     }
 
-    /// A row count known at compile time: each `shortKernel(Compiled<N>(), …)` call is its own specialised copy.
-    struct Compiled<let N: Int> {}
-
     /// The kernel for up to N rows (a multiple of 4).
     @inline(never)
     static func shortKernel<let N: Int>(_: Compiled<N>, depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,

@@ -10,10 +10,12 @@ import ConvLabCore
 /// (`executeBlocked`) reads those rows as they are; lays them into a zero-padded band buffer; computes 8 output
 /// positions at a time as Σ over (r, s) of w[r][s] ⊙ x[…] (one load and one FMA per tap and position, 16 channels
 /// each); and transposes the band back into the 16 output planes (or writes the blocked rows). Every buffer is a
-/// slice of the worker's workspace sized to stay in L2. On nChw16c tensors whose interior (the outputs every tap of
-/// which reads the image) holds most of the outputs, nothing is copied: the band is computed region by region in
-/// place (`DepthwiseRegions`), each output summing the taps of its region's box. Each output is summed in (r, s)
-/// order, so the bits do not depend on the thread count.
+/// slice of the worker's workspace sized to stay in L2. Two shapes skip the padded band and its zero products: 3×3,
+/// 5×5 and 7×7 kernels padded to keep the size slide along the unpadded rows (`SlidingDepthwise`), and kernels as
+/// wide as the image sum each row input position by input position (`SpanningDepthwise`). Otherwise, on nChw16c
+/// tensors whose interior (the outputs every tap of which reads the image) holds most of the outputs, nothing is
+/// copied: the band is computed region by region in place (`DepthwiseRegions`), each output summing the taps of its
+/// region's box. Each output is summed in (r, s) order, so the bits do not depend on the thread count.
 struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseGeometry
@@ -237,14 +239,10 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
         if count > 6 { storeVector(a6, target + 96) }
     }
 
-    /// One band read from unpadded rows, the padding implied: 3×3, 5×5 and 7×7 layers padded to keep their size
-    /// (`SlidingDepthwise`), or a layer whose kernel spans the image's width
-    /// (`ChannelBlockedDepthwiseGeometry.spansWidth`): there every input column of every input row inside the
-    /// kernel's reach feeds every output of the row, so the row is summed input position by input position — one load
-    /// of x, then one FMA per output column with the weight at s = ix + pl − ox — and only the products with real input
-    /// are computed (RepLKNet's 13×13 on 7×7 maps: 49 of the 169 taps per output, where the padded band computes all
-    /// 169). Each output still sums its taps in (r, s) order. x is read in place (nChw16c) or from its rows transposed
-    /// into the stage; the outputs go to the output block's rows or, for NCHW, through `results` back into 16 planes.
+    /// One band read from unpadded rows, the padding implied and never multiplied: 3×3, 5×5 and 7×7 layers padded to
+    /// keep their size (`SlidingDepthwise`), or a kernel that spans the image's width (`SpanningDepthwise`). x is read
+    /// in place (nChw16c) or from its rows transposed into the stage; the outputs go to the output block's rows or, for
+    /// NCHW, through `results` back into 16 planes.
     private func runUnpaddedBand(n: Int, block: Int, band: Range<Int>, x: UnsafePointer<Float>,
                                  y: UnsafeMutablePointer<Float>, layout: TensorLayout, weights: UnsafePointer<Float>,
                                  stage: UnsafeMutablePointer<Float>, results: UnsafeMutablePointer<Float>) {
@@ -272,79 +270,12 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
             SlidingDepthwise.run(kernel: d.kernelWidth, band: band, rows: source, firstRow: lo, height: H, width: W,
                                  weights: weights, target: target)
         } else {
-            spanRows(band, source: source, firstRow: lo, weights: weights, target: target)
+            SpanningDepthwise.run(d, band: band, rows: source, firstRow: lo, weights: weights, target: target)
         }
         guard layout == .nchw else { return }
         ChannelBlocking.fromBlocked(results, count: band.count * Wo, channels: channels,
                                     into: y + (n * d.outputChannels + firstChannel) * outputPlane + band.lowerBound * Wo,
                                     planeStride: outputPlane)
-    }
-
-    /// The band's rows of a width-spanning layer, from input rows [lo, …) of `source`.
-    private func spanRows(_ band: Range<Int>, source: UnsafePointer<Float>, firstRow lo: Int,
-                          weights: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>) {
-        let d = descriptor
-        let (W, Wo, S) = (d.inputWidth, d.outputWidth, d.kernelWidth)
-        let (top, left) = (d.padding.top, d.padding.left)
-        for oy in band {
-            let row = target + (oy - band.lowerBound) * Wo * 16
-            let taps = d.kernelRowsInside(outputRow: oy)
-            guard !taps.isEmpty && W > 0 else {
-                zeroFloats(row, count: Wo * 16)
-                continue
-            }
-            let firstInputRow = oy - top + taps.lowerBound
-            let rows = source + (firstInputRow - lo) * W * 16
-            // Weight (r, s) for input column ix and output ox: s = ix + pl − ox, so row r's weights from pl on.
-            let w = weights + (taps.lowerBound * S + left) * 16
-            switch Wo {
-            case 1: Self.spanRow(Compiled<1>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 2: Self.spanRow(Compiled<2>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 3: Self.spanRow(Compiled<3>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 4: Self.spanRow(Compiled<4>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 5: Self.spanRow(Compiled<5>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 6: Self.spanRow(Compiled<6>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            case 7: Self.spanRow(Compiled<7>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            default: Self.spanRow(Compiled<8>(), rows, w, row, inputRows: taps.count, width: W, kernelWidth: S)
-            }
-        }
-    }
-
-    /// An output-column count known at compile time: `spanRow(Compiled<N>(), …)` is its own copy, N accumulators.
-    struct Compiled<let N: Int> {}
-
-    /// One output row of N ≤ 8 columns of a width-spanning layer: for each input row and column, one x load and N
-    /// FMAs, output ox with the weight N·0 … at `weights + ix·16 − ox·16` (s = ix + pl − ox; `weights` starts at s = pl
-    /// of the first kernel row read, rows `kernelWidth` taps apart). N independent chains.
-    @inline(never)
-    static func spanRow<let N: Int>(_: Compiled<N>, _ rows: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
-                                    _ target: UnsafeMutablePointer<Float>, inputRows: Int, width: Int, kernelWidth: Int) {
-        let count = N
-        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
-        var a4 = Vector(), a5 = Vector(), a6 = Vector(), a7 = Vector()
-        for i in 0..<inputRows {
-            let (x, w) = (rows + i * width * 16, weights + i * kernelWidth * 16)
-            for ix in 0..<width {
-                let v = loadVector(x + ix * 16)
-                let p = w + ix * 16
-                a0.addProduct(v, loadVector(p))
-                if count > 1 { a1.addProduct(v, loadVector(p - 16)) }
-                if count > 2 { a2.addProduct(v, loadVector(p - 32)) }
-                if count > 3 { a3.addProduct(v, loadVector(p - 48)) }
-                if count > 4 { a4.addProduct(v, loadVector(p - 64)) }
-                if count > 5 { a5.addProduct(v, loadVector(p - 80)) }
-                if count > 6 { a6.addProduct(v, loadVector(p - 96)) }
-                if count > 7 { a7.addProduct(v, loadVector(p - 112)) }
-            }
-        }
-        storeVector(a0, target)
-        if count > 1 { storeVector(a1, target + 16) }
-        if count > 2 { storeVector(a2, target + 32) }
-        if count > 3 { storeVector(a3, target + 48) }
-        if count > 4 { storeVector(a4, target + 64) }
-        if count > 5 { storeVector(a5, target + 80) }
-        if count > 6 { storeVector(a6, target + 96) }
-        if count > 7 { storeVector(a7, target + 112) }
     }
 
     /// One band on nChw16c tensors, read in place (`DepthwiseRegions`): each region's outputs sum the taps of its box,
@@ -411,10 +342,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     let padded: WorkspaceRegion<Float>
     /// How nChw16c tensors are read in place (or, where that does not pay, through the padded band).
     let regions: DepthwiseRegions
-    /// Whether every input column reaches every output column (stride and dilation 1, at most 8 output columns,
-    /// pl ≥ Wo − 1 and W + pl ≤ S: a kernel at least as wide as the image, centred) and the layer does not slide: then
-    /// rows are summed input position by input position over the real input only (`runUnpaddedBand`), on both
-    /// layouts.
+    /// Whether rows are summed by `SpanningDepthwise` (a kernel as wide as the image, where the layer does not slide),
+    /// on both layouts.
     let spansWidth: Bool
     /// Whether rows are summed by `SlidingDepthwise` (3×3, 5×5 or 7×7, stride 1, size-keeping padding), on both
     /// layouts.
@@ -444,8 +373,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
         band = DepthwiseBand(descriptor: d)
         regions = DepthwiseRegions(descriptor: d)
         slides = SlidingDepthwise.applies(to: d)
-        spansWidth = !slides && d.isStrideOne && d.isUndilated && d.outputWidth <= 8
-            && d.padding.left >= d.outputWidth - 1 && d.inputWidth + d.padding.left <= d.kernelWidth
+        spansWidth = !slides && SpanningDepthwise.applies(to: d)
         slackFloats = 7 * d.strideWidth * 16
         // A band's buffers: the stage holds max(input rows × W, output rows × Wo) positions, the padded band its rows
         // × paddedWidth, 64 bytes per position. Bands are as tall as fits in half of L2 (the other half streams the

@@ -43,9 +43,6 @@ enum SlidingDepthwise {
         let width: Int
     }
 
-    /// A size known at compile time: `slide(Compiled<K>(), Compiled<N>(), …)` is its own copy for kernel K, N outputs.
-    struct Compiled<let N: Int> {}
-
     private static func slide(_ kernel: Int, _ count: Int, band: Range<Int>, columns: Range<Int>, _ rows: Rows,
                               _ weights: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>) {
         switch kernel {
