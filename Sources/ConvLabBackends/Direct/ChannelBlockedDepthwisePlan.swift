@@ -180,16 +180,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                     a6.addProduct(loadVector(p + 6 * step), b); a7.addProduct(loadVector(p + 7 * step), b)
                 }
             }
-            let t = target + ox * 16
-            let count = min(8, steps.width - ox)
-            storeVector(a0, t)
-            if count > 1 { storeVector(a1, t + 16) }
-            if count > 2 { storeVector(a2, t + 32) }
-            if count > 3 { storeVector(a3, t + 48) }
-            if count > 4 { storeVector(a4, t + 64) }
-            if count > 5 { storeVector(a5, t + 80) }
-            if count > 6 { storeVector(a6, t + 96) }
-            if count > 7 { storeVector(a7, t + 112) }
+            storeAccumulators(min(8, steps.width - ox), (a0, a1, a2, a3, a4, a5, a6, a7), to: target + ox * 16)
             ox += 8
         }
     }
@@ -230,13 +221,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
                 if count > 6 { a6.addProduct(loadVector(p + 6 * step), b) }
             }
         }
-        storeVector(a0, target)
-        if count > 1 { storeVector(a1, target + 16) }
-        if count > 2 { storeVector(a2, target + 32) }
-        if count > 3 { storeVector(a3, target + 48) }
-        if count > 4 { storeVector(a4, target + 64) }
-        if count > 5 { storeVector(a5, target + 80) }
-        if count > 6 { storeVector(a6, target + 96) }
+        storeAccumulators(count, (a0, a1, a2, a3, a4, a5, a6, Vector()), to: target)
     }
 
     /// One band read from unpadded rows, the padding implied and never multiplied: 3×3, 5×5 and 7×7 layers padded to

@@ -130,3 +130,20 @@ struct DepthwiseRegions: Sendable {
             >= Self.minimumInteriorShare * Double(d.outputHeight * d.outputWidth)
     }
 }
+
+/// Stores the first `count` (≤ 8) of eight accumulators, consecutive positions of one [position][16 lanes] row from
+/// `target`: the end of every position-blocked depthwise kernel (a row's last block, a short run, a block narrower than
+/// 8). Inlined, with a constant count the branches fold.
+@inline(__always)
+func storeAccumulators(_ count: Int, _ a: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>,
+                                          SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
+                       to target: UnsafeMutablePointer<Float>) {
+    storeVector(a.0, target)
+    if count > 1 { storeVector(a.1, target + 16) }
+    if count > 2 { storeVector(a.2, target + 32) }
+    if count > 3 { storeVector(a.3, target + 48) }
+    if count > 4 { storeVector(a.4, target + 64) }
+    if count > 5 { storeVector(a.5, target + 80) }
+    if count > 6 { storeVector(a.6, target + 96) }
+    if count > 7 { storeVector(a.7, target + 112) }
+}

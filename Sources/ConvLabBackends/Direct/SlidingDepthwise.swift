@@ -133,15 +133,7 @@ enum SlidingDepthwise {
                     column(-3); column(-2); column(-1); column(0); column(1); column(2); column(3); column(4)
                     column(5); column(6); column(7); column(8); column(9); column(10)
                 }
-                let t = output + c0 &* 16
-                storeVector(a0, t)
-                if count > 1 { storeVector(a1, t + 16) }
-                if count > 2 { storeVector(a2, t + 32) }
-                if count > 3 { storeVector(a3, t + 48) }
-                if count > 4 { storeVector(a4, t + 64) }
-                if count > 5 { storeVector(a5, t + 80) }
-                if count > 6 { storeVector(a6, t + 96) }
-                if count > 7 { storeVector(a7, t + 112) }
+                storeAccumulators(count, (a0, a1, a2, a3, a4, a5, a6, a7), to: output + c0 &* 16)
                 c0 &+= count
             }
         }

@@ -72,13 +72,6 @@ enum SpanningDepthwise {
                 if count > 7 { a7.addProduct(v, loadVector(p - 112)) }
             }
         }
-        storeVector(a0, target)
-        if count > 1 { storeVector(a1, target + 16) }
-        if count > 2 { storeVector(a2, target + 32) }
-        if count > 3 { storeVector(a3, target + 48) }
-        if count > 4 { storeVector(a4, target + 64) }
-        if count > 5 { storeVector(a5, target + 80) }
-        if count > 6 { storeVector(a6, target + 96) }
-        if count > 7 { storeVector(a7, target + 112) }
+        storeAccumulators(count, (a0, a1, a2, a3, a4, a5, a6, a7), to: target)
     }
 }
