@@ -6,8 +6,9 @@ import ConvLabCore
 /// channel-blocked depthwise plan.
 ///
 /// The padded band it replaces copied every input row into a zero-bordered buffer and then loaded each input vector
-/// once per tap (9 loads per 8 FMAs); on 7×7 and 14×14 maps the copy cost as much as the sums. Here a block of up to 8 outputs of a row keeps its accumulators and one kernel row's S weight vectors in
-/// registers and slides along the input columns: each input vector is loaded once per kernel row and feeds every
+/// once per tap (9 loads per 8 FMAs); on 7×7 and 14×14 maps the copy cost as much as the sums. Here a block of up to 8
+/// outputs of a row keeps its accumulators and one kernel row's S weight vectors in registers (3×3: all nine, for the
+/// whole band) and slides along the input columns: each input vector is loaded once per kernel row and feeds every
 /// output of the block that reads it, with the weight of its tap. Padding is implied: kernel rows above or below the
 /// image and columns left and right of it are skipped, not multiplied by zero. Each output still sums its taps in
 /// (r, s) order, the padded band's order without its zero products.
