@@ -39,6 +39,13 @@ import Testing
                                                  padding: .same))
         result.append(try! ConvolutionDescriptor(inputChannels: 20, inputHeight: 9, inputWidth: 14, outputChannels: 90,
                                                  kernelHeight: 2, kernelWidth: 3, padding: .same))
+        // Rows of several tiles: input channels in chunks of 16 (the group's 3×3 weights for a chunk in L1), 5 of them
+        // with a partial last one, at stride 1 and 2.
+        result.append(try! ConvolutionDescriptor(inputChannels: 72, inputHeight: 11, inputWidth: 26, outputChannels: 80,
+                                                 kernelHeight: 3, kernelWidth: 3, padding: .same))
+        result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 72, inputHeight: 16, inputWidth: 35,
+                                                 outputChannels: 48, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                                                 strideWidth: 2, padding: .valid))
         return result
     }()
 

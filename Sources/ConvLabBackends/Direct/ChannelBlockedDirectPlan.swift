@@ -144,9 +144,18 @@ struct ChannelBlockedDirectGeometry: Sendable {
         // A row's last tile reads up to 23 positions past the row (strided: 23 steps).
         tailFloats = 24 * d.strideWidth * 16
         let float = MemoryLayout<Float>.stride
-        // A chunk: one tile's input for every tap (R rows of 24 steps plus the kernel's reach) in half of L1.
+        // A chunk: one tile's input for every tap (R rows of 24 steps plus the kernel's reach) in half of L1. Where a
+        // row takes several register tiles, each of them reads the group's weights for the chunk (chunk × R·S × 64
+        // lanes) again, so the chunk is also cut until those fit two thirds of L1 (16 channels of a 3×3 kernel):
+        // measured on the Intel kind, one thread, 1.06–1.10× on 3×3 layers with 17–56-wide rows (ResNet-50's
+        // 128-channel 3×3 at 28² and at 56²/2, Inception's 288 → 384 at 35²/2, 64 channels at 56²); rows that are one
+        // tile (14 wide, 2 × 14) were 5% slower with it and keep the input-sized chunk.
         let tileColumns = 23 * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
-        chunkChannels = max(16, caches.level1DataBytes / 2 / (d.kernelHeight * tileColumns * float) / 16 * 16)
+        let inputChunk = max(16, caches.level1DataBytes / 2 / (d.kernelHeight * tileColumns * float) / 16 * 16)
+        let tiling = blockedRowTiling(blocks: min(4, outputBlocks), width: d.outputWidth)
+        let tilesPerRow = (d.outputWidth + tiling.columns - 1) / tiling.columns
+        let weightChunk = max(16, caches.level1DataBytes * 2 / 3 / (d.kernelHeight * d.kernelWidth * 64 * float) / 16 * 16)
+        chunkChannels = tilesPerRow > 1 ? min(inputChunk, weightChunk) : inputChunk
         // Tasks: ranges of output rows × ranges of groups (`BlockedTaskSplit`), from one row range and weight panels in
         // a quarter of L2.
         let panelBytes = d.kernelHeight * d.kernelWidth * d.inputChannels * 64 * float
