@@ -100,11 +100,16 @@ import Testing
         }
     }
 
-    /// The row plan keeps what it is faster at (rows of ≥ 48 outputs at stride 1) and layers of few channels.
+    /// The row plan keeps what it is faster at (rows of ≥ 48 outputs at stride 1 that do not slide) and layers of few
+    /// channels; wide rows that slide take the channel-blocked plan.
     @Test func rowPlanKeepsWideRowsAndFewChannels() throws {
-        for d in [Self.depthwise(1, 32, 112, 112, 3, 3), Self.depthwise(1, 8, 28, 28, 3, 3)] {
-            #expect(!(try DirectBackend().describe(d, options: PlanOptions()).variant.hasPrefix("depthwise channel-blocked")))
+        for d in [Self.depthwise(1, 32, 112, 112, 3, 3, dilation: (2, 2)), Self.depthwise(1, 32, 60, 70, 3, 5),
+                  Self.depthwise(1, 8, 28, 28, 3, 3)] {
+            #expect(!(try DirectBackend().describe(d, options: PlanOptions()).variant.hasPrefix("depthwise channel-blocked")),
+                    "\(d)")
         }
+        #expect(try DirectBackend().describe(Self.depthwise(1, 32, 112, 112, 3, 3), options: PlanOptions()).variant
+                    == "depthwise channel-blocked, sliding 3x3")
     }
 }
 
@@ -130,9 +135,10 @@ import Testing
         #expect(throws: ConvLabError.self) { try ChannelBlocking.unblocked(blocked, channels: c + 16) }
     }
 
-    /// Wide stride-1 rows run the row plan on NCHW and the channel-blocked plan on nChw16c; with the shapes above whose
-    /// interior holds 85% of the outputs or more, and the last three here, nChw16c x is read in place (region by
-    /// region: padding past the kernel's reach leaves zero outputs, asymmetric padding, stride, dilation, 1×7 rows).
+    /// Wide rows on nChw16c: the first two slide (3×3 and 5×5, as on NCHW); the others run the row plan on NCHW, and
+    /// on nChw16c read x in place region by region (31×31 at 56², and the last three: padding past the kernel's reach
+    /// leaves zero outputs, asymmetric padding, stride, dilation, 1×7 rows), as do the strided shapes above whose
+    /// interior holds 85% of the outputs or more.
     static let wideRows = [ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 3),
                            ChannelBlockedDepthwiseTests.depthwise(2, 20, 20, 50, 5, 5),
                            ChannelBlockedDepthwiseTests.depthwise(1, 16, 56, 56, 31, 31),

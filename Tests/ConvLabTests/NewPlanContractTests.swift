@@ -61,7 +61,7 @@ import Testing
         ("im2col", pointwise(1, 48, 13, 13, 184, stride: 2)),
         ("direct", ChannelBlockedDepthwiseTests.depthwise(2, 20, 9, 9, 3, 3, stride: (2, 2))),
         ("direct", ChannelBlockedDepthwiseTests.depthwise(1, 48, 14, 14, 5, 5)),
-        ("direct", ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 3)),  // rows plan + blocked entry
+        ("direct", ChannelBlockedDepthwiseTests.depthwise(1, 32, 60, 70, 3, 5)),  // rows plan + blocked entry
         ("direct", ChannelBlockedDepthwiseTests.spanning[0]),
     ]
 

@@ -341,9 +341,12 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// any padding, dilation and batch, where the row plan does not fill its 64-wide blocks: at stride > 1 (it does
     /// not apply) and on rows of fewer than 48 outputs (under 3/4 of a block). Measured on the Intel kind, 2 threads:
     /// 28-wide rows 0.063 vs 0.085 ms (192 channels) and 0.11 vs 0.16 (240 channels, 5×5); at 56 and 112 the row
-    /// plan wins (0.125 vs 0.18 and 0.155 ms), its transposes-free loads reused across four output rows.
+    /// plan won against the padded band (0.125 vs 0.18 and 0.155 ms), its transposes-free loads reused across four
+    /// output rows. Against the sliding rows (`SlidingDepthwise`) it loses at every width, so layers that slide take
+    /// this plan on NCHW too (A/B, NCHW, 2 threads: 144 channels at 56² 0.108 → 0.093 ms, 32 at 112² 0.099 → 0.084,
+    /// ConvNeXt's 7×7 at 56² 0.158 → 0.143).
     static func applies(to d: ConvolutionDescriptor) -> Bool {
-        supports(d) && (!d.isStrideOne || d.outputWidth < 48)
+        supports(d) && (!d.isStrideOne || d.outputWidth < 48 || SlidingDepthwise.applies(to: d))
     }
 
     /// Whether the plan can run `d` at all (then it also serves the row plan's nChw16c entry point).
