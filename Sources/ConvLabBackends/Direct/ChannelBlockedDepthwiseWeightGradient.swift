@@ -87,9 +87,11 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
     /// fewer than 48 outputs, or with 25 taps or more; wider stride-1 rows of smaller kernels keep the row plan, which
     /// needs no transposes. Measured on the Intel kind, 2 threads, against the row plan: 3×3 on 56-112 px 1.2-2.2×
     /// slower, 5×5 on 56² (96 channels) 1.4× faster, ConvNeXt's 7×7 on 56² 1.9×, RepLKNet's 31×31 on 56² 1.8×.
+    /// (Its own rule, not the forward plan's: the forward's sliding rows win at every width, this pass's kernels do
+    /// not — taking 3×3 at 56² and 112² here measured 1.07–1.10× slower.)
     static func applies(to d: ConvolutionDescriptor) -> Bool {
-        ChannelBlockedDepthwiseGeometry.applies(to: d)
-            || (ChannelBlockedDepthwiseGeometry.supports(d) && d.kernelHeight * d.kernelWidth >= 25)
+        ChannelBlockedDepthwiseGeometry.supports(d)
+            && (!d.isStrideOne || d.outputWidth < 48 || d.kernelHeight * d.kernelWidth >= 25)
     }
 
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
