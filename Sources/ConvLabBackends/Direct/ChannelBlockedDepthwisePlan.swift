@@ -334,7 +334,8 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// layouts.
     let slides: Bool
     /// Whether the padded band's rows skip kernel rows that read padding rows (kernels of 5 rows and more).
-    var clipsRows: Bool { descriptor.kernelHeight >= 5 }
+    var clipsRows: Bool { Self.clipsRows(descriptor) }
+    static func clipsRows(_ d: ConvolutionDescriptor) -> Bool { d.kernelHeight >= 5 }
     let summary: PlanDescription
 
     /// Depthwise with one output channel per group (K = C = G) and at least 16 channels (fewer leave lanes idle),
@@ -394,7 +395,7 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
                                  limit: options.limits.maxWorkspaceBytes)
         // Computed FLOPs: every output of every 16-lane block (zero lanes included), the taps each row computes: kernel
         // rows inside the image times the input columns (spanning) or the kernel's width on whole blocks of 8.
-        let rowTaps = d.kernelHeight < 5 ? d.outputHeight * d.kernelHeight
+        let rowTaps = !Self.clipsRows(d) ? d.outputHeight * d.kernelHeight
             : (0..<d.outputHeight).reduce(0) { $0 + d.kernelRowsInside(outputRow: $1).count }
         let computedPerPlane = spansWidth ? rowTaps * d.inputWidth * d.outputWidth
             : slides ? rowTaps * (d.kernelWidth * d.outputWidth - (d.kernelWidth * d.kernelWidth - 1) / 4)

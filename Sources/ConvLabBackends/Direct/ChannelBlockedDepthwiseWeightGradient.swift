@@ -137,8 +137,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
 
         let regions = DepthwiseRegions(descriptor: d)
         self.regions = regions
-        slidesInPlace = R == 3 && S == 3 && d.isStrideOne && d.isUndilated
-            && d.padding == Padding(top: 1, bottom: 1, left: 1, right: 1)
+        slidesInPlace = R == 3 && SlidingDepthwise.applies(to: d)
         regionPieces = regions.rowRuns.flatMap { rowRun in
             regions.columnRuns.map { Self.pieces(rows: rowRun.taps, columns: $0.taps) }
         }

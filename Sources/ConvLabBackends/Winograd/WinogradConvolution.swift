@@ -299,8 +299,8 @@ struct WinogradPlan: ConvolutionPlan {
         let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
         let w = filters + (g * geometry.points + point) * cp * kp
         if layout.usesShortProducts {
-            ShortProduct.multiply(m: count, strips: kp / 16, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp, bStrips: w,
-                                  c: m + (point * rows + firstRow) * kp, ldc: kp,
+            ShortProduct.multiply(m: count, strips: kp / 16, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
+                                  bStrips: w, c: m + (point * rows + firstRow) * kp, ldc: kp,
                                   scratch: scratch.baseAddress!.bindMemory(to: Float.self,
                                                                            capacity: ShortProduct.scratchFloats(k: cp)))
             return

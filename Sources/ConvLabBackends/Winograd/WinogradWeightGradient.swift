@@ -34,11 +34,24 @@ struct WinogradWeightGradientLayout: Sendable {
         /// and F(2,3) up to 128 channels), whose passes were bound by writing and re-reading the transformed tiles:
         /// VGG's 64-channel 224² layer spent 57% of its time in the transforms (8.25 → 6.45 ms, Intel, 2 threads).
         case slices(count: Int, chunkTileRows: Int)
+
+        /// Tile rows a pass or a chunk transforms at once.
+        var tileRows: Int {
+            switch self {
+            case .passes(let tileRows): tileRows
+            case .slices(_, let chunkTileRows): chunkTileRows
+            }
+        }
+
+        /// Copies of M: one per slice, or the one the passes add to.
+        var productCopies: Int {
+            if case .slices(let count, _) = self { count } else { 1 }
+        }
     }
 
     let schedule: Schedule
     /// Tile rows (of the whole batch) a pass or a chunk transforms at once.
-    let passTileRows: Int
+    var passTileRows: Int { schedule.tileRows }
     /// The slice count: fixed, not the thread count, so the bits do not depend on it (4 slices give 2 threads an
     /// even share; a slice's M is small where slices are taken).
     static let sliceCount = 4
@@ -88,16 +101,15 @@ struct WinogradWeightGradientLayout: Sendable {
         if groupProductBytes <= level2 / 2 && totalTileRows >= Self.sliceCount {
             let count = Self.sliceCount
             // Chunks in what M leaves of L2 (at least a tile row: VGG's 224² F(6,3) row is 1.2 MiB beside a 1 MiB M).
-            passTileRows = max(1, min((level2 - groupProductBytes) / groupTileRowBytes, totalTileRows / count))
-            schedule = .slices(count: count, chunkTileRows: passTileRows)
+            let chunkTileRows = max(1, min((level2 - groupProductBytes) / groupTileRowBytes, totalTileRows / count))
+            schedule = .slices(count: count, chunkTileRows: chunkTileRows)
         } else {
-            passTileRows = WinogradLayout.passTileRows(all: totalTileRows, bytesPerTileRow: bytesPerTileRow,
+            let tileRows = WinogradLayout.passTileRows(all: totalTileRows, bytesPerTileRow: bytesPerTileRow,
                                                        rereadPerPass: 2 * productBytes,
                                                        limit: options.limits.maxWorkspaceBytes)
-            schedule = .passes(tileRows: passTileRows)
+            schedule = .passes(tileRows: tileRows)
         }
-        let slices: Int
-        if case .slices(let count, _) = schedule { slices = count } else { slices = 1 }
+        let (passTileRows, slices) = (schedule.tileRows, schedule.productCopies)
         let rows = passTileRows * tileColumns
         let independent = d.groups * points
         workers = Parallel.workers(threads: threads, tasks: max(independent, d.groups * slices,
@@ -211,13 +223,7 @@ struct WinogradWeightGradientPlan: PassPlan {
                 // operand's 16-channel block for the pass's tile rows of one image: it blocks those rows once and
                 // transforms every tile row from cache. Tiles past the pass's rows are never read by the GEMMs.
                 var segments: [(n: Int, firstTileRow: Int, count: Int, local: Int)] = []
-                var row = first
-                while row < first + passRows {
-                    let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
-                    let count = min(xg.tileRows - tileRow, first + passRows - row)
-                    segments.append((n, tileRow, count, row - first))
-                    row += count
-                }
+                l.forEachImageSegment(of: first..<(first + passRows)) { segments.append(($0, $1, $2, $3)) }
                 let blocks = xg.channelBlocks + gg.channelBlocks
                 let segmentList = segments
                 measurePhase("input and gradient transforms", in: profile) {
@@ -290,6 +296,21 @@ struct WinogradWeightGradientPlan: PassPlan {
     }
 }
 
+extension WinogradWeightGradientLayout {
+    /// Tile rows `rows` of the batch (image after image) in runs within one image each: `body(n, first tile row of
+    /// image n, run length, the run's offset from rows.lowerBound)`. Passes and slices both transform by such runs.
+    func forEachImageSegment(of rows: Range<Int>, _ body: (Int, Int, Int, Int) -> Void) {
+        let perImage = inputGeometry.tileRows
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let (n, tileRow) = (row / perImage, row % perImage)
+            let count = min(perImage - tileRow, rows.upperBound - row)
+            body(n, tileRow, count, row - rows.lowerBound)
+            row += count
+        }
+    }
+}
+
 extension WinogradWeightGradientPlan {
     /// The slice schedule (`WinogradWeightGradientLayout.Schedule.slices`): task (g, s) runs slice s of group g chunk
     /// by chunk — blocks and transforms the chunk's tile rows of x and dy into the worker's buffers, then adds their
@@ -339,17 +360,12 @@ extension WinogradWeightGradientPlan {
                     let chunkRows = min(chunkTileRows, end - first)
                     let rows = chunkRows * columns
                     let t0 = stages.now()
-                    var row = first
-                    while row < first + chunkRows {
-                        let (n, tileRow) = (row / xg.tileRows, row % xg.tileRows)
-                        let segment = min(xg.tileRows - tileRow, first + chunkRows - row)
+                    l.forEachImageSegment(of: first..<(first + chunkRows)) { n, tileRow, segment, local in
                         transform(xg, x, blocked: l.blockedInput.pointer(in: workspace, worker: worker), into: input,
-                                  inputTransform, n: n, tileRow: tileRow, tileRows: segment, local: row - first,
-                                  rows: rows)
+                                  inputTransform, n: n, tileRow: tileRow, tileRows: segment, local: local, rows: rows)
                         transform(gg, dy, blocked: l.blockedGradient.pointer(in: workspace, worker: worker),
                                   into: gradient, gradientTransform, n: n, tileRow: tileRow, tileRows: segment,
-                                  local: row - first, rows: rows)
-                        row += segment
+                                  local: local, rows: rows)
                     }
                     let t1 = stages.now()
                     for point in 0..<points {
