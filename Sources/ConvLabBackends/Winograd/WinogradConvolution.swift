@@ -298,9 +298,10 @@ struct WinogradPlan: ConvolutionPlan {
                           scratch: UnsafeMutableRawBufferPointer) {
         let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
         let w = filters + (g * geometry.points + point) * cp * kp
+        let a = x + point * WinogradGeometry.pointStride(rows: rows, width: cp) + firstRow * cp
+        let c = m + point * WinogradGeometry.pointStride(rows: rows, width: kp) + firstRow * kp
         if layout.usesShortProducts {
-            ShortProduct.multiply(m: count, strips: kp / 16, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
-                                  bStrips: w, c: m + (point * rows + firstRow) * kp, ldc: kp,
+            ShortProduct.multiply(m: count, strips: kp / 16, k: cp, a: a, lda: cp, bStrips: w, c: c, ldc: kp,
                                   scratch: scratch.baseAddress!.bindMemory(to: Float.self,
                                                                            capacity: ShortProduct.scratchFloats(k: cp)))
             return
@@ -308,9 +309,8 @@ struct WinogradPlan: ConvolutionPlan {
         var first = 0
         while first < kp {
             let width = min(layout.filterStripColumns, kp - first)
-            multiplier.multiply(m: count, n: width, k: cp, a: x + (point * rows + firstRow) * cp, lda: cp,
-                                b: w + first * cp, ldb: width,
-                                c: m + (point * rows + firstRow) * kp + first, ldc: kp, accumulate: false,
+            multiplier.multiply(m: count, n: width, k: cp, a: a, lda: cp, b: w + first * cp, ldb: width,
+                                c: c + first, ldc: kp, accumulate: false,
                                 workspace: scratch)
             first += layout.filterStripColumns
         }
@@ -401,6 +401,8 @@ struct WinogradPlan: ConvolutionPlan {
             let passTileRows = min(tileRowsPerPass, totalTileRows - first)
             let rows = passTileRows * geometry.tileColumns
             let (cp, kp) = (geometry.paddedChannels, geometry.paddedOutputChannels)
+            let (groupX, groupM) = (points * WinogradGeometry.pointStride(rows: rows, width: cp),
+                                    points * WinogradGeometry.pointStride(rows: rows, width: kp))
             measurePhase("input transform", in: profile) {
                 Parallel.forEach(taskCount: d.groups * geometry.channelBlocks * passTileRows, threads: layout.workers) { worker, task in
                     let local = task % passTileRows
@@ -410,7 +412,7 @@ struct WinogradPlan: ConvolutionPlan {
                     let plane = blocked + ((n * d.groups + g) * geometry.channelBlocks + block) * blockedPlane
                     geometry.transformInput(patches: plane + tileRow * geometry.outputHeight * geometry.blockedRowFloats,
                                             block: block, firstRow: local * geometry.tileColumns,
-                                            x: transformed + g * points * rows * cp, rows: rows,
+                                            x: transformed + g * groupX, rows: rows,
                                             transform: inputTransform,
                                             scratch: b.transformScratch.pointer(in: p.workspace, worker: worker))
                 }
@@ -422,8 +424,7 @@ struct WinogradPlan: ConvolutionPlan {
                     let part = task % parts
                     let point = (task / parts) % points
                     let g = task / (parts * points)
-                    multiply(point: point, g: g, x: transformed + g * points * rows * cp,
-                             m: products + g * points * rows * kp, rows: rows, firstRow: part * rowsPerTask,
+                    multiply(point: point, g: g, x: transformed + g * groupX, m: products + g * groupM, rows: rows, firstRow: part * rowsPerTask,
                              count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
                              scratch: b.gemmScratch.bytes(in: p.workspace, worker: worker))
                 }
@@ -434,7 +435,7 @@ struct WinogradPlan: ConvolutionPlan {
                     let block = (task / passTileRows) % geometry.outputBlocks
                     let g = task / (passTileRows * geometry.outputBlocks)
                     let (n, tileRow) = ((first + local) / geometry.tileRows, (first + local) % geometry.tileRows)
-                    geometry.transformOutput(m: products + g * points * rows * kp, rows: rows,
+                    geometry.transformOutput(m: products + g * groupM, rows: rows,
                                              firstRow: local * geometry.tileColumns, block: block, tileRow: tileRow,
                                              transform: outputTransform,
                                              scratch: b.transformScratch.pointer(in: p.workspace, worker: worker),

@@ -36,6 +36,12 @@ struct WinogradGeometry: Sendable {
     }
 
     var tilesPerImage: Int { tileRows * tileColumns }
+
+    /// Floats from one point's matrix of `rows` rows × `width` floats to the next (X, M, and the weight gradient's
+    /// U and V): the matrix rounded up to an odd number of 64-byte lines. A transform writes (or reads) one vector of
+    /// every point per tile; at a whole number of 4 KiB pages apart (F(4,3)'s 224-row passes on 128 channels are 28
+    /// pages) those vectors all fall in one set of L1 and a few of L2, and evict each other.
+    static func pointStride(rows: Int, width: Int) -> Int { (((rows * width + 15) / 16) | 1) * 16 }
     /// Transform-domain points per tile (one GEMM each): tileHeight × tileWidth.
     var points: Int { tileHeight * tileWidth }
     var channelBlocks: Int { paddedChannels / 16 }
@@ -121,7 +127,7 @@ struct WinogradGeometry: Sendable {
 
     /// Input transform of one tile row and one channel block: V = Bᵀ_h · d · B_w for every tile, from the tile row's
     /// patches at `patches` (its first blocked row, rows `blockedRowFloats` apart) into X[ξν][firstRow + tile][block].
-    /// `x` is X of the group, `rows` the GEMM rows per point in it.
+    /// `x` is X of the group, `rows` the GEMM rows per point in it (points `pointStride` apart).
     ///
     /// Two sweeps: Bᵀ_h over the whole tile row (U[ξ][w] for every blocked column w — columns shared by neighbouring
     /// tiles are transformed once), then for each ξ, B_w over all tiles at once (tile t reads U[ξ][t·m_w …]).
@@ -129,7 +135,7 @@ struct WinogradGeometry: Sendable {
                         rows: Int, transform: (height: TransformMatrix, width: TransformMatrix),
                         scratch: UnsafeMutablePointer<Float>) {
         let (nh, nw, cp) = (tileHeight, tileWidth, paddedChannels)
-        let matrixStride = rows * cp
+        let matrixStride = Self.pointStride(rows: rows, width: cp)
         transform.height.apply(input: patches, contractionStride: blockedRowFloats, blockStride: 16, blocks: blockedWidth,
                                output: scratch, outputRowStride: blockedRowFloats, outputBlockStride: 16)
         let base = x + firstRow * cp + block * 16
@@ -163,7 +169,7 @@ struct WinogradGeometry: Sendable {
                          target: OutputTarget) {
         let d = descriptor
         let (nw, mh, mw, kp) = (tileWidth, outputHeight, outputWidth, paddedOutputChannels)
-        let matrixStride = rows * kp
+        let matrixStride = Self.pointStride(rows: rows, width: kp)
         let base = m + firstRow * kp + block * 16
         let tiles = tileColumns
         for nu in 0..<nw {

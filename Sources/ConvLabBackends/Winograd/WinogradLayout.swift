@@ -89,8 +89,10 @@ struct WinogradLayout: Sendable {
             buffers = Buffers(
                 blocked: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                     [geometry.blockedRows(tileRows: tileRows), channelsInput], what: what), workers: workers, what: what),
-                transformed: try layout.reserve(Float.self, count: points * rows * cp, workers: workers, what: what),
-                products: try layout.reserve(Float.self, count: points * rows * kp, workers: workers, what: what),
+                transformed: try layout.reserve(Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: cp),
+                                                workers: workers, what: what),
+                products: try layout.reserve(Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: kp),
+                                             workers: workers, what: what),
                 gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rows, n: kp, k: cp),
                                                 workers: workers, what: what),
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
@@ -112,8 +114,10 @@ struct WinogradLayout: Sendable {
                                                         what: what)
             buffers = Buffers(
                 blocked: try layout.reserve(Float.self, count: blocked, what: what),
-                transformed: try layout.reserve(Float.self, count: d.groups * points * rows * cp, what: what),
-                products: try layout.reserve(Float.self, count: d.groups * points * rows * kp, what: what),
+                transformed: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                    [d.groups, points, WinogradGeometry.pointStride(rows: rows, width: cp)], what: what), what: what),
+                products: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+                    [d.groups, points, WinogradGeometry.pointStride(rows: rows, width: kp)], what: what), what: what),
                 gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp),
                                                 workers: workers, what: what),
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),

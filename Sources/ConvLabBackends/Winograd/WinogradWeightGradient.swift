@@ -127,9 +127,11 @@ struct WinogradWeightGradientLayout: Sendable {
         // Passes: one pass's tiles of every group, shared. Slices: one chunk's tiles of one group per worker.
         let (tileGroups, tileWorkers) = slices > 1 ? (1, workers) : (d.groups, 1)
         transformedInput = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
-            [tileGroups, points, rows, cp], what: what), workers: tileWorkers, what: what)
+            [tileGroups, points, WinogradGeometry.pointStride(rows: rows, width: cp)], what: what),
+            workers: tileWorkers, what: what)
         transformedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
-            [tileGroups, points, rows, kp], what: what), workers: tileWorkers, what: what)
+            [tileGroups, points, WinogradGeometry.pointStride(rows: rows, width: kp)], what: what),
+            workers: tileWorkers, what: what)
         // M of every group and point, one copy per slice (slice 0's is the sum the output transform reads).
         products = try layout.reserve(Float.self, count: try CheckedArithmetic.product([slices, d.groups, points, kp, cp],
                                                                                       what: what), what: what)
@@ -244,7 +246,7 @@ struct WinogradWeightGradientPlan: PassPlan {
                         for local in 0..<segment.count {
                             geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
                                                     block: channelBlock, firstRow: (segment.local + local) * columns,
-                                                    x: target + g * points * rows * padded, rows: rows,
+                                                    x: target + g * points * WinogradGeometry.pointStride(rows: rows, width: padded), rows: rows,
                                                     transform: transform, scratch: scratch)
                         }
                     }
@@ -256,9 +258,9 @@ struct WinogradWeightGradientPlan: PassPlan {
                     Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { worker, task in
                         let (_, _, _, workspace) = shared.value
                         let (g, point) = (task / points, task % points)
-                        let u = transformedGradient + (g * points + point) * rows * kp
-                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp,
-                                            b: transformedInput + (g * points + point) * rows * cp, ldb: cp,
+                        let u = transformedGradient + (g * points + point) * WinogradGeometry.pointStride(rows: rows, width: kp)
+                        let v = transformedInput + (g * points + point) * WinogradGeometry.pointStride(rows: rows, width: cp)
+                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp, b: v, ldb: cp,
                                             c: products + (g * points + point) * kp * cp, ldc: cp, accumulate: accumulate,
                                             workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
                     }
@@ -369,8 +371,11 @@ extension WinogradWeightGradientPlan {
                     }
                     let t1 = stages.now()
                     for point in 0..<points {
-                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: gradient + point * rows * kp, lda: kp,
-                                                       b: input + point * rows * cp, ldb: cp, c: m + point * kp * cp,
+                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows,
+                                                       a: gradient + point * WinogradGeometry.pointStride(rows: rows, width: kp),
+                                                       lda: kp,
+                                                       b: input + point * WinogradGeometry.pointStride(rows: rows, width: cp),
+                                                       ldb: cp, c: m + point * kp * cp,
                                                        ldc: cp, accumulate: first > start,
                                                        workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
                     }
