@@ -24,22 +24,28 @@ onednn_anchor() {
 # oneDNN anchor (with CONVLAB_PASS=PASS_ENV) on the same one-row suite, each appending to its CSV (one header).
 # Drift of the machine between the two halves of a whole-suite run once moved oneDNN's medians by up to 37% against
 # ours (vgg1_2), and the geomean of 55 network layers between 0.49 and 0.88 for the same code.
+# ROUNDS=R (default 1) measures each row R times, the two sides alternating (ours, theirs, ours, theirs, ...), and
+# both CSVs keep every round; the summaries take each side's best median. On the Intel kind a row's two medians
+# moved together by up to 1.7x from one round to the next (MobileNetV2's 32 -> 16 1x1 at 112^2, five rounds: oneDNN
+# 0.043-0.071 ms, ours 0.055-0.081), so one round's ratio is partly which moment each side drew.
 interleave_rows() {
   local suite=$1 bench=$2 onednn=$3 pass_env=$4; shift 5
-  local row header first=1 line
+  local row header first=1 line round
   row=$(mktemp)
   header=$(head -n 1 "$suite")
   while IFS= read -r line; do
     [ -n "$line" ] || continue
     printf '%s\n%s\n' "$header" "$line" > "$row"
-    if [ $first = 1 ]; then
-      "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" > "$bench"
-      CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" > "$onednn"
-      first=0
-    else
-      "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" | tail -n +2 >> "$bench"
-      CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
-    fi
+    for round in $(seq 1 "${ROUNDS:-1}"); do
+      if [ $first = 1 ]; then
+        "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" > "$bench"
+        CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" > "$onednn"
+        first=0
+      else
+        "$CONVLAB" bench --suite "$row" --threads "$THREADS" "$@" | tail -n +2 >> "$bench"
+        CONVLAB_PASS=$pass_env "$anchor" "$row" "$THREADS" | tail -n +2 >> "$onednn"
+      fi
+    done
     echo "${line%%,*} done" >&2
   done < <(tail -n +2 "$suite")
   rm -f "$row"

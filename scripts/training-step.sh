@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# usage: scripts/training-step.sh [SUITE.csv] [OUT_DIR]   (defaults: ../shared/bench/suite.csv, notebooks-data)
+# usage: [ROUNDS=R] scripts/training-step.sh [SUITE.csv] [OUT_DIR]   (defaults: ../shared/bench/suite.csv, notebooks-data)
 # The training-step study: every suite row through every convlab backend in all three passes
 # (`convlab bench --pass training`) and through every oneDNN algorithm of the same passes
-# (CONVLAB_PASS=all ../shared/anchors/run_onednn.sh), interleaved row by row in the same session. Writes
+# (CONVLAB_PASS=all ../shared/anchors/run_onednn.sh), interleaved row by row in the same session (ROUNDS=R: each row R
+# times, the sides alternating, each side's best median kept; see common.sh). Writes
 #   OUT_DIR/training-step-bench.csv   convlab's measurements (one row per row × pass × backend)
 #   OUT_DIR/training-step-onednn.csv  oneDNN's measurements
 #   OUT_DIR/training-step.csv         per row: convlab's fastest passing backend ("/nChw16c" when on blocked

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# usage: [PASS=forward|backward-data|backward-weights] scripts/vs-onednn.sh [SUITE.csv] [OUT_DIR]
+# usage: [ROUNDS=R] [PASS=forward|backward-data|backward-weights] scripts/vs-onednn.sh [SUITE.csv] [OUT_DIR]
 #        (defaults: forward, ../shared/bench/suite.csv, notebooks-data)
 # Times every convlab backend (`convlab bench --pass PASS`) and every oneDNN algorithm of the same pass
 # (CONVLAB_PASS=… ../shared/anchors/run_onednn.sh) on the same suite in the same session, interleaved row by row,
-# then writes
+# then writes (ROUNDS=R: every row R times, the sides alternating, each side's best median kept; see common.sh)
 # OUT_DIR/suite-vs-onednn[-PASS].csv: per row, convlab's fastest passing backend, oneDNN's fastest algorithm, and the
 # speedup (oneDNN ms / convlab ms; > 1 means convlab is faster). Forward keeps the unsuffixed file names.
 # The last line printed is "summary: rows=N faster=M geomean_speedup=… worst=…". Rows whose stride, pad or dilation
