@@ -36,10 +36,10 @@ final class WorkerPool: @unchecked Sendable {
 
     private let helperCount: Int
     private let busy = Atomic<Bool>(false)
-    private let generation = Atomic<Int>(0)
+    private let generation = AtomicCounter()
     /// The current job's admission: its generation times `admissionUnit`, plus `closed` once the caller has closed
     /// it, plus the number of helpers inside it.
-    private let admission = Atomic<Int>(0)
+    private let admission = AtomicCounter()
     private static let admissionUnit = 1 << 20
     private static let closed = 1 << 19
     private let asleep: [AtomicFlag]
@@ -75,12 +75,12 @@ final class WorkerPool: @unchecked Sendable {
             }
             job = UncheckedSendable(body)
             jobWorkers = workers
-            let next = generation.load(ordering: .relaxed) &+ 1
-            admission.store(next &* Self.admissionUnit, ordering: .relaxed)
+            let next = generation.value.load(ordering: .relaxed) &+ 1
+            admission.value.store(next &* Self.admissionUnit, ordering: .relaxed)
             // Sequentially consistent, with the helper's store of `asleep` and load of `generation` (a Dekker
             // pair): with release/acquire only, the helper's load may pass its store (x86 allows store→load
             // reordering), both sides miss each other, and the helper sleeps through a job it could have shared.
-            generation.add(1, ordering: .sequentiallyConsistent)
+            generation.value.add(1, ordering: .sequentiallyConsistent)
             for helper in 0..<helperCount where asleep[helper].value.exchange(false, ordering: .sequentiallyConsistent) {
                 wakeups[helper].signal()
             }
@@ -89,10 +89,10 @@ final class WorkerPool: @unchecked Sendable {
             // joined helper preempted by other work must get to run).
             var polls = 0
             while true {
-                let state = admission.load(ordering: .acquiring)
+                let state = admission.value.load(ordering: .acquiring)
                 if state % Self.admissionUnit == 0,
-                   admission.compareExchange(expected: state, desired: state | Self.closed,
-                                             ordering: .acquiringAndReleasing).exchanged { break }
+                   admission.value.compareExchange(expected: state, desired: state | Self.closed,
+                                                   ordering: .acquiringAndReleasing).exchanged { break }
                 polls += 1
                 if polls > 4096 { sched_yield() }
             }
@@ -118,7 +118,7 @@ final class WorkerPool: @unchecked Sendable {
             guard !started else { return }
             started = true
             // Read before this job's increment: a helper that starts late must still see the job as new.
-            let start = generation.load(ordering: .acquiring)
+            let start = generation.value.load(ordering: .acquiring)
             for helper in 0..<helperCount {
                 let thread = Thread { [self] in self.helperLoop(helper, seen: start) }
                 thread.stackSize = 8 << 20
@@ -133,12 +133,12 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             var spinStart = MonotonicClock.now()
             var polls = 0
-            var current = generation.load(ordering: .acquiring)
+            var current = generation.value.load(ordering: .acquiring)
             while current == seen {
                 polls += 1
                 if polls % 1024 == 0 && MonotonicClock.now() - spinStart > Self.spinSeconds {
                     asleep[helper].value.store(true, ordering: .sequentiallyConsistent)
-                    current = generation.load(ordering: .sequentiallyConsistent)
+                    current = generation.value.load(ordering: .sequentiallyConsistent)
                     if current != seen {
                         // A job arrived while falling asleep; if its caller already signalled, the stale signal only
                         // costs one extra pass round this loop later.
@@ -148,13 +148,13 @@ final class WorkerPool: @unchecked Sendable {
                     wakeups[helper].wait()
                     spinStart = MonotonicClock.now()
                 }
-                current = generation.load(ordering: .acquiring)
+                current = generation.value.load(ordering: .acquiring)
             }
             seen = current
             guard join(generation: current) else { continue }
             let workers = jobWorkers
             if helper + 1 < workers, let job { work(as: helper + 1, workers: workers, job.value) }
-            admission.subtract(1, ordering: .releasing)
+            admission.value.subtract(1, ordering: .releasing)
         }
     }
 }
@@ -164,20 +164,26 @@ extension WorkerPool {
     /// already followed by another, which this helper must not touch.
     fileprivate func join(generation: Int) -> Bool {
         while true {
-            let state = admission.load(ordering: .acquiring)
+            let state = admission.value.load(ordering: .acquiring)
             guard state / Self.admissionUnit == generation, state & Self.closed == 0 else { return false }
-            if admission.compareExchange(expected: state, desired: state + 1, ordering: .acquiringAndReleasing).exchanged {
+            if admission.value.compareExchange(expected: state, desired: state + 1, ordering: .acquiringAndReleasing).exchanged {
                 return true
             }
         }
     }
 }
 
-/// Atomics cannot live in arrays (they are not copyable); one small object per worker can.
+/// An atomic alone on its cache line (the 128 bytes after it are never written, and an object starts at most 16
+/// bytes before its first stored property). Why: a helper spins on `generation` while the caller writes the job, and
+/// each worker claims from its own cursor while the others claim from theirs; sharing a line with anything written
+/// by another core, every one of those reads and writes would fetch the line back from that core. (Atomics cannot
+/// live in arrays, not being copyable; one small object each can.)
 private final class AtomicCounter: Sendable {
     let value = Atomic<Int>(0)
+    private let padding = InlineArray<16, Int>(repeating: 0)
 }
 
 private final class AtomicFlag: Sendable {
     let value = Atomic<Bool>(false)
+    private let padding = InlineArray<16, Int>(repeating: 0)
 }
