@@ -534,10 +534,12 @@ enum ChannelVectorKernels {
         var a40 = Vector(), a41 = Vector(), a42 = Vector(), a43 = Vector()
         var a50 = Vector(), a51 = Vector(), a52 = Vector(), a53 = Vector()
         let gb = steps.gradientBlock
-        for row in 0..<rows {
-            var i = row &* steps.inputRow
-            var dy = gradient + row &* steps.gradientRow
-            for _ in 0..<columns {
+        // One loop over the rows × columns positions, the next row's start set on a row's last column: as two nested
+        // loops the compiler moved nine accumulators between registers, one through the stack, on every step
+        // (objdump); VGG's 3 → 64 3×3 backward-weights took 1.04× the time.
+        var (row, column, i, dy) = (0, 0, 0, gradient)
+        for _ in 0..<(columns > 0 ? rows &* columns : 0) {
+            do {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb), d2 = loadVector(dy + 2 &* gb)
                 let d3 = loadVector(dy + 3 &* gb)
                 var b = Vector(repeating: x.0[i])
@@ -552,6 +554,12 @@ enum ChannelVectorKernels {
                 a40.addProduct(b, d0); a41.addProduct(b, d1); a42.addProduct(b, d2); a43.addProduct(b, d3)
                 b = Vector(repeating: x.5[i])
                 a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
+            }
+            column &+= 1
+            if column == columns {
+                (row, column) = (row &+ 1, 0)
+                (i, dy) = (row &* steps.inputRow, gradient + row &* steps.gradientRow)
+            } else {
                 i &+= steps.inputColumn
                 dy += steps.gradientColumn
             }
