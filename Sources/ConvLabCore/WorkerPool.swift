@@ -166,7 +166,8 @@ extension WorkerPool {
         while true {
             let state = admission.value.load(ordering: .acquiring)
             guard state / Self.admissionUnit == generation, state & Self.closed == 0 else { return false }
-            if admission.value.compareExchange(expected: state, desired: state + 1, ordering: .acquiringAndReleasing).exchanged {
+            if admission.value.compareExchange(expected: state, desired: state + 1,
+                                               ordering: .acquiringAndReleasing).exchanged {
                 return true
             }
         }

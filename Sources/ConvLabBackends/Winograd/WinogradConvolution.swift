@@ -424,7 +424,8 @@ struct WinogradPlan: ConvolutionPlan {
                     let part = task % parts
                     let point = (task / parts) % points
                     let g = task / (parts * points)
-                    multiply(point: point, g: g, x: transformed + g * groupX, m: products + g * groupM, rows: rows, firstRow: part * rowsPerTask,
+                    multiply(point: point, g: g, x: transformed + g * groupX, m: products + g * groupM, rows: rows,
+                             firstRow: part * rowsPerTask,
                              count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
                              scratch: b.gemmScratch.bytes(in: p.workspace, worker: worker))
                 }

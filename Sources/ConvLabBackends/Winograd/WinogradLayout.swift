@@ -89,10 +89,12 @@ struct WinogradLayout: Sendable {
             buffers = Buffers(
                 blocked: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                     [geometry.blockedRows(tileRows: tileRows), channelsInput], what: what), workers: workers, what: what),
-                transformed: try layout.reserve(Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: cp),
-                                                workers: workers, what: what),
-                products: try layout.reserve(Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: kp),
-                                             workers: workers, what: what),
+                transformed: try layout.reserve(
+                    Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: cp), workers: workers,
+                    what: what),
+                products: try layout.reserve(
+                    Float.self, count: points * WinogradGeometry.pointStride(rows: rows, width: kp), workers: workers,
+                    what: what),
                 gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rows, n: kp, k: cp),
                                                 workers: workers, what: what),
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),

@@ -221,6 +221,9 @@ struct WinogradWeightGradientPlan: PassPlan {
             while first < totalTileRows {
                 let passRows = min(l.passTileRows, totalTileRows - first)
                 let rows = passRows * columns
+                // Floats between points' matrices of V (input channels) and U (output channels).
+                let (inputStride, gradientStride) = (WinogradGeometry.pointStride(rows: rows, width: cp),
+                                                     WinogradGeometry.pointStride(rows: rows, width: kp))
                 // Transforms: V = Bᵀ x B into X[g][ξν][row][c] and U = G dy Gᵀ into Y[g][ξν][row][k]. A task is one
                 // operand's 16-channel block for the pass's tile rows of one image: it blocks those rows once and
                 // transforms every tile row from cache. Tiles past the pass's rows are never read by the GEMMs.
@@ -235,18 +238,18 @@ struct WinogradWeightGradientPlan: PassPlan {
                         let block = (task / segmentList.count) % blocks
                         let g = task / (segmentList.count * blocks)
                         let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
-                        let (geometry, source, blocked, target, padded, channelBlock, transform) = block < xg.channelBlocks
-                            ? (xg, x, l.blockedInput.pointer(in: workspace, worker: worker), transformedInput, cp, block,
-                               inputTransform)
-                            : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient, kp,
-                               block - xg.channelBlocks, gradientTransform)
+                        let (geometry, source, blocked, target, stride, channelBlock, transform) = block < xg.channelBlocks
+                            ? (xg, x, l.blockedInput.pointer(in: workspace, worker: worker), transformedInput,
+                               inputStride, block, inputTransform)
+                            : (gg, dy, l.blockedGradient.pointer(in: workspace, worker: worker), transformedGradient,
+                               gradientStride, block - xg.channelBlocks, gradientTransform)
                         geometry.blockRows(source, layout: tensorLayout, n: segment.n, g: g, block: channelBlock,
                                            firstRow: segment.firstTileRow * geometry.outputHeight,
                                            rowCount: geometry.blockedRows(tileRows: segment.count), into: blocked)
                         for local in 0..<segment.count {
                             geometry.transformInput(patches: blocked + local * geometry.outputHeight * geometry.blockedRowFloats,
                                                     block: channelBlock, firstRow: (segment.local + local) * columns,
-                                                    x: target + g * points * WinogradGeometry.pointStride(rows: rows, width: padded), rows: rows,
+                                                    x: target + g * points * stride, rows: rows,
                                                     transform: transform, scratch: scratch)
                         }
                     }
@@ -258,8 +261,8 @@ struct WinogradWeightGradientPlan: PassPlan {
                     Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { worker, task in
                         let (_, _, _, workspace) = shared.value
                         let (g, point) = (task / points, task % points)
-                        let u = transformedGradient + (g * points + point) * WinogradGeometry.pointStride(rows: rows, width: kp)
-                        let v = transformedInput + (g * points + point) * WinogradGeometry.pointStride(rows: rows, width: cp)
+                        let u = transformedGradient + (g * points + point) * gradientStride
+                        let v = transformedInput + (g * points + point) * inputStride
                         multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp, b: v, ldb: cp,
                                             c: products + (g * points + point) * kp * cp, ldc: cp, accumulate: accumulate,
                                             workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
@@ -371,11 +374,10 @@ extension WinogradWeightGradientPlan {
                     }
                     let t1 = stages.now()
                     for point in 0..<points {
-                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows,
-                                                       a: gradient + point * WinogradGeometry.pointStride(rows: rows, width: kp),
-                                                       lda: kp,
-                                                       b: input + point * WinogradGeometry.pointStride(rows: rows, width: cp),
-                                                       ldb: cp, c: m + point * kp * cp,
+                        let (u, v) = (gradient + point * WinogradGeometry.pointStride(rows: rows, width: kp),
+                                      input + point * WinogradGeometry.pointStride(rows: rows, width: cp))
+                        multiplier.multiplyTransposedA(m: kp, n: cp, k: rows, a: u, lda: kp, b: v, ldb: cp,
+                                                       c: m + point * kp * cp,
                                                        ldc: cp, accumulate: first > start,
                                                        workspace: l.gemmScratch.bytes(in: workspace, worker: worker))
                     }
