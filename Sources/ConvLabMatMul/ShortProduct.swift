@@ -2,11 +2,11 @@ import ConvLabCore
 
 /// C[m×n] = A[m×k]·B for products of few rows (Winograd takes it for 9–16) whose B is read from L3 once per call — a
 /// Winograd point's filter transform on a small image (ResNet-50's 512-channel 7×7 layer: 16 tiles × 512 × 512 per
-/// point, a 1 MiB B per 8 MFLOP). The 6×64 kernel reads such a B in three 6-row passes, the first from L3 and the other two from
-/// cache, so the stream from L3 stops and starts; measured there at 86 µs per point on one Intel core against 55 µs
-/// with B hot. Here every row is in one register tile (16 rows × 16 columns, one accumulator per row): each B
-/// vector is loaded once and used by all rows, and B, stored as 16-column strips (k×16 floats each, contiguous),
-/// arrives as one sequential stream the hardware prefetcher can run ahead of.
+/// point, a 1 MiB B per 8 MFLOP). The 6×64 kernel reads such a B in three 6-row passes, the first from L3 and the
+/// other two from cache, so the stream from L3 stops and starts; measured there at 86 µs per point on one Intel core
+/// against 55 µs with B hot. Here every row is in one register tile (16 rows × 16 columns, one accumulator per row):
+/// each B vector is loaded once and used by all rows, and B, stored as 16-column strips (k×16 floats each,
+/// contiguous), arrives as one sequential stream the hardware prefetcher can run ahead of.
 ///
 /// Part of the native engine: the summation order is its own (`NativeMultiplier.kSum` blocks, each summed from zero
 /// in k order and then added to C), so the bits match the 6×64 kernel's.

@@ -347,8 +347,12 @@ struct ChannelBlockedDepthwiseGeometry: Sendable {
     /// this plan on NCHW too (A/B, NCHW, 2 threads: 144 channels at 56² 0.108 → 0.093 ms, 32 at 112² 0.099 → 0.084,
     /// ConvNeXt's 7×7 at 56² 0.158 → 0.143).
     static func applies(to d: ConvolutionDescriptor) -> Bool {
-        supports(d) && (!d.isStrideOne || d.outputWidth < 48 || SlidingDepthwise.applies(to: d))
+        supports(d) && (rowPlanUnderfills(d) || SlidingDepthwise.applies(to: d))
     }
+
+    /// Where the row plan leaves its 64-wide blocks part empty: at stride > 1 (it does not apply) and on rows of fewer
+    /// than 48 outputs. Both passes' plans take these layers.
+    static func rowPlanUnderfills(_ d: ConvolutionDescriptor) -> Bool { !d.isStrideOne || d.outputWidth < 48 }
 
     /// Whether the plan can run `d` at all (then it also serves the row plan's nChw16c entry point).
     static func supports(_ d: ConvolutionDescriptor) -> Bool {

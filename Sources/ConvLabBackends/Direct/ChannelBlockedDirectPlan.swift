@@ -154,7 +154,8 @@ struct ChannelBlockedDirectGeometry: Sendable {
         let inputChunk = max(16, caches.level1DataBytes / 2 / (d.kernelHeight * tileColumns * float) / 16 * 16)
         let tiling = blockedRowTiling(blocks: min(4, outputBlocks), width: d.outputWidth)
         let tilesPerRow = (d.outputWidth + tiling.columns - 1) / tiling.columns
-        let weightChunk = max(16, caches.level1DataBytes * 2 / 3 / (d.kernelHeight * d.kernelWidth * 64 * float) / 16 * 16)
+        let weightChunk = max(16, caches.level1DataBytes * 2 / 3 / (d.kernelHeight * d.kernelWidth * 64 * float)
+                                  / 16 * 16)
         chunkChannels = tilesPerRow > 1 ? min(inputChunk, weightChunk) : inputChunk
         // Tasks: ranges of output rows × ranges of groups (`BlockedTaskSplit`), from one row range and weight panels in
         // a quarter of L2.
