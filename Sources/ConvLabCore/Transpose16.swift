@@ -15,10 +15,19 @@ package enum Transpose16 {
     /// and branches were a visible share of the depthwise plan's transposes.
     @inlinable @inline(__always)
     package static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, into d: UnsafeMutablePointer<Float>, stride ds: Int) {
-        var (r0, r1, r2, r3) = (loadVector(s), loadVector(s + ss), loadVector(s + 2 &* ss), loadVector(s + 3 &* ss))
-        var (r4, r5, r6, r7) = (loadVector(s + 4 &* ss), loadVector(s + 5 &* ss), loadVector(s + 6 &* ss), loadVector(s + 7 &* ss))
-        var (r8, r9, r10, r11) = (loadVector(s + 8 &* ss), loadVector(s + 9 &* ss), loadVector(s + 10 &* ss), loadVector(s + 11 &* ss))
-        var (r12, r13, r14, r15) = (loadVector(s + 12 &* ss), loadVector(s + 13 &* ss), loadVector(s + 14 &* ss), loadVector(s + 15 &* ss))
+        transpose(s, stride: ss, rows: 16, into: d, stride: ds)
+    }
+
+    /// `transpose` of a block whose rows from `rows` on are zero and not read (a 3×3 weight gradient's 9 tap vectors:
+    /// no zeroed copy on the stack first). With `rows` a constant after inlining, the row checks fold.
+    @inlinable @inline(__always)
+    package static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, rows: Int, into d: UnsafeMutablePointer<Float>,
+                                  stride ds: Int) {
+        @inline(__always) func row(_ i: Int) -> Vector { i < rows ? loadVector(s + i &* ss) : Vector() }
+        var (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
+        var (r4, r5, r6, r7) = (row(4), row(5), row(6), row(7))
+        var (r8, r9, r10, r11) = (row(8), row(9), row(10), row(11))
+        var (r12, r13, r14, r15) = (row(12), row(13), row(14), row(15))
         for _ in 0..<4 {
             let (a0, b0) = unzip(r0, r1), (a1, b1) = unzip(r2, r3), (a2, b2) = unzip(r4, r5), (a3, b3) = unzip(r6, r7)
             let (a4, b4) = unzip(r8, r9), (a5, b5) = unzip(r10, r11), (a6, b6) = unzip(r12, r13)

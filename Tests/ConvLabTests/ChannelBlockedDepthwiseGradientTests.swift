@@ -174,11 +174,12 @@ import Testing
     }
 
     /// 3×3 "same" layers on nChw16c x and dy (`slidingPadded3x3`: the padding implied, nothing copied): against the
-    /// reference and bit for bit the NCHW entry, which runs the same sums on a padded band — 1-wide and 1-high
-    /// images, 7² with many blocks, ragged blocks, batch, and a tall image cut into several bands.
+    /// reference and bit for bit the NCHW entry, which runs the same sums on a padded band (its taps in the padding
+    /// multiplied by zeros, skipped here) — 1- and 2-wide, 1- and 2-high images, 7² with many blocks, ragged blocks,
+    /// batch, and a tall image cut into several bands.
     @Test func slidingInPlaceWeightGradientMatchesTheBandBitForBit() throws {
-        let shapes = try [(1, 96, 7, 7), (2, 20, 14, 14), (1, 17, 1, 9), (3, 16, 5, 1), (1, 33, 28, 28),
-                          (1, 16, 2000, 40)].map { n, c, h, w in
+        let shapes = try [(1, 96, 7, 7), (2, 20, 14, 14), (1, 17, 1, 9), (3, 16, 5, 1), (1, 18, 2, 2), (2, 16, 2, 5),
+                          (1, 33, 28, 28), (1, 16, 2000, 40)].map { n, c, h, w in
             try ConvolutionDescriptor(batch: n, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: c,
                                       kernelHeight: 3, kernelWidth: 3, padding: .same, groups: c)
         }

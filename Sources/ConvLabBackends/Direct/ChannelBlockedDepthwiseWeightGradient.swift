@@ -211,8 +211,6 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                 let (stage, gradient, padded) = (g.stage.pointer(in: workspace, worker: worker),
                                                  g.gradientStage.pointer(in: workspace, worker: worker),
                                                  g.padded.pointer(in: workspace, worker: worker))
-                // The zero row `slidingPadded3x3` reads above and below the image.
-                if layout == .nChw16c && g.slidesInPlace { padded.update(repeating: 0, count: d.inputWidth * 16) }
                 for n in (group * g.imagesPerGroup)..<min(d.batch, (group + 1) * g.imagesPerGroup) {
                     for bandIndex in 0..<g.bands {
                         let firstRow = bandIndex * g.bandRows
@@ -231,8 +229,8 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                             let plane = n * g.channelBlocks + block
                             DepthwiseChannelGradientKernel.slidingPadded3x3(
                                 gradient: dy + (plane * Q + firstRow * d.outputWidth) * 16,
-                                input: x + plane * planeSize * 16, zeroRow: UnsafePointer(padded), firstRow: firstRow,
-                                rows: rows, height: d.inputHeight, width: d.inputWidth, into: sums)
+                                input: x + plane * planeSize * 16, firstRow: firstRow, rows: rows,
+                                height: d.inputHeight, width: d.inputWidth, into: sums)
                         } else if g.regions.readsInPlace {
                             let plane = n * g.channelBlocks + block
                             accumulateInPlace(band: firstRow..<(firstRow + rows), x: x + plane * planeSize * 16,
@@ -382,30 +380,29 @@ enum DepthwiseChannelGradientKernel {
         sliding.finish(into: sums, rowStride: sumRowStride)
     }
 
-    /// `sliding3x3` on a 3×3 "same" layer (stride 1, padding 1) read in place from one nChw16c channel block: rows
-    /// above and below the image read `zeroRow` (`width` zero vectors), the column left of the image is the first
-    /// carried vector and the one right of it the last position's next, both zero — so the band is not copied. The
-    /// same products in the same order as on the padded band, so the same bits. `gradient`: the band's first dy row.
+    /// `sliding3x3` on a 3×3 "same" layer (stride 1, padding 1) read in place from one nChw16c channel block: the taps
+    /// that fall in the padding — the kernel row above the image's first row and below its last, the column left of
+    /// a row's first position and right of its last — are skipped, not multiplied by zeros (on 7² maps those were a
+    /// fifth of the products), so the band is not copied and nothing outside the image is read. Each remaining
+    /// product is added in the same order as on the padded band, so the sums are the same. `gradient`: the band's
+    /// first dy row.
     @inline(never)
-    static func slidingPadded3x3(gradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
-                                 zeroRow: UnsafePointer<Float>, firstRow: Int, rows: Int, height: Int, width: Int,
-                                 into sums: UnsafeMutablePointer<Float>) {
+    static func slidingPadded3x3(gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, firstRow: Int,
+                                 rows: Int, height: Int, width: Int, into sums: UnsafeMutablePointer<Float>) {
         var sliding = Sliding3x3Sums()
         let rowFloats = width &* 16
-        @inline(__always) func row(_ ih: Int) -> UnsafePointer<Float> {
-            ih >= 0 && ih < height ? input + ih &* rowFloats : zeroRow
-        }
         for oy in 0..<rows {
             let g = gradient + oy &* rowFloats
             let y = firstRow &+ oy
-            let (x0, x1, x2) = (row(y &- 1), row(y), row(y &+ 1))
-            // Tap (r, 0) of the first position is the padding column; tap (r, 2) of position ox is column ox + 1.
-            let zero = Vector()
-            let last = sliding.slide(gradient: g, x0, x1, x2, lead: 1, count: width &- 1,
-                                     carried: (zero, loadVector(x0), zero, loadVector(x1), zero, loadVector(x2)))
-            // The last position: its right-hand taps read the padding column.
-            sliding.add(loadVector(g + (width &- 1) &* 16), last.0, last.1, zero, last.2, last.3, zero, last.4, last.5,
-                        zero)
+            let x1 = input + y &* rowFloats
+            // Kernel row 0 reads the image row above, row 2 the one below; absent at the image's edges.
+            let (x0, x2) = (x1 - rowFloats, x1 + rowFloats)
+            switch (y > 0, y < height &- 1) {
+            case (true, true): sliding.row(0b111, gradient: g, x0, x1, x2, width: width)
+            case (false, true): sliding.row(0b110, gradient: g, x0, x1, x2, width: width)
+            case (true, false): sliding.row(0b011, gradient: g, x0, x1, x2, width: width)
+            case (false, false): sliding.row(0b010, gradient: g, x0, x1, x2, width: width)
+            }
         }
         sliding.finish(into: sums, rowStride: 3 * 16)
     }
@@ -512,27 +509,64 @@ struct Sliding3x3Sums {
 
     /// Positions 0..<count of one output row (dy vectors from `gradient`): `carried` holds taps (r, 0) and (r, 1) of
     /// position 0 for rows r = 0, 1, 2, and tap (r, 2) of position ox is the vector at `x_r + (ox + lead)·16`.
-    /// Returns the carried taps of position `count`.
+    /// Kernel rows not in `rows` (bit r) are neither read nor added. Returns the carried taps of position `count`.
     @inline(__always)
     mutating func slide(gradient: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
-                        _ x2: UnsafePointer<Float>, lead: Int, count: Int, carried: Carried) -> Carried {
+                        _ x2: UnsafePointer<Float>, lead: Int, count: Int, carried: Carried,
+                        rows: Int = 0b111) -> Carried {
         var (p00, p01, p10, p11, p20, p21) = carried
+        let zero = Vector()
         for ox in 0..<count {
             let next = (ox &+ lead) &* 16
-            let (n0, n1, n2) = (loadVector(x0 + next), loadVector(x1 + next), loadVector(x2 + next))
-            add(loadVector(gradient + ox &* 16), p00, p01, n0, p10, p11, n1, p20, p21, n2)
+            let n0 = rows & 1 != 0 ? loadVector(x0 + next) : zero
+            let n1 = rows & 2 != 0 ? loadVector(x1 + next) : zero
+            let n2 = rows & 4 != 0 ? loadVector(x2 + next) : zero
+            add(loadVector(gradient + ox &* 16), p00, p01, n0, p10, p11, n1, p20, p21, n2, rows: rows)
             (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
         }
         return (p00, p01, p10, p11, p20, p21)
     }
 
-    /// One position: dy vector d times its nine taps' input vectors, row by row.
+    /// One output row of a 3×3 "same" layer, `width` positions read in place (x_r: the image row kernel row r reads,
+    /// used only if bit r of `rows` is set): the first position without its left taps, the last without its right
+    /// ones, the positions between sliding.
+    @inline(__always)
+    mutating func row(_ rows: Int, gradient g: UnsafePointer<Float>, _ x0: UnsafePointer<Float>,
+                      _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, width: Int) {
+        let zero = Vector()
+        @inline(__always) func load(_ r: Int, _ x: UnsafePointer<Float>, _ column: Int) -> Vector {
+            rows & (1 << r) != 0 ? loadVector(x + column &* 16) : zero
+        }
+        guard width > 1 else {
+            add(loadVector(g), zero, load(0, x0, 0), zero, zero, load(1, x1, 0), zero, zero, load(2, x2, 0), zero,
+                rows: rows, columns: 0b010)
+            return
+        }
+        let first: Carried = (load(0, x0, 0), load(0, x0, 1), load(1, x1, 0), load(1, x1, 1), load(2, x2, 0),
+                              load(2, x2, 1))
+        add(loadVector(g), zero, first.0, first.1, zero, first.2, first.3, zero, first.4, first.5,
+            rows: rows, columns: 0b110)
+        let last = slide(gradient: g + 16, x0, x1, x2, lead: 2, count: width &- 2, carried: first, rows: rows)
+        add(loadVector(g + (width &- 1) &* 16), last.0, last.1, zero, last.2, last.3, zero, last.4, last.5, zero,
+            rows: rows, columns: 0b011)
+    }
+
+    /// One position: dy vector d times its nine taps' input vectors, row by row; taps outside `rows` × `columns`
+    /// (bit r, bit s) skipped. The masks are constants after inlining.
     @inline(__always)
     mutating func add(_ d: Vector, _ x00: Vector, _ x01: Vector, _ x02: Vector, _ x10: Vector, _ x11: Vector,
-                      _ x12: Vector, _ x20: Vector, _ x21: Vector, _ x22: Vector) {
-        a00.addProduct(d, x00); a01.addProduct(d, x01); a02.addProduct(d, x02)
-        a10.addProduct(d, x10); a11.addProduct(d, x11); a12.addProduct(d, x12)
-        a20.addProduct(d, x20); a21.addProduct(d, x21); a22.addProduct(d, x22)
+                      _ x12: Vector, _ x20: Vector, _ x21: Vector, _ x22: Vector, rows: Int = 0b111,
+                      columns: Int = 0b111) {
+        @inline(__always) func on(_ r: Int, _ s: Int) -> Bool { rows & (1 << r) != 0 && columns & (1 << s) != 0 }
+        if on(0, 0) { a00.addProduct(d, x00) }
+        if on(0, 1) { a01.addProduct(d, x01) }
+        if on(0, 2) { a02.addProduct(d, x02) }
+        if on(1, 0) { a10.addProduct(d, x10) }
+        if on(1, 1) { a11.addProduct(d, x11) }
+        if on(1, 2) { a12.addProduct(d, x12) }
+        if on(2, 0) { a20.addProduct(d, x20) }
+        if on(2, 1) { a21.addProduct(d, x21) }
+        if on(2, 2) { a22.addProduct(d, x22) }
     }
 
     /// sums[r·rowStride + s·16] += a_rs.
