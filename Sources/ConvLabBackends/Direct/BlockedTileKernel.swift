@@ -132,6 +132,7 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
         case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
+        case (_, _) where arguments.valid < 6: BlockedTileKernel.blocks4Tail(arguments, steps, step: step)
         case (_, 16): BlockedTileKernel.blocks4s1(arguments, steps)
         case (_, 32): BlockedTileKernel.blocks4s2(arguments, steps)
         default: BlockedTileKernel.blocks4(arguments, steps, step: step)
@@ -148,6 +149,34 @@ enum BlockedTileKernel {
     @inline(never) static func blocks4s2(_ a: BlockedTileArguments, _ s: BlockedTileSteps) { tile(4, 6, a, s, 32) }
     @inline(never) static func blocks4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         tile(4, 6, a, s, step)
+    }
+    /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
+    /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed
+    /// 12 and 54 (the 7² maps of every network's last stage). Its P · 4 chains are short of the 8 the FMA latency
+    /// needs at P = 1, but the tail is one tile in many.
+    static func blocks4Tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        switch a.valid {
+        case 1: blocks4x1(a, s, step: step)
+        case 2: blocks4x2(a, s, step: step)
+        case 3: blocks4x3(a, s, step: step)
+        case 4: blocks4x4(a, s, step: step)
+        default: blocks4x5(a, s, step: step)
+        }
+    }
+    @inline(never) static func blocks4x1(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 1, a, s, step)
+    }
+    @inline(never) static func blocks4x2(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 2, a, s, step)
+    }
+    @inline(never) static func blocks4x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 3, a, s, step)
+    }
+    @inline(never) static func blocks4x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 4, a, s, step)
+    }
+    @inline(never) static func blocks4x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(4, 5, a, s, step)
     }
     /// Optimised for size: that keeps LLVM from unrolling the channel loop, which it did for `-target-cpu znver5`
     /// (AMD Zen 5), whose scheduling model allows larger unrolled bodies than the Intel kinds'. Unrolled twice, with

@@ -100,7 +100,12 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                     switch blocks {
                     case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
                     case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
-                    default: BlockedTileKernel.blocks4s1(arguments, steps)
+                    default:
+                        if arguments.valid < 6 {
+                            BlockedTileKernel.blocks4Tail(arguments, steps, step: 16)
+                        } else {
+                            BlockedTileKernel.blocks4s1(arguments, steps)
+                        }
                     }
                     start += columns
                 }
