@@ -129,10 +129,12 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
                                    accumulate: a.accumulate)
             : a
         switch (blocks, step) {
+        // (Groups of 1–3 blocks too: their panels are 64 lanes wide, zero past the group's last channel.)
+        case (_, _) where !tiling.halves && arguments.valid < 6:
+            BlockedTileKernel.blocks4Tail(arguments, steps, step: step)
         case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
-        case (_, _) where arguments.valid < 6: BlockedTileKernel.blocks4Tail(arguments, steps, step: step)
         case (_, 16): BlockedTileKernel.blocks4s1(arguments, steps)
         case (_, 32): BlockedTileKernel.blocks4s2(arguments, steps)
         default: BlockedTileKernel.blocks4(arguments, steps, step: step)
@@ -153,7 +155,8 @@ enum BlockedTileKernel {
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
     /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed
     /// 12 and 54 (the 7² maps of every network's last stage). Its P · 4 chains are short of the 8 the FMA latency
-    /// needs at P = 1, but the tail is one tile in many.
+    /// needs at P = 1, but the tail is one tile in many. Groups of 1 or 2 blocks take it too (4 · P FMAs per step
+    /// against the 24 of their 1 × 24 or 2 × 12 tiles), their 64-lane weight panels being zero past the group.
     static func blocks4Tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         switch a.valid {
         case 1: blocks4x1(a, s, step: step)

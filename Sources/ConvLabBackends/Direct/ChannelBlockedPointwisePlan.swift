@@ -97,15 +97,12 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                         outputBlockStride: outputBlock, storeBlocks: blocks,
                         valid: min(columns, positions.upperBound - start), accumulate: accumulate)
                     let steps = fromScratch ? gathered : inPlace
+                    // (A last tile of under 6 positions as 4 × P, whatever the group's blocks: `blocks4Tail`.)
                     switch blocks {
+                    case _ where arguments.valid < 6: BlockedTileKernel.blocks4Tail(arguments, steps, step: 16)
                     case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
                     case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
-                    default:
-                        if arguments.valid < 6 {
-                            BlockedTileKernel.blocks4Tail(arguments, steps, step: 16)
-                        } else {
-                            BlockedTileKernel.blocks4s1(arguments, steps)
-                        }
+                    default: BlockedTileKernel.blocks4s1(arguments, steps)
                     }
                     start += columns
                 }
