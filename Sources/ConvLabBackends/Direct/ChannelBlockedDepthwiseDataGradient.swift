@@ -191,16 +191,28 @@ struct ChannelBlockedDepthwiseDataGradientPlan: ChannelBlockedPassExecution {
                 while p < endP {
                     var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
                     var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
+                    // Column taps v of the 8 positions from column p − v: taps v and v + 1 read 7 of the same dy
+                    // vectors. With 2 or 3 column taps (3×3 and 5×5 at stride 2) the unrolled body names each load
+                    // once per column and LLVM keeps it in a register for every tap: 9 or 10 dy loads per 16 or 24
+                    // FMAs where the loop over v loaded 8 per 8 (this pass was bound by its loads).
+                    @inline(__always) func taps(_ V: Int, u: Int, _ x: UnsafePointer<Float>) {
+                        for v in 0..<V {
+                            let wv = loadVector(weights + ((a + sh * u) * S + b + sw * v) * 16)
+                            let column = x - v &* 16
+                            a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
+                            a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
+                            a4.addProduct(loadVector(column + 64), wv); a5.addProduct(loadVector(column + 80), wv)
+                            a6.addProduct(loadVector(column + 96), wv); a7.addProduct(loadVector(column + 112), wv)
+                        }
+                    }
                     for u in 0..<rowTaps {
                         // dy row q − u, in the buffer at row q − u − lowRow; column p − v at leftMargin + p − v.
-                        let gradientRow = buffer + (q - u - lowRow) * rowFloats + (g.leftMargin + p) * 16
-                        for v in 0..<columnTaps {
-                            let wv = loadVector(weights + ((a + sh * u) * S + b + sw * v) * 16)
-                            let x = UnsafePointer(gradientRow - v * 16)
-                            a0.addProduct(loadVector(x), wv); a1.addProduct(loadVector(x + 16), wv)
-                            a2.addProduct(loadVector(x + 32), wv); a3.addProduct(loadVector(x + 48), wv)
-                            a4.addProduct(loadVector(x + 64), wv); a5.addProduct(loadVector(x + 80), wv)
-                            a6.addProduct(loadVector(x + 96), wv); a7.addProduct(loadVector(x + 112), wv)
+                        let gradientRow = UnsafePointer(buffer + (q - u - lowRow) * rowFloats + (g.leftMargin + p) * 16)
+                        switch columnTaps {
+                        case 1: taps(1, u: u, gradientRow)
+                        case 2: taps(2, u: u, gradientRow)
+                        case 3: taps(3, u: u, gradientRow)
+                        default: taps(columnTaps, u: u, gradientRow)
                         }
                     }
                     let count = min(8, endP - p)
