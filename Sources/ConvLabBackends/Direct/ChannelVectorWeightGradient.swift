@@ -478,8 +478,27 @@ extension ChannelVectorWeightGradientGeometry {
                 let count = min(Self.blockTaps, taps.upperBound - j)
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
-                let windows = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5))
                 let (dyStart, target) = (gradient + block.firstVector * view.block, sums + j * L + lane)
+                if count == Self.blockTaps && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
+                    let windows = ConsecutiveTapWindows(first: tap(0))
+                    switch block.vectors {
+                    case 4:
+                        ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           sumStride: L, taps: count, first: first)
+                    case 2:
+                        ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           sumStride: L, taps: count, first: first)
+                    default:
+                        ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           sumStride: L, taps: count, first: first)
+                    }
+                    j += count
+                    continue
+                }
+                let windows = TapWindows(pointers: (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5)))
                 switch block.vectors {
                 case 4:
                     ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
@@ -498,6 +517,36 @@ extension ChannelVectorWeightGradientGeometry {
             }
         }
     }
+}
+
+/// The six input windows a channel-vector kernel call broadcasts from: sample i of tap t is `self[t, i]`.
+protocol KernelTaps {
+    subscript(t: Int, i: Int) -> Float { get }
+}
+
+/// Six windows anywhere (taps across kernel rows or channels of an NCHW input).
+struct TapWindows: KernelTaps {
+    let pointers: ChannelVectorKernels.Taps6
+
+    @inline(__always) subscript(t: Int, i: Int) -> Float {
+        switch t {
+        case 0: return pointers.0[i]
+        case 1: return pointers.1[i]
+        case 2: return pointers.2[i]
+        case 3: return pointers.3[i]
+        case 4: return pointers.4[i]
+        default: return pointers.5[i]
+        }
+    }
+}
+
+/// Six windows one float apart — consecutive channels of an nChw16c block, consecutive columns of a kernel row in
+/// NCHW: one pointer, the taps constant offsets from it. With six pointers the 1 × 6 kernel kept three of them on the
+/// stack and reloaded them on every step (objdump, AMD Zen 5).
+struct ConsecutiveTapWindows: KernelTaps {
+    let first: UnsafePointer<Float>
+
+    @inline(__always) subscript(t: Int, i: Int) -> Float { first[i &+ t] }
 }
 
 /// The outer-product kernels of the channel-vector backward-weights pass: per output position, vectors of dyᵀ
@@ -525,7 +574,7 @@ enum ChannelVectorKernels {
     }
 
     /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
-    static func accumulate4x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
                               into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
@@ -542,17 +591,17 @@ enum ChannelVectorKernels {
             do {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb), d2 = loadVector(dy + 2 &* gb)
                 let d3 = loadVector(dy + 3 &* gb)
-                var b = Vector(repeating: x.0[i])
+                var b = Vector(repeating: x[0, i])
                 a00.addProduct(b, d0); a01.addProduct(b, d1); a02.addProduct(b, d2); a03.addProduct(b, d3)
-                b = Vector(repeating: x.1[i])
+                b = Vector(repeating: x[1, i])
                 a10.addProduct(b, d0); a11.addProduct(b, d1); a12.addProduct(b, d2); a13.addProduct(b, d3)
-                b = Vector(repeating: x.2[i])
+                b = Vector(repeating: x[2, i])
                 a20.addProduct(b, d0); a21.addProduct(b, d1); a22.addProduct(b, d2); a23.addProduct(b, d3)
-                b = Vector(repeating: x.3[i])
+                b = Vector(repeating: x[3, i])
                 a30.addProduct(b, d0); a31.addProduct(b, d1); a32.addProduct(b, d2); a33.addProduct(b, d3)
-                b = Vector(repeating: x.4[i])
+                b = Vector(repeating: x[4, i])
                 a40.addProduct(b, d0); a41.addProduct(b, d1); a42.addProduct(b, d2); a43.addProduct(b, d3)
-                b = Vector(repeating: x.5[i])
+                b = Vector(repeating: x[5, i])
                 a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
             }
             column &+= 1
@@ -574,7 +623,7 @@ enum ChannelVectorKernels {
     }
 
     /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
-    static func accumulate2x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
                               into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
@@ -588,17 +637,17 @@ enum ChannelVectorKernels {
             while column + 2 <= columns {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb)
                 let e0 = loadVector(dy + gc), e1 = loadVector(dy + gc + gb)
-                var b = Vector(repeating: x.0[i]), c = Vector(repeating: x.0[i &+ ic])
+                var b = Vector(repeating: x[0, i]), c = Vector(repeating: x[0, i &+ ic])
                 a00.addProduct(b, d0); a01.addProduct(b, d1); b00.addProduct(c, e0); b01.addProduct(c, e1)
-                b = Vector(repeating: x.1[i]); c = Vector(repeating: x.1[i &+ ic])
+                b = Vector(repeating: x[1, i]); c = Vector(repeating: x[1, i &+ ic])
                 a10.addProduct(b, d0); a11.addProduct(b, d1); b10.addProduct(c, e0); b11.addProduct(c, e1)
-                b = Vector(repeating: x.2[i]); c = Vector(repeating: x.2[i &+ ic])
+                b = Vector(repeating: x[2, i]); c = Vector(repeating: x[2, i &+ ic])
                 a20.addProduct(b, d0); a21.addProduct(b, d1); b20.addProduct(c, e0); b21.addProduct(c, e1)
-                b = Vector(repeating: x.3[i]); c = Vector(repeating: x.3[i &+ ic])
+                b = Vector(repeating: x[3, i]); c = Vector(repeating: x[3, i &+ ic])
                 a30.addProduct(b, d0); a31.addProduct(b, d1); b30.addProduct(c, e0); b31.addProduct(c, e1)
-                b = Vector(repeating: x.4[i]); c = Vector(repeating: x.4[i &+ ic])
+                b = Vector(repeating: x[4, i]); c = Vector(repeating: x[4, i &+ ic])
                 a40.addProduct(b, d0); a41.addProduct(b, d1); b40.addProduct(c, e0); b41.addProduct(c, e1)
-                b = Vector(repeating: x.5[i]); c = Vector(repeating: x.5[i &+ ic])
+                b = Vector(repeating: x[5, i]); c = Vector(repeating: x[5, i &+ ic])
                 a50.addProduct(b, d0); a51.addProduct(b, d1); b50.addProduct(c, e0); b51.addProduct(c, e1)
                 i &+= 2 &* ic
                 dy += 2 &* gc
@@ -606,13 +655,13 @@ enum ChannelVectorKernels {
             }
             if column < columns {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb)
-                var b = Vector(repeating: x.0[i])
+                var b = Vector(repeating: x[0, i])
                 a00.addProduct(b, d0); a01.addProduct(b, d1)
-                b = Vector(repeating: x.1[i]); a10.addProduct(b, d0); a11.addProduct(b, d1)
-                b = Vector(repeating: x.2[i]); a20.addProduct(b, d0); a21.addProduct(b, d1)
-                b = Vector(repeating: x.3[i]); a30.addProduct(b, d0); a31.addProduct(b, d1)
-                b = Vector(repeating: x.4[i]); a40.addProduct(b, d0); a41.addProduct(b, d1)
-                b = Vector(repeating: x.5[i]); a50.addProduct(b, d0); a51.addProduct(b, d1)
+                b = Vector(repeating: x[1, i]); a10.addProduct(b, d0); a11.addProduct(b, d1)
+                b = Vector(repeating: x[2, i]); a20.addProduct(b, d0); a21.addProduct(b, d1)
+                b = Vector(repeating: x[3, i]); a30.addProduct(b, d0); a31.addProduct(b, d1)
+                b = Vector(repeating: x[4, i]); a40.addProduct(b, d0); a41.addProduct(b, d1)
+                b = Vector(repeating: x[5, i]); a50.addProduct(b, d0); a51.addProduct(b, d1)
             }
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector) {
@@ -624,7 +673,7 @@ enum ChannelVectorKernels {
     }
 
     /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
-    static func accumulate1x6(taps x: Taps6, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
                               into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
@@ -635,21 +684,21 @@ enum ChannelVectorKernels {
             var column = 0
             while column + 2 <= columns {
                 let d = loadVector(dy), e = loadVector(dy + gc)
-                a0.addProduct(Vector(repeating: x.0[i]), d); b0.addProduct(Vector(repeating: x.0[i &+ ic]), e)
-                a1.addProduct(Vector(repeating: x.1[i]), d); b1.addProduct(Vector(repeating: x.1[i &+ ic]), e)
-                a2.addProduct(Vector(repeating: x.2[i]), d); b2.addProduct(Vector(repeating: x.2[i &+ ic]), e)
-                a3.addProduct(Vector(repeating: x.3[i]), d); b3.addProduct(Vector(repeating: x.3[i &+ ic]), e)
-                a4.addProduct(Vector(repeating: x.4[i]), d); b4.addProduct(Vector(repeating: x.4[i &+ ic]), e)
-                a5.addProduct(Vector(repeating: x.5[i]), d); b5.addProduct(Vector(repeating: x.5[i &+ ic]), e)
+                a0.addProduct(Vector(repeating: x[0, i]), d); b0.addProduct(Vector(repeating: x[0, i &+ ic]), e)
+                a1.addProduct(Vector(repeating: x[1, i]), d); b1.addProduct(Vector(repeating: x[1, i &+ ic]), e)
+                a2.addProduct(Vector(repeating: x[2, i]), d); b2.addProduct(Vector(repeating: x[2, i &+ ic]), e)
+                a3.addProduct(Vector(repeating: x[3, i]), d); b3.addProduct(Vector(repeating: x[3, i &+ ic]), e)
+                a4.addProduct(Vector(repeating: x[4, i]), d); b4.addProduct(Vector(repeating: x[4, i &+ ic]), e)
+                a5.addProduct(Vector(repeating: x[5, i]), d); b5.addProduct(Vector(repeating: x[5, i &+ ic]), e)
                 i &+= 2 &* ic
                 dy += 2 &* gc
                 column += 2
             }
             if column < columns {
                 let d = loadVector(dy)
-                a0.addProduct(Vector(repeating: x.0[i]), d); a1.addProduct(Vector(repeating: x.1[i]), d)
-                a2.addProduct(Vector(repeating: x.2[i]), d); a3.addProduct(Vector(repeating: x.3[i]), d)
-                a4.addProduct(Vector(repeating: x.4[i]), d); a5.addProduct(Vector(repeating: x.5[i]), d)
+                a0.addProduct(Vector(repeating: x[0, i]), d); a1.addProduct(Vector(repeating: x[1, i]), d)
+                a2.addProduct(Vector(repeating: x[2, i]), d); a3.addProduct(Vector(repeating: x[3, i]), d)
+                a4.addProduct(Vector(repeating: x[4, i]), d); a5.addProduct(Vector(repeating: x[5, i]), d)
             }
         }
         @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { put(v, sums + t &* sumStride, first) } }
