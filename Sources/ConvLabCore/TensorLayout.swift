@@ -92,6 +92,12 @@ public enum ChannelBlocking {
             // count × channels scalar moves. The tile is written whole by the transpose, so it is not zeroed; full
             // blocks are transposed from where they are. (Through a zeroed copy of the rows and `memcpy` for the last
             // lanes, this write-out was a third of MobileNetV2's 960-channel 7² weight gradient on AMD Zen 5.)
+            if channels == 16 && planeStride == count && count >= 8 {
+                // A whole block into one contiguous [channel][count] run, straight from registers (`transpose`).
+                Transpose16.transpose(source, stride: positionStride, rows: count, into: planes, stride: count,
+                                      lastColumn: count)
+                return
+            }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
                 let columns = buffer.baseAddress!
                 if channels == 16 {

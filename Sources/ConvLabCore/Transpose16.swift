@@ -19,10 +19,12 @@ package enum Transpose16 {
     }
 
     /// `transpose` of a block whose rows from `rows` on are zero and not read (a 3×3 weight gradient's 9 tap vectors:
-    /// no zeroed copy on the stack first). With `rows` a constant after inlining, the row checks fold.
+    /// no zeroed copy on the stack first), storing only the first `lastColumn` floats of the last column. Columns are
+    /// stored in order, so with `ds` < 16 each column's tail is overwritten by the next column: a [16][rows] run is
+    /// written whole and exactly when `lastColumn` = `ds` ≥ 8. With `rows` a constant after inlining, the checks fold.
     @inlinable @inline(__always)
     package static func transpose(_ s: UnsafePointer<Float>, stride ss: Int, rows: Int, into d: UnsafeMutablePointer<Float>,
-                                  stride ds: Int) {
+                                  stride ds: Int, lastColumn: Int = 16) {
         @inline(__always) func row(_ i: Int) -> Vector { i < rows ? loadVector(s + i &* ss) : Vector() }
         var (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
         var (r4, r5, r6, r7) = (row(4), row(5), row(6), row(7))
@@ -38,6 +40,11 @@ package enum Transpose16 {
         storeVector(r0, d); storeVector(r1, d + ds); storeVector(r2, d + 2 &* ds); storeVector(r3, d + 3 &* ds)
         storeVector(r4, d + 4 &* ds); storeVector(r5, d + 5 &* ds); storeVector(r6, d + 6 &* ds); storeVector(r7, d + 7 &* ds)
         storeVector(r8, d + 8 &* ds); storeVector(r9, d + 9 &* ds); storeVector(r10, d + 10 &* ds); storeVector(r11, d + 11 &* ds)
-        storeVector(r12, d + 12 &* ds); storeVector(r13, d + 13 &* ds); storeVector(r14, d + 14 &* ds); storeVector(r15, d + 15 &* ds)
+        storeVector(r12, d + 12 &* ds); storeVector(r13, d + 13 &* ds); storeVector(r14, d + 14 &* ds)
+        if lastColumn >= 16 {
+            storeVector(r15, d + 15 &* ds)
+        } else {
+            for lane in 0..<lastColumn { d[15 &* ds &+ lane] = r15[lane] }
+        }
     }
 }
