@@ -186,6 +186,22 @@ import Testing
         try BlockedEntryChecks.expectDirectWeightGradientsMatchNCHW(shapes, seed: 1200, inputLayout: .nChw16c)
     }
 
+    /// 3×3 stride-2 layers padded by one on the top and left (`slidingPaddedStride2x3x3`: read in place, the taps
+    /// outside the image skipped): against the reference and bit for bit the NCHW entry's padded band — even and odd
+    /// sizes (the last row and column reading past the image or not), no bottom or right padding, 1- and 2-wide and
+    /// 1-high images, ragged blocks, batch, and a tall image cut into several bands.
+    @Test func slidingStride2InPlaceWeightGradientMatchesTheBandBitForBit() throws {
+        let shapes = try [(1, 96, 14, 14, 1), (2, 20, 28, 28, 1), (1, 17, 7, 9, 1), (1, 18, 12, 10, 0), (1, 16, 1, 5, 1),
+                          (3, 16, 6, 1, 1), (1, 16, 2, 2, 1), (1, 33, 15, 16, 0), (1, 16, 1200, 30, 1)]
+            .map { n, c, h, w, end in
+                try ConvolutionDescriptor(batch: n, inputChannels: c, inputHeight: h, inputWidth: w, outputChannels: c,
+                                          kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                          padding: .explicit(Padding(top: 1, bottom: end, left: 1, right: end)),
+                                          groups: c)
+            }
+        try BlockedEntryChecks.expectDirectWeightGradientsMatchNCHW(shapes, seed: 1300, inputLayout: .nChw16c)
+    }
+
     /// Blocked operands of the NCHW size (or any other wrong size) are typed errors.
     @Test func wrongBlockedGradientSizesThrow() throws {
         let d = try ConvolutionDescriptor(inputChannels: 20, inputHeight: 7, inputWidth: 7, outputChannels: 20,

@@ -50,6 +50,11 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
     /// MobileNetV2's layers, alternated runs on the Intel kind: 960 channels at 7² 12.5 → 9.5 µs, 576 at 14² 16.2 →
     /// 11.6, 144 at 28² (read by regions before) 14.5 → 10.3.
     let slidesInPlace: Bool
+    /// A 3×3, stride-2, undilated layer padded by one on the top and left and at most one on the bottom and right
+    /// (MobileNetV2's and ShuffleNet's downsampling layers): on nChw16c tensors read in place by
+    /// `DepthwiseChannelGradientKernel.slidingPaddedStride2x3x3`, one chain per band like the padded band's, rather
+    /// than region by region through the generic kernel for the edges.
+    let slidesStride2InPlace: Bool
     /// The kernel's steps through a padded band (NCHW) and through an nChw16c block in place.
     let bandSteps: DepthwiseGradientSteps
     let inPlaceSteps: DepthwiseGradientSteps
@@ -138,6 +143,9 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
         let regions = DepthwiseRegions(descriptor: d)
         self.regions = regions
         slidesInPlace = R == 3 && SlidingDepthwise.applies(to: d)
+        let p = d.padding
+        slidesStride2InPlace = R == 3 && S == 3 && d.strideHeight == 2 && d.strideWidth == 2 && d.isUndilated
+            && p.top == 1 && p.left == 1 && p.bottom <= 1 && p.right <= 1
         regionPieces = regions.rowRuns.flatMap { rowRun in
             regions.columnRuns.map { Self.pieces(rows: rowRun.taps, columns: $0.taps) }
         }
@@ -152,7 +160,7 @@ struct ChannelBlockedDepthwiseWeightGradientGeometry: Sendable {
 
         let terms = d.reductionLength(for: .backwardWeights)
         // Read in place, each region of a band is its own chain: up to this many partial sums per band.
-        let chains = regions.readsInPlace && !slidesInPlace ? regions.count : 1
+        let chains = regions.readsInPlace && !slidesInPlace && !slidesStride2InPlace ? regions.count : 1
         let flops = 2 * Double(d.batch * channelBlocks * 16) * Double(d.outputHeight * d.outputWidth) * Double(taps)
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: "depthwise channel-blocked",
@@ -209,7 +217,8 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                 let sums = g.partials.pointer(in: workspace) + (group * g.channelBlocks + block) * g.taps * 16
                 // One band of one image read in place by the sliding kernel: its sums are the task's, stored as they
                 // are (no zeroing pass and no read-back: 7² maps of 60 blocks are ~500 cycles a block).
-                let storesSums = layout == .nChw16c && g.slidesInPlace && g.bands == 1 && g.imagesPerGroup == 1
+                let storesSums = layout == .nChw16c && (g.slidesInPlace || g.slidesStride2InPlace) && g.bands == 1
+                    && g.imagesPerGroup == 1
                 if !storesSums { sums.update(repeating: 0, count: g.taps * 16) }
                 let (stage, gradient, padded) = (g.stage.pointer(in: workspace, worker: worker),
                                                  g.gradientStage.pointer(in: workspace, worker: worker),
@@ -234,6 +243,13 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                                 gradient: dy + (plane * Q + firstRow * d.outputWidth) * 16,
                                 input: x + plane * planeSize * 16, firstRow: firstRow, rows: rows,
                                 height: d.inputHeight, width: d.inputWidth, into: sums, adding: !storesSums)
+                        } else if g.slidesStride2InPlace {
+                            let plane = n * g.channelBlocks + block
+                            DepthwiseChannelGradientKernel.slidingPaddedStride2x3x3(
+                                gradient: dy + (plane * Q + firstRow * d.outputWidth) * 16,
+                                input: x + plane * planeSize * 16, firstRow: firstRow, rows: rows,
+                                height: d.inputHeight, width: d.inputWidth, outputWidth: d.outputWidth, into: sums,
+                                adding: !storesSums)
                         } else if g.regions.readsInPlace {
                             let plane = n * g.channelBlocks + block
                             accumulateInPlace(band: firstRow..<(firstRow + rows), x: x + plane * planeSize * 16,
@@ -344,6 +360,7 @@ enum DepthwiseChannelGradientKernel {
         let arguments = (gradient, input, rows, columns, steps, sums, sumRowStride)
         switch (piece.rows, piece.columns, steps.tapColumn) {
         case (3, 3, 16) where steps.inputColumn == 16: sliding3x3(arguments)
+        case (3, 3, 16) where steps.inputColumn == 32: slidingStride2x3x3(arguments)
         case (3, 3, 16): whole3x3(arguments)
         case (5, 5, 16): whole5x5(arguments)
         case (3, 7, 16): rows3x7(arguments)
@@ -381,6 +398,61 @@ enum DepthwiseChannelGradientKernel {
                                         loadVector(x2), loadVector(x2 + 16)))
         }
         sliding.finish(into: sums, rowStride: sumRowStride)
+    }
+
+    /// A stride-2 3×3 piece: tap (r, 2) of position ox reads input column 2·ox + 2, which tap (r, 0) of position
+    /// ox + 1 reads again, so it is carried: per position one dy load and six input loads for 9 FMAs, where
+    /// `whole3x3` loads 10 (the stride-2 layers of MobileNetV2 and ShuffleNet). The same sums in the same order, so
+    /// the same bits.
+    @inline(never) static func slidingStride2x3x3(_ a: Arguments) {
+        let (gradient, input, rows, columns, steps, sums, sumRowStride) = a
+        var sliding = Sliding3x3Sums()
+        let tapRow = steps.tapRow
+        for oy in 0..<rows {
+            let x0 = input + oy &* steps.inputRow
+            let (x1, x2) = (x0 + tapRow, x0 + 2 &* tapRow)
+            let g = gradient + oy &* steps.gradientRow
+            var (p0, p1, p2) = (loadVector(x0), loadVector(x1), loadVector(x2))
+            for ox in 0..<columns {
+                let c = (2 &* ox &+ 1) &* 16
+                let (m0, m1, m2) = (loadVector(x0 + c), loadVector(x1 + c), loadVector(x2 + c))
+                let (n0, n1, n2) = (loadVector(x0 + c + 16), loadVector(x1 + c + 16), loadVector(x2 + c + 16))
+                sliding.add(loadVector(g + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2)
+                (p0, p1, p2) = (n0, n1, n2)
+            }
+        }
+        sliding.finish(into: sums, rowStride: sumRowStride)
+    }
+
+    /// `slidingStride2x3x3` on one nChw16c channel block of a layer `slidesStride2InPlace` accepts, read in place: the
+    /// taps that fall outside the image (kernel row 0 of the first output row, row 2 where 2·oy + 1 is past the last
+    /// input row, column 0 of the first position, column 2 of the last where 2·ox + 1 is past the last column) are
+    /// skipped. The band path's products in its order without its zero products, so the same sums.
+    @inline(never)
+    static func slidingPaddedStride2x3x3(gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, firstRow: Int,
+                                         rows: Int, height: Int, width: Int, outputWidth: Int,
+                                         into sums: UnsafeMutablePointer<Float>, adding: Bool) {
+        var sliding = Sliding3x3Sums()
+        let rowFloats = width &* 16
+        let lastReadsRight = 2 &* (outputWidth &- 1) &+ 1 < width
+        for oy in 0..<rows {
+            let y = firstRow &+ oy
+            let g = gradient + oy &* outputWidth &* 16
+            // Kernel row r reads input row 2y + r − 1: row 0 absent at the top, row 2 past the bottom.
+            let x1 = input + 2 &* y &* rowFloats
+            let (x0, x2) = (x1 - rowFloats, x1 + rowFloats)
+            switch (y > 0, 2 &* y &+ 1 < height) {
+            case (true, true): sliding.rowStride2(0b111, gradient: g, x0, x1, x2, width: outputWidth,
+                                                  lastReadsRight: lastReadsRight)
+            case (false, true): sliding.rowStride2(0b110, gradient: g, x0, x1, x2, width: outputWidth,
+                                                   lastReadsRight: lastReadsRight)
+            case (true, false): sliding.rowStride2(0b011, gradient: g, x0, x1, x2, width: outputWidth,
+                                                   lastReadsRight: lastReadsRight)
+            case (false, false): sliding.rowStride2(0b010, gradient: g, x0, x1, x2, width: outputWidth,
+                                                    lastReadsRight: lastReadsRight)
+            }
+        }
+        sliding.finish(into: sums, rowStride: 3 * 16, adding: adding)
     }
 
     /// `sliding3x3` on a 3×3 "same" layer (stride 1, padding 1) read in place from one nChw16c channel block: the taps
@@ -553,6 +625,42 @@ struct Sliding3x3Sums {
         let last = slide(gradient: g + 16, x0, x1, x2, lead: 2, count: width &- 2, carried: first, rows: rows)
         add(loadVector(g + (width &- 1) &* 16), last.0, last.1, zero, last.2, last.3, zero, last.4, last.5, zero,
             rows: rows, columns: 0b011)
+    }
+
+    /// One output row of a stride-2 3×3 layer padded by one on the left, `width` positions read in place (x_r: the
+    /// image row kernel row r reads, used only if bit r of `rows` is set; position ox reads columns 2·ox − 1 …
+    /// 2·ox + 1): the first position without its left taps, the last without its right ones unless `lastReadsRight`,
+    /// tap (r, 2) of each position carried as tap (r, 0) of the next.
+    @inline(__always)
+    mutating func rowStride2(_ rows: Int, gradient g: UnsafePointer<Float>, _ x0: UnsafePointer<Float>,
+                             _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, width: Int, lastReadsRight: Bool) {
+        let zero = Vector()
+        @inline(__always) func load(_ r: Int, _ x: UnsafePointer<Float>, _ column: Int) -> Vector {
+            rows & (1 << r) != 0 ? loadVector(x + column &* 16) : zero
+        }
+        guard width > 1 || lastReadsRight else {
+            add(loadVector(g), zero, load(0, x0, 0), zero, zero, load(1, x1, 0), zero, zero, load(2, x2, 0), zero,
+                rows: rows, columns: 0b010)
+            return
+        }
+        var (p0, p1, p2) = (load(0, x0, 1), load(1, x1, 1), load(2, x2, 1))
+        add(loadVector(g), zero, load(0, x0, 0), p0, zero, load(1, x1, 0), p1, zero, load(2, x2, 0), p2,
+            rows: rows, columns: 0b110)
+        let whole = lastReadsRight ? width : width &- 1
+        var ox = 1
+        while ox < whole {
+            let c = 2 &* ox
+            let (m0, m1, m2) = (load(0, x0, c), load(1, x1, c), load(2, x2, c))
+            let (n0, n1, n2) = (load(0, x0, c &+ 1), load(1, x1, c &+ 1), load(2, x2, c &+ 1))
+            add(loadVector(g + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2, rows: rows)
+            (p0, p1, p2) = (n0, n1, n2)
+            ox &+= 1
+        }
+        if !lastReadsRight {
+            let c = 2 &* ox
+            add(loadVector(g + ox &* 16), p0, load(0, x0, c), zero, p1, load(1, x1, c), zero, p2, load(2, x2, c),
+                zero, rows: rows, columns: 0b011)
+        }
     }
 
     /// One position: dy vector d times its nine taps' input vectors, row by row; taps outside `rows` × `columns`
