@@ -187,46 +187,22 @@ struct ChannelBlockedDepthwiseDataGradientPlan: ChannelBlockedPassExecution {
                 let endP = (W - 1 + d.padding.left - b) >= 0 ? (W - 1 + d.padding.left - b) / sw + 1 : 0
                 guard endP > firstP else { continue }
                 let columnTaps = b < S ? (S - b + sw - 1) / sw : 0
-                var p = firstP
-                while p < endP {
-                    var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
-                    var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
-                    // Column taps v of the 8 positions from column p − v: taps v and v + 1 read 7 of the same dy
-                    // vectors. With 2 or 3 column taps (3×3 and 5×5 at stride 2) the unrolled body names each load
-                    // once per column and LLVM keeps it in a register for every tap: 9 or 10 dy loads per 16 or 24
-                    // FMAs where the loop over v loaded 8 per 8 (this pass was bound by its loads).
-                    @inline(__always) func taps(_ V: Int, u: Int, _ x: UnsafePointer<Float>) {
-                        for v in 0..<V {
-                            let wv = loadVector(weights + ((a + sh * u) * S + b + sw * v) * 16)
-                            let column = x - v &* 16
-                            a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
-                            a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
-                            a4.addProduct(loadVector(column + 64), wv); a5.addProduct(loadVector(column + 80), wv)
-                            a6.addProduct(loadVector(column + 96), wv); a7.addProduct(loadVector(column + 112), wv)
-                        }
-                    }
-                    for u in 0..<rowTaps {
-                        // dy row q − u, in the buffer at row q − u − lowRow; column p − v at leftMargin + p − v.
-                        let gradientRow = UnsafePointer(buffer + (q - u - lowRow) * rowFloats + (g.leftMargin + p) * 16)
-                        switch columnTaps {
-                        case 1: taps(1, u: u, gradientRow)
-                        case 2: taps(2, u: u, gradientRow)
-                        case 3: taps(3, u: u, gradientRow)
-                        default: taps(columnTaps, u: u, gradientRow)
-                        }
-                    }
-                    let count = min(8, endP - p)
-                    let t = target + (sw * p + b - d.padding.left) * 16
-                    let step = sw * 16
-                    storeVector(a0, t)
-                    if count > 1 { storeVector(a1, t + step) }
-                    if count > 2 { storeVector(a2, t + 2 * step) }
-                    if count > 3 { storeVector(a3, t + 3 * step) }
-                    if count > 4 { storeVector(a4, t + 4 * step) }
-                    if count > 5 { storeVector(a5, t + 5 * step) }
-                    if count > 6 { storeVector(a6, t + 6 * step) }
-                    if count > 7 { storeVector(a7, t + 7 * step) }
-                    p += 8
+                // dy row q of the buffer at its column p = 0 (leftMargin; row q − u is u rows above), this phase's
+                // weight of tap (0, 0) (tap (u, v) sh rows and sw columns of the kernel on), dx column sw·p + b − pl
+                // of position p.
+                let row = StridedDepthwiseDataRow(
+                    positions: firstP..<endP, gradient: UnsafePointer(buffer + (q - lowRow) * rowFloats + g.leftMargin * 16),
+                    gradientRow: rowFloats, weights: weights + (a * S + b) * 16, weightRow: sh * S * 16,
+                    weightColumn: sw * 16, target: target + (b - d.padding.left) * 16, step: sw * 16)
+                switch (rowTaps, columnTaps) {
+                case (1, 1): row.taps1x1()
+                case (1, 2): row.taps1x2()
+                case (2, 1): row.taps2x1()
+                case (2, 2): row.taps2x2()
+                case (2, 3): row.taps2x3()
+                case (3, 2): row.taps3x2()
+                case (3, 3): row.taps3x3()
+                default: row.runAnySize(rowTaps, columnTaps)
                 }
             }
         }
@@ -234,5 +210,112 @@ struct ChannelBlockedDepthwiseDataGradientPlan: ChannelBlockedPassExecution {
         ChannelBlocking.fromBlocked(result, count: rows * W, channels: channels,
                                     into: dx + (n * d.inputChannels + first) * d.inputHeight * W + firstRow * W,
                                     planeStride: d.inputHeight * W)
+    }
+}
+
+/// One dx row's positions of one phase of a strided depthwise layer, 8 at a time on 8 accumulators: dx at position p
+/// sums dy[q − u][p − v] ⊙ w(u, v) over the phase's U × V taps in (u, v) order. Inlined with constant U and V (1–3:
+/// 3×3 and 5×5 at stride 2) the weights stay in registers for the whole row, the dy rows are pointers stepped by 8
+/// positions, and taps v and v + 1, which read 7 of the same dy vectors, load each once (9 or 10 dy loads per 16 or
+/// 24 FMAs). Per block, the loop over taps with its offsets recomputed had cost more than the block's 8–32 FMAs.
+struct StridedDepthwiseDataRow {
+    typealias Vector = SIMD16<Float>
+    let positions: Range<Int>
+    /// dy row q at position 0; row q − u is `u · gradientRow` floats before it.
+    let gradient: UnsafePointer<Float>
+    let gradientRow: Int
+    /// The weight of tap (0, 0); tap (u, v) is `u · weightRow + v · weightColumn` floats on.
+    let weights: UnsafePointer<Float>
+    let weightRow: Int
+    let weightColumn: Int
+    /// dx of position 0 of the phase; positions `step` floats apart.
+    let target: UnsafeMutablePointer<Float>
+    let step: Int
+
+    @inline(never) func taps1x1() { run(1, 1) }
+    @inline(never) func taps1x2() { run(1, 2) }
+    @inline(never) func taps2x1() { run(2, 1) }
+    @inline(never) func taps2x2() { run(2, 2) }
+    @inline(never) func taps2x3() { run(2, 3) }
+    @inline(never) func taps3x2() { run(3, 2) }
+    @inline(never) func taps3x3() { run(3, 3) }
+
+    /// U, V ≤ 3, constants after inlining.
+    @inline(__always)
+    private func run(_ U: Int, _ V: Int) {
+        @inline(__always) func w(_ u: Int, _ v: Int) -> Vector {
+            u < U && v < V ? loadVector(weights + (u &* weightRow &+ v &* weightColumn)) : Vector()
+        }
+        let (w00, w01, w02, w10, w11, w12) = (w(0, 0), w(0, 1), w(0, 2), w(1, 0), w(1, 1), w(1, 2))
+        let (w20, w21, w22) = (w(2, 0), w(2, 1), w(2, 2))
+        @inline(__always) func preloaded(_ u: Int, _ v: Int) -> Vector {
+            switch (u, v) {
+            case (0, 0): return w00
+            case (0, 1): return w01
+            case (0, 2): return w02
+            case (1, 0): return w10
+            case (1, 1): return w11
+            case (1, 2): return w12
+            case (2, 0): return w20
+            case (2, 1): return w21
+            default: return w22
+            }
+        }
+        var p = positions.lowerBound
+        while p < positions.upperBound {
+            var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
+            var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
+            for u in 0..<U {
+                let x = gradient.advanced(by: p &* 16 &- u &* gradientRow)
+                for v in 0..<V {
+                    let wv = preloaded(u, v)
+                    let column = x - v &* 16
+                    a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
+                    a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
+                    a4.addProduct(loadVector(column + 64), wv); a5.addProduct(loadVector(column + 80), wv)
+                    a6.addProduct(loadVector(column + 96), wv); a7.addProduct(loadVector(column + 112), wv)
+                }
+            }
+            store(a0, a1, a2, a3, a4, a5, a6, a7, at: p)
+            p &+= 8
+        }
+    }
+
+    /// Any tap counts (kernels of more than 3 taps per phase and direction), weights loaded per tap.
+    func runAnySize(_ U: Int, _ V: Int) {
+        var p = positions.lowerBound
+        while p < positions.upperBound {
+            var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
+            var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
+            for u in 0..<U {
+                let x = gradient.advanced(by: p * 16 - u * gradientRow)
+                for v in 0..<V {
+                    let wv = loadVector(weights + u * weightRow + v * weightColumn)
+                    let column = x - v * 16
+                    a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
+                    a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
+                    a4.addProduct(loadVector(column + 64), wv); a5.addProduct(loadVector(column + 80), wv)
+                    a6.addProduct(loadVector(column + 96), wv); a7.addProduct(loadVector(column + 112), wv)
+                }
+            }
+            store(a0, a1, a2, a3, a4, a5, a6, a7, at: p)
+            p += 8
+        }
+    }
+
+    /// The block of positions p… (at most 8, up to the row's end) into dx.
+    @inline(__always)
+    private func store(_ a0: Vector, _ a1: Vector, _ a2: Vector, _ a3: Vector, _ a4: Vector, _ a5: Vector,
+                       _ a6: Vector, _ a7: Vector, at p: Int) {
+        let count = min(8, positions.upperBound &- p)
+        let t = target + p &* step
+        storeVector(a0, t)
+        if count > 1 { storeVector(a1, t + step) }
+        if count > 2 { storeVector(a2, t + 2 &* step) }
+        if count > 3 { storeVector(a3, t + 3 &* step) }
+        if count > 4 { storeVector(a4, t + 4 &* step) }
+        if count > 5 { storeVector(a5, t + 5 &* step) }
+        if count > 6 { storeVector(a6, t + 6 &* step) }
+        if count > 7 { storeVector(a7, t + 7 &* step) }
     }
 }
