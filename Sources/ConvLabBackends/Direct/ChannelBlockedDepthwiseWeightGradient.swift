@@ -386,18 +386,12 @@ enum DepthwiseChannelGradientKernel {
     /// That kernel was bound by its loads (one per FMA): MobileNetV2's 384-channel 14² layer ran at 70 GFLOP/s on one
     /// core. The same sums in the same order, so the same bits.
     @inline(never) static func sliding3x3(_ a: Arguments) {
-        let (gradient, input, rows, columns, steps, sums, sumRowStride) = a
-        var sliding = Sliding3x3Sums()
-        let tapRow = steps.tapRow
-        for oy in 0..<rows {
-            let x0 = input + oy &* steps.inputRow
-            let (x1, x2) = (x0 + tapRow, x0 + 2 &* tapRow)
+        eachRow(a) { sliding, gradient, x0, x1, x2, columns in
             // Taps (r, 0) and (r, 1) of the first position; tap (r, 2) of position ox is column ox + 2.
-            _ = sliding.slide(gradient: gradient + oy &* steps.gradientRow, x0, x1, x2, lead: 2, count: columns,
+            _ = sliding.slide(gradient: gradient, x0, x1, x2, lead: 2, count: columns,
                               carried: (loadVector(x0), loadVector(x0 + 16), loadVector(x1), loadVector(x1 + 16),
                                         loadVector(x2), loadVector(x2 + 16)))
         }
-        sliding.finish(into: sums, rowStride: sumRowStride)
     }
 
     /// A stride-2 3×3 piece: tap (r, 2) of position ox reads input column 2·ox + 2, which tap (r, 0) of position
@@ -405,21 +399,24 @@ enum DepthwiseChannelGradientKernel {
     /// `whole3x3` loads 10 (the stride-2 layers of MobileNetV2 and ShuffleNet). The same sums in the same order, so
     /// the same bits.
     @inline(never) static func slidingStride2x3x3(_ a: Arguments) {
+        eachRow(a) { sliding, gradient, x0, x1, x2, columns in
+            // Tap (r, 0) of the first position is column 0; position ox's other taps are columns 2·ox + 1 and + 2.
+            _ = sliding.slideStride2(gradient: gradient, x0, x1, x2, positions: 0..<columns, lead: 1,
+                                     carried: (loadVector(x0), loadVector(x1), loadVector(x2)))
+        }
+    }
+
+    /// The sliding pieces' frame: `row(sums, dy row, input rows of kernel rows 0, 1, 2, columns)` for every output row
+    /// of the piece, then the sums added into `sums`.
+    @inline(__always)
+    private static func eachRow(_ a: Arguments,
+                                _ row: (inout Sliding3x3Sums, UnsafePointer<Float>, UnsafePointer<Float>,
+                                        UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
         let (gradient, input, rows, columns, steps, sums, sumRowStride) = a
         var sliding = Sliding3x3Sums()
-        let tapRow = steps.tapRow
         for oy in 0..<rows {
             let x0 = input + oy &* steps.inputRow
-            let (x1, x2) = (x0 + tapRow, x0 + 2 &* tapRow)
-            let g = gradient + oy &* steps.gradientRow
-            var (p0, p1, p2) = (loadVector(x0), loadVector(x1), loadVector(x2))
-            for ox in 0..<columns {
-                let c = (2 &* ox &+ 1) &* 16
-                let (m0, m1, m2) = (loadVector(x0 + c), loadVector(x1 + c), loadVector(x2 + c))
-                let (n0, n1, n2) = (loadVector(x0 + c + 16), loadVector(x1 + c + 16), loadVector(x2 + c + 16))
-                sliding.add(loadVector(g + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2)
-                (p0, p1, p2) = (n0, n1, n2)
-            }
+            row(&sliding, gradient + oy &* steps.gradientRow, x0, x0 + steps.tapRow, x0 + 2 &* steps.tapRow, columns)
         }
         sliding.finish(into: sums, rowStride: sumRowStride)
     }
@@ -603,6 +600,26 @@ struct Sliding3x3Sums {
         return (p00, p01, p10, p11, p20, p21)
     }
 
+    /// Positions `positions` of one output row of a stride-2 layer: tap (r, 0) of the first is `carried`, its taps
+    /// (r, 1) and (r, 2) columns 2·ox + lead and 2·ox + lead + 1 of x_r, and tap (r, 2) of each position is carried
+    /// as tap (r, 0) of the next. Kernel rows not in `rows` are neither read nor added. Returns the last carried.
+    @inline(__always)
+    mutating func slideStride2(gradient: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                               _ x2: UnsafePointer<Float>, positions: Range<Int>, lead: Int,
+                               carried: (Vector, Vector, Vector), rows: Int = 0b111) -> (Vector, Vector, Vector) {
+        var (p0, p1, p2) = carried
+        let zero = Vector()
+        for ox in positions {
+            let c = (2 &* ox &+ lead) &* 16
+            let m0 = rows & 1 != 0 ? loadVector(x0 + c) : zero, n0 = rows & 1 != 0 ? loadVector(x0 + c + 16) : zero
+            let m1 = rows & 2 != 0 ? loadVector(x1 + c) : zero, n1 = rows & 2 != 0 ? loadVector(x1 + c + 16) : zero
+            let m2 = rows & 4 != 0 ? loadVector(x2 + c) : zero, n2 = rows & 4 != 0 ? loadVector(x2 + c + 16) : zero
+            add(loadVector(gradient + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2, rows: rows)
+            (p0, p1, p2) = (n0, n1, n2)
+        }
+        return (p0, p1, p2)
+    }
+
     /// One output row of a 3×3 "same" layer, `width` positions read in place (x_r: the image row kernel row r reads,
     /// used only if bit r of `rows` is set): the first position without its left taps, the last without its right
     /// ones, the positions between sliding.
@@ -647,16 +664,10 @@ struct Sliding3x3Sums {
         add(loadVector(g), zero, load(0, x0, 0), p0, zero, load(1, x1, 0), p1, zero, load(2, x2, 0), p2,
             rows: rows, columns: 0b110)
         let whole = lastReadsRight ? width : width &- 1
-        var ox = 1
-        while ox < whole {
-            let c = 2 &* ox
-            let (m0, m1, m2) = (load(0, x0, c), load(1, x1, c), load(2, x2, c))
-            let (n0, n1, n2) = (load(0, x0, c &+ 1), load(1, x1, c &+ 1), load(2, x2, c &+ 1))
-            add(loadVector(g + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2, rows: rows)
-            (p0, p1, p2) = (n0, n1, n2)
-            ox &+= 1
-        }
+        (p0, p1, p2) = slideStride2(gradient: g, x0, x1, x2, positions: 1..<max(1, whole), lead: 0,
+                                    carried: (p0, p1, p2), rows: rows)
         if !lastReadsRight {
+            let ox = width &- 1
             let c = 2 &* ox
             add(loadVector(g + ox &* 16), p0, load(0, x0, c), zero, p1, load(1, x1, c), zero, p2, load(2, x2, c),
                 zero, rows: rows, columns: 0b011)

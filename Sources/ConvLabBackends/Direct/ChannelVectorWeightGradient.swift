@@ -479,8 +479,7 @@ extension ChannelVectorWeightGradientGeometry {
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let (dyStart, target) = (gradient + block.firstVector * view.block, sums + j * L + lane)
-                if count == Self.blockTaps && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
-                    let windows = ConsecutiveTapWindows(first: tap(0))
+                func run<Windows: KernelTaps>(_ windows: Windows) {
                     switch block.vectors {
                     case 4:
                         ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows,
@@ -495,23 +494,12 @@ extension ChannelVectorWeightGradientGeometry {
                                                            columns: c.columns, steps: steps, into: target,
                                                            sumStride: L, taps: count, first: first)
                     }
-                    j += count
-                    continue
                 }
-                let windows = TapWindows(pointers: (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5)))
-                switch block.vectors {
-                case 4:
-                    ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count,
-                                                       first: first)
-                case 2:
-                    ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count,
-                                                       first: first)
-                default:
-                    ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows, columns: c.columns,
-                                                       steps: steps, into: target, sumStride: L, taps: count,
-                                                       first: first)
+                // Six taps one float apart are broadcast from one pointer, others from six.
+                if count == Self.blockTaps && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
+                    run(ConsecutiveTapWindows(first: tap(0)))
+                } else {
+                    run(TapWindows(pointers: (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5))))
                 }
                 j += count
             }
@@ -574,8 +562,9 @@ enum ChannelVectorKernels {
     }
 
     /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
-    static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
+    static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
@@ -623,8 +612,9 @@ enum ChannelVectorKernels {
     }
 
     /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
-    static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
+    static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
@@ -673,8 +663,9 @@ enum ChannelVectorKernels {
     }
 
     /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
-    static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
-                              into sums: UnsafeMutablePointer<Float>, sumStride: Int, taps: Int, first: Bool) {
+    static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   taps: Int, first: Bool) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
         let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
