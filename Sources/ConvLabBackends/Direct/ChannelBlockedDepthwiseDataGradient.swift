@@ -261,6 +261,17 @@ struct StridedDepthwiseDataRow {
             default: return w22
             }
         }
+        blocks(U, V, preloaded)
+    }
+
+    /// Any tap counts (kernels of more than 3 taps per phase and direction), weights loaded per tap.
+    func runAnySize(_ U: Int, _ V: Int) {
+        blocks(U, V) { u, v in loadVector(weights + (u &* weightRow &+ v &* weightColumn)) }
+    }
+
+    /// The row's positions 8 at a time: each block's taps in (u, v) order, `weight(u, v)` tap (u, v)'s weights.
+    @inline(__always)
+    private func blocks(_ U: Int, _ V: Int, _ weight: (Int, Int) -> Vector) {
         var p = positions.lowerBound
         while p < positions.upperBound {
             var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
@@ -268,7 +279,7 @@ struct StridedDepthwiseDataRow {
             for u in 0..<U {
                 let x = gradient.advanced(by: p &* 16 &- u &* gradientRow)
                 for v in 0..<V {
-                    let wv = preloaded(u, v)
+                    let wv = weight(u, v)
                     let column = x - v &* 16
                     a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
                     a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
@@ -278,28 +289,6 @@ struct StridedDepthwiseDataRow {
             }
             store(a0, a1, a2, a3, a4, a5, a6, a7, at: p)
             p &+= 8
-        }
-    }
-
-    /// Any tap counts (kernels of more than 3 taps per phase and direction), weights loaded per tap.
-    func runAnySize(_ U: Int, _ V: Int) {
-        var p = positions.lowerBound
-        while p < positions.upperBound {
-            var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
-            var (a4, a5, a6, a7) = (Vector(), Vector(), Vector(), Vector())
-            for u in 0..<U {
-                let x = gradient.advanced(by: p * 16 - u * gradientRow)
-                for v in 0..<V {
-                    let wv = loadVector(weights + u * weightRow + v * weightColumn)
-                    let column = x - v * 16
-                    a0.addProduct(loadVector(column), wv); a1.addProduct(loadVector(column + 16), wv)
-                    a2.addProduct(loadVector(column + 32), wv); a3.addProduct(loadVector(column + 48), wv)
-                    a4.addProduct(loadVector(column + 64), wv); a5.addProduct(loadVector(column + 80), wv)
-                    a6.addProduct(loadVector(column + 96), wv); a7.addProduct(loadVector(column + 112), wv)
-                }
-            }
-            store(a0, a1, a2, a3, a4, a5, a6, a7, at: p)
-            p += 8
         }
     }
 

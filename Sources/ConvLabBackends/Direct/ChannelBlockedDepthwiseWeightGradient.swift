@@ -438,15 +438,8 @@ enum DepthwiseChannelGradientKernel {
             // Kernel row r reads input row 2y + r − 1: row 0 absent at the top, row 2 past the bottom.
             let x1 = input + 2 &* y &* rowFloats
             let (x0, x2) = (x1 - rowFloats, x1 + rowFloats)
-            switch (y > 0, 2 &* y &+ 1 < height) {
-            case (true, true): sliding.rowStride2(0b111, gradient: g, x0, x1, x2, width: outputWidth,
-                                                  lastReadsRight: lastReadsRight)
-            case (false, true): sliding.rowStride2(0b110, gradient: g, x0, x1, x2, width: outputWidth,
-                                                   lastReadsRight: lastReadsRight)
-            case (true, false): sliding.rowStride2(0b011, gradient: g, x0, x1, x2, width: outputWidth,
-                                                   lastReadsRight: lastReadsRight)
-            case (false, false): sliding.rowStride2(0b010, gradient: g, x0, x1, x2, width: outputWidth,
-                                                    lastReadsRight: lastReadsRight)
+            withRowMask(above: y > 0, below: 2 &* y &+ 1 < height) { rows in
+                sliding.rowStride2(rows, gradient: g, x0, x1, x2, width: outputWidth, lastReadsRight: lastReadsRight)
             }
         }
         sliding.finish(into: sums, rowStride: 3 * 16, adding: adding)
@@ -470,14 +463,23 @@ enum DepthwiseChannelGradientKernel {
             let x1 = input + y &* rowFloats
             // Kernel row 0 reads the image row above, row 2 the one below; absent at the image's edges.
             let (x0, x2) = (x1 - rowFloats, x1 + rowFloats)
-            switch (y > 0, y < height &- 1) {
-            case (true, true): sliding.row(0b111, gradient: g, x0, x1, x2, width: width)
-            case (false, true): sliding.row(0b110, gradient: g, x0, x1, x2, width: width)
-            case (true, false): sliding.row(0b011, gradient: g, x0, x1, x2, width: width)
-            case (false, false): sliding.row(0b010, gradient: g, x0, x1, x2, width: width)
+            withRowMask(above: y > 0, below: y < height &- 1) { rows in
+                sliding.row(rows, gradient: g, x0, x1, x2, width: width)
             }
         }
         sliding.finish(into: sums, rowStride: 3 * 16, adding: adding)
+    }
+
+    /// `body(rows)` with the kernel rows that land in the image as a constant mask (bit 0: the row above, present
+    /// unless at the image's top; bit 1: always; bit 2: the row below), so each case gets its own copy of the row.
+    @inline(__always)
+    private static func withRowMask(above: Bool, below: Bool, _ body: (Int) -> Void) {
+        switch (above, below) {
+        case (true, true): body(0b111)
+        case (false, true): body(0b110)
+        case (true, false): body(0b011)
+        case (false, false): body(0b010)
+        }
     }
 
     @inline(never) static func whole3x3(_ a: Arguments) {
@@ -620,6 +622,22 @@ struct Sliding3x3Sums {
         return (p0, p1, p2)
     }
 
+    /// x_r's vector at `column`, or zero where bit r of `rows` is clear (that kernel row is outside the image: not
+    /// read).
+    @inline(__always)
+    static func load(_ rows: Int, _ r: Int, _ x: UnsafePointer<Float>, _ column: Int) -> Vector {
+        rows & (1 << r) != 0 ? loadVector(x + column &* 16) : Vector()
+    }
+
+    /// A row of one position whose only taps in the image are its middle column, input column 0 (a 1-wide image).
+    @inline(__always)
+    mutating func middleOnly(_ rows: Int, gradient g: UnsafePointer<Float>, _ x0: UnsafePointer<Float>,
+                             _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>) {
+        let zero = Vector()
+        add(loadVector(g), zero, Self.load(rows, 0, x0, 0), zero, zero, Self.load(rows, 1, x1, 0), zero, zero,
+            Self.load(rows, 2, x2, 0), zero, rows: rows, columns: 0b010)
+    }
+
     /// One output row of a 3×3 "same" layer, `width` positions read in place (x_r: the image row kernel row r reads,
     /// used only if bit r of `rows` is set): the first position without its left taps, the last without its right
     /// ones, the positions between sliding.
@@ -628,13 +646,9 @@ struct Sliding3x3Sums {
                       _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, width: Int) {
         let zero = Vector()
         @inline(__always) func load(_ r: Int, _ x: UnsafePointer<Float>, _ column: Int) -> Vector {
-            rows & (1 << r) != 0 ? loadVector(x + column &* 16) : zero
+            Self.load(rows, r, x, column)
         }
-        guard width > 1 else {
-            add(loadVector(g), zero, load(0, x0, 0), zero, zero, load(1, x1, 0), zero, zero, load(2, x2, 0), zero,
-                rows: rows, columns: 0b010)
-            return
-        }
+        guard width > 1 else { return middleOnly(rows, gradient: g, x0, x1, x2) }
         let first: Carried = (load(0, x0, 0), load(0, x0, 1), load(1, x1, 0), load(1, x1, 1), load(2, x2, 0),
                               load(2, x2, 1))
         add(loadVector(g), zero, first.0, first.1, zero, first.2, first.3, zero, first.4, first.5,
@@ -653,13 +667,9 @@ struct Sliding3x3Sums {
                              _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, width: Int, lastReadsRight: Bool) {
         let zero = Vector()
         @inline(__always) func load(_ r: Int, _ x: UnsafePointer<Float>, _ column: Int) -> Vector {
-            rows & (1 << r) != 0 ? loadVector(x + column &* 16) : zero
+            Self.load(rows, r, x, column)
         }
-        guard width > 1 || lastReadsRight else {
-            add(loadVector(g), zero, load(0, x0, 0), zero, zero, load(1, x1, 0), zero, zero, load(2, x2, 0), zero,
-                rows: rows, columns: 0b010)
-            return
-        }
+        guard width > 1 || lastReadsRight else { return middleOnly(rows, gradient: g, x0, x1, x2) }
         var (p0, p1, p2) = (load(0, x0, 1), load(1, x1, 1), load(2, x2, 1))
         add(loadVector(g), zero, load(0, x0, 0), p0, zero, load(1, x1, 0), p1, zero, load(2, x2, 0), p2,
             rows: rows, columns: 0b110)
