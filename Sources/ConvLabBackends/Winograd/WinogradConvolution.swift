@@ -24,13 +24,38 @@ public struct WinogradBackend: BackwardDataByForward {
     /// and where the fractions go.
     public var points: [Rational]?
     public var fractions: WinogradTransform.FractionPlacement
+    /// Where the filter transform happens: a plan-time table, or inside the products (`FilterTransformingProduct`:
+    /// F(4,3) on 3×3 kernels with ± paired points). `.automatic` transforms in the products when the table would not
+    /// fit in the last-level cache and a pass has at most 16 tiles.
+    public var filterTransform: FilterTransformPlacement
+
+    public enum FilterTransformPlacement: Sendable {
+        case automatic, table, inProducts
+    }
+
+    /// Whether the products transform the filters themselves (where `FilterTransformingProduct` applies): asked to,
+    /// or, automatically, when the table would not fit in the last-level cache — it then streams from memory once
+    /// per pass — and a pass has at most 16 tiles, which reuse each transformed value too few times to amortise
+    /// reading it. Zen 5, 2 threads, F(4,3): 512 channels at 7² (38 MiB table) 0.50 → 0.26 ms, at 7² with batch 4
+    /// 1.43 → 1.06; tables inside L3 stay faster: 256 channels at 14² (9 MiB) 0.19 against 0.28, 384 at 13² (21
+    /// MiB) 0.45 against 0.58.
+    public static func transformsFiltersInProducts(_ placement: FilterTransformPlacement, tableBytes: Int, tiles: Int,
+                                                   lastLevelBytes: Int = MachineCaches.current.lastLevelBytes) -> Bool {
+        switch placement {
+        case .table: return false
+        case .inProducts: return true
+        case .automatic: return tableBytes > lastLevelBytes && tiles <= 16
+        }
+    }
 
     public init(outputTile: Int? = nil, kernelSize: Int? = nil, points: [Rational]? = nil,
-                fractions: WinogradTransform.FractionPlacement = .g) {
+                fractions: WinogradTransform.FractionPlacement = .g,
+                filterTransform: FilterTransformPlacement = .automatic) {
         self.outputTile = outputTile
         self.kernelSize = kernelSize
         self.points = points
         self.fractions = fractions
+        self.filterTransform = filterTransform
     }
 
     /// The generic `winograd` is for experiments with tiles and points; the selector chooses among the fixed variants.
@@ -210,8 +235,15 @@ struct WinogradPlan: ConvolutionPlan {
         outputTransform = (TransformMatrix(rows: height.outputSize, columns: height.tileSize, entries: height.floatAT),
                            TransformMatrix(rows: width.outputSize, columns: width.tileSize, entries: width.floatAT))
         filters = AlignedStorage(count: layout.filterFloats)
-        Self.transformFilters(weights, descriptor: layout.descriptor, geometry: layout.geometry, height: height,
-                              width: width, stripColumns: layout.filterStripColumns, into: filters)
+        if layout.filterTransformingProduct != nil {
+            weights.scalars.withUnsafeBufferPointer {
+                FilterTransformingProduct.arrange($0.baseAddress!, descriptor: layout.descriptor,
+                                                  outputBlocks: layout.geometry.outputBlocks, into: filters.pointer)
+            }
+        } else {
+            Self.transformFilters(weights, descriptor: layout.descriptor, geometry: layout.geometry, height: height,
+                                  width: width, stripColumns: layout.filterStripColumns, into: filters)
+        }
     }
 
     /// W[g][ξν][c][k] = Σ_{r,s} G_h[ξ][r]·w[k][c][r][s]·G_w[ν][s], in float64, rounded once; each point's C×K
@@ -417,17 +449,50 @@ struct WinogradPlan: ConvolutionPlan {
                                             scratch: b.transformScratch.pointer(in: p.workspace, worker: worker))
                 }
             }
-            let rowsPerTask = WinogradLayout.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
-            let parts = (rows + rowsPerTask - 1) / rowsPerTask
-            measurePhase("multiply", in: profile) {
-                Parallel.forEach(taskCount: d.groups * points * parts, threads: layout.workers) { worker, task in
-                    let part = task % parts
-                    let point = (task / parts) % points
-                    let g = task / (parts * points)
-                    multiply(point: point, g: g, x: transformed + g * groupX, m: products + g * groupM, rows: rows,
-                             firstRow: part * rowsPerTask,
-                             count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
-                             scratch: b.gemmScratch.bytes(in: p.workspace, worker: worker))
+            if let product = layout.filterTransformingProduct {
+                let (groups, channels) = (FilterTransformingProduct.groups(rows), d.channelsPerGroup)
+                let repacked = b.repacked.pointer(in: p.workspace)
+                let repackedGroup = FilterTransformingProduct.repackedFloats(rows: rows, channels: channels)
+                let filterGroup = geometry.outputBlocks * channels * 144
+                measurePhase("repack", in: profile) {
+                    Parallel.forEach(taskCount: d.groups * 6 * groups, threads: layout.workers) { _, task in
+                        let g = task / (6 * groups)
+                        FilterTransformingProduct.repack(x: transformed + g * groupX, xStride: groupX / points, cp: cp,
+                                                         rows: rows, channels: channels, row: (task / groups) % 6,
+                                                         group: task % groups, into: repacked + g * repackedGroup)
+                    }
+                }
+                measurePhase("multiply (filters transformed in it)", in: profile) {
+                    Parallel.forEach(taskCount: d.groups * geometry.outputBlocks, threads: layout.workers) { _, task in
+                        let (g, block) = (task / geometry.outputBlocks, task % geometry.outputBlocks)
+                        let mStride = groupM / points
+                        for xi in 0..<6 {
+                            for group in 0..<groups {
+                                product.multiply(row: xi, x: repacked + g * repackedGroup + (xi * groups + group) * channels * 24,
+                                                 channels: channels,
+                                                 filters: p.filters + g * filterGroup + block * channels * 144,
+                                                 m: products + g * groupM + xi * 6 * mStride
+                                                    + group * FilterTransformingProduct.tilesPerGroup * kp + block * 16,
+                                                 mStride: mStride, ldm: kp,
+                                                 rows: min(FilterTransformingProduct.tilesPerGroup,
+                                                           rows - group * FilterTransformingProduct.tilesPerGroup))
+                            }
+                        }
+                    }
+                }
+            } else {
+                let rowsPerTask = WinogradLayout.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
+                let parts = (rows + rowsPerTask - 1) / rowsPerTask
+                measurePhase("multiply", in: profile) {
+                    Parallel.forEach(taskCount: d.groups * points * parts, threads: layout.workers) { worker, task in
+                        let part = task % parts
+                        let point = (task / parts) % points
+                        let g = task / (parts * points)
+                        multiply(point: point, g: g, x: transformed + g * groupX, m: products + g * groupM, rows: rows,
+                                 firstRow: part * rowsPerTask,
+                                 count: min(rowsPerTask, rows - part * rowsPerTask), filters: p.filters,
+                                 scratch: b.gemmScratch.bytes(in: p.workspace, worker: worker))
+                    }
                 }
             }
             measurePhase("output transform", in: profile) {

@@ -24,6 +24,8 @@ struct WinogradLayout: Sendable {
         let gemmScratch: WorkspaceRegion<UInt8>
         let outputRows: WorkspaceRegion<Float>
         let transformScratch: WorkspaceRegion<Float>
+        /// X repacked for `FilterTransformingProduct` (shared; empty otherwise).
+        let repacked: WorkspaceRegion<Float>
     }
 
     let descriptor: ConvolutionDescriptor
@@ -43,6 +45,10 @@ struct WinogradLayout: Sendable {
     /// ResNet-50's 256-channel 14² layer, F(4,3) in 16-tile products: 0.53 → 0.38 ms (Intel, 2 threads, alternated
     /// runs). On 4-tile products (F(4,3) and F(6,3) on 7²) the 6×64 kernel already reads B once and was 5% faster.
     let usesShortProducts: Bool
+    /// Set when the products transform the filters themselves (`FilterTransformingProduct`, `transformsFiltersInProducts`):
+    /// phase schedule, F(4,3) with ± paired points, native engine. The plan then keeps the raw filters and the
+    /// transforms carry their fractions in A (the same error growth as in G).
+    let filterTransformingProduct: FilterTransformingProduct?
     let buffers: Buffers
     let summary: PlanDescription
 
@@ -56,14 +62,16 @@ struct WinogradLayout: Sendable {
     init(descriptor d: ConvolutionDescriptor, backend: WinogradBackend, options: PlanOptions) throws {
         descriptor = d
         threads = options.threads
-        (height, width) = try backend.transforms(for: d)
+        var (height, width) = try backend.transforms(for: d)
         let geometry = WinogradGeometry(descriptor: d, height: height, width: width)
         self.geometry = geometry
         let multiplier = options.matrixEngine.makeMultiplier()
         let (cp, kp, points) = (geometry.paddedChannels, geometry.paddedOutputChannels, geometry.points)
         let limit = options.limits.maxWorkspaceBytes
-        filterFloats = try CheckedArithmetic.product([d.groups, points, cp, kp], what: "the Winograd filter transforms")
+        var filterFloats = try CheckedArithmetic.product([d.groups, points, cp, kp],
+                                                         what: "the Winograd filter transforms")
         try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4, limit: limit)
+        var filterTransformingProduct: FilterTransformingProduct?
         let what = "the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)"
         let bytesPerTileRow = try CheckedArithmetic.product([geometry.tileColumns, points, cp + kp, 4], what: what)
         let channelsInput = geometry.channelBlocks * geometry.blockedRowFloats
@@ -76,7 +84,7 @@ struct WinogradLayout: Sendable {
                 && d.batch * d.groups * ((geometry.tileRows + fusedTileRows - 1) / fusedTileRows) < 2 * threads {
             fusedTileRows = (fusedTileRows + 1) / 2
         }
-        if Self.fuses(filterBytes: points * cp * kp * MemoryLayout<Float>.stride,
+        if backend.filterTransform != .inProducts, Self.fuses(filterBytes: points * cp * kp * MemoryLayout<Float>.stride,
                       chunkTiles: fusedTileRows * geometry.tileColumns,
                       totalTiles: d.batch * geometry.tilesPerImage) {
             let tileRows = fusedTileRows
@@ -99,7 +107,8 @@ struct WinogradLayout: Sendable {
                                                 workers: workers, what: what),
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
                 transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
-                                                     workers: workers, what: what))
+                                                     workers: workers, what: what),
+                repacked: try layout.reserve(Float.self, count: 0))
         } else {
             let tileRows = Self.passTileRows(all: d.batch * geometry.tileRows, bytesPerTileRow: d.groups * bytesPerTileRow,
                                              rereadPerPass: filterFloats * MemoryLayout<Float>.stride, limit: limit)
@@ -107,7 +116,18 @@ struct WinogradLayout: Sendable {
             let rows = tileRows * geometry.tileColumns
             let rowsPerTask = Self.rowsPerTask(rows: rows, independent: d.groups * points, threads: threads)
             productRows = min(rows, rowsPerTask)
-            let gemmTasks = d.groups * points * ((rows + rowsPerTask - 1) / rowsPerTask)
+            if options.matrixEngine == .native,
+               WinogradBackend.transformsFiltersInProducts(backend.filterTransform, tableBytes: filterFloats * 4, tiles: rows),
+               let inA = try? (height.withFractionsOutsideG(), width.withFractionsOutsideG()),
+               let product = FilterTransformingProduct(height: inA.0, width: inA.1) {
+                (height, width) = inA
+                filterTransformingProduct = product
+                filterFloats = try CheckedArithmetic.product(
+                    [d.groups, geometry.outputBlocks, d.channelsPerGroup, d.kernelHeight * d.kernelWidth, 16],
+                    what: "the Winograd filters")
+            }
+            let gemmTasks = filterTransformingProduct == nil ? d.groups * points * ((rows + rowsPerTask - 1) / rowsPerTask)
+                : d.groups * geometry.outputBlocks
             let transformTasks = d.groups * max(geometry.channelBlocks, geometry.outputBlocks) * tileRows
             workers = Parallel.workers(threads: threads, tasks: max(gemmTasks, transformTasks,
                                                                    d.batch * d.groups * geometry.channelBlocks))
@@ -120,13 +140,23 @@ struct WinogradLayout: Sendable {
                     [d.groups, points, WinogradGeometry.pointStride(rows: rows, width: cp)], what: what), what: what),
                 products: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                     [d.groups, points, WinogradGeometry.pointStride(rows: rows, width: kp)], what: what), what: what),
-                gemmScratch: try layout.reserve(UInt8.self, count: multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp),
+                gemmScratch: try layout.reserve(UInt8.self, count: filterTransformingProduct == nil
+                                                    ? multiplier.workspaceBytes(m: rowsPerTask, n: kp, k: cp) : 0,
                                                 workers: workers, what: what),
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
                 transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
-                                                     workers: workers, what: what))
+                                                     workers: workers, what: what),
+                repacked: try layout.reserve(Float.self, count: filterTransformingProduct == nil ? 0
+                                                : try CheckedArithmetic.product(
+                                                    [d.groups, FilterTransformingProduct.repackedFloats(
+                                                        rows: rows, channels: d.channelsPerGroup)], what: what)))
         }
-        usesShortProducts = options.matrixEngine == .native && (9...ShortProduct.maxRows).contains(productRows)
+        self.height = height
+        self.width = width
+        self.filterFloats = filterFloats
+        self.filterTransformingProduct = filterTransformingProduct
+        usesShortProducts = filterTransformingProduct == nil && options.matrixEngine == .native
+            && (9...ShortProduct.maxRows).contains(productRows)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: limit)
 
         let tiles = Double(geometry.tilesPerImage * d.batch * d.groups)
@@ -164,7 +194,8 @@ struct WinogradLayout: Sendable {
         summary = PlanDescription(
             backend: backend.name,
             variant: "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(d.kernelHeight)x\(d.kernelWidth)) "
-                + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)" + (usesShortProducts ? " 16-row kernel" : ""),
+                + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)" + (usesShortProducts ? " 16-row kernel" : "")
+                + (filterTransformingProduct != nil ? " filters transformed in the products" : ""),
             errorBound: WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
                                                    widthGrowth: width.errorGrowth) * options.matrixEngine.errorGrowth,
             errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),

@@ -177,6 +177,14 @@ public struct WinogradTransform: Hashable, Sendable, CustomStringConvertible {
         return worst / Double(kernelSize)
     }
 
+    /// The same transform with the diagonal of the construction in A instead of G (itself when it is not in G), so
+    /// that G = V, the plain evaluation matrix: what `FilterTransformingProduct` computes in float32. The error
+    /// growth is unchanged: column t of Aᵀ and row t of G are scaled by reciprocal factors.
+    func withFractionsOutsideG() throws -> WinogradTransform {
+        fractions == .g ? try WinogradTransform(outputSize: outputSize, kernelSize: kernelSize, points: points,
+                                                fractions: .a) : self
+    }
+
     /// The matrices rounded once to float32, row-major.
     var floatAT: [Float] { AT.flatMap { $0.map { Float($0.doubleValue) } } }
     var floatG: [Float] { G.flatMap { $0.map { Float($0.doubleValue) } } }
