@@ -88,13 +88,13 @@ import Testing
     /// The phase schedule streams each pass's transformed tiles and products out and back: a memory stage whose
     /// footprint is one pass (so it streams at the cache level a pass fits), not the whole batch.
     @Test func phaseScheduleRoundTripsThroughMemory() throws {
-        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 128, inputHeight: 100, inputWidth: 100,
-                                          outputChannels: 64, kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let d = try ConvolutionDescriptor(batch: 2, inputChannels: 256, inputHeight: 100, inputWidth: 100,
+                                          outputChannels: 128, kernelHeight: 3, kernelWidth: 3, padding: .same)
         let plan = try WinogradBackend(outputTile: 4).describe(d, options: PlanOptions(threads: 2))
         #expect(plan.variant.contains("passes"), "\(plan.variant)")
         let stages = try Self.stages(WinogradBackend(outputTile: 4), d)
-        // X and M of every tile: 625 tiles × 2 images × 36 points × (128 + 64) channels × 4 bytes, written and read.
-        let roundTrip: Double = 2 * 1250 * 36 * 192 * 4
+        // X and M of every tile: 625 tiles × 2 images × 36 points × (256 + 128) channels × 4 bytes, written and read.
+        let roundTrip: Double = 2 * 1250 * 36 * 384 * 4
         let (bytes, footprint) = (stages["memory"] ?? 0, stages["footprint"] ?? 0)
         #expect(bytes == roundTrip, "\(stages)")
         #expect(footprint < bytes / 4, "\(stages)")

@@ -14,7 +14,8 @@ import Foundation
 ///
 /// An axis with a 1-tap kernel uses the identity (tile 1 along it), so 1×r and r×1 kernels (the factorised layers of
 /// the design literature) run as 1-D Winograd. A dilated layer runs as the undilated problem over its polyphase
-/// components (`DilationAsPhases`: N·dh·dw small images, one gather and one scatter); stride > 1 is refused.
+/// components (`DilationAsPhases`: N·dh·dw small images, one gather and one scatter); a strided one as the stride-1
+/// layer over the phases of its input (`StrideAsPhases`: C·sh·sw channels, a ⌈R/sh⌉×⌈S/sw⌉ kernel, one gather).
 public struct WinogradBackend: BackwardDataByForward {
     /// Output tile m; nil picks a default for the kernel (4 for 3-tap, 2 otherwise).
     public var outputTile: Int?
@@ -120,7 +121,17 @@ public struct WinogradBackend: BackwardDataByForward {
     }
 
     public func support(for d: ConvolutionDescriptor) -> SupportStatus {
-        if !d.isStrideOne { return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): Winograd tiles need stride 1") }
+        if !d.isStrideOne {
+            do {
+                let phases = try StrideAsPhases(d)
+                if case .unsupported(let reason) = support(for: phases.inner) {
+                    return .unsupported("stride \(d.strideHeight)x\(d.strideWidth) as \(phases.phases) phases: \(reason)")
+                }
+                return .supported
+            } catch {
+                return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): \(error)")
+            }
+        }
         if !d.isUndilated {
             do {
                 let phases = try DilationAsPhases(d)
@@ -189,6 +200,11 @@ public struct WinogradBackend: BackwardDataByForward {
 
     public func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
         try validate(d, options: options)
+        if !d.isStrideOne {
+            let phases = try StrideAsPhases(d)
+            return try StridePhasedForwardPlan.summary(phases: phases, inner: describe(phases.inner, options: options),
+                                                       backend: name, options: options).0
+        }
         if !d.isUndilated {
             let phases = try DilationAsPhases(d)
             return try phases.summary(backend: name, pass: .forward, inner: describe(phases.inner, options: options),
@@ -201,6 +217,13 @@ public struct WinogradBackend: BackwardDataByForward {
         -> any ConvolutionPlan {
         try validate(descriptor, options: options)
         try validate(weights: weights, for: descriptor)
+        if !descriptor.isStrideOne {
+            let phases = try StrideAsPhases(descriptor)
+            return try StridePhasedForwardPlan(phases: phases, inner: makePlan(descriptor: phases.inner,
+                                                                               weights: phases.weights(weights),
+                                                                               options: options),
+                                               backend: name, options: options)
+        }
         if !descriptor.isUndilated {
             let phases = try DilationAsPhases(descriptor)
             return try PhasedForwardPlan(phases: phases, inner: makePlan(descriptor: phases.inner, weights: weights,

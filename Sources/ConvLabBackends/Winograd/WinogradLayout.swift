@@ -220,7 +220,10 @@ struct WinogradLayout: Sendable {
     /// in L2 or is spread over enough tiles. A filter beyond half of L2 re-read for chunks of fewer than
     /// `minimumFusedTiles` tiles (a small image split to feed the threads) costs more than the phase schedule's
     /// separate passes: ResNet-50's 256-channel 14×14 layer ran F(2,3) in 14-tile chunks of a 4 MiB filter 1.2–1.5×
-    /// slower than in passes (AMD Zen 4 kind).
+    /// slower than in passes (AMD Zen 4 kind). A chunk's products do chunkTiles / 2 FLOPs per byte of filter re-read;
+    /// on Zen 5 (2 threads, F(4,3) and F(6,3), phases against fused): 14 and 20 tiles (7 and 10 FLOP/B) were
+    /// 1.3–1.4× slower fused, 28 tiles (14 FLOP/B) level on 64 channels at 56² and 1.6× faster on AlexNet's stem as
+    /// 48 stride phases (0.49 → 0.31 ms: 48 → 96 channels, whose phase passes stream X and M through L3).
     static func fuses(filterBytes: Int, chunkTiles: Int, totalTiles: Int,
                       level2Bytes: Int = MachineCaches.current.level2Bytes) -> Bool {
         guard filterBytes <= fusedFilterBytes else { return false }
@@ -241,8 +244,9 @@ struct WinogradLayout: Sendable {
         return all
     }
 
-    /// Tiles per fused chunk below which a filter transform larger than L2 is not worth re-reading (the GEMM's m).
-    static let minimumFusedTiles = 32
+    /// Tiles per fused chunk below which a filter transform larger than L2 is not worth re-reading (the GEMM's m):
+    /// 12 FLOPs per filter byte, between the measured losses at 10 and the gains at 14 (`fuses`).
+    static let minimumFusedTiles = 24
 
     /// GEMM tasks split the tile rows only when the n²·groups GEMMs alone cannot keep the threads busy.
     static func rowsPerTask(rows: Int, independent: Int, threads: Int) -> Int {

@@ -10,7 +10,8 @@ import ConvLabMatMul
 /// The n² GEMMs do the work — 2·n²·K·C·tiles FLOPs against 2·R·S·m²·K·C·tiles direct, 4× fewer for F(3, 4) — and
 /// their inner dimension is as long as the batch and image make it. Two schedules (`Schedule`): slices, where M is
 /// small, and passes. Either way M sums its tiles in an order fixed by the layer, so the result does not depend on
-/// threads. Stride 1, no dilation (a dilated layer runs on its phases, `DilationAsPhases`), as forward.
+/// threads. Stride 1, no dilation (a dilated layer runs on its phases, `DilationAsPhases`, a strided one on its
+/// input's, `StrideAsPhases`), as forward.
 struct WinogradWeightGradientLayout: Sendable {
     let descriptor: ConvolutionDescriptor
     /// F(R, m) and F(S, m) per axis (identity along a 1-tap axis).
@@ -407,13 +408,27 @@ extension WinogradWeightGradientPlan {
 /// The Winograd backends in every pass: forward; backward-data as the forward plan of the transposed problem;
 /// backward-weights with F(R, m).
 extension WinogradBackend {
-    /// Backward-weights runs wherever forward does.
+    /// Backward-weights runs wherever forward does — for a strided layer, where the stride-1 problem over its phases
+    /// also plans within the default accuracy ceiling (its F(R′, m) tiles differ from forward's).
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus {
-        support(for: descriptor)
+        let status = support(for: descriptor)
+        guard status.isSupported, !descriptor.isStrideOne else { return status }
+        do {
+            _ = try describeWeightGradient(descriptor, options: PlanOptions(threads: 1))
+            return .supported
+        } catch {
+            return .unsupported("\(error)")
+        }
     }
 
     public func describeWeightGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription {
+        if !descriptor.isStrideOne {
+            let phases = try StrideAsPhases(descriptor)
+            return try StridePhasedForwardPlan.summary(
+                phases: phases, inner: describeWeightGradient(phases.inner, options: options), backend: name,
+                options: options, pass: .backwardWeights).0
+        }
         if !descriptor.isUndilated {
             let phases = try DilationAsPhases(descriptor)
             return try phases.summary(backend: name, pass: .backwardWeights,
@@ -425,6 +440,12 @@ extension WinogradBackend {
 
     public func makeWeightGradientPlan(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> any PassPlan {
+        if !descriptor.isStrideOne {
+            let phases = try StrideAsPhases(descriptor)
+            return try StridePhasedWeightGradientPlan(phases: phases,
+                                                      inner: makeWeightGradientPlan(phases.inner, options: options),
+                                                      backend: name, options: options)
+        }
         if !descriptor.isUndilated {
             let phases = try DilationAsPhases(descriptor)
             return try PhasedWeightGradientPlan(phases: phases,
