@@ -209,8 +209,15 @@ struct WinogradLayout: Sendable {
                 // m: all tiles up to 112 rather than the rows of one call, which predicts measured times better on
                 // the calibration sweep (90% within 1.31–1.43× against 1.43–1.55×): short calls run back to back on
                 // the same filter panel, so they do not pay the full small-m penalty of a lone product.
-                .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: min(Int(tiles), 112), n: kp, k: cp,
-                      tasks: tasks),
+                filterTransformingProduct == nil
+                    ? .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: min(Int(tiles), 112), n: kp, k: cp,
+                            tasks: tasks)
+                    // Register tiles of 4 tiles × 16 channels over the whole channel sum, as direct convolution's;
+                    // the filter transform adds ~8 FMA-port operations per 24 FMAs (32 / 24).
+                    : .directKernel(flops: 2 * Double(points * d.groups * d.batch * geometry.tileRows
+                                                      * FilterTransformingProduct.groups(geometry.tileColumns) * 4
+                                                      * d.channelsPerGroup * kp) * 32 / 24,
+                                    reduction: d.channelsPerGroup, tasks: tasks),
                 .winogradOutputTransform(units: tiles * Double(kp / 16) * outputScale, tasks: tasks),
             ] + (roundTrip.map { [$0] } ?? [])))
         try options.accuracy.admit(summary)
