@@ -154,7 +154,7 @@ struct BackendOptions: ParsableArguments {
             help: "FFTW wisdom file (FFTW's own plans, not convlab's wisdom): loaded before planning if it exists, saved afterwards.")
     var fftwWisdom: String?
 
-    @Option(name: .customLong("winograd-tile"), help: "Output tile m of the 'winograd' backend (default: 4 for 3x3, 2 otherwise).")
+    @Option(name: .customLong("winograd-tile"), help: "Output tile m of the 'winograd' backend (default: 4 for 2- to 4-tap kernels, 2 otherwise).")
     var winogradTile: Int?
 
     @Option(name: .customLong("winograd-points"), help: "Interpolation points of the 'winograd' backend, e.g. \"0,1,-1,1/2,-1/2\".")
