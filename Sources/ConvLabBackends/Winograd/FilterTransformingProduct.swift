@@ -76,9 +76,26 @@ struct FilterTransformingProduct: Sendable {
         }
     }
 
-    /// M[ξν][tiles of `group`][16 channels of `block`] for the 6 points ν of row ξ: X' at the row's group, the filters
-    /// at the block, M at point (ξ, 0), tile `group·4`, channel 16·block.
-    func multiply(row xi: Int, x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>,
+    /// Floats of one input channel's raw filters for one output block: 3×3 taps × 16 output channels.
+    static let filterFloatsPerChannel = 144
+
+    /// M[ξν][every tile][16 channels of one output block] for all 36 points: X' of the group, the block's filters, M
+    /// at point (0, 0), tile 0 and the block's first channel; points `mStride` and tiles `ldm` floats apart.
+    func multiply(x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                  mStride: Int, ldm: Int, rows: Int) {
+        let groups = Self.groups(rows)
+        for xi in 0..<6 {
+            for group in 0..<groups {
+                multiply(row: xi, x: x + (xi * groups + group) * channels * 24, channels: channels, filters: filters,
+                         m: m + xi * 6 * mStride + group * Self.tilesPerGroup * ldm, mStride: mStride, ldm: ldm,
+                         rows: min(Self.tilesPerGroup, rows - group * Self.tilesPerGroup))
+            }
+        }
+    }
+
+    /// M[ξν][tiles of one group][16 channels of one block] for the 6 points ν of row ξ: X' at the row's group, the
+    /// filters at the block, M at point (ξ, 0) and the group's first tile.
+    private func multiply(row xi: Int, x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>,
                   m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int) {
         switch xi {
         case 0: Self.kernel(Compiled<0>(), 0, 0, a, b, x: x, channels: channels, filters: filters, m: m,
@@ -146,7 +163,7 @@ struct FilterTransformingProduct: Sendable {
             accumulate(evenB - oddB, 4, &a40, &a41, &a42, &a43)
             accumulate(t2, 5, &a50, &a51, &a52, &a53)
             xp += 24
-            g += 144
+            g += Self.filterFloatsPerChannel
         }
         @inline(__always) func put(_ nu: Int, _ c0: Vector, _ c1: Vector, _ c2: Vector, _ c3: Vector) {
             let target = m + nu * mStride

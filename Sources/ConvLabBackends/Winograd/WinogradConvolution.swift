@@ -117,6 +117,20 @@ public struct WinogradBackend: BackwardDataByForward {
                 + "inaccurate plans to run it anyway")
     }
 
+    /// A layer run as the problem over its phases (stride or dilation, `what`) is supported where that problem is.
+    private func support(phasesOf what: String,
+                         _ split: () throws -> (inner: ConvolutionDescriptor, phases: Int)) -> SupportStatus {
+        do {
+            let (inner, phases) = try split()
+            if case .unsupported(let reason) = support(for: inner) {
+                return .unsupported("\(what) as \(phases) phases: \(reason)")
+            }
+            return .supported
+        } catch {
+            return .unsupported("\(what): \(error)")
+        }
+    }
+
     /// The output tile for `d`: the explicit one, else the default (nil when declined).
     func tile(for d: ConvolutionDescriptor, taps r: Int) -> (tile: Int?, reason: String) {
         if let outputTile { return (outputTile, "") }
@@ -125,25 +139,15 @@ public struct WinogradBackend: BackwardDataByForward {
 
     public func support(for d: ConvolutionDescriptor) -> SupportStatus {
         if !d.isStrideOne {
-            do {
+            return support(phasesOf: "stride \(d.strideHeight)x\(d.strideWidth)") {
                 let phases = try StrideAsPhases(d)
-                if case .unsupported(let reason) = support(for: phases.inner) {
-                    return .unsupported("stride \(d.strideHeight)x\(d.strideWidth) as \(phases.phases) phases: \(reason)")
-                }
-                return .supported
-            } catch {
-                return .unsupported("stride \(d.strideHeight)x\(d.strideWidth): \(error)")
+                return (phases.inner, phases.phases)
             }
         }
         if !d.isUndilated {
-            do {
+            return support(phasesOf: "dilation \(d.dilationHeight)x\(d.dilationWidth)") {
                 let phases = try DilationAsPhases(d)
-                if case .unsupported(let reason) = support(for: phases.inner) {
-                    return .unsupported("dilation \(d.dilationHeight)x\(d.dilationWidth) as \(phases.phases) phases: \(reason)")
-                }
-                return .supported
-            } catch {
-                return .unsupported("dilation \(d.dilationHeight)x\(d.dilationWidth): \(error)")
+                return (phases.inner, phases.phases)
             }
         }
         guard let r = Self.kernelTaps(d) else {
@@ -479,7 +483,8 @@ struct WinogradPlan: ConvolutionPlan {
                 let (groups, channels) = (FilterTransformingProduct.groups(rows), d.channelsPerGroup)
                 let repacked = b.repacked.pointer(in: p.workspace)
                 let repackedGroup = FilterTransformingProduct.repackedFloats(rows: rows, channels: channels)
-                let filterGroup = geometry.outputBlocks * channels * 144
+                let perChannel = FilterTransformingProduct.filterFloatsPerChannel
+                let filterGroup = geometry.outputBlocks * channels * perChannel
                 measurePhase("repack", in: profile) {
                     Parallel.forEach(taskCount: d.groups * 6 * groups, threads: layout.workers) { _, task in
                         let g = task / (6 * groups)
@@ -491,19 +496,10 @@ struct WinogradPlan: ConvolutionPlan {
                 measurePhase("multiply (filters transformed in it)", in: profile) {
                     Parallel.forEach(taskCount: d.groups * geometry.outputBlocks, threads: layout.workers) { _, task in
                         let (g, block) = (task / geometry.outputBlocks, task % geometry.outputBlocks)
-                        let mStride = groupM / points
-                        for xi in 0..<6 {
-                            for group in 0..<groups {
-                                product.multiply(row: xi, x: repacked + g * repackedGroup + (xi * groups + group) * channels * 24,
-                                                 channels: channels,
-                                                 filters: p.filters + g * filterGroup + block * channels * 144,
-                                                 m: products + g * groupM + xi * 6 * mStride
-                                                    + group * FilterTransformingProduct.tilesPerGroup * kp + block * 16,
-                                                 mStride: mStride, ldm: kp,
-                                                 rows: min(FilterTransformingProduct.tilesPerGroup,
-                                                           rows - group * FilterTransformingProduct.tilesPerGroup))
-                            }
-                        }
+                        product.multiply(x: repacked + g * repackedGroup, channels: channels,
+                                         filters: p.filters + g * filterGroup + block * channels * perChannel,
+                                         m: products + g * groupM + block * 16, mStride: groupM / points, ldm: kp,
+                                         rows: rows)
                     }
                 }
             } else {

@@ -212,11 +212,11 @@ struct WinogradLayout: Sendable {
                 filterTransformingProduct == nil
                     ? .gemm(flops: 2 * Double(points) * tiles * Double(cp * kp), m: min(Int(tiles), 112), n: kp, k: cp,
                             tasks: tasks)
-                    // Register tiles of 4 tiles × 16 channels over the whole channel sum, as direct convolution's;
-                    // the filter transform adds ~8 FMA-port operations per 24 FMAs (32 / 24).
-                    : .directKernel(flops: 2 * Double(points * d.groups * d.batch * geometry.tileRows
-                                                      * FilterTransformingProduct.groups(geometry.tileColumns) * 4
-                                                      * d.channelsPerGroup * kp) * 32 / 24,
+                    // Register tiles of 4 tiles × 16 channels over the whole channel sum, as direct convolution's
+                    // (a pass's tiles rounded up to 4); the filter transform adds ~8 FMA-port operations per 24 FMAs.
+                    : .directKernel(flops: 2 * Double(points * FilterTransformingProduct.groups(
+                                                          geometry.tilesPerImage * d.batch) * 4
+                                                      * d.groups * d.channelsPerGroup * kp) * 32 / 24,
                                     reduction: d.channelsPerGroup, tasks: tasks),
                 .winogradOutputTransform(units: tiles * Double(kp / 16) * outputScale, tasks: tasks),
             ] + (roundTrip.map { [$0] } ?? [])))
