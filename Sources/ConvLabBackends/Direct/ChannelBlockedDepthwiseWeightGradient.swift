@@ -590,12 +590,9 @@ struct Sliding3x3Sums {
                         _ x2: UnsafePointer<Float>, lead: Int, count: Int, carried: Carried,
                         rows: Int = 0b111) -> Carried {
         var (p00, p01, p10, p11, p20, p21) = carried
-        let zero = Vector()
         for ox in 0..<count {
-            let next = (ox &+ lead) &* 16
-            let n0 = rows & 1 != 0 ? loadVector(x0 + next) : zero
-            let n1 = rows & 2 != 0 ? loadVector(x1 + next) : zero
-            let n2 = rows & 4 != 0 ? loadVector(x2 + next) : zero
+            let next = ox &+ lead
+            let (n0, n1, n2) = (Self.load(rows, 0, x0, next), Self.load(rows, 1, x1, next), Self.load(rows, 2, x2, next))
             add(loadVector(gradient + ox &* 16), p00, p01, n0, p10, p11, n1, p20, p21, n2, rows: rows)
             (p00, p01, p10, p11, p20, p21) = (p01, n0, p11, n1, p21, n2)
         }
@@ -610,12 +607,11 @@ struct Sliding3x3Sums {
                                _ x2: UnsafePointer<Float>, positions: Range<Int>, lead: Int,
                                carried: (Vector, Vector, Vector), rows: Int = 0b111) -> (Vector, Vector, Vector) {
         var (p0, p1, p2) = carried
-        let zero = Vector()
         for ox in positions {
-            let c = (2 &* ox &+ lead) &* 16
-            let m0 = rows & 1 != 0 ? loadVector(x0 + c) : zero, n0 = rows & 1 != 0 ? loadVector(x0 + c + 16) : zero
-            let m1 = rows & 2 != 0 ? loadVector(x1 + c) : zero, n1 = rows & 2 != 0 ? loadVector(x1 + c + 16) : zero
-            let m2 = rows & 4 != 0 ? loadVector(x2 + c) : zero, n2 = rows & 4 != 0 ? loadVector(x2 + c + 16) : zero
+            let c = 2 &* ox &+ lead
+            let (m0, n0) = (Self.load(rows, 0, x0, c), Self.load(rows, 0, x0, c &+ 1))
+            let (m1, n1) = (Self.load(rows, 1, x1, c), Self.load(rows, 1, x1, c &+ 1))
+            let (m2, n2) = (Self.load(rows, 2, x2, c), Self.load(rows, 2, x2, c &+ 1))
             add(loadVector(gradient + ox &* 16), p0, m0, n0, p1, m1, n1, p2, m2, n2, rows: rows)
             (p0, p1, p2) = (n0, n1, n2)
         }

@@ -46,30 +46,9 @@ struct StrideAsPhases: Sendable {
         return "stride \(d.strideHeight)x\(d.strideWidth) as \(phases) phases" + (inner.isEmpty ? "" : ": \(inner)")
     }
 
-    /// w′ (K × C·sh·sw × R′ × S′) from w (K × C/G × R × S).
-    func weights(_ weights: Tensor<Float>) throws -> Tensor<Float> {
-        let (d, f) = (descriptor, inner)
-        let (sh, sw, R, S) = (d.strideHeight, d.strideWidth, d.kernelHeight, d.kernelWidth)
-        let (rows, columns, cg) = (f.kernelHeight, f.kernelWidth, d.channelsPerGroup)
-        var phased = [Float](repeating: 0, count: f.weightCount)
-        weights.scalars.withUnsafeBufferPointer { w in
-            for k in 0..<d.outputChannels {
-                for c in 0..<cg {
-                    for r in 0..<R {
-                        for s in 0..<S {
-                            let channel = (c * sh + r % sh) * sw + s % sw
-                            phased[((k * f.channelsPerGroup + channel) * rows + r / sh) * columns + s / sw] =
-                                w[((k * cg + c) * R + r) * S + s]
-                        }
-                    }
-                }
-            }
-        }
-        return try Tensor(shape: f.weightShape, scalars: phased)
-    }
-
-    /// dw (K × C/G × R × S) from the inner problem's dw′: each tap is one entry of w′, so dw is a gather of dw′.
-    func weightGradient(from phased: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+    /// Each tap of w (K × C/G × R × S) with its place in w′ (K × C·sh·sw/G × R′ × S′): `body(index in w, index in
+    /// w′)`. Every entry of w has exactly one, so w′ is w scattered and dw is dw′ gathered.
+    private func forEachTap(_ body: (Int, Int) -> Void) {
         let (d, f) = (descriptor, inner)
         let (sh, sw, R, S) = (d.strideHeight, d.strideWidth, d.kernelHeight, d.kernelWidth)
         let (rows, columns, cg) = (f.kernelHeight, f.kernelWidth, d.channelsPerGroup)
@@ -78,12 +57,45 @@ struct StrideAsPhases: Sendable {
                 for r in 0..<R {
                     for s in 0..<S {
                         let channel = (c * sh + r % sh) * sw + s % sw
-                        dw[((k * cg + c) * R + r) * S + s] =
-                            phased[((k * f.channelsPerGroup + channel) * rows + r / sh) * columns + s / sw]
+                        body(((k * cg + c) * R + r) * S + s,
+                             ((k * f.channelsPerGroup + channel) * rows + r / sh) * columns + s / sw)
                     }
                 }
             }
         }
+    }
+
+    /// w′ from w, zero at the taps past R or S.
+    func weights(_ weights: Tensor<Float>) throws -> Tensor<Float> {
+        var phased = [Float](repeating: 0, count: inner.weightCount)
+        weights.scalars.withUnsafeBufferPointer { w in forEachTap { phased[$1] = w[$0] } }
+        return try Tensor(shape: inner.weightShape, scalars: phased)
+    }
+
+    /// dw from the inner problem's dw′.
+    func weightGradient(from phased: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+        forEachTap { dw[$0] = phased[$1] }
+    }
+
+    /// The inner plan's description of `pass` with the phase buffers in the workspace and the gather in the work:
+    /// the same bound, typical error and determinism. The first region holds x′, and for backward-weights dw′ after
+    /// it; the second is the inner plan's workspace.
+    func summary(backend: String, pass: ConvolutionPass, inner plan: PlanDescription, options: PlanOptions) throws
+        -> (summary: PlanDescription, buffers: WorkspaceRegion<Float>, inner: WorkspaceRegion<UInt8>) {
+        var layout = WorkspaceLayout()
+        let buffers = try layout.reserve(Float.self, count: inner.inputCount
+                                             + (pass == .backwardWeights ? inner.weightCount : 0),
+                                         what: "the stride phases of the input")
+        let innerBytes = try layout.reserve(UInt8.self, count: plan.workspaceBytes, what: "the inner plan's workspace")
+        try ResourceLimits.check("the workspace of \(phases) stride phases", bytes: layout.byteCount,
+                                 limit: options.limits.maxWorkspaceBytes)
+        var work = plan.work
+        work?.stages.append(.memory(bytes: Double(descriptor.inputCount + inner.inputCount) * 4))
+        let summary = PlanDescription(
+            backend: backend, pass: pass, variant: variant(inner: plan.variant), errorBound: plan.errorBound,
+            errorSource: plan.errorSource, typicalError: plan.typicalError, workspaceBytes: layout.byteCount,
+            persistentBytes: plan.persistentBytes, isDeterministic: plan.isDeterministic, work: work)
+        return (summary, buffers, innerBytes)
     }
 
     /// x′ from x (N×C×H×W): every float of x′ written, the padding as zeros. One task per input plane, which writes
@@ -127,29 +139,8 @@ struct StridePhasedForwardPlan: ConvolutionPlan {
         self.phases = phases
         self.inner = inner
         threads = options.threads
-        (summary, input, innerWorkspace) = try Self.summary(phases: phases, inner: inner.summary, backend: backend,
-                                                            options: options)
-    }
-
-    /// The inner plan's description with the phase buffer in the workspace and its gather in the work: the same
-    /// bound, typical error and determinism. Backward-weights adds a buffer for dw′ (`weightGradientFloats`).
-    static func summary(phases: StrideAsPhases, inner plan: PlanDescription, backend: String, options: PlanOptions,
-                        pass: ConvolutionPass = .forward)
-        throws -> (PlanDescription, WorkspaceRegion<Float>, WorkspaceRegion<UInt8>) {
-        var layout = WorkspaceLayout()
-        let input = try layout.reserve(Float.self, count: phases.inner.inputCount
-                                           + (pass == .backwardWeights ? phases.inner.weightCount : 0),
-                                       what: "the stride phases of the input")
-        let inner = try layout.reserve(UInt8.self, count: plan.workspaceBytes, what: "the inner plan's workspace")
-        try ResourceLimits.check("the workspace of \(phases.phases) stride phases", bytes: layout.byteCount,
-                                 limit: options.limits.maxWorkspaceBytes)
-        var work = plan.work
-        work?.stages.append(.memory(bytes: Double(phases.descriptor.inputCount + phases.inner.inputCount) * 4))
-        let summary = PlanDescription(
-            backend: backend, pass: pass, variant: phases.variant(inner: plan.variant), errorBound: plan.errorBound,
-            errorSource: plan.errorSource, typicalError: plan.typicalError, workspaceBytes: layout.byteCount,
-            persistentBytes: plan.persistentBytes, isDeterministic: plan.isDeterministic, work: work)
-        return (summary, input, inner)
+        (summary, input, innerWorkspace) = try phases.summary(backend: backend, pass: .forward, inner: inner.summary,
+                                                              options: options)
     }
 
     func execute(input x: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -181,8 +172,8 @@ struct StridePhasedWeightGradientPlan: PassPlan {
         self.phases = phases
         self.inner = inner
         threads = options.threads
-        (summary, buffers, innerWorkspace) = try StridePhasedForwardPlan.summary(
-            phases: phases, inner: inner.summary, backend: backend, options: options, pass: .backwardWeights)
+        (summary, buffers, innerWorkspace) = try phases.summary(backend: backend, pass: .backwardWeights,
+                                                                inner: inner.summary, options: options)
     }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {

@@ -69,9 +69,12 @@ struct FilterTransformingProduct: Sendable {
         for nu in 0..<6 {
             let point = x + (xi * 6 + nu) * xStride + first * cp
             for t in 0..<tilesPerGroup {
-                let source = point + min(t, valid - 1) * cp
-                let scale: Float = t < valid ? 1 : 0
-                for c in 0..<channels { out[c * 24 + nu * 4 + t] = scale * source[c] }
+                guard t < valid else {
+                    for c in 0..<channels { out[c * 24 + nu * 4 + t] = 0 }
+                    continue
+                }
+                let source = point + t * cp
+                for c in 0..<channels { out[c * 24 + nu * 4 + t] = source[c] }
             }
         }
     }
@@ -96,20 +99,18 @@ struct FilterTransformingProduct: Sendable {
     /// M[ξν][tiles of one group][16 channels of one block] for the 6 points ν of row ξ: X' at the row's group, the
     /// filters at the block, M at point (ξ, 0) and the group's first tile.
     private func multiply(row xi: Int, x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>,
-                  m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int) {
+                          m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int) {
+        func run<let Kind: Int>(_ kind: Compiled<Kind>, _ point: Float) {
+            Self.kernel(kind, point, point * point, a, b, x: x, channels: channels, filters: filters, m: m,
+                        mStride: mStride, ldm: ldm, rows: rows)
+        }
         switch xi {
-        case 0: Self.kernel(Compiled<0>(), 0, 0, a, b, x: x, channels: channels, filters: filters, m: m,
-                            mStride: mStride, ldm: ldm, rows: rows)
-        case 1: Self.kernel(Compiled<1>(), a, a * a, a, b, x: x, channels: channels, filters: filters, m: m,
-                            mStride: mStride, ldm: ldm, rows: rows)
-        case 2: Self.kernel(Compiled<1>(), -a, a * a, a, b, x: x, channels: channels, filters: filters, m: m,
-                            mStride: mStride, ldm: ldm, rows: rows)
-        case 3: Self.kernel(Compiled<1>(), b, b * b, a, b, x: x, channels: channels, filters: filters, m: m,
-                            mStride: mStride, ldm: ldm, rows: rows)
-        case 4: Self.kernel(Compiled<1>(), -b, b * b, a, b, x: x, channels: channels, filters: filters, m: m,
-                            mStride: mStride, ldm: ldm, rows: rows)
-        default: Self.kernel(Compiled<2>(), 0, 0, a, b, x: x, channels: channels, filters: filters, m: m,
-                             mStride: mStride, ldm: ldm, rows: rows)
+        case 0: run(Compiled<0>(), 0)
+        case 1: run(Compiled<1>(), a)
+        case 2: run(Compiled<1>(), -a)
+        case 3: run(Compiled<1>(), b)
+        case 4: run(Compiled<1>(), -b)
+        default: run(Compiled<2>(), 0)
         }
     }
 

@@ -209,8 +209,8 @@ public struct WinogradBackend: BackwardDataByForward {
         try validate(d, options: options)
         if !d.isStrideOne {
             let phases = try StrideAsPhases(d)
-            return try StridePhasedForwardPlan.summary(phases: phases, inner: describe(phases.inner, options: options),
-                                                       backend: name, options: options).0
+            return try phases.summary(backend: name, pass: .forward, inner: describe(phases.inner, options: options),
+                                      options: options).summary
         }
         if !d.isUndilated {
             let phases = try DilationAsPhases(d)

@@ -425,9 +425,9 @@ extension WinogradBackend {
         -> PlanDescription {
         if !descriptor.isStrideOne {
             let phases = try StrideAsPhases(descriptor)
-            return try StridePhasedForwardPlan.summary(
-                phases: phases, inner: describeWeightGradient(phases.inner, options: options), backend: name,
-                options: options, pass: .backwardWeights).0
+            return try phases.summary(backend: name, pass: .backwardWeights,
+                                      inner: describeWeightGradient(phases.inner, options: options),
+                                      options: options).summary
         }
         if !descriptor.isUndilated {
             let phases = try DilationAsPhases(descriptor)
