@@ -22,7 +22,7 @@ suites+='|ChannelBlockedDepthwiseTests|ChannelBlockedLayoutTests|PaddedRowTests|
 suites+='|AccuracyCeilingTests|TypicalErrorTests|MachineProfileTests|ModelGraphTests|NetworkArchitectureTests'
 suites+='|VectorPrimitivesTests|DilationPhaseTests|ChannelVectorWeightGradientTests|ChannelBlockedDepthwiseGradientTests|DataGradientPhaseTests'
 suites+='|ChannelBlockedPointwiseTests|ChannelBlockedDirectTests|FewChannelDirectTests|WinogradBlockedEntryTests'
-suites+='|FilterTransformingProductTests|StrideAsPhasesTests'
+suites+='|FilterTransformingProductTests|StrideAsPhasesTests|PointwiseExchangedWeightGradientTests'
 run() {  # sanitizer, scratch path
   echo "== swift test -c release --sanitize=$1 ($suites)" >&2
   # halt_on_error: the first report fails the run instead of scrolling past.

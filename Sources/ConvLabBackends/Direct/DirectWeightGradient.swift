@@ -257,6 +257,9 @@ extension DirectBackend {
             return ChannelBlockedDepthwiseWeightGradientPlan(geometry: try ChannelBlockedDepthwiseWeightGradientGeometry(
                 descriptor: descriptor, options: options))
         }
+        if PointwiseExchangedWeightGradientPlan.applies(to: descriptor) {
+            return try PointwiseExchangedWeightGradientPlan(descriptor: descriptor, options: options)
+        }
         if ChannelVectorWeightGradientGeometry.applies(to: descriptor) {
             let plan = ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
                 descriptor: descriptor, options: options))
