@@ -55,6 +55,14 @@ import Testing
         #expect(dataGradients >= Self.shapes.count / 3, "\(dataGradients) blocked backward-data plans")
     }
 
+    /// Last groups of 1, 2, 3 and 4 output blocks (the 1 × 24, 2 × 12, 3 × 8 and 4 × 6 tiles), forward and as the
+    /// backward-data problem's (its output blocks are the input channels').
+    @Test func shapesCoverEveryLastGroupWidth() {
+        let forward = Set(Self.shapes.map { ($0.outputChannels + 15) / 16 % 4 })
+        let dataGradient = Set(Self.shapes.map { ($0.inputChannels + 15) / 16 % 4 })
+        #expect(forward == [0, 1, 2, 3] && dataGradient == [0, 1, 2, 3], "\(forward) \(dataGradient)")
+    }
+
     @Test func sameBitsAtEveryThreadCount() throws {
         for (index, d) in Self.shapes.prefix(8).enumerated() {
             let x = try ChannelBlocking.blocked(try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(index)))

@@ -2,7 +2,7 @@ import ConvLabCore
 
 /// The register tiles of the channel-blocked dense plans (`ChannelBlockedPointwisePlan`, `ChannelBlockedDirectPlan`):
 /// output channels along the lanes, positions broadcast. Per input channel and tap, B weight vectors and P broadcasts
-/// feed B·P = 24 FMAs on 24 accumulators (4 × 6, 2 × 12 or 1 × 24: 8+ independent chains each), `vbroadcastss` and
+/// feed B·P = 24 FMAs on 24 accumulators (4 × 6, 3 × 8, 2 × 12 or 1 × 24: 8+ independent chains each), `vbroadcastss` and
 /// `vfmadd231ps` only in the loop (checked with objdump). Each output sums its taps, then channels, in order.
 
 /// Weights K×C×R×S as the tiles load them, [group of 4 output blocks][r][s][input channel][64 lanes], zero past the
@@ -102,7 +102,7 @@ struct BlockedTileArguments {
 
 /// How the dense blocked plans tile a row of `width` outputs for a group of `blocks` output blocks: positions per tile,
 /// and whether a 4-block group runs as two 2 × 14 halves. 2 × 14 is taken where it computes a tenth of the row fewer
-/// positions than the usual tile (2 × 12, or 4 × 6 for 4 blocks): 13-, 14- and 28-wide rows, which those pad to 18,
+/// positions than the usual tile (2 × 12, 3 × 8, or 4 × 6 for 4 blocks): 13-, 14- and 28-wide rows, which those pad to 18,
 /// 24 or 36. Measured on the Intel kind (nChw16c, 2 threads, alternated runs): 4-block groups on 13–14-wide rows
 /// 0.71–0.78× the time (ResNet-50's 256-channel 14² 3×3 1.00 → 0.72 ms); where it saves less, 2 × 14 was no faster
 /// (MobileNetV2's stem, 112 against 120 positions) or slower (ConvNeXt's stem at 56 wide, 1.15×).
@@ -111,6 +111,7 @@ func blockedRowTiling(blocks: Int, width: Int) -> (columns: Int, halves: Bool) {
     switch blocks {
     case 1: return (24, false)
     case 2: return (10 * (padded(12) - padded(14)) > width ? 14 : 12, false)
+    case 3: return (8, false)
     case 4 where 10 * (padded(6) - padded(14)) > width: return (14, true)
     default: return (6, false)
     }
@@ -135,6 +136,7 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
         case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
+        case (3, _): BlockedTileKernel.blocks3(arguments, steps, step: step)
         case (_, 16): BlockedTileKernel.blocks4s1(arguments, steps)
         case (_, 32): BlockedTileKernel.blocks4s2(arguments, steps)
         default: BlockedTileKernel.blocks4(arguments, steps, step: step)
@@ -194,6 +196,11 @@ enum BlockedTileKernel {
     /// spills) for 13-, 14- and 28-wide rows (`blockedRowTiling`).
     @inline(never) static func blocks2x14(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         tile(2, 14, a, s, step)
+    }
+    /// 3 blocks × 8 positions: a group of 48 output channels (112 = 64 + 48, 240 = 3 · 64 + 48) on the 4 × 6 tile
+    /// computed a fourth block of zero weights, an eighth of a 112-channel layer's FMAs.
+    @inline(never) static func blocks3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(3, 8, a, s, step)
     }
     @inline(never) static func blocks1(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         tile(1, 24, a, s, step)

@@ -173,7 +173,7 @@ struct ChannelBlockedDirectGeometry: Sendable {
                                                                                     what: what), tailFloats], what: what)
         padded = try layout.reserve(Float.self, count: paddedCount, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
-        let flops = 2 * Double(d.batch * d.outputHeight * d.outputWidth) * Double(groups * 64)
+        let flops = 2 * Double(d.batch * d.outputHeight * d.outputWidth) * Double(outputBlocks * 16)
             * Double(d.inputChannels * d.kernelHeight * d.kernelWidth)
         summary = PlanDescription(
             backend: "direct", variant: "channel-blocked", errorBound: DirectBackend.errorBound(d),

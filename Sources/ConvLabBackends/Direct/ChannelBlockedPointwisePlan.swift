@@ -6,7 +6,7 @@ import ConvLabCore
 /// what the kernel reads: position p, channel c at block c/16, lane c%16, so no copy is needed.
 ///
 /// y[p][k..k+63] = Σ_c x[p][c] · w[c][k..k+63] on the register tiles of `BlockedTileKernel` (4 output blocks × 6
-/// positions: 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads; 2 × 12 or 1 × 24 for a last group
+/// positions: 4 weight vectors and 6 broadcasts per channel, 24 FMAs per 10 loads; 3 × 8, 2 × 12 or 1 × 24 for a last group
 /// of fewer blocks). A task owns an even range of one image's positions and a range of 64-channel output
 /// groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each stay
 /// in L2 and split further (`BlockedTaskSplit`): on 7×7 maps with 2048 channels, tasks of one 24-position tile re-read
@@ -54,7 +54,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
         let outputBlock = Q * 16
         // Gathered rows: the whole range when strided, else — in the last image, where a tile reading past the map
         // would read past the tensor — the positions from the range's last whole 24 on. (Any tile reads at most up
-        // to the range's start plus its length rounded up to 24: tiles are 6, 12 or 24 wide.)
+        // to the range's start plus its length rounded up to 24: tiles are 6, 8, 12 or 24 wide.)
         let gatherStart = d.isStrideOne ? positions.lowerBound + (positions.count / 24) * 24 : positions.lowerBound
         let gathers = !d.isStrideOne
             || (n == d.batch - 1 && positions.lowerBound + (positions.count + 23) / 24 * 24 > Q)
@@ -85,7 +85,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                                             kernelWidth: 1, channels: channels, weightTap: 0)
             for group in groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
-                let columns = blocks == 1 ? 24 : blocks == 2 ? 12 : 6
+                let columns = blocks == 1 ? 24 : blocks == 2 ? 12 : blocks == 3 ? 8 : 6
                 var start = positions.lowerBound
                 while start < positions.upperBound {
                     let fromScratch = gathers && start >= gatherStart
@@ -102,6 +102,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                     case _ where arguments.valid < 6: BlockedTileKernel.blocks4Tail(arguments, steps, step: 16)
                     case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
                     case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
+                    case 3: BlockedTileKernel.blocks3(arguments, steps, step: 16)
                     default: BlockedTileKernel.blocks4s1(arguments, steps)
                     }
                     start += columns
@@ -178,7 +179,7 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
             workers: workers, what: "the 1×1 gather scratch")
         try ResourceLimits.check("the 1×1 gather scratch", bytes: layout.byteCount,
                                  limit: options.limits.maxWorkspaceBytes)
-        let flops = 2 * Double(d.batch * positions) * Double(groups * 64) * Double(d.inputChannels)
+        let flops = 2 * Double(d.batch * positions) * Double(outputBlocks * 16) * Double(d.inputChannels)
         summary = PlanDescription(
             backend: "direct", variant: "1x1 channel-blocked", errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d), workspaceBytes: layout.byteCount,

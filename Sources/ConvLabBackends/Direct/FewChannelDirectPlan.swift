@@ -180,9 +180,8 @@ struct FewChannelDirectGeometry: Sendable {
         band = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
             [bandInputRows, paddedWidth, d.inputChannels], what: what), workers: workers, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
-        // Computed FLOPs: whole tiles of every 4-block group (a 3-block group runs the 4-block tile).
-        var lanes = 0
-        for group in 0..<groups { lanes += min(4, outputBlocks - group * 4) == 3 ? 64 : min(4, outputBlocks - group * 4) * 16 }
+        // Computed FLOPs: whole tiles of every output block (each group's tile is as wide as its blocks).
+        let lanes = outputBlocks * 16
         let flops = 2 * Double(d.batch * d.outputHeight * tiledWidth) * Double(lanes) * Double(d.reductionLength)
         summary = PlanDescription(
             backend: "direct", variant: "few-channel", errorBound: DirectBackend.errorBound(d),
