@@ -195,6 +195,12 @@ public struct MachineModel: Sendable, Hashable, Codable {
     /// timings (bandwidth curve left out, peaks equalised): winograd-f2x3 ×1.24, f2x5 ×1.16, f4x3 ×0.91, f4x5 ×0.73,
     /// f6x3 ×0.83, im2col-backward-weights-pointwise ×1.60. `convlab calibrate --measurements` keeps timings now,
     /// for `--refit`.
+    /// `direct-pointwise` and `im2col-backward-data-pointwise` are from `convlab calibrate` on this kind on 2026-12-07
+    /// (notebooks-data/amd-zen5/calibration-2026-12-07c/, timings kept), rescaled to this profile's core rate
+    /// (×234.7/263.2): the old pair priced 1×1 backward-data through the direct forward plan below im2col on 7 of the
+    /// 14 network 1×1 layers (up to 1.9× slower). On the 55 network layers, within 10%: forward 53 → 54,
+    /// backward-data 48 → 51, the training step 48 → 53. The whole refit was not taken: it moved the Winograd keys and
+    /// chose F(2,3) or F(6,3) over the measured-best F(4,3) on 9 network rows (within 10% on 144 of 165, against 153).
     public static let amdZen5 = MachineModel(
         coreFLOPs: 2.347e+11, bandwidth: 3.773e+10, directEfficiency: 0.85, narrowDirectEfficiency: 0.12,
         gemmEfficiency: 0.9, winogradInputSeconds: 9.817e-08, winogradBlockingSeconds: 6.543e-08,
@@ -205,7 +211,7 @@ public struct MachineModel: Sendable, Hashable, Codable {
             "direct-backward-weights-narrow": Correction(scale: 0.516, overhead: 7.943e-06),
             "direct-backward-weights-pointwise": Correction(scale: 0.780, overhead: 1.000e-05),
             "direct-narrow": Correction(scale: 0.497, overhead: 3.981e-06),
-            "direct-pointwise": Correction(scale: 0.758, overhead: 6.310e-06),
+            "direct-pointwise": Correction(scale: 0.866, overhead: 1.259e-05),
             "fft": Correction(scale: 1.167, overhead: 6.310e-06),
             "fft-backward-weights": Correction(scale: 1.625, overhead: 2.512e-05),
             "fft-backward-weights-narrow": Correction(scale: 2.374, overhead: 1.000e-05),
@@ -221,7 +227,7 @@ public struct MachineModel: Sendable, Hashable, Codable {
             "im2col": Correction(scale: 1.342, overhead: 1.000e-05),
             "im2col-backward-data": Correction(scale: 1.203, overhead: 3.162e-06),
             "im2col-backward-data-narrow": Correction(scale: 1.114, overhead: 1.995e-06),
-            "im2col-backward-data-pointwise": Correction(scale: 0.947, overhead: 1.000e-07),
+            "im2col-backward-data-pointwise": Correction(scale: 0.784, overhead: 6.310e-07),
             "im2col-backward-weights": Correction(scale: 1.122, overhead: 1.000e-05),
             "im2col-backward-weights-narrow": Correction(scale: 0.400, overhead: 7.943e-06),
             "im2col-backward-weights-pointwise": Correction(scale: 0.975, overhead: 0.000e+00),
