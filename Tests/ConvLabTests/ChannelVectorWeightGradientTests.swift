@@ -6,7 +6,7 @@ import Testing
 /// reduction): against the float64 reference on random shapes with every feature, the same bits at every thread
 /// count, and a bound that holds on positive data.
 @Suite struct ChannelVectorWeightGradientTests {
-    /// K/G from 16 to 80 covers every block mix: 1, 2, 2+1, 4, 4+1, 4+2+1 vectors, and ragged last vectors.
+    /// K/G from 16 to 120 covers every block mix: 1, 2, 3, 4, 4+1, 4+2, 4+3, 4+4+… vectors, and ragged last vectors.
     static let shapes = RandomDescriptors.make(count: 48, seed: 0xC7EC, outputsPerGroup: 16...120) { d in
         (try? DirectBackend().describe(d, pass: .backwardWeights, options: PlanOptions(threads: 1)))?
             .variant.hasPrefix("channel vectors") == true
@@ -33,6 +33,8 @@ import Testing
         var variants: Set<String> = []
         let shapes = Self.shapes + Self.edgeCases
         #expect(Self.shapes.count == 48)
+        // Every remainder block after the 4-vector ones: 1, 2 and 3 vectors (the 1 × 6, 2 × 6 and 3 × 6 kernels).
+        #expect(Set(Self.shapes.map { ($0.outputChannelsPerGroup + 15) / 16 % 4 }) == [0, 1, 2, 3])
         for (index, d) in shapes.enumerated() {
             let options = PlanOptions(threads: 1 + index % 3)
             let description = try DirectBackend().describe(d, pass: .backwardWeights, options: options)
