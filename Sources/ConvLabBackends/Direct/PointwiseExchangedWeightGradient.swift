@@ -1,15 +1,17 @@
 import ConvLabCore
 
-/// Backward-weights of a 1×1, stride-1, unpadded layer with x and dy exchanged: input channels along the lanes.
+/// Backward-weights of a 1×1, unpadded layer with x and dy exchanged: input channels along the lanes.
 ///
-/// dw[k][c] = Σ_n Σ_q dy[n][k][q] · x[n][c][q] is symmetric in x and dy, so the layer with K input and C output
-/// channels (x′ = dy, dy′ = x, same positions) has dw′ = dwᵀ. The channel-vector plan sums dw′ as its transpose,
+/// dw[k][c] = Σ_n Σ_q dy[n][k][q] · x[n][c][q·s] is symmetric in dy and the positions of x the outputs read, so the
+/// layer with K input and C output channels (x′ = dy, dy′ = x at those positions) has dw′ = dwᵀ. The channel-vector plan sums dw′ as its transpose,
 /// [k][c], with C along the lanes: that is dw itself, summed straight into the output. Against the plan of the layer
 /// as given (K along the lanes):
 /// - no K×C transpose at the end (MobileNetV2's 960 → 160 at 7²: 600 KiB of dw, a quarter of the pass);
 /// - the lanes fill the register tile's 4 vectors whenever C does (960 is 15 tiles; K = 160 left a 2-vector tile);
 /// - a narrow K no longer halves the kernel's FMAs per broadcast (MobileNetV2's 32 → 16 at 112²: 16 lanes).
-/// On nChw16c tensors both operands are read in place, and the exchanged plan always runs. The NCHW entry transposes
+/// On nChw16c tensors both operands are read in place (a strided layer's x gathered first, C·Ho·Wo floats: ResNet-50's
+/// 512 → 1024 at 28²/2 skips a 2 MiB transpose of dw), and the exchanged plan always runs. At stride 1 the NCHW entry
+/// transposes
 /// x instead of dy (and no dw), so it runs the exchanged plan only where that moves fewer floats: N·HW·C against
 /// N·HW·K + K·C (ResNet-50's 64 → 256 at 56²: 0.37 → 0.26 ms; its 256 → 64, and MobileNetV2's 32 → 16 at 112²,
 /// 1.2–1.6× slower exchanged, keep the plan as given).
@@ -17,18 +19,24 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
     let descriptor: ConvolutionDescriptor
     /// The channel-vector plan of the exchanged layer, delivering its dwᵀ.
     let exchanged: ChannelVectorWeightGradientPlan
-    /// The NCHW entry's plan of the layer as given, where exchanging would transpose more.
+    /// The NCHW entry's plan of the layer as given, where exchanging would transpose more (and at stride > 1).
     let asGiven: ChannelVectorWeightGradientPlan?
+    /// A strided layer's x at the positions its outputs read, nChw16c [n][C/16][Ho·Wo][16], after the exchanged
+    /// plan's workspace (the blocked entry's; empty at stride 1).
+    let gathered: WorkspaceRegion<Float>
     /// The NCHW entry's plan, with the workspace of both entries.
     let summary: PlanDescription
     let blockedSummary: PlanDescription
 
-    /// 1×1, stride 1, no padding, one group, input channels in whole vectors (dw's rows are then the plan's lanes),
-    /// and more than a stem's few output channels (the exchanged x′ = dy is read blocked in place).
+    /// 1×1, no padding, one group, input channels in whole vectors (dw's rows are then the plan's lanes), and more
+    /// than a stem's few output channels (the exchanged x′ = dy is read blocked in place); strided, only where the
+    /// K×C transpose it saves outweighs gathering x, K ≥ N·Ho·Wo (Zen 5, 2 threads: ResNet-50's 1024 → 2048 at
+    /// 14²/2 0.63 → 0.41 ms; 64 → 128 at 56²/2, 784 outputs, 7% slower exchanged).
     static func applies(to d: ConvolutionDescriptor) -> Bool {
-        d.kernelHeight == 1 && d.kernelWidth == 1 && d.strideHeight == 1 && d.strideWidth == 1 && d.groups == 1
+        d.kernelHeight == 1 && d.kernelWidth == 1 && d.groups == 1
             && d.padding == Padding(top: 0, bottom: 0, left: 0, right: 0) && d.inputChannels % 16 == 0
             && d.outputChannels > FewChannelDirectGeometry.maximumChannels
+            && (d.isStrideOne || d.outputChannels >= d.batch * d.outputHeight * d.outputWidth)
     }
 
     /// The layer with x and dy exchanged: K input channels, C output channels, the same positions.
@@ -38,8 +46,10 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
                                   kernelWidth: 1)
     }
 
-    /// Whether the NCHW entry exchanges: transposing x moves no more floats than transposing dy and then dw.
+    /// Whether the NCHW entry exchanges: at stride 1, where transposing x moves no more floats than transposing dy
+    /// and then dw.
     static func exchangesNCHW(_ d: ConvolutionDescriptor) -> Bool {
+        guard d.isStrideOne else { return false }
         let positions = Double(d.batch) * Double(d.outputHeight * d.outputWidth)
         return positions * Double(d.inputChannels)
             <= positions * Double(d.outputChannels) + Double(d.inputChannels) * Double(d.outputChannels)
@@ -51,8 +61,16 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
             descriptor: try Self.exchangedLayer(d), options: options, resultIsTransposed: true))
         asGiven = Self.exchangesNCHW(d) ? nil : ChannelVectorWeightGradientPlan(
             geometry: try ChannelVectorWeightGradientGeometry(descriptor: d, options: options))
+        var layout = WorkspaceLayout()
+        let what = "the exchanged weight gradient's gathered input"
+        _ = try layout.reserve(UInt8.self, count: exchanged.summary.workspaceBytes, what: what)
+        gathered = try layout.reserve(Float.self, count: d.isStrideOne ? 0 : try CheckedArithmetic.product(
+            [d.batch, d.inputChannels, d.outputHeight, d.outputWidth], what: what), what: what)
+        try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
         var blocked = exchanged.summary
-        blocked.variant = "input-channel vectors (x and dy exchanged), " + blocked.variant
+        blocked.workspaceBytes = layout.byteCount
+        blocked.variant = "input-channel vectors (x and dy exchanged" + (d.isStrideOne ? "" : ", x gathered") + "), "
+            + blocked.variant
         let nchw = asGiven?.summary ?? blocked
         (blockedSummary, summary) = (blocked.sharingWorkspace(with: nchw), nchw.sharingWorkspace(with: blocked))
     }
@@ -69,7 +87,35 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
     func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
                         profile: ExecutionProfile?) throws {
         try validateBlocked(operands, workspace: workspace)
-        exchanged.run(Self.exchange(operands), workspace: workspace, blockedGradient: true, profile: profile)
+        guard !descriptor.isStrideOne else {
+            exchanged.run(Self.exchange(operands), workspace: workspace, blockedGradient: true, profile: profile)
+            return
+        }
+        let target = gathered.pointer(in: workspace)
+        measurePhase("gather input", in: profile) { gather(operands.input.baseAddress!, into: target) }
+        exchanged.run(PassOperands(input: operands.gradOutput, gradOutput: UnsafeBufferPointer(start: target,
+                                                                                                count: gathered.count),
+                                   output: operands.output),
+                      workspace: workspace, blockedGradient: true, profile: profile)
+    }
+
+    /// x's 16-channel vectors at the positions the outputs read, [n][block][oh·Wo + ow][16], a task per image and
+    /// block.
+    private func gather(_ x: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        let d = descriptor
+        let (blocks, plane, outputs) = (d.inputChannels / 16, d.inputHeight * d.inputWidth * 16,
+                                        d.outputHeight * d.outputWidth * 16)
+        let shared = UncheckedSendable((x, target))
+        Parallel.forEach(taskCount: d.batch * blocks, threads: exchanged.geometry.threads) { _, task in
+            let (x, target) = shared.value
+            let (source, row) = (x + task * plane, target + task * outputs)
+            for oh in 0..<d.outputHeight {
+                for ow in 0..<d.outputWidth {
+                    copyFloats(source + (oh * d.strideHeight * d.inputWidth + ow * d.strideWidth) * 16,
+                               to: row + (oh * d.outputWidth + ow) * 16, count: 16)
+                }
+            }
+        }
     }
 
     private static func exchange(_ operands: PassOperands) -> PassOperands {
