@@ -580,6 +580,35 @@ enum ChannelVectorKernels {
         let gradientBlock: Int
     }
 
+    /// The positions of a chunk in one loop, the next row's start set on a row's last column: as two nested loops the
+    /// compiler moved nine accumulators of the 4 × 6 kernel between registers, one through the stack, on every step
+    /// (objdump); VGG's 3 → 64 3×3 backward-weights took 1.04× the time. `input` is the position's offset into the
+    /// taps' windows, `gradient` its dyᵀ vectors.
+    struct ChunkWalk {
+        private(set) var input = 0
+        private(set) var gradient: UnsafePointer<Float>
+        private let start: UnsafePointer<Float>
+        private let columns: Int
+        private let steps: Steps
+        private var row = 0
+        private var column = 0
+
+        @inline(__always) init(gradient: UnsafePointer<Float>, columns: Int, steps: Steps) {
+            (self.gradient, start, self.columns, self.steps) = (gradient, gradient, columns, steps)
+        }
+
+        @inline(__always) mutating func advance() {
+            column &+= 1
+            if column == columns {
+                (row, column) = (row &+ 1, 0)
+                (input, gradient) = (row &* steps.inputRow, start + row &* steps.gradientRow)
+            } else {
+                input &+= steps.inputColumn
+                gradient += steps.gradientColumn
+            }
+        }
+    }
+
     /// A chunk's sums into dwᵀ: stored by a task's first chunk (no zeroing pass, no read), added by the others.
     @inline(__always)
     static func put(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ first: Bool) {
@@ -597,11 +626,9 @@ enum ChannelVectorKernels {
         var a40 = Vector(), a41 = Vector(), a42 = Vector(), a43 = Vector()
         var a50 = Vector(), a51 = Vector(), a52 = Vector(), a53 = Vector()
         let gb = steps.gradientBlock
-        // One loop over the rows × columns positions, the next row's start set on a row's last column: as two nested
-        // loops the compiler moved nine accumulators between registers, one through the stack, on every step
-        // (objdump); VGG's 3 → 64 3×3 backward-weights took 1.04× the time.
-        var (row, column, i, dy) = (0, 0, 0, gradient)
+        var walk = ChunkWalk(gradient: gradient, columns: columns, steps: steps)
         for _ in 0..<(columns > 0 ? rows &* columns : 0) {
+            let (i, dy) = (walk.input, walk.gradient)
             do {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb), d2 = loadVector(dy + 2 &* gb)
                 let d3 = loadVector(dy + 3 &* gb)
@@ -618,14 +645,7 @@ enum ChannelVectorKernels {
                 b = Vector(repeating: x[5, i])
                 a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
             }
-            column &+= 1
-            if column == columns {
-                (row, column) = (row &+ 1, 0)
-                (i, dy) = (row &* steps.inputRow, gradient + row &* steps.gradientRow)
-            } else {
-                i &+= steps.inputColumn
-                dy += steps.gradientColumn
-            }
+            walk.advance()
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             guard t < taps else { return }
@@ -648,11 +668,9 @@ enum ChannelVectorKernels {
         var a40 = Vector(), a41 = Vector(), a42 = Vector()
         var a50 = Vector(), a51 = Vector(), a52 = Vector()
         let gb = steps.gradientBlock
-        // One loop over the rows × columns positions, the next row's start set on a row's last column: as two nested
-        // loops the compiler moved nine accumulators between registers, one through the stack, on every step
-        // (objdump); VGG's 3 → 64 3×3 backward-weights took 1.04× the time.
-        var (row, column, i, dy) = (0, 0, 0, gradient)
+        var walk = ChunkWalk(gradient: gradient, columns: columns, steps: steps)
         for _ in 0..<(columns > 0 ? rows &* columns : 0) {
+            let (i, dy) = (walk.input, walk.gradient)
             do {
                 let d0 = loadVector(dy), d1 = loadVector(dy + gb), d2 = loadVector(dy + 2 &* gb)
                 var b = Vector(repeating: x[0, i])
@@ -668,14 +686,7 @@ enum ChannelVectorKernels {
                 b = Vector(repeating: x[5, i])
                 a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2)
             }
-            column &+= 1
-            if column == columns {
-                (row, column) = (row &+ 1, 0)
-                (i, dy) = (row &* steps.inputRow, gradient + row &* steps.gradientRow)
-            } else {
-                i &+= steps.inputColumn
-                dy += steps.gradientColumn
-            }
+            walk.advance()
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector) {
             guard t < taps else { return }
