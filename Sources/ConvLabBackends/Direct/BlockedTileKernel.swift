@@ -109,11 +109,9 @@ struct BlockedTileArguments {
 func blockedRowTiling(blocks: Int, width: Int) -> (columns: Int, halves: Bool) {
     func padded(_ columns: Int) -> Int { (width + columns - 1) / columns * columns }
     switch blocks {
-    case 1: return (24, false)
-    case 2: return (10 * (padded(12) - padded(14)) > width ? 14 : 12, false)
-    case 3: return (8, false)
+    case 2 where 10 * (padded(12) - padded(14)) > width: return (14, false)
     case 4 where 10 * (padded(6) - padded(14)) > width: return (14, true)
-    default: return (6, false)
+    default: return (24 / blocks, false)  // 1 × 24, 2 × 12, 3 × 8, 4 × 6
     }
 }
 

@@ -67,14 +67,9 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             if gathers {
                 let count = positions.upperBound - gatherStart
                 for b in 0..<chunkBlocks {
-                    let source = x + (n * g.inputBlocks + firstBlock + b) * plane
                     let target = scratch + b * gatherWidth * 16
-                    for i in 0..<count {
-                        let position = gatherStart + i
-                        let (oh, ow) = (position / d.outputWidth, position % d.outputWidth)
-                        copyFloats(source + (oh * d.strideHeight * W + ow * d.strideWidth) * 16, to: target + i * 16,
-                                   count: 16)
-                    }
+                    gatherOutputPositions(of: x + (n * g.inputBlocks + firstBlock + b) * plane, d,
+                                          positions: gatherStart..<positions.upperBound, into: target)
                     zeroFloats(target + count * 16, count: (gatherWidth - count) * 16)
                 }
             }
@@ -85,7 +80,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                                             kernelWidth: 1, channels: channels, weightTap: 0)
             for group in groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
-                let columns = blocks == 1 ? 24 : blocks == 2 ? 12 : blocks == 3 ? 8 : 6
+                let columns = 24 / blocks  // 1 × 24, 2 × 12, 3 × 8, 4 × 6
                 var start = positions.lowerBound
                 while start < positions.upperBound {
                     let fromScratch = gathers && start >= gatherStart
@@ -110,6 +105,19 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             }
             chunkStart += channels
         }
+    }
+}
+
+/// The 16-channel vectors of one nChw16c input block at the positions `positions` of a 1×1 layer's outputs read
+/// (oh·sh, ow·sw), one after another into `target`.
+@inline(__always)
+func gatherOutputPositions(of block: UnsafePointer<Float>, _ d: ConvolutionDescriptor, positions: Range<Int>,
+                           into target: UnsafeMutablePointer<Float>) {
+    for i in 0..<positions.count {
+        let position = positions.lowerBound + i
+        let (oh, ow) = (position / d.outputWidth, position % d.outputWidth)
+        copyFloats(block + (oh * d.strideHeight * d.inputWidth + ow * d.strideWidth) * 16, to: target + i * 16,
+                   count: 16)
     }
 }
 

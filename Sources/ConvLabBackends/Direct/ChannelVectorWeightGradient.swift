@@ -303,11 +303,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                         for k in stride(from: 0, to: L, by: 16) { storeVector(loadVector(sum + k) + loadVector(part + k), sum + k) }
                     }
                 }
-                if g.resultIsTransposed {
-                    (dw + taps.lowerBound * L).update(from: dwT + taps.lowerBound * L, count: taps.count * L)
-                } else {
-                    g.store(UnsafePointer(dwT + group * J * L), group: group, taps: taps, lanes: 0..<L, into: dw)
-                }
+                g.store(UnsafePointer(dwT + group * J * L), group: group, taps: taps, lanes: 0..<L, into: dw)
             }
         }
     }
@@ -434,11 +430,15 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// dwᵀ rows `taps` of one group (`sums`: its row 0), lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16
-    /// transposes: element by element, the stores J floats apart all fell into one L1 set and ran at a miss each
+    /// transposes (a transposed result: the rows copied as they are). Element by element, the stores J floats apart all fell into one L1 set and ran at a miss each
     /// (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms against 0.4 for the whole convolution).
     func store(_ sums: UnsafePointer<Float>, group: Int, taps: Range<Int>, lanes: Range<Int>,
                into dw: UnsafeMutablePointer<Float>) {
         let (Kg, J, L) = (descriptor.outputChannelsPerGroup, descriptor.reductionLength, laneChannels)
+        if resultIsTransposed {  // one group, L == Kg: the rows are the result's
+            for j in taps { (dw + j * L + lanes.lowerBound).update(from: sums + j * L + lanes.lowerBound, count: lanes.count) }
+            return
+        }
         for k in stride(from: lanes.lowerBound, to: min(lanes.upperBound, Kg), by: 16) {
             ChannelBlocking.fromBlocked(sums + taps.lowerBound * L + k, count: taps.count, channels: min(16, Kg - k),
                                         into: dw + (group * Kg + k) * J + taps.lowerBound, planeStride: J,

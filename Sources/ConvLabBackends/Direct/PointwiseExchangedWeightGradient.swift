@@ -103,18 +103,11 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
     /// block.
     private func gather(_ x: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
         let d = descriptor
-        let (blocks, plane, outputs) = (d.inputChannels / 16, d.inputHeight * d.inputWidth * 16,
-                                        d.outputHeight * d.outputWidth * 16)
+        let (plane, positions) = (d.inputHeight * d.inputWidth * 16, d.outputHeight * d.outputWidth)
         let shared = UncheckedSendable((x, target))
-        Parallel.forEach(taskCount: d.batch * blocks, threads: exchanged.geometry.threads) { _, task in
+        Parallel.forEach(taskCount: d.batch * d.inputChannels / 16, threads: exchanged.geometry.threads) { _, task in
             let (x, target) = shared.value
-            let (source, row) = (x + task * plane, target + task * outputs)
-            for oh in 0..<d.outputHeight {
-                for ow in 0..<d.outputWidth {
-                    copyFloats(source + (oh * d.strideHeight * d.inputWidth + ow * d.strideWidth) * 16,
-                               to: row + (oh * d.outputWidth + ow) * 16, count: 16)
-                }
-            }
+            gatherOutputPositions(of: x + task * plane, d, positions: 0..<positions, into: target + task * positions * 16)
         }
     }
 
