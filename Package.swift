@@ -41,7 +41,8 @@ let package = Package(
     targets: [
         .target(name: "ConvLabCore", swiftSettings: hostCPU),
         .target(name: "ConvLabMatMul", dependencies: ["ConvLabCore", "CBLAS"], swiftSettings: kernels),
-        .target(name: "ConvLabBackends", dependencies: ["ConvLabCore", "ConvLabMatMul", "CFFTW"], swiftSettings: kernels),
+        .target(name: "ConvLabBackends", dependencies: ["ConvLabCore", "ConvLabMatMul", "CFFTW", "CCacheHints"],
+                swiftSettings: kernels),
         .target(name: "ConvLabAccuracy", dependencies: ["ConvLabCore", "ConvLabBackends"], swiftSettings: hostCPU),
         .target(name: "ConvLabBenchmark",
                 dependencies: ["ConvLabCore", "ConvLabMatMul", "ConvLabBackends", "ConvLabAccuracy"],
@@ -70,5 +71,7 @@ let package = Package(
         // MARK: - Implementation details: system libraries
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        // A header of compiler builtins (software prefetch), no library.
+        .systemLibrary(name: "CCacheHints"),
     ]
 )

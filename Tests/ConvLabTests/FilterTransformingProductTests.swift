@@ -31,27 +31,64 @@ import Testing
     @Test func forwardAndDataGradientAgreeWithTheReference() throws {
         var blockedRuns = 0
         for (index, d) in Self.shapes.enumerated() {
-            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 700)
-            for pass in [ConvolutionPass.forward, .backwardData] {
-                guard case .supported = Self.inProducts.support(for: d, pass: pass) else { continue }
-                let plan = try Self.inProducts.makePlan(pass: pass, descriptor: d, weights: w,
-                                                        options: PlanOptions(threads: 1 + index % 3))
-                if d.isUndilated && pass == .forward {
-                    #expect(plan.summary.variant.contains("filters transformed in the products"), "\(d): \(plan.summary.variant)")
-                }
-                let output = try plan.run(pass == .backwardData ? dy : x)
-                let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: pass == .backwardData ? dy : x,
-                                                                 weights: w, gradOutput: dy, threads: 2)
-                let report = try AccuracyChecker.compare(output: output, reference: reference,
-                                                         errorBound: plan.summary.errorBound)
-                #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
-                if let blocked = plan as? any ChannelBlockedPassExecution {
-                    blockedRuns += 1
-                    try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
-                }
-            }
+            blockedRuns += try Self.expectAgreesWithReference(d, seed: UInt64(index) + 700, threads: 1 + index % 3)
         }
         #expect(blockedRuns >= 10, "\(blockedRuns) blocked runs")
+    }
+
+    /// Passes of 14–16 and 24 tiles run the row products (U per row ξ and chunk of 16 channels, 2 blocks × 8 tiles):
+    /// channel counts over several chunks, output blocks in pairs and a lone last block, tiles past the last group's,
+    /// groups and batch; 12 tiles (two groups of 8 half empty) keep the in-register kernel.
+    @Test func rowProductsAgreeWithTheReference() throws {
+        // (descriptor, whether its forward pass runs the row products)
+        let cases: [(ConvolutionDescriptor, Bool)] = [
+            (try ConvolutionDescriptor(inputChannels: 40, inputHeight: 13, inputWidth: 13, outputChannels: 40,
+                                       kernelHeight: 3, kernelWidth: 3, padding: .same), true),  // 16 tiles
+            (try ConvolutionDescriptor(batch: 4, inputChannels: 24, inputHeight: 7, inputWidth: 7, outputChannels: 17,
+                                       kernelHeight: 3, kernelWidth: 3, padding: .same), true),  // 4 × 4 tiles
+            (try ConvolutionDescriptor(inputChannels: 33, inputHeight: 7, inputWidth: 27, outputChannels: 20,
+                                       kernelHeight: 3, kernelWidth: 3, padding: .same), true),  // 2 × 7 tiles
+            (try ConvolutionDescriptor(inputChannels: 36, inputHeight: 12, inputWidth: 20, outputChannels: 48,
+                                       kernelHeight: 3, kernelWidth: 3, padding: .same, groups: 2), true),  // 15
+            (try ConvolutionDescriptor(inputChannels: 17, inputHeight: 24, inputWidth: 18, outputChannels: 33,
+                                       kernelHeight: 3, kernelWidth: 3,
+                                       padding: .explicit(Padding(top: 0, bottom: 1, left: 1, right: 0))), true),  // 24
+            (try ConvolutionDescriptor(batch: 3, inputChannels: 20, inputHeight: 7, inputWidth: 7, outputChannels: 18,
+                                       kernelHeight: 3, kernelWidth: 3, padding: .same), false),  // 12 tiles
+        ]
+        for (index, (d, rowProducts)) in cases.enumerated() {
+            let summary = try Self.inProducts.describe(d, options: PlanOptions(threads: 2))
+            #expect(summary.variant.contains("rows of U") == rowProducts, "\(d): \(summary.variant)")
+            for threads in [1, 3] {
+                _ = try Self.expectAgreesWithReference(d, seed: UInt64(index) + 900, threads: threads)
+            }
+        }
+    }
+
+    /// Forward and backward-data (NCHW and, where the plan has one, the nChw16c entry) against the reference; returns
+    /// the blocked runs.
+    static func expectAgreesWithReference(_ d: ConvolutionDescriptor, seed: UInt64, threads: Int) throws -> Int {
+        var blockedRuns = 0
+        let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: seed)
+        for pass in [ConvolutionPass.forward, .backwardData] {
+            guard case .supported = inProducts.support(for: d, pass: pass) else { continue }
+            let plan = try inProducts.makePlan(pass: pass, descriptor: d, weights: w,
+                                               options: PlanOptions(threads: threads))
+            if d.isUndilated && pass == .forward {
+                #expect(plan.summary.variant.contains("filters transformed in the products"), "\(d): \(plan.summary.variant)")
+            }
+            let output = try plan.run(pass == .backwardData ? dy : x)
+            let reference = try ReferenceConvolution.compute(pass, descriptor: d, input: pass == .backwardData ? dy : x,
+                                                             weights: w, gradOutput: dy, threads: 2)
+            let report = try AccuracyChecker.compare(output: output, reference: reference,
+                                                     errorBound: plan.summary.errorBound)
+            #expect(report.passed && report.comparedCount == output.count, "\(pass) \(d): \(report)")
+            if let blocked = plan as? any ChannelBlockedPassExecution {
+                blockedRuns += 1
+                try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
+            }
+        }
+        return blockedRuns
     }
 
     /// The bound is the table's: moving the diagonal from G into A scales column t of Aᵀ and row t of G reciprocally.

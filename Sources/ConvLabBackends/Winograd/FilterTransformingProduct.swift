@@ -34,9 +34,9 @@ struct FilterTransformingProduct: Sendable {
         b = Float(p[3].doubleValue)
     }
 
-    /// Floats of the repacked X of a pass of `rows` tiles.
-    static func repackedFloats(rows: Int, channels: Int) -> Int {
-        36 * groups(rows) * tilesPerGroup * channels
+    /// Floats of the repacked X of a pass of `rows` tiles: X', or X'' when it runs the row products.
+    static func repackedFloats(rows: Int, channels: Int, rowProducts: Bool) -> Int {
+        36 * (rowProducts ? rowGroups(rows) * rowTiles : groups(rows) * tilesPerGroup) * channels
     }
 
     static func groups(_ rows: Int) -> Int { (rows + tilesPerGroup - 1) / tilesPerGroup }
@@ -100,27 +100,57 @@ struct FilterTransformingProduct: Sendable {
     /// filters at the block, M at point (ξ, 0) and the group's first tile.
     private func multiply(row xi: Int, x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>,
                           m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int) {
-        func run<let Kind: Int>(_ kind: Compiled<Kind>, _ point: Float) {
+        func run<let Kind: Int>(_ kind: Compiled<Kind>) {
+            let point = rowPoint(xi)
             Self.kernel(kind, point, point * point, a, b, x: x, channels: channels, filters: filters, m: m,
                         mStride: mStride, ldm: ldm, rows: rows)
         }
         switch xi {
-        case 0: run(Compiled<0>(), 0)
-        case 1: run(Compiled<1>(), a)
-        case 2: run(Compiled<1>(), -a)
-        case 3: run(Compiled<1>(), b)
-        case 4: run(Compiled<1>(), -b)
-        default: run(Compiled<2>(), 0)
+        case 0: run(Compiled<0>())
+        case 5: run(Compiled<2>())
+        default: run(Compiled<1>())
         }
     }
 
-    /// One row ξ of V: kind 0 is the point 0 (T = g's first row), 2 infinity (its last row), 1 a finite point p,
-    /// T = g₀ + p·g₁ + p²·g₂ (`point`, `squared`).
+    /// U[ξν] for ν = 0…5 of one input channel's filters `g` (3×3 taps × 16 output channels): T = V[ξ]·g, then
+    /// T·V[ν]ᵀ with the ± points paired (even and odd parts). Kind 0 is the point 0 (T = g's first row), 2 infinity
+    /// (its last row), 1 a finite point p, T = g₀ + p·g₁ + p²·g₂ (`p`, `p2`).
+    @inline(__always)
+    static func rowTransform<let Kind: Int>(_: Compiled<Kind>, _ p: Vector, _ p2: Vector, _ va: Vector, _ va2: Vector,
+                                            _ vb: Vector, _ vb2: Vector, _ g: UnsafePointer<Float>)
+        -> (Vector, Vector, Vector, Vector, Vector, Vector) {
+        let kind = Kind
+        let t0: Vector, t1: Vector, t2: Vector
+        if kind == 0 {
+            (t0, t1, t2) = (loadVector(g), loadVector(g + 16), loadVector(g + 32))
+        } else if kind == 2 {
+            (t0, t1, t2) = (loadVector(g + 96), loadVector(g + 112), loadVector(g + 128))
+        } else {
+            // g₀ + p·g₁ + p²·g₂ as two FMAs per column.
+            @inline(__always) func column(_ s: Int) -> Vector {
+                var t = loadVector(g + s)
+                t.addProduct(p2, loadVector(g + 96 + s))
+                t.addProduct(p, loadVector(g + 48 + s))
+                return t
+            }
+            (t0, t1, t2) = (column(0), column(16), column(32))
+        }
+        let (evenA, oddA) = (t0 + va2 * t2, va * t1)
+        let (evenB, oddB) = (t0 + vb2 * t2, vb * t1)
+        return (t0, evenA + oddA, evenA - oddA, evenB + oddB, evenB - oddB, t2)
+    }
+
+    /// Row ξ's finite point (rows 1–4: a, −a, b, −b; 0 for the point 0 and infinity, whose kinds ignore it).
+    func rowPoint(_ xi: Int) -> Float {
+        [0, a, -a, b, -b, 0][xi]
+    }
+
+    /// One row ξ of V (`rowTransform`'s kind, point and squared point): U formed in registers per channel and used
+    /// at once by 24 FMAs against broadcasts of X'.
     @inline(never) @_optimize(size)
-    static func kernel<let Kind: Int>(_: Compiled<Kind>, _ point: Float, _ squared: Float, _ a: Float, _ b: Float,
+    static func kernel<let Kind: Int>(_ kind: Compiled<Kind>, _ point: Float, _ squared: Float, _ a: Float, _ b: Float,
                                       x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>,
                                       m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int) {
-        let kind = Kind
         let (p, p2) = (Vector(repeating: point), Vector(repeating: squared))
         let (va, va2, vb, vb2) = (Vector(repeating: a), Vector(repeating: a * a), Vector(repeating: b),
                                   Vector(repeating: b * b))
@@ -132,22 +162,7 @@ struct FilterTransformingProduct: Sendable {
         var a50 = Vector(), a51 = Vector(), a52 = Vector(), a53 = Vector()
         var (xp, g) = (x, filters)
         for _ in 0..<channels {
-            // T = V[ξ]·g, one vector per filter column.
-            let t0: Vector, t1: Vector, t2: Vector
-            if kind == 0 {
-                (t0, t1, t2) = (loadVector(g), loadVector(g + 16), loadVector(g + 32))
-            } else if kind == 2 {
-                (t0, t1, t2) = (loadVector(g + 96), loadVector(g + 112), loadVector(g + 128))
-            } else {
-                // g₀ + p·g₁ + p²·g₂ as two FMAs per column.
-                @inline(__always) func column(_ s: Int) -> Vector {
-                    var t = loadVector(g + s)
-                    t.addProduct(p2, loadVector(g + 96 + s))
-                    t.addProduct(p, loadVector(g + 48 + s))
-                    return t
-                }
-                (t0, t1, t2) = (column(0), column(16), column(32))
-            }
+            let (u0, u1, u2, u3, u4, u5) = rowTransform(kind, p, p2, va, va2, vb, vb2, g)
             @inline(__always) func accumulate(_ u: Vector, _ nu: Int, _ c0: inout Vector, _ c1: inout Vector,
                                               _ c2: inout Vector, _ c3: inout Vector) {
                 c0.addProduct(Vector(repeating: xp[nu * 4]), u)
@@ -155,14 +170,9 @@ struct FilterTransformingProduct: Sendable {
                 c2.addProduct(Vector(repeating: xp[nu * 4 + 2]), u)
                 c3.addProduct(Vector(repeating: xp[nu * 4 + 3]), u)
             }
-            accumulate(t0, 0, &a00, &a01, &a02, &a03)
-            let (evenA, oddA) = (t0 + va2 * t2, va * t1)
-            accumulate(evenA + oddA, 1, &a10, &a11, &a12, &a13)
-            accumulate(evenA - oddA, 2, &a20, &a21, &a22, &a23)
-            let (evenB, oddB) = (t0 + vb2 * t2, vb * t1)
-            accumulate(evenB + oddB, 3, &a30, &a31, &a32, &a33)
-            accumulate(evenB - oddB, 4, &a40, &a41, &a42, &a43)
-            accumulate(t2, 5, &a50, &a51, &a52, &a53)
+            accumulate(u0, 0, &a00, &a01, &a02, &a03); accumulate(u1, 1, &a10, &a11, &a12, &a13)
+            accumulate(u2, 2, &a20, &a21, &a22, &a23); accumulate(u3, 3, &a30, &a31, &a32, &a33)
+            accumulate(u4, 4, &a40, &a41, &a42, &a43); accumulate(u5, 5, &a50, &a51, &a52, &a53)
             xp += 24
             g += Self.filterFloatsPerChannel
         }

@@ -482,24 +482,50 @@ struct WinogradPlan: ConvolutionPlan {
             if let product = layout.filterTransformingProduct {
                 let (groups, channels) = (FilterTransformingProduct.groups(rows), d.channelsPerGroup)
                 let repacked = b.repacked.pointer(in: p.workspace)
-                let repackedGroup = FilterTransformingProduct.repackedFloats(rows: rows, channels: channels)
+                let rowProducts = layout.runsRowProducts(rows: rows)
+                let repackedGroup = FilterTransformingProduct.repackedFloats(rows: rows, channels: channels,
+                                                                             rowProducts: rowProducts)
                 let perChannel = FilterTransformingProduct.filterFloatsPerChannel
                 let filterGroup = geometry.outputBlocks * channels * perChannel
-                measurePhase("repack", in: profile) {
-                    Parallel.forEach(taskCount: d.groups * 6 * groups, threads: layout.workers) { _, task in
-                        let g = task / (6 * groups)
-                        FilterTransformingProduct.repack(x: transformed + g * groupX, xStride: groupX / points, cp: cp,
-                                                         rows: rows, channels: channels, row: (task / groups) % 6,
-                                                         group: task % groups, into: repacked + g * repackedGroup)
+                if rowProducts {
+                    measurePhase("repack", in: profile) {
+                        Parallel.forEach(taskCount: d.groups * points, threads: layout.workers) { _, task in
+                            let g = task / points
+                            FilterTransformingProduct.repackForRows(
+                                x: transformed + g * groupX, xStride: groupX / points, cp: cp, rows: rows,
+                                channels: channels, point: task % points, into: repacked + g * repackedGroup)
+                        }
                     }
-                }
-                measurePhase("multiply (filters transformed in it)", in: profile) {
-                    Parallel.forEach(taskCount: d.groups * geometry.outputBlocks, threads: layout.workers) { _, task in
-                        let (g, block) = (task / geometry.outputBlocks, task % geometry.outputBlocks)
-                        product.multiply(x: repacked + g * repackedGroup, channels: channels,
-                                         filters: p.filters + g * filterGroup + block * channels * perChannel,
-                                         m: products + g * groupM + block * 16, mStride: groupM / points, ldm: kp,
-                                         rows: rows)
+                    let pairs = (geometry.outputBlocks + 1) / 2
+                    measurePhase("multiply (filters transformed in it)", in: profile) {
+                        Parallel.forEach(taskCount: d.groups * pairs, threads: layout.workers) { worker, task in
+                            let (g, block) = (task / pairs, task % pairs * 2)
+                            product.multiplyRows(x: repacked + g * repackedGroup, channels: channels,
+                                                 filters: p.filters + g * filterGroup + block * channels * perChannel,
+                                                 blocks: min(2, geometry.outputBlocks - block),
+                                                 m: products + g * groupM + block * 16, mStride: groupM / points,
+                                                 ldm: kp, rows: rows,
+                                                 scratch: b.filterRows.pointer(in: p.workspace, worker: worker))
+                        }
+                    }
+                } else {
+                    measurePhase("repack", in: profile) {
+                        Parallel.forEach(taskCount: d.groups * 6 * groups, threads: layout.workers) { _, task in
+                            let g = task / (6 * groups)
+                            FilterTransformingProduct.repack(x: transformed + g * groupX, xStride: groupX / points,
+                                                             cp: cp, rows: rows, channels: channels,
+                                                             row: (task / groups) % 6, group: task % groups,
+                                                             into: repacked + g * repackedGroup)
+                        }
+                    }
+                    measurePhase("multiply (filters transformed in it)", in: profile) {
+                        Parallel.forEach(taskCount: d.groups * geometry.outputBlocks, threads: layout.workers) { _, task in
+                            let (g, block) = (task / geometry.outputBlocks, task % geometry.outputBlocks)
+                            product.multiply(x: repacked + g * repackedGroup, channels: channels,
+                                             filters: p.filters + g * filterGroup + block * channels * perChannel,
+                                             m: products + g * groupM + block * 16, mStride: groupM / points, ldm: kp,
+                                             rows: rows)
+                        }
                     }
                 }
             } else {

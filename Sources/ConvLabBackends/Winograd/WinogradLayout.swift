@@ -26,6 +26,8 @@ struct WinogradLayout: Sendable {
         let transformScratch: WorkspaceRegion<Float>
         /// X repacked for `FilterTransformingProduct` (shared; empty otherwise).
         let repacked: WorkspaceRegion<Float>
+        /// U of one row ξ for the row products' chunk of channels, per worker (empty unless they run).
+        let filterRows: WorkspaceRegion<Float>
     }
 
     let descriptor: ConvolutionDescriptor
@@ -49,6 +51,9 @@ struct WinogradLayout: Sendable {
     /// phase schedule, F(4,3) with ± paired points, native engine. The plan then keeps the raw filters and the
     /// transforms carry their fractions in A (the same error growth as in G).
     let filterTransformingProduct: FilterTransformingProduct?
+    /// Whether passes of the schedule's full size run the in-products transform as row products (`usesRowProducts`);
+    /// only then is their scratch reserved.
+    let rowProducts: Bool
     let buffers: Buffers
     let summary: PlanDescription
 
@@ -72,6 +77,7 @@ struct WinogradLayout: Sendable {
                                                          what: "the Winograd filter transforms")
         try ResourceLimits.check("the Winograd filter transforms", bytes: filterFloats * 4, limit: limit)
         var filterTransformingProduct: FilterTransformingProduct?
+        var rowProducts = false
         let what = "the Winograd workspace (\(geometry.tilesPerImage) tiles per image, \(points) points)"
         let bytesPerTileRow = try CheckedArithmetic.product([geometry.tileColumns, points, cp + kp, 4], what: what)
         let channelsInput = geometry.channelBlocks * geometry.blockedRowFloats
@@ -108,7 +114,8 @@ struct WinogradLayout: Sendable {
                 outputRows: try layout.reserve(Float.self, count: geometry.outputRowFloats, workers: workers, what: what),
                 transformScratch: try layout.reserve(Float.self, count: geometry.transformScratchFloats,
                                                      workers: workers, what: what),
-                repacked: try layout.reserve(Float.self, count: 0))
+                repacked: try layout.reserve(Float.self, count: 0),
+                filterRows: try layout.reserve(Float.self, count: 0))
         } else {
             let tileRows = Self.passTileRows(all: d.batch * geometry.tileRows, bytesPerTileRow: d.groups * bytesPerTileRow,
                                              rereadPerPass: filterFloats * MemoryLayout<Float>.stride, limit: limit)
@@ -122,6 +129,7 @@ struct WinogradLayout: Sendable {
                let product = FilterTransformingProduct(height: inA.0, width: inA.1) {
                 (height, width) = inA
                 filterTransformingProduct = product
+                rowProducts = FilterTransformingProduct.usesRowProducts(rows: rows)
                 filterFloats = try CheckedArithmetic.product(
                     [d.groups, geometry.outputBlocks, d.channelsPerGroup, d.kernelHeight * d.kernelWidth, 16],
                     what: "the Winograd filters")
@@ -149,12 +157,17 @@ struct WinogradLayout: Sendable {
                 repacked: try layout.reserve(Float.self, count: filterTransformingProduct == nil ? 0
                                                 : try CheckedArithmetic.product(
                                                     [d.groups, FilterTransformingProduct.repackedFloats(
-                                                        rows: rows, channels: d.channelsPerGroup)], what: what)))
+                                                        rows: rows, channels: d.channelsPerGroup,
+                                                        rowProducts: rowProducts)], what: what)),
+                filterRows: try layout.reserve(
+                    Float.self, count: rowProducts ? FilterTransformingProduct.rowScratchFloats(rows: rows) : 0,
+                    workers: workers, what: what))
         }
         self.height = height
         self.width = width
         self.filterFloats = filterFloats
         self.filterTransformingProduct = filterTransformingProduct
+        self.rowProducts = rowProducts
         usesShortProducts = filterTransformingProduct == nil && options.matrixEngine == .native
             && (9...ShortProduct.maxRows).contains(productRows)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: limit)
@@ -195,7 +208,8 @@ struct WinogradLayout: Sendable {
             backend: backend.name,
             variant: "F(\(geometry.outputHeight)x\(geometry.outputWidth),\(d.kernelHeight)x\(d.kernelWidth)) "
                 + "\(geometry.tilesPerImage) tiles \(chunk) \(multiplier.name)" + (usesShortProducts ? " 16-row kernel" : "")
-                + (filterTransformingProduct != nil ? " filters transformed in the products" : ""),
+                + (filterTransformingProduct != nil ? " filters transformed in the products" : "")
+                + (rowProducts ? " (rows of U, 2 x 8 tiles)" : ""),
             errorBound: WinogradBackend.errorBound(descriptor: d, heightGrowth: height.errorGrowth,
                                                    widthGrowth: width.errorGrowth) * options.matrixEngine.errorGrowth,
             errorSource: WinogradBackend.errorSource(height: height, width: width, engine: options.matrixEngine),
@@ -214,13 +228,21 @@ struct WinogradLayout: Sendable {
                             tasks: tasks)
                     // Register tiles of 4 tiles × 16 channels over the whole channel sum, as direct convolution's
                     // (a pass's tiles rounded up to 4); the filter transform adds ~8 FMA-port operations per 24 FMAs.
-                    : .directKernel(flops: 2 * Double(points * FilterTransformingProduct.groups(
-                                                          geometry.tilesPerImage * d.batch) * 4
-                                                      * d.groups * d.channelsPerGroup * kp) * 32 / 24,
+                    // Row products: tiles rounded up to 8, the transform (paid per 96 FMAs) ~a quarter more.
+                    : .directKernel(flops: 2 * Double(points * d.groups * d.channelsPerGroup * kp) * (rowProducts
+                                        ? Double(FilterTransformingProduct.rowGroups(geometry.tilesPerImage * d.batch)
+                                                 * FilterTransformingProduct.rowTiles) * 5 / 4
+                                        : Double(FilterTransformingProduct.groups(geometry.tilesPerImage * d.batch)
+                                                 * 4) * 32 / 24),
                                     reduction: d.channelsPerGroup, tasks: tasks),
                 .winogradOutputTransform(units: tiles * Double(kp / 16) * outputScale, tasks: tasks),
             ] + (roundTrip.map { [$0] } ?? [])))
         try options.accuracy.admit(summary)
+    }
+
+    /// Whether a pass of `rows` tiles (the last may be shorter) runs the row products.
+    func runsRowProducts(rows: Int) -> Bool {
+        rowProducts && FilterTransformingProduct.usesRowProducts(rows: rows)
     }
 
     /// Whether the fused schedule pays: each chunk re-reads the whole filter transform, which is cheap while it fits
