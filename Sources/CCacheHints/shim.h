@@ -9,4 +9,16 @@ static inline __attribute__((always_inline)) void convlab_prefetch_to_l2(const v
     __builtin_prefetch(address, 0, 2);
 }
 
+/// Prefetches (`convlab_prefetch_to_l2`) slice `part` of `parts` of the `bytes` bytes from `base`, in whole lines:
+/// spread over the `parts` steps of a loop, a region arrives while the loop computes on the one before.
+static inline __attribute__((always_inline)) void convlab_prefetch_slice_to_l2(const void *base, long bytes,
+                                                                               long part, long parts) {
+    if (bytes <= 0 || part < 0 || part >= parts) return;
+    long lines = (bytes + 63) / 64;
+    const char *start = (const char *)base;
+    for (long line = part * lines / parts; line < (part + 1) * lines / parts; line++) {
+        __builtin_prefetch(start + line * 64, 0, 2);
+    }
+}
+
 #endif

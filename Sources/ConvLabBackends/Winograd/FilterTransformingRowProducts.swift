@@ -79,20 +79,15 @@ extension FilterTransformingProduct {
         while start < channels {
             let count = min(chunk, channels - start)
             let next = (start + count)..<min(channels, start + count + chunk)
-            // Lines of the next chunk's filters, per block, spread over the chunk's 36 point products.
-            let linesPerBlock = next.count * Self.filterFloatsPerChannel / 16
-            let linesPerStep = (linesPerBlock + 35) / 36
             var step = 0
-            func prefetchNextFilters(_ nu: Int) {
-                defer { step += 1 }
-                let first = step * linesPerStep
-                guard first < linesPerBlock else { return }
+            // The next chunk's filters, from L3 toward L2, spread over this chunk's 36 point products: read on
+            // demand, they stalled the transform (28 cycles per channel and block against 12 from L2, Zen 5).
+            func prefetchNextFilters() {
                 for block in 0..<blocks {
-                    let base = filters + (block * channels + next.lowerBound) * Self.filterFloatsPerChannel
-                    for line in first..<min(linesPerBlock, first + linesPerStep) {
-                        convlab_prefetch_to_l2(base + line * 16)
-                    }
+                    convlab_prefetch_slice_to_l2(filters + (block * channels + next.lowerBound) * Self.filterFloatsPerChannel,
+                                                 next.count * Self.filterFloatsPerChannel * 4, step, 36)
                 }
+                step += 1
             }
             for xi in 0..<6 {
                 for block in 0..<blocks {
@@ -109,9 +104,7 @@ extension FilterTransformingProduct {
                     }
                 }
                 for nu in 0..<6 {
-                    // The next chunk's filters, from L3 toward L2 meanwhile: read on demand, they stalled the
-                    // transform (28 cycles per channel and block against 12 from L2, Zen 5).
-                    prefetchNextFilters(nu)
+                    prefetchNextFilters()
                     for group in 0..<groups {
                         Self.rowKernel(u: scratch + nu * pointStride,
                                        x: x + (((xi * 6 + nu) * groups + group) * channels + start) * Self.rowTiles,
