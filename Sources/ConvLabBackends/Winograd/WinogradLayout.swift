@@ -15,8 +15,8 @@ struct WinogradLayout: Sendable {
         case phases(tileRows: Int)
     }
 
-    /// Workspace regions. Fused: one slice per worker of each, sized for one chunk. Phases: blocked input,
-    /// transformed input and products shared (one pass), the rest per worker.
+    /// Workspace regions. Fused: one slice per worker of each, sized for one chunk. Phases: transformed input and
+    /// products shared (one pass), the rest per worker (the blocked input: one tile row's patches).
     struct Buffers: Sendable {
         let blocked: WorkspaceRegion<Float>
         let transformed: WorkspaceRegion<Float>
@@ -137,13 +137,13 @@ struct WinogradLayout: Sendable {
             let gemmTasks = filterTransformingProduct == nil ? d.groups * points * ((rows + rowsPerTask - 1) / rowsPerTask)
                 : d.groups * geometry.outputBlocks
             let transformTasks = d.groups * max(geometry.channelBlocks, geometry.outputBlocks) * tileRows
-            workers = Parallel.workers(threads: threads, tasks: max(gemmTasks, transformTasks,
-                                                                   d.batch * d.groups * geometry.channelBlocks))
+            workers = Parallel.workers(threads: threads, tasks: max(gemmTasks, transformTasks))
             tasks = gemmTasks
-            let blocked = try CheckedArithmetic.product([d.batch, d.groups, geometry.blockedHeight, channelsInput],
-                                                        what: what)
             buffers = Buffers(
-                blocked: try layout.reserve(Float.self, count: blocked, what: what),
+                // One tile row's patches of one channel block, per worker: the input transform blocks and pads them
+                // itself.
+                blocked: try layout.reserve(Float.self, count: geometry.blockedRows(tileRows: 1) * geometry.blockedRowFloats,
+                                            workers: workers, what: what),
                 transformed: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                     [d.groups, points, WinogradGeometry.pointStride(rows: rows, width: cp)], what: what), what: what),
                 products: try layout.reserve(Float.self, count: try CheckedArithmetic.product(
@@ -181,8 +181,8 @@ struct WinogradLayout: Sendable {
         let outputScale = Double(geometry.outputHeight * geometry.tileWidth
                                  * (geometry.tileHeight + geometry.outputWidth)) / 240
         let chunk: String
-        // Rows the blocking copies per image: the fused schedule re-copies the tile overlap (n − m rows) per chunk, the
-        // phase schedule copies the padded image once. Blocking is one copy of the input, so its work is these pixels
+        // Rows the blocking copies per image: the fused schedule re-copies the tile overlap (n − m rows) per chunk of
+        // tile rows, the phase schedule per tile row (in cache, inside the input transform's tasks). Blocking is one copy of the input, so its work is these pixels
         // (in units of 16, which is F(4,3)'s cost per tile when chunks are one tile row) — not tiles × n/m, which priced
         // F(2,3)'s copy 4× too high and so pushed its fitted correction to 0.59–0.64 while GEMM-bound layers ran at
         // 0.97 of the physical estimate: F(2,3) was then chosen over F(4,3) on 14×14 layers where it is 1.1–1.4× slower.
@@ -198,7 +198,7 @@ struct WinogradLayout: Sendable {
             copiedRows = geometry.tileRows * geometry.outputHeight + chunks * (geometry.tileHeight - geometry.outputHeight)
         case .phases(let rows):
             chunk = "\(rows)-row passes"
-            copiedRows = geometry.blockedHeight
+            copiedRows = geometry.tileRows * geometry.tileHeight
             let perTileRow = Double(d.groups * geometry.tileColumns * points * (cp + kp) * 4)
             roundTrip = .memory(bytes: 2 * perTileRow * Double(d.batch * geometry.tileRows),
                                 footprint: perTileRow * Double(rows))
