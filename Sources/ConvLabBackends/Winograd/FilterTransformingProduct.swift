@@ -142,7 +142,13 @@ struct FilterTransformingProduct: Sendable {
 
     /// Row ξ's finite point (rows 1–4: a, −a, b, −b; 0 for the point 0 and infinity, whose kinds ignore it).
     func rowPoint(_ xi: Int) -> Float {
-        [0, a, -a, b, -b, 0][xi]
+        switch xi {
+        case 1: a
+        case 2: -a
+        case 3: b
+        case 4: -b
+        default: 0
+        }
     }
 
     /// One row ξ of V (`rowTransform`'s kind, point and squared point): U formed in registers per channel and used

@@ -1,16 +1,16 @@
 import CCacheHints
 import ConvLabCore
 
-/// The products of a `FilterTransformingProduct` pass with more tiles than one 4-tile register group (VGG-16's
-/// 512-channel 14² layers: 16 tiles; 7² layers at batch 2–4), shaped as a GEMM's register tile instead.
+/// The products of a `FilterTransformingProduct` pass of 14 tiles or more (VGG-16's 512-channel 14² layers: 16 tiles;
+/// 7² layers at batch 4), shaped as a GEMM's register tile instead.
 ///
 /// Why: the in-register kernel's tile (6 points ν × 4 tiles, U formed per channel) loads 30 values per 24 FMAs — one
 /// broadcast of X per FMA — and ran at 62% of one core's peak on L1-resident data (Zen 5); with its 14 transform
 /// operations per channel beside the 24 FMAs, 56% of peak on VGG-16's 14² layer. A 2-block × 8-tile tile (2 vectors of
 /// U and 8 broadcasts per 16 FMAs) ran at 95%, with U read from L2. So here U is formed once per row ξ and chunk of
 /// channels into a per-worker buffer U[ν][c][32] (two output blocks), and each point's product is a GEMM of the pass's
-/// tiles (in groups of 8) × the chunk's channels × 32 output channels. The transform's cost is then paid once per
-/// tile group of 8 instead of once per 4 tiles and point row, and on the FMA ports only there.
+/// tiles (in groups of 8) × the chunk's channels × 32 output channels. The transform is then paid once per row ξ and
+/// channel for all the pass's tiles, instead of once per 4 tiles.
 extension FilterTransformingProduct {
     /// Tiles per register tile, and output blocks per register tile and per task.
     static let rowTiles = 8
@@ -26,8 +26,10 @@ extension FilterTransformingProduct {
 
     static func rowGroups(_ rows: Int) -> Int { (rows + rowTiles - 1) / rowTiles }
 
-    /// Input channels per chunk: a chunk's U (6 points × 32 lanes per channel) in half of L1, where `transformRow`
-    /// stores it. Zen 5, one core: 12 cycles per channel so, 31 with U for 128 channels (98 KiB) stored to L2.
+    /// Input channels per chunk: a chunk's U (6 points × 32 lanes per channel) in a quarter of L1, where
+    /// `transformRow` stores it, beside the chunk's raw filters it reads 6 times. Zen 5: a transform took 12 cycles
+    /// per channel with U in L1, 31 with U for 128 channels (98 KiB) stored to L2; on VGG-16's 14² layer chunks of 16
+    /// channels ran 0.96× the time of 32, chunks of 8 1.13× (the running sums are loaded and stored per chunk).
     static func rowChunkChannels(level1DataBytes: Int = MachineCaches.current.level1DataBytes) -> Int {
         max(8, level1DataBytes / 4 / (6 * 32 * 4))
     }
@@ -62,7 +64,7 @@ extension FilterTransformingProduct {
 
     /// M[ξν][every tile][16 channels of `blocks` (1 or 2) output blocks] for all 36 points: X'' of the group, the
     /// first block's filters (the second's `channels`·144 floats on), M at point (0, 0), tile 0 and the first block's
-    /// first channel; points `mStride` and tiles `ldm` floats apart. `scratch`: `rowScratchFloats(channels:)`.
+    /// first channel; points `mStride` and tiles `ldm` floats apart. `scratch`: `rowScratchFloats(rows:)`.
     func multiplyRows(x: UnsafePointer<Float>, channels: Int, filters: UnsafePointer<Float>, blocks: Int,
                       m: UnsafeMutablePointer<Float>, mStride: Int, ldm: Int, rows: Int,
                       scratch: UnsafeMutablePointer<Float>) {
