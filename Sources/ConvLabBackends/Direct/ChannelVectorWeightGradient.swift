@@ -192,10 +192,15 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         let copied: Int = readsInPlace ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
         // The channel split writes and reads dyᵀ once more than the reduction split, which transposes it in cache.
         let transposed: Int = slices > 0 ? 0 : 2 * d.batch * d.groups * Ho * Wo * laneChannels
-        // A channel split whose dwᵀ outgrows half of L2 reads and writes it from L3 once per chunk: ResNet-50's
-        // 2048→512 1×1 at 7² moves 4 MiB of sums 4 times for 0.1 GFLOP (priced as compute alone, it was chosen over
-        // im2col, 2.5× faster).
-        let spilled: Int = slices == 0 && weightsBytes > caches.level2Bytes / 2
+        // A channel split whose running sums outgrow half of L2 reads and writes them from L3 once per chunk:
+        // ResNet-50's 2048→512 1×1 at 7² moved 4 MiB of sums 4 times for 0.1 GFLOP (priced as compute alone, it was
+        // chosen over im2col, 2.5× faster). With block-major sums what must stay is one task's (its taps × at most 64
+        // lanes); K-wide rows (a transposed result) fold into a few sets, so there the whole dwᵀ counts. Priced on the
+        // whole dwᵀ, Inception-v3's 7×1 and 3×3/2 layers (0.7 and 4 MiB, 38 and 221 KiB per task) went to im2col,
+        // 1.43× and 1.27× slower than direct.
+        let taskSumsBytes = resultIsTransposed ? weightsBytes
+            : tapBlocksPerRange * Self.blockTaps * 64 * MemoryLayout<Float>.stride
+        let spilled: Int = slices == 0 && taskSumsBytes > caches.level2Bytes / 2
             ? weightsBytes / MemoryLayout<Float>.stride * (2 * chunks) : 0
         let streamed: Int = copied + d.outputCount + transposed + d.inputCount + d.weightCount + spilled
         let variant = "channel vectors, " + (slices > 0 ? "\(slices) slices of " : "")
