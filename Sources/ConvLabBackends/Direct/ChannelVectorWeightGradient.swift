@@ -308,7 +308,8 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                         for k in stride(from: 0, to: L, by: 16) { storeVector(loadVector(sum + k) + loadVector(part + k), sum + k) }
                     }
                 }
-                g.store(UnsafePointer(dwT + group * J * L), group: group, taps: taps, lanes: 0..<L, into: dw)
+                g.store(UnsafePointer(dwT + group * J * L), rowStride: L, group: group, taps: taps, lanes: 0..<L,
+                        into: dw)
             }
         }
     }
@@ -435,29 +436,27 @@ extension ChannelVectorWeightGradientGeometry {
         }
         if !resultIsTransposed {
             let width = block.vectors * 16
-            for k in stride(from: lane, to: min(lane + width, d.outputChannelsPerGroup), by: 16) {
-                ChannelBlocking.fromBlocked(groupSums + J * lane + taps.lowerBound * width + (k - lane),
-                                            count: taps.count, channels: min(16, d.outputChannelsPerGroup - k),
-                                            into: dw + (group * d.outputChannelsPerGroup + k) * J + taps.lowerBound,
-                                            planeStride: J, positionStride: width)
-            }
+            store(UnsafePointer(groupSums + J * lane), rowStride: width, group: group, taps: taps,
+                  lanes: lane..<(lane + width), into: dw)
         }
     }
 
-    /// dwᵀ rows `taps` of one group (`sums`: its row 0), lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16
-    /// transposes (a transposed result: the rows copied as they are). Element by element, the stores J floats apart all fell into one L1 set and ran at a miss each
-    /// (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms against 0.4 for the whole convolution).
-    func store(_ sums: UnsafePointer<Float>, group: Int, taps: Range<Int>, lanes: Range<Int>,
+    /// dwᵀ rows `taps` of one group, lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16 transposes (a transposed
+    /// result: the rows copied as they are). `rows`: row 0 at lane `lanes.lowerBound`, rows `rowStride` floats apart
+    /// (L for K-wide rows, the block's width for the channel split's block-major sums). Element by element, the
+    /// stores J floats apart all fell into one L1 set and ran at a miss each (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms
+    /// against 0.4 for the whole convolution).
+    func store(_ rows: UnsafePointer<Float>, rowStride: Int, group: Int, taps: Range<Int>, lanes: Range<Int>,
                into dw: UnsafeMutablePointer<Float>) {
         let (Kg, J, L) = (descriptor.outputChannelsPerGroup, descriptor.reductionLength, laneChannels)
         if resultIsTransposed {  // one group, L == Kg: the rows are the result's
-            for j in taps { (dw + j * L + lanes.lowerBound).update(from: sums + j * L + lanes.lowerBound, count: lanes.count) }
+            for j in taps { (dw + j * L + lanes.lowerBound).update(from: rows + j * rowStride, count: lanes.count) }
             return
         }
         for k in stride(from: lanes.lowerBound, to: min(lanes.upperBound, Kg), by: 16) {
-            ChannelBlocking.fromBlocked(sums + taps.lowerBound * L + k, count: taps.count, channels: min(16, Kg - k),
-                                        into: dw + (group * Kg + k) * J + taps.lowerBound, planeStride: J,
-                                        positionStride: L)
+            ChannelBlocking.fromBlocked(rows + taps.lowerBound * rowStride + (k - lanes.lowerBound), count: taps.count,
+                                        channels: min(16, Kg - k), into: dw + (group * Kg + k) * J + taps.lowerBound,
+                                        planeStride: J, positionStride: rowStride)
         }
     }
 

@@ -182,8 +182,8 @@ struct WinogradLayout: Sendable {
                                  * (geometry.tileHeight + geometry.outputWidth)) / 240
         let chunk: String
         // Rows the blocking copies per image: the fused schedule re-copies the tile overlap (n − m rows) per chunk of
-        // tile rows, the phase schedule per tile row (in cache, inside the input transform's tasks). Blocking is one copy of the input, so its work is these pixels
-        // (in units of 16, which is F(4,3)'s cost per tile when chunks are one tile row) — not tiles × n/m, which priced
+        // tile rows, the phase schedule per tile row (in cache, inside the input transform's tasks). Blocking is one
+        // copy of the input, so its work is these pixels (in units of 16, which is F(4,3)'s cost per tile when chunks are one tile row) — not tiles × n/m, which priced
         // F(2,3)'s copy 4× too high and so pushed its fitted correction to 0.59–0.64 while GEMM-bound layers ran at
         // 0.97 of the physical estimate: F(2,3) was then chosen over F(4,3) on 14×14 layers where it is 1.1–1.4× slower.
         let copiedRows: Int
