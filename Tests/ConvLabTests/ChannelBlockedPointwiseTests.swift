@@ -42,12 +42,12 @@ import Testing
             for pass in [ConvolutionPass.forward, .backwardData] {
                 let plan = try DirectBackend().makePlan(pass: pass, descriptor: d, weights: w,
                                                         options: PlanOptions(threads: 1 + index % 3))
-                // Forward: every shape; backward-data: stride 1 (strided 1×1 gradients run as phases, NCHW only).
-                guard let blocked = plan as? any ChannelBlockedPassExecution else {
-                    #expect(pass == .backwardData && !d.isStrideOne, "\(pass) \(d): no nChw16c entry point")
-                    continue
-                }
-                #expect(blocked.blockedSummary.variant.hasSuffix("1x1 channel-blocked"), "\(pass) \(d)")
+                // Every shape, every pass: strided 1×1 gradients run as phases, the 1×1 phase by the blocked tiles
+                // into every s-th position of dx (`ChannelBlockedPhasedDataGradientPlan`).
+                let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(pass) \(d): no nChw16c entry")
+                let phased = pass == .backwardData && !d.isStrideOne
+                #expect(blocked.blockedSummary.variant.hasSuffix(phased ? "channel-blocked, into dx"
+                                                                         : "1x1 channel-blocked"), "\(pass) \(d)")
                 if pass == .backwardData { dataGradients += 1 }
                 try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
             }

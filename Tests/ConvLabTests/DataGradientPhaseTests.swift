@@ -55,6 +55,34 @@ import Testing
         #expect((phased["winograd"] ?? 0) > 0, "\(phased)")
     }
 
+    /// The direct backend's nChw16c entry for dense strided layers runs the phases from one padded dy straight into
+    /// dx (`ChannelBlockedPhasedDataGradientPlan`): random one-group strided shapes (odd sizes, non-square kernels and
+    /// strides, batch, channel counts off the 16-lane blocks) and the edge cases above — zero phases, cropping
+    /// phases, stride 3 past the kernel, the 3-channel stem — at 1–3 threads.
+    @Test func blockedPhasesAgreeWithTheReference() throws {
+        let random = RandomDescriptors.make(count: 30, seed: 0x57D2, maxDilation: 1) {
+            !$0.isStrideOne && $0.groups == 1
+        }
+        // Several 16-channel chunks of dy and blocks of dx, two 64-channel groups, rows of several tiles.
+        let wide = [
+            try ConvolutionDescriptor(batch: 2, inputChannels: 37, inputHeight: 15, inputWidth: 13, outputChannels: 70,
+                                      kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2, padding: .same),
+            try ConvolutionDescriptor(inputChannels: 17, inputHeight: 19, inputWidth: 60, outputChannels: 33,
+                                      kernelHeight: 5, kernelWidth: 3, strideHeight: 2, strideWidth: 3,
+                                      padding: .explicit(Padding(top: 2, bottom: 1, left: 0, right: 2))),
+            try ConvolutionDescriptor(inputChannels: 80, inputHeight: 14, inputWidth: 14, outputChannels: 40,
+                                      kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2),
+        ]
+        for (index, d) in (random + wide + Self.edgeCases.filter { $0.groups == 1 }).enumerated() {
+            let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 90)
+            let plan = try DirectBackend().makePlan(pass: .backwardData, descriptor: d, weights: w,
+                                                    options: PlanOptions(threads: 1 + index % 3))
+            let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
+            #expect(blocked.blockedSummary.variant.contains("channel-blocked, into dx"), "\(blocked.blockedSummary)")
+            try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
+        }
+    }
+
     @Test func aLayerThatNeverReadsItsInputHasAZeroGradient() throws {
         // 1×1 at stride 2 padded by one row and column: the only input pixel sits where no output looks.
         let d = try ConvolutionDescriptor(inputChannels: 3, inputHeight: 1, inputWidth: 1, outputChannels: 2,

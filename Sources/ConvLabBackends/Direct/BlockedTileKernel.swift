@@ -89,7 +89,8 @@ struct BlockedTileSteps {
 }
 
 /// One tile: its first position's tap (0, 0) in the (padded) input, the group's weights at the chunk's first channel,
-/// the output's first block at the tile's first position; the output blocks and positions it stores.
+/// the output's first block at the tile's first position; the output blocks and positions it stores, and the floats
+/// between stored positions (16; s·16 where the outputs are one phase of a stride-s backward-data's dx).
 struct BlockedTileArguments {
     let input: UnsafePointer<Float>
     let weights: UnsafePointer<Float>
@@ -98,6 +99,7 @@ struct BlockedTileArguments {
     let storeBlocks: Int
     let valid: Int
     let accumulate: Bool
+    var outputStep = 16
 }
 
 /// How the dense blocked plans tile a row of `width` outputs for a group of `blocks` output blocks: positions per tile,
@@ -125,7 +127,7 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
             ? BlockedTileArguments(input: a.input, weights: a.weights + half * 32,
                                    output: a.output + half * 2 * a.outputBlockStride,
                                    outputBlockStride: a.outputBlockStride, storeBlocks: 2, valid: a.valid,
-                                   accumulate: a.accumulate)
+                                   accumulate: a.accumulate, outputStep: a.outputStep)
             : a
         switch (blocks, step) {
         // (Groups of 1–3 blocks too: their panels are 64 lanes wide, zero past the group's last channel.)
@@ -271,14 +273,14 @@ enum BlockedTileKernel {
         // through the per-accumulator checks below the stores were ~300 instructions, a fifth of a 27-term stem tile
         // (VGG's 3×3 on RGB).
         if a.storeBlocks == B && a.valid >= P {
-            let (output, blockStride) = (a.output, a.outputBlockStride)
+            let (output, blockStride, step) = (a.output, a.outputBlockStride, a.outputStep)
             @inline(__always) func store(_ i: Int, _ v: Vector) {
                 guard i < N else { return }
-                storeVector(v, output + (i % B) &* blockStride + (i / B) &* 16)
+                storeVector(v, output + (i % B) &* blockStride + (i / B) &* step)
             }
             @inline(__always) func add(_ i: Int, _ v: Vector) {
                 guard i < N else { return }
-                let target = output + (i % B) &* blockStride + (i / B) &* 16
+                let target = output + (i % B) &* blockStride + (i / B) &* step
                 storeVector(loadVector(target) + v, target)
             }
             if a.accumulate {
@@ -297,7 +299,7 @@ enum BlockedTileKernel {
         }
         @inline(__always) func finish(_ i: Int, _ v: Vector) {
             guard i < N, i % B < a.storeBlocks, i / B < a.valid else { return }
-            let target = a.output + (i % B) &* a.outputBlockStride + (i / B) &* 16
+            let target = a.output + (i % B) &* a.outputBlockStride + (i / B) &* a.outputStep
             storeVector(a.accumulate ? loadVector(target) + v : v, target)
         }
         finish(0, a0); finish(1, a1); finish(2, a2); finish(3, a3); finish(4, a4); finish(5, a5)

@@ -35,21 +35,10 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
             // One task per image and channel block: its rows into the padded buffer, zero around them.
             Parallel.forEach(taskCount: d.batch * g.inputBlocks, threads: g.workers) { _, plane in
                 let (x, _, workspace) = shared.value
-                let padded = g.padded.pointer(in: workspace) + plane * g.paddedPlane
-                let source = x + plane * d.inputHeight * d.inputWidth * 16
-                let (top, left) = (d.padding.top, d.padding.left)
-                for row in 0..<g.paddedHeight {
-                    let target = padded + row * g.paddedWidth * 16
-                    let inputRow = row - top
-                    guard inputRow >= 0 && inputRow < d.inputHeight else {
-                        zeroFloats(target, count: g.paddedWidth * 16)
-                        continue
-                    }
-                    let columns = min(d.inputWidth, g.paddedWidth - left)
-                    zeroFloats(target, count: left * 16)
-                    copyFloats(source + inputRow * d.inputWidth * 16, to: target + left * 16, count: columns * 16)
-                    zeroFloats(target + (left + columns) * 16, count: (g.paddedWidth - left - columns) * 16)
-                }
+                padBlockedPlane(x + plane * d.inputHeight * d.inputWidth * 16, height: d.inputHeight,
+                                width: d.inputWidth, top: d.padding.top, left: d.padding.left,
+                                into: g.padded.pointer(in: workspace) + plane * g.paddedPlane,
+                                paddedHeight: g.paddedHeight, paddedWidth: g.paddedWidth)
             }
             zeroFloats(g.padded.pointer(in: shared.value.2) + d.batch * g.inputBlocks * g.paddedPlane,
                        count: g.tailFloats)
@@ -59,40 +48,84 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
             let range = task % g.groupRanges
             let rows = (task / g.groupRanges) % g.rowRanges
             let n = task / (g.groupRanges * g.rowRanges)
-            runTask(n: n, rows: (rows * d.outputHeight / g.rowRanges)..<((rows + 1) * d.outputHeight / g.rowRanges),
-                    groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                    xp: UnsafePointer(g.padded.pointer(in: workspace)), y: y, weights: weights)
+            let window = BlockedDirectWindow(
+                input: UnsafePointer(g.padded.pointer(in: workspace)) + n * g.inputBlocks * g.paddedPlane,
+                inputRow: g.paddedWidth * 16, inputBlock: g.paddedPlane,
+                output: y + n * g.outputBlocks * d.outputHeight * d.outputWidth * 16, outputRow: d.outputWidth * 16,
+                outputStep: 16, outputBlock: d.outputHeight * d.outputWidth * 16)
+            g.runTask(window, rows: g.rowRange(rows),
+                      groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
+                      weights: weights)
         }
     }
+}
 
-    private func runTask(n: Int, rows: Range<Int>, groups: Range<Int>, xp: UnsafePointer<Float>,
-                         y: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>) {
-        let d = descriptor, g = geometry
-        let (C, R, S, Ho, Wo) = (d.inputChannels, d.kernelHeight, d.kernelWidth, d.outputHeight, d.outputWidth)
-        let rowFloats = g.paddedWidth * 16
+/// Rows `top`… and columns `left`… of `padded` (paddedHeight × paddedWidth positions of 16 lanes) from the
+/// height × width positions of `source`, zero around them: one channel block of one image.
+func padBlockedPlane(_ source: UnsafePointer<Float>, height: Int, width: Int, top: Int, left: Int,
+                     into padded: UnsafeMutablePointer<Float>, paddedHeight: Int, paddedWidth: Int) {
+    for row in 0..<paddedHeight {
+        let target = padded + row * paddedWidth * 16
+        let inputRow = row - top
+        guard inputRow >= 0 && inputRow < height else {
+            zeroFloats(target, count: paddedWidth * 16)
+            continue
+        }
+        let columns = min(width, paddedWidth - left)
+        zeroFloats(target, count: left * 16)
+        copyFloats(source + inputRow * width * 16, to: target + left * 16, count: columns * 16)
+        zeroFloats(target + (left + columns) * 16, count: (paddedWidth - left - columns) * 16)
+    }
+}
+
+/// Where one image's task of the dense blocked schedule reads and writes: the padded input's first channel block at
+/// the task's input row 0, column 0, and the floats between its rows and channel blocks; the output's first block at
+/// output (0, 0), and the floats between output rows, positions and blocks (a phase of a strided backward-data writes
+/// every s-th row and position of dx).
+struct BlockedDirectWindow {
+    let input: UnsafePointer<Float>
+    let inputRow: Int
+    let inputBlock: Int
+    let output: UnsafeMutablePointer<Float>
+    let outputRow: Int
+    let outputStep: Int
+    let outputBlock: Int
+}
+
+extension ChannelBlockedDirectGeometry {
+    /// Output rows of row range `index` of `rowRanges`.
+    func rowRange(_ index: Int) -> Range<Int> {
+        (index * descriptor.outputHeight / rowRanges)..<((index + 1) * descriptor.outputHeight / rowRanges)
+    }
+
+    /// One task: output `rows` of 64-channel `groups` of one image, the input channels in chunks.
+    func runTask(_ window: BlockedDirectWindow, rows: Range<Int>, groups: Range<Int>, weights: UnsafePointer<Float>) {
+        let d = descriptor
+        let (C, R, S, Wo) = (d.inputChannels, d.kernelHeight, d.kernelWidth, d.outputWidth)
         var chunkStart = 0
         while chunkStart < C {
-            let channels = min(g.chunkChannels, C - chunkStart)
-            let chunk = xp + (n * g.inputBlocks + chunkStart / 16) * g.paddedPlane
-            let steps = BlockedTileSteps(blockStride: g.paddedPlane, tapRow: d.dilationHeight * rowFloats,
+            let channels = min(chunkChannels, C - chunkStart)
+            let chunk = window.input + chunkStart / 16 * window.inputBlock
+            let steps = BlockedTileSteps(blockStride: window.inputBlock, tapRow: d.dilationHeight * window.inputRow,
                                          tapColumn: d.dilationWidth * 16, kernelHeight: R, kernelWidth: S,
                                          channels: channels, weightTap: C * 64)
             let accumulate = chunkStart > 0
             // Row by row, every group: the row's input (R rows of the chunk) is read from L1 by all groups, whose
             // weight panels (a quarter of L2 at most) stay in L2.
             for oh in rows {
-                let inputRow = chunk + oh * d.strideHeight * rowFloats
+                let inputRow = chunk + oh * d.strideHeight * window.inputRow
                 for group in groups {
-                    let blocks = min(4, g.outputBlocks - group * 4)
+                    let blocks = min(4, outputBlocks - group * 4)
                     let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                     let panel = weights + group * R * S * C * 64 + chunkStart * 64
-                    let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
+                    let outputRow = window.output + group * 4 * window.outputBlock + oh * window.outputRow
                     var ow = 0
                     while ow < Wo {
                         let arguments = BlockedTileArguments(
-                            input: inputRow + ow * d.strideWidth * 16, weights: panel, output: outputRow + ow * 16,
-                            outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(tiling.columns, Wo - ow),
-                            accumulate: accumulate)
+                            input: inputRow + ow * d.strideWidth * 16, weights: panel,
+                            output: outputRow + ow * window.outputStep, outputBlockStride: window.outputBlock,
+                            storeBlocks: blocks, valid: min(tiling.columns, Wo - ow), accumulate: accumulate,
+                            outputStep: window.outputStep)
                         runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, steps, step: d.strideWidth * 16)
                         ow += tiling.columns
                     }

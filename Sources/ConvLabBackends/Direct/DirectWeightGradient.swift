@@ -229,15 +229,26 @@ enum DirectGradientKernels {
 extension DirectBackend {
     public func weightGradientSupport(for descriptor: ConvolutionDescriptor) -> SupportStatus { .supported }
 
-    /// Strided depthwise layers of 16+ channels: their own channel-blocked kernel without inserted zeros.
+    /// Strided depthwise layers of 16+ channels: their own channel-blocked kernel without inserted zeros. Dense
+    /// strided layers: the phases as forward problems on NCHW tensors, with the phases run into dx by the blocked
+    /// tiles as the nChw16c entry (`ChannelBlockedPhasedDataGradientPlan`).
     public func describeOwnDataGradient(_ descriptor: ConvolutionDescriptor, options: PlanOptions) throws
         -> PlanDescription? {
+        if ChannelBlockedPhasedDataGradientPlan.applies(to: descriptor) {
+            return try DataGradientAsPhases.describe(descriptor, on: self, options: options).sharingWorkspace(
+                with: try ChannelBlockedPhasedDataGradientPlan.describe(descriptor, options: options))
+        }
         guard ChannelBlockedDepthwiseDataGradientGeometry.applies(to: descriptor) else { return nil }
         return try ChannelBlockedDepthwiseDataGradientGeometry(descriptor: descriptor, options: options).summary
     }
 
     public func makeOwnDataGradientPlan(_ descriptor: ConvolutionDescriptor, weights: Tensor<Float>,
                                         options: PlanOptions) throws -> (any PassPlan)? {
+        if ChannelBlockedPhasedDataGradientPlan.applies(to: descriptor) {
+            return PhasedDataGradientWithBlockedEntry(
+                nchw: try DataGradientAsPhases.makePlan(descriptor, on: self, weights: weights, options: options),
+                blocked: try ChannelBlockedPhasedDataGradientPlan(descriptor, weights: weights, options: options))
+        }
         guard ChannelBlockedDepthwiseDataGradientGeometry.applies(to: descriptor) else { return nil }
         return ChannelBlockedDepthwiseDataGradientPlan(
             geometry: try ChannelBlockedDepthwiseDataGradientGeometry(descriptor: descriptor, options: options),
