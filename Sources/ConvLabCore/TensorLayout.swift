@@ -186,6 +186,51 @@ public enum ChannelBlocking {
     }
 }
 
+/// Weights K×C/G×R×S ↔ their blocked form, `Oihw16o` in oneDNN's terms: output channels in blocks of 16 along the
+/// lanes, [⌈K/16⌉][C/G][R][S][16], zero in the lanes past K. It is the nChw16c layout of the weights read as a
+/// [1, K, 1, C/G·R·S] tensor, and the layout backward-weights' blocked entry points write dw in: the register tiles of
+/// the channel-vector and depthwise kernels hold 16 output channels of one tap per vector, so this is what they store
+/// without a transpose, as oneDNN's blocked kernels return their diff weights (its reorder to OIHW untimed).
+extension ChannelBlocking {
+    /// [⌈K/16⌉, C/G, R, S, 16] for a weight shape [K, C/G, R, S].
+    public static func blockedWeightShape(_ shape: [Int]) -> [Int] {
+        [(shape[0] + 15) / 16, shape[1], shape[2], shape[3], 16]
+    }
+
+    /// `weights` ([K, C/G, R, S]) in Oihw16o.
+    public static func blockedWeights(_ weights: Tensor<Float>) throws -> Tensor<Float> {
+        guard weights.shape.count == 4 else {
+            throw ConvLabError.shapeMismatch(what: "weights to block", expected: "[K, C/G, R, S]",
+                                             actual: "\(weights.shape)")
+        }
+        let (k, taps) = (weights.shape[0], weights.shape[1] * weights.shape[2] * weights.shape[3])
+        var result = try Tensor<Float>(shape: blockedWeightShape(weights.shape))
+        weights.withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                block(source.baseAddress!, batch: 1, channels: k, height: 1, width: taps, into: target.baseAddress!)
+            }
+        }
+        return result
+    }
+
+    /// Blocked weights [⌈K/16⌉, C/G, R, S, 16] back to K×C/G×R×S with K output channels.
+    public static func unblockedWeights(_ blocked: Tensor<Float>, outputChannels k: Int) throws -> Tensor<Float> {
+        guard blocked.shape.count == 5, blocked.shape[4] == 16, blocked.shape[0] == (k + 15) / 16 else {
+            throw ConvLabError.shapeMismatch(what: "Oihw16o weights of \(k) output channels",
+                                             expected: "[\((k + 15) / 16), C/G, R, S, 16]", actual: "\(blocked.shape)")
+        }
+        let shape = [k, blocked.shape[1], blocked.shape[2], blocked.shape[3]]
+        var result = try Tensor<Float>(shape: shape)
+        blocked.withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                unblock(source.baseAddress!, batch: 1, channels: k, height: 1, width: shape[1] * shape[2] * shape[3],
+                        into: target.baseAddress!)
+            }
+        }
+        return result
+    }
+}
+
 /// A 16×16 float tile on the stack (not `withUnsafeTemporaryAllocation`, which may use the heap), zero-initialised.
 @usableFromInline
 struct Tile16 {

@@ -12,7 +12,8 @@ enum BlockedEntryChecks {
     }
 
     /// Runs a plan's nChw16c entry on blocked copies of `input` (and `gradOutput`) into a NaN-filled output, with a
-    /// NaN-filled workspace; returns it unblocked, and whether the lanes past the last channel came out zero.
+    /// NaN-filled workspace; returns it unblocked (dw from Oihw16o), and whether the lanes past the last channel (the
+    /// last output channel, for dw) came out zero.
     static func runBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
                            gradOutput: Tensor<Float>?) throws -> (output: Tensor<Float>, zeroLanes: Bool) {
         let shape = plan.descriptor.shapes(for: plan.pass).output
@@ -32,12 +33,13 @@ enum BlockedEntryChecks {
                 }
             }
         }
-        guard blocksOutput else { return (output, true) }
+        // y and dx: [N][⌈C/16⌉][H·W][16]; dw (Oihw16o): [⌈K/16⌉][C/G·R·S][16].
+        let (channels, inner) = blocksOutput ? (shape[1], shape[2] * shape[3]) : (shape[0], shape[1] * shape[2] * shape[3])
         let zeroLanes = output.scalars.enumerated().allSatisfy { index, value in
-            let channel = (index / (16 * shape[2] * shape[3])) % ((shape[1] + 15) / 16) * 16 + index % 16
-            return channel < shape[1] || value == 0
+            let channel = (index / (16 * inner)) % ((channels + 15) / 16) * 16 + index % 16
+            return channel < channels || value == 0
         }
-        return (try ChannelBlocking.unblocked(output, channels: shape[1]), zeroLanes)
+        return (try plan.unblockedOutput(output), zeroLanes)
     }
 
     /// Runs `plan`'s blocked entry on the pass's operands (x; dy; x and dy) and expects the float64 reference within
@@ -81,7 +83,8 @@ enum BlockedEntryChecks {
         #expect(blocked.blockedInputLayout == inputLayout, "\(d)")
         try expectAgreesWithReference(blocked, x: x, weights: try Tensor<Float>(shape: d.weightShape), gradOutput: dy)
         let nchw = try plan.run(x, gradOutput: dy)
-        let fromBlocked = try blocked.runBlocked(try blocked.blockedInput(x), gradOutput: try ChannelBlocking.blocked(dy))
+        let fromBlocked = try blocked.unblockedOutput(try blocked.runBlocked(try blocked.blockedInput(x),
+                                                                             gradOutput: try ChannelBlocking.blocked(dy)))
         #expect(nchw.scalars.map(\.bitPattern) == fromBlocked.scalars.map(\.bitPattern), "\(d)")
         return plan.summary.variant.contains("slices")
     }

@@ -212,6 +212,6 @@ import Testing
         #expect(throws: ConvLabError.self) { try plan.runBlocked(x, gradOutput: x) }
         let blocked = try ChannelBlocking.blocked(x)
         #expect(throws: ConvLabError.self) { try plan.runBlocked(blocked, gradOutput: nil) }
-        #expect(try plan.runBlocked(blocked, gradOutput: blocked).shape == d.weightShape)
+        #expect(try plan.runBlocked(blocked, gradOutput: blocked).shape == ChannelBlocking.blockedWeightShape(d.weightShape))
     }
 }

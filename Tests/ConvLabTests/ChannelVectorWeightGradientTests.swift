@@ -77,32 +77,38 @@ import Testing
         #expect(report.verdict == .pass, "\(report.maxRelativeError) vs \(report.errorBound)")
     }
 
-    /// The nChw16c entry on layers of more than 4 channels whose taps never reach the padding (1×1, unpadded): x and
-    /// dy blocked, both read in place — ragged channel blocks, stride, dilation, batch, both schedules — against the
-    /// reference and bit for bit the NCHW entry; padded layers keep NCHW only (no blocked padded copy).
+    /// The nChw16c entry on layers of more than 4 channels: x and dy blocked, x read in place where no tap reaches the
+    /// padding (1×1, unpadded) and from a zero-padded blocked copy elsewhere — ragged channel blocks, stride,
+    /// dilation, padding on any side, batch, both schedules — against the reference and bit for bit the NCHW entry
+    /// (both sum in the same order; dw comes back from Oihw16o).
     @Test func blockedEntryReadsBlockedInputInPlace() throws {
         var generator = SeededGenerator(seed: 0xB10C)
         func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
         var shapes: [ConvolutionDescriptor] = []
-        while shapes.count < 16 {
+        while shapes.count < 24 {
             let pointwise = pick(0...1) == 0
             let (r, s) = pointwise ? (1, 1) : (pick(1...4), pick(1...4))
+            let padding = shapes.count % 2 == 0 ? Padding(top: 0, bottom: 0, left: 0, right: 0)
+                : Padding(top: pick(0...2), bottom: pick(0...2), left: pick(0...2), right: pick(0...2))
             guard let d = try? ConvolutionDescriptor(
                 batch: pick(1...3), inputChannels: pick(5...70), inputHeight: pick(4...30), inputWidth: pick(4...40),
                 outputChannels: pick(16...120), kernelHeight: r, kernelWidth: s, strideHeight: pick(1...2),
-                strideWidth: pick(1...2), dilationHeight: pick(1...2), dilationWidth: pick(1...2)) else { continue }
+                strideWidth: pick(1...2), padding: .explicit(padding), dilationHeight: pick(1...2),
+                dilationWidth: pick(1...2)) else { continue }
             shapes.append(d)
         }
-        // dw beyond an eighth of L2 (the channel split): 1024 → 256 at 7².
+        // dw beyond an eighth of L2 (the channel split): 1024 → 256 at 7², and a padded 3×3 on 256 channels at 7².
         shapes.append(try ConvolutionDescriptor(inputChannels: 1024, inputHeight: 7, inputWidth: 7,
                                                 outputChannels: 256, kernelHeight: 1, kernelWidth: 1))
+        shapes.append(try ConvolutionDescriptor(inputChannels: 256, inputHeight: 7, inputWidth: 7,
+                                                outputChannels: 256, kernelHeight: 3, kernelWidth: 3, padding: .same))
+        let paddedCopies = try shapes.filter {
+            try DirectBackend().describe($0, pass: .backwardWeights, options: PlanOptions(threads: 1)).variant
+                .contains("padded copy")
+        }
+        #expect(paddedCopies.count >= 8, "\(paddedCopies.count) layers read a padded blocked copy")
         let schedules = try BlockedEntryChecks.expectDirectWeightGradientsMatchNCHW(shapes, seed: 700,
                                                                                     inputLayout: .nChw16c)
         #expect(schedules == [true, false], "both schedules: \(schedules)")
-        let padded = try ConvolutionDescriptor(inputChannels: 32, inputHeight: 9, inputWidth: 9, outputChannels: 32,
-                                               kernelHeight: 3, kernelWidth: 3, padding: .same)
-        let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: padded, weights: nil,
-                                                options: PlanOptions(threads: 2))
-        #expect(!(plan is any ChannelBlockedPassExecution))
     }
 }

@@ -3,8 +3,9 @@ import Testing
 
 /// Backward-weights of 1×1, unpadded layers with x and dy exchanged (input channels along the lanes, dw summed in
 /// place): both entries against the float64 reference on random shapes — batch, odd maps, strides (x gathered on the
-/// blocked entry), narrow and wide output channels, both schedules, both NCHW choices — the same bits at every thread
-/// count, and the layers it must leave to the plan as given.
+/// blocked entry's exchanged plan), narrow and wide output channels, both schedules, both NCHW choices, both blocked
+/// choices (Oihw16o dw summed as given, or exchanged and blocked) — the same bits at every thread count, and the
+/// layers it must leave to the plan as given.
 @Suite struct PointwiseExchangedWeightGradientTests {
     static let shapes: [ConvolutionDescriptor] = {
         var generator = SeededGenerator(seed: 0xE1C4)
@@ -39,13 +40,23 @@ import Testing
             let options = PlanOptions(threads: 1 + index % 3)
             let plan = try DirectBackend().makePlan(pass: .backwardWeights, descriptor: d, weights: nil, options: options)
             let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(d): no nChw16c entry")
-            #expect(blocked.blockedSummary.variant.hasPrefix("input-channel vectors (x and dy exchanged"), "\(d)")
-            seen.insert(blocked.blockedSummary.variant.contains("slices") ? "reduction split" : "channel split")
+            // The blocked entry returns Oihw16o dw: summed in place by the plan as given where K fills a 4-vector
+            // block, else exchanged and blocked at the end.
+            let variant = blocked.blockedSummary.variant
+            if d.outputChannels >= 64 {
+                #expect(variant.hasPrefix("channel vectors") && variant.hasSuffix("dw summed in Oihw16o"), "\(d)")
+                seen.insert("blocked as given")
+            } else {
+                #expect(variant.hasPrefix("input-channel vectors (x and dy exchanged")
+                        && variant.hasSuffix("dw blocked at the end"), "\(d)")
+                seen.insert("blocked exchanged")
+            }
+            seen.insert(variant.contains("slices") ? "reduction split" : "channel split")
             seen.insert(plan.summary.variant.contains("exchanged") ? "NCHW exchanged" : "NCHW as given")
             if !d.isStrideOne {
                 seen.insert("strided")
-                #expect(blocked.blockedSummary.variant.contains("x gathered") && !plan.summary.variant.contains("exchanged"),
-                        "\(d)")
+                #expect(variant.contains("x gathered") == (d.outputChannels < 64)
+                        && !plan.summary.variant.contains("exchanged"), "\(d)")
             }
 
             let (x, _, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 40)
@@ -55,7 +66,8 @@ import Testing
                                                    seed: UInt64(index) + 60, options: options)
             #expect(report.passed && report.comparedCount == d.weightCount, "\(d): \(report)")
         }
-        #expect(seen == ["reduction split", "channel split", "NCHW exchanged", "NCHW as given", "strided"], "\(seen)")
+        #expect(seen == ["reduction split", "channel split", "NCHW exchanged", "NCHW as given", "strided",
+                         "blocked as given", "blocked exchanged"], "\(seen)")
     }
 
     @Test func sameBitsAtEveryThreadCount() throws {

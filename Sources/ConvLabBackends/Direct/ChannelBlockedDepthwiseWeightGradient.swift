@@ -214,7 +214,11 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                 let (x, dy, dw, workspace) = shared.value
                 let (block, group) = (task % g.channelBlocks, task / g.channelBlocks)
                 let (first, channels) = (block * 16, min(16, d.inputChannels - block * 16))
-                let sums = g.partials.pointer(in: workspace) + (group * g.channelBlocks + block) * g.taps * 16
+                // On nChw16c tensors dw is Oihw16o, [block][tap][16]: the sums' own layout, so one image group sums
+                // into dw itself.
+                let sumsIntoResult = layout == .nChw16c && g.imageGroups == 1
+                let sums = sumsIntoResult ? dw + block * g.taps * 16
+                    : g.partials.pointer(in: workspace) + (group * g.channelBlocks + block) * g.taps * 16
                 // One band of one image read in place by the sliding kernel: its sums are the task's, stored as they
                 // are (no zeroing pass and no read-back: 7² maps of 60 blocks are ~500 cycles a block).
                 let storesSums = layout == .nChw16c && (g.slidesInPlace || g.slidesStride2InPlace) && g.bands == 1
@@ -266,14 +270,16 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
                 }
                 // One image group: the block's sums are final, written here rather than in a second parallel pass
                 // (on MobileNetV2's 7×7 maps that pass and its fork-join were a third of the time).
-                if g.imageGroups == 1 { writeBlock(block, partials: g.partials.pointer(in: workspace), into: dw) }
+                if g.imageGroups == 1 && !sumsIntoResult {
+                    writeBlock(block, partials: g.partials.pointer(in: workspace), into: dw)
+                }
             }
         }
         guard g.imageGroups > 1 else { return }
         measurePhase("add image groups", in: profile) {
             Parallel.forEach(taskCount: g.channelBlocks, threads: g.workers) { _, block in
                 let (_, _, dw, workspace) = shared.value
-                writeBlock(block, partials: g.partials.pointer(in: workspace), into: dw)
+                writeBlock(block, partials: g.partials.pointer(in: workspace), into: dw, blocked: layout == .nChw16c)
             }
         }
     }
@@ -316,10 +322,22 @@ struct ChannelBlockedDepthwiseWeightGradientPlan: ChannelBlockedPassExecution {
         }
     }
 
-    /// dw of one block of 16 channels: the image groups' sums, added in group order ([tap][16] → [channel][tap]).
-    private func writeBlock(_ block: Int, partials: UnsafeMutablePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+    /// dw of one block of 16 channels: the image groups' sums, added in group order ([tap][16] → [channel][tap], or
+    /// kept [tap][16] for Oihw16o dw: `blocked`).
+    private func writeBlock(_ block: Int, partials: UnsafeMutablePointer<Float>, into dw: UnsafeMutablePointer<Float>,
+                            blocked: Bool = false) {
         let (d, g) = (descriptor, geometry)
         let channels = min(16, d.inputChannels - block * 16)
+        if blocked {
+            for t in 0..<g.taps {
+                var sum = loadVector(partials + (block * g.taps + t) * 16)
+                for group in 1..<max(g.imageGroups, 1) {
+                    sum += loadVector(partials + ((group * g.channelBlocks + block) * g.taps + t) * 16)
+                }
+                storeVector(sum, dw + (block * g.taps + t) * 16)
+            }
+            return
+        }
         if g.imageGroups == 1 {
             ChannelBlocking.fromBlocked(partials + block * g.taps * 16, count: g.taps, channels: channels,
                                         into: dw + block * 16 * g.taps, planeStride: g.taps)

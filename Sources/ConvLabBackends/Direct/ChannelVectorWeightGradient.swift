@@ -60,13 +60,13 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
     var planeSize: Int { planeHeight * planeWidth }
     /// Where tap j = (c, r, s) of a group reads for output (0, 0), relative to the group's first input plane.
     let tapOffsets: [Int]
-    /// The same on nChw16c x read in place (`readsBlockedInput`), relative to the image's first block; else empty.
+    /// The same on nChw16c x (`readsBlockedInput`), relative to the image's first block: in place, or in its
+    /// zero-padded blocked copy where taps reach the padding; else empty.
     let blockedTapOffsets: [Int]
 
-    /// Whether the nChw16c entry reads a blocked x in place: one group, more than 4 channels (a stem's image stays
-    /// NCHW), and no tap in the padding (no blocked padded copy exists; 1×1 layers and unpadded ones).
-    static func readsBlockedInput(_ d: ConvolutionDescriptor, readsInPlace: Bool) -> Bool {
-        d.groups == 1 && d.inputChannels > FewChannelDirectGeometry.maximumChannels && readsInPlace
+    /// Whether the nChw16c entry reads a blocked x: one group and more than 4 channels (a stem's image stays NCHW).
+    static func readsBlockedInput(_ d: ConvolutionDescriptor) -> Bool {
+        d.groups == 1 && d.inputChannels > FewChannelDirectGeometry.maximumChannels
     }
 
     /// The reduction is visited in rectangles of `chunkRows` × `chunkColumns` output positions (whole rows, or one
@@ -127,10 +127,11 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             }
         }
         tapOffsets = offsets
-        blockedTapOffsets = !Self.readsBlockedInput(d, readsInPlace: readsInPlace) ? [] : (0..<J).map { j in
+        let (blockedRow, blockedPlane) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth)
+            : (planeWidth, planeHeight * planeWidth)
+        blockedTapOffsets = !Self.readsBlockedInput(d) ? [] : (0..<J).map { j in
             let (c, r, s) = (j / (d.kernelHeight * d.kernelWidth), j / d.kernelWidth % d.kernelHeight, j % d.kernelWidth)
-            return ((c / 16) * d.inputHeight * d.inputWidth + r * d.dilationHeight * d.inputWidth + s * d.dilationWidth)
-                * 16 + c % 16
+            return ((c / 16) * blockedPlane + r * d.dilationHeight * blockedRow + s * d.dilationWidth) * 16 + c % 16
         }
 
         // dyᵀ rows of one chunk (64 channels × 4 bytes per position for a 4-vector block) in half of L1.
@@ -171,8 +172,9 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         let workers = Parallel.workers(threads: threads, tasks: tasks)
 
         var layout = WorkspaceLayout()
+        // (The blocked entry's padded copy rounds the channels up to whole blocks.)
         paddedInput = try layout.reserve(Float.self, count: readsInPlace ? 0 : try CheckedArithmetic.product(
-            [d.batch, d.inputChannels, planeHeight, planeWidth], what: what), what: what)
+            [d.batch, (d.inputChannels + 15) / 16 * 16, planeHeight, planeWidth], what: what), what: what)
         if slices > 0 {
             transposedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                 [chunkPositions, laneChannels], what: what), workers: workers, what: what)
@@ -238,9 +240,10 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
         run(operands, workspace: workspace, blockedGradient: false, profile: profile)
     }
 
-    /// Both entry points, on checked operands: dy NCHW (transposed to dyᵀ) or nChw16c (read in place; one group).
+    /// Both entry points, on checked operands: dy NCHW (transposed to dyᵀ) or nChw16c (read in place; one group); dw
+    /// K×C/G×R×S, or Oihw16o (`blockedResult`, one group).
     func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, blockedGradient: Bool,
-             profile: ExecutionProfile?) {
+             blockedResult: Bool = false, profile: ExecutionProfile?) {
         let (d, g) = (descriptor, geometry)
         let (padded, dyT, dwT) = (g.paddedInput.pointer(in: workspace), g.transposedGradient.pointer(in: workspace),
                                   g.transposedWeights.pointer(in: workspace))
@@ -248,10 +251,11 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                         operands.output.baseAddress!, padded, workspace))
         let (Kg, Q, L) = (d.outputChannelsPerGroup, d.outputHeight * d.outputWidth, g.laneChannels)
         let channelRows = (Kg + 15) / 16
-        // Planes to pad (never with a blocked x: `readsBlockedInput`), each in `pieces` row ranges: a stem has only 3,
-        // and whole planes left one of two threads a plane to copy alone (MobileNetV2's stem, 2 threads: this phase
+        // Planes to pad (channel blocks of a blocked x), each in `pieces` row ranges: a stem has only 3, and whole
+        // planes left one of two threads a plane to copy alone (MobileNetV2's stem, 2 threads: this phase
         // 0.022–0.026 -> 0.017–0.020 ms).
-        let planes = g.readsInPlace ? 0 : d.batch * d.inputChannels
+        let blockedInput = blockedGradient && !g.blockedTapOffsets.isEmpty
+        let planes = g.readsInPlace ? 0 : d.batch * (blockedInput ? (d.inputChannels + 15) / 16 : d.inputChannels)
         let pieces = planes == 0 ? 1 : min(g.planeHeight, (4 * g.threads + planes - 1) / planes)
         let copies = planes * pieces
         let transposes = g.splitsReduction || blockedGradient ? 0 : d.batch * d.groups * channelRows
@@ -260,8 +264,16 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                 let (x, dy, _, padded, _) = shared.value
                 if task < copies {
                     let (plane, piece) = (task / pieces, task % pieces)
-                    g.pad(x + plane * d.inputHeight * d.inputWidth, rows: piece * g.planeHeight / pieces
-                            ..< (piece + 1) * g.planeHeight / pieces, into: padded + plane * g.planeSize)
+                    let rows = piece * g.planeHeight / pieces ..< (piece + 1) * g.planeHeight / pieces
+                    if blockedInput {
+                        let (source, target) = (x + plane * d.inputHeight * d.inputWidth * 16,
+                                                padded + (plane * g.planeSize + rows.lowerBound * g.planeWidth) * 16)
+                        padBlockedPlane(source, height: d.inputHeight, width: d.inputWidth,
+                                        top: d.padding.top - rows.lowerBound, left: d.padding.left, into: target,
+                                        paddedHeight: rows.count, paddedWidth: g.planeWidth)
+                    } else {
+                        g.pad(x + plane * d.inputHeight * d.inputWidth, rows: rows, into: padded + plane * g.planeSize)
+                    }
                     return
                 }
                 // 16 output channels of one image and group: dy[k][q] → dyᵀ[q][k].
@@ -272,7 +284,6 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                           positionStride: L)
             }
         }
-        let blockedInput = blockedGradient && !g.blockedTapOffsets.isEmpty
         (blockedInput ? g.blockedTapOffsets : g.tapOffsets).withUnsafeBufferPointer { offsets in
             let view = UncheckedSendable(g.inputView(blocked: blockedInput, offsets: offsets.baseAddress!))
             measurePhase("accumulate", in: profile) {
@@ -288,7 +299,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                         g.accumulate(task: task, input: input, inputView: view.value,
                                      gradient: blockedGradient ? dy : UnsafePointer(dyT),
                                      view: blockedGradient ? g.blockedView : g.transposedView,
-                                     sums: g.resultIsTransposed ? dw : dwT, weights: dw)
+                                     sums: g.resultIsTransposed ? dw : dwT, weights: dw, blockedResult: blockedResult)
                     }
                 }
             }
@@ -309,7 +320,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                     }
                 }
                 g.store(UnsafePointer(dwT + group * J * L), rowStride: L, group: group, taps: taps, lanes: 0..<L,
-                        into: dw)
+                        into: dw, blockedResult: blockedResult)
             }
         }
     }
@@ -339,7 +350,7 @@ struct ChannelVectorWeightGradientWithBlockedEntry: ChannelBlockedPassExecution 
     func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
                         profile: ExecutionProfile?) throws {
         try validateBlocked(operands, workspace: workspace)
-        plan.run(operands, workspace: workspace, blockedGradient: true, profile: profile)
+        plan.run(operands, workspace: workspace, blockedGradient: true, blockedResult: true, profile: profile)
     }
 }
 
@@ -376,13 +387,15 @@ extension ChannelVectorWeightGradientGeometry {
         let offsets: UnsafePointer<Int>
     }
 
-    /// x NCHW (or its padded copy) with `tapOffsets`; nChw16c x in place with `blockedTapOffsets`.
+    /// x NCHW (or its padded copy) with `tapOffsets`; nChw16c x (or its padded blocked copy) with
+    /// `blockedTapOffsets`.
     func inputView(blocked: Bool, offsets: UnsafePointer<Int>) -> InputView {
         let d = descriptor
         if blocked {
-            let plane = d.inputHeight * d.inputWidth * 16
+            let (width, plane) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth * 16)
+                : (planeWidth, planeSize * 16)
             return InputView(image: (d.inputChannels + 15) / 16 * plane, group: 0,
-                             row: d.strideHeight * d.inputWidth * 16, column: d.strideWidth * 16, offsets: offsets)
+                             row: d.strideHeight * width * 16, column: d.strideWidth * 16, offsets: offsets)
         }
         let strides = inputStrides
         return InputView(image: d.inputChannels * strides.channel, group: d.channelsPerGroup * strides.channel,
@@ -404,15 +417,26 @@ extension ChannelVectorWeightGradientGeometry {
         readsInPlace ? (descriptor.inputWidth, descriptor.inputHeight * descriptor.inputWidth) : (planeWidth, planeSize)
     }
 
+    /// Where a chunk's sums go. `rows`: dwᵀ rows, `sums + j·L + lane` (the reduction split's; a transposed result's).
+    /// `blockMajor`: a block's rows of its own lanes, `sums + J·lane + j·width` (the channel split's running sums,
+    /// `accumulate(task:)`). `blockedResult`: dw itself in Oihw16o, `sums + J·lane + j·16`, each further vector J·16
+    /// on (the blocked entry's channel split: the kernels' registers are that layout, so nothing is transposed).
+    enum SumsLayout {
+        case rows
+        case blockMajor
+        case blockedResult
+    }
+
     /// Channel split, one task: a block of output-channel vectors of one group × a range of tap blocks, over the
-    /// whole reduction, into its rows of dwᵀ; then those rows into dw. The running sums are block-major — the
+    /// whole reduction, into its rows of dwᵀ; then those rows into dw (into Oihw16o dw directly: `blockedResult`). The running sums are block-major — the
     /// block's rows of its own lanes, J·lane floats into the group's — unless the result is dwᵀ itself.
     ///
     /// Block-major: a task's rows of a K-wide dwᵀ are 256 bytes every K·4 (2 KiB at K = 512), and those strides fold
     /// into an eighth of L2's sets — VGG-16's 512-channel 14² layer, 3 chunks, re-read its 0.6 MB of sums per task
     /// from L3 and ran at 36% of peak; contiguous, they stay in L2.
     func accumulate(task: Int, input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>,
-                    view: GradientView, sums: UnsafeMutablePointer<Float>, weights dw: UnsafeMutablePointer<Float>) {
+                    view: GradientView, sums: UnsafeMutablePointer<Float>, weights dw: UnsafeMutablePointer<Float>,
+                    blockedResult: Bool) {
         let d = descriptor
         let (J, Wo, L) = (d.reductionLength, d.outputWidth, laneChannels)
         let range = task % tapRanges
@@ -423,7 +447,8 @@ extension ChannelVectorWeightGradientGeometry {
         guard firstTap < endTap else { return }
         let taps = firstTap..<endTap
         let lane = block.firstVector * 16
-        let groupSums = sums + group * J * L
+        let groupSums = blockedResult ? dw : sums + group * J * L
+        let layout: SumsLayout = blockedResult ? .blockedResult : resultIsTransposed ? .rows : .blockMajor
         for n in 0..<d.batch {
             let gradientImage = gradient + (n * d.groups + group) * view.image
             for index in 0..<chunksPerImage {
@@ -431,10 +456,10 @@ extension ChannelVectorWeightGradientGeometry {
                 accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView,
                            gradient: gradientImage + (c.row * Wo + c.column) * view.column, gradientRow: Wo * view.column,
                            view: view, blocks: CollectionOfOne(block), taps: taps, sums: groupSums,
-                           blockMajor: !resultIsTransposed, first: n == 0 && index == 0)
+                           layout: layout, first: n == 0 && index == 0)
             }
         }
-        if !resultIsTransposed {
+        if layout == .blockMajor {
             let width = block.vectors * 16
             store(UnsafePointer(groupSums + J * lane), rowStride: width, group: group, taps: taps,
                   lanes: lane..<(lane + width), into: dw)
@@ -442,13 +467,21 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// dwᵀ rows `taps` of one group, lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16 transposes (a transposed
-    /// result: the rows copied as they are). `rows`: row 0 at lane `lanes.lowerBound`, rows `rowStride` floats apart
+    /// result: the rows copied as they are; `blockedResult`: each vector to its place in Oihw16o dw). `rows`: row 0 at lane `lanes.lowerBound`, rows `rowStride` floats apart
     /// (L for K-wide rows, the block's width for the channel split's block-major sums). Element by element, the
     /// stores J floats apart all fell into one L1 set and ran at a miss each (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms
     /// against 0.4 for the whole convolution).
     func store(_ rows: UnsafePointer<Float>, rowStride: Int, group: Int, taps: Range<Int>, lanes: Range<Int>,
-               into dw: UnsafeMutablePointer<Float>) {
+               into dw: UnsafeMutablePointer<Float>, blockedResult: Bool = false) {
         let (Kg, J, L) = (descriptor.outputChannelsPerGroup, descriptor.reductionLength, laneChannels)
+        if blockedResult {  // one group: each row's 16-lane vectors to their taps of Oihw16o dw
+            for j in taps {
+                for k in stride(from: lanes.lowerBound, to: lanes.upperBound, by: 16) {
+                    storeVector(loadVector(rows + j * rowStride + k - lanes.lowerBound), dw + (k / 16 * J + j) * 16)
+                }
+            }
+            return
+        }
         if resultIsTransposed {  // one group, L == Kg: the rows are the result's
             for j in taps { (dw + j * L + lanes.lowerBound).update(from: rows + j * rowStride, count: lanes.count) }
             return
@@ -494,13 +527,12 @@ extension ChannelVectorWeightGradientGeometry {
 
     /// One chunk of one image and group through the given blocks and taps: the kernel calls, 6 taps each, adding into
     /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart), or storing them for
-    /// the `first` chunk of a task. `blockMajor`: the sums of a block are rows of its own lanes instead,
-    /// `sums + J·lane + j·lanes` (the channel split's, `accumulate(task:)`).
+    /// the `first` chunk of a task; `layout` says where (`SumsLayout`).
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
         input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>, gradientRow: Int,
-        view: GradientView, blocks: Blocks, taps: Range<Int>, sums: UnsafeMutablePointer<Float>, blockMajor: Bool = false,
-        first: Bool) {
+        view: GradientView, blocks: Blocks, taps: Range<Int>, sums: UnsafeMutablePointer<Float>,
+        layout: SumsLayout = .rows, first: Bool) {
         let (L, J) = (laneChannels, descriptor.reductionLength)
         let steps = ChannelVectorKernels.Steps(inputRow: inputView.row, inputColumn: inputView.column,
                                                gradientRow: gradientRow, gradientColumn: view.column,
@@ -510,31 +542,36 @@ extension ChannelVectorWeightGradientGeometry {
         let inputStart = image + c.row * steps.inputRow + c.column * steps.inputColumn
         for block in blocks {
             let lane = block.firstVector * 16
-            let (base, sumStride) = blockMajor ? (sums + J * lane, block.vectors * 16) : (sums + lane, L)
+            let (base, strides): (UnsafeMutablePointer<Float>, ChannelVectorKernels.SumStrides)
+            switch layout {
+            case .rows: (base, strides) = (sums + lane, .init(tap: L, vector: 16))
+            case .blockMajor: (base, strides) = (sums + J * lane, .init(tap: block.vectors * 16, vector: 16))
+            case .blockedResult: (base, strides) = (sums + J * lane, .init(tap: 16, vector: J * 16))
+            }
             var j = taps.lowerBound
             while j < taps.upperBound {
                 let count = min(Self.blockTaps, taps.upperBound - j)
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
-                let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * sumStride)
+                let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * strides.tap)
                 func run<Windows: KernelTaps>(_ windows: Windows) {
                     switch block.vectors {
                     case 4:
                         ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
-                                                           sumStride: sumStride, taps: count, first: first)
+                                                           strides: strides, taps: count, first: first)
                     case 3:
                         ChannelVectorKernels.accumulate3x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
-                                                           sumStride: sumStride, taps: count, first: first)
+                                                           strides: strides, taps: count, first: first)
                     case 2:
                         ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
-                                                           sumStride: sumStride, taps: count, first: first)
+                                                           strides: strides, taps: count, first: first)
                     default:
                         ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
-                                                           sumStride: sumStride, taps: count, first: first)
+                                                           strides: strides, taps: count, first: first)
                     }
                 }
                 // Six taps one float apart are broadcast from one pointer, others from six.
@@ -581,11 +618,19 @@ struct ConsecutiveTapWindows: KernelTaps {
 
 /// The outer-product kernels of the channel-vector backward-weights pass: per output position, vectors of dyᵀ
 /// (output channels) times broadcast input samples (taps), added into registers; at the end of a chunk the
-/// registers are added into dwᵀ rows (`sums + t·sumStride`) for the first `taps` taps.
+/// registers are added into dwᵀ rows (`sums + t·strides.tap`, vector v at `+ v·strides.vector`) for the first `taps`
+/// taps.
 enum ChannelVectorKernels {
     typealias Vector = SIMD16<Float>
     typealias Taps6 = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                        UnsafePointer<Float>, UnsafePointer<Float>)
+
+    /// Where a kernel call's sums go: floats between one tap's and the next's, and between a tap's 16-channel vectors
+    /// (16 in dwᵀ rows and block-major sums; J·16 in an Oihw16o dw, summed in place).
+    struct SumStrides {
+        let tap: Int
+        let vector: Int
+    }
 
     /// Floats between consecutive output positions in the input (stride) and in dyᵀ, per column and per row.
     struct Steps {
@@ -634,7 +679,7 @@ enum ChannelVectorKernels {
 
     /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
     static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
@@ -666,8 +711,8 @@ enum ChannelVectorKernels {
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
             guard t < taps else { return }
-            let s = sums + t &* sumStride
-            put(v0, s, first); put(v1, s + 16, first); put(v2, s + 32, first); put(v3, s + 48, first)
+            let (s, v) = (sums + t &* strides.tap, strides.vector)
+            put(v0, s, first); put(v1, s + v, first); put(v2, s + 2 &* v, first); put(v3, s + 3 &* v, first)
         }
         finish(0, a00, a01, a02, a03); finish(1, a10, a11, a12, a13); finish(2, a20, a21, a22, a23)
         finish(3, a30, a31, a32, a33); finish(4, a40, a41, a42, a43); finish(5, a50, a51, a52, a53)
@@ -676,7 +721,7 @@ enum ChannelVectorKernels {
     /// 48 output channels × 6 taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
     /// 3-vector remainder (112 or 240 channels) ran as 2 + 1 vectors, the 1 × 6 kernel at 7 loads per 6 FMAs.
     static func accumulate3x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector()
@@ -707,8 +752,8 @@ enum ChannelVectorKernels {
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector) {
             guard t < taps else { return }
-            let s = sums + t &* sumStride
-            put(v0, s, first); put(v1, s + 16, first); put(v2, s + 32, first)
+            let (s, v) = (sums + t &* strides.tap, strides.vector)
+            put(v0, s, first); put(v1, s + v, first); put(v2, s + 2 &* v, first)
         }
         finish(0, a00, a01, a02); finish(1, a10, a11, a12); finish(2, a20, a21, a22)
         finish(3, a30, a31, a32); finish(4, a40, a41, a42); finish(5, a50, a51, a52)
@@ -716,7 +761,7 @@ enum ChannelVectorKernels {
 
     /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
     static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
@@ -759,7 +804,7 @@ enum ChannelVectorKernels {
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector) {
             guard t < taps else { return }
-            put(v0, sums + t &* sumStride, first); put(v1, sums + t &* sumStride + 16, first)
+            put(v0, sums + t &* strides.tap, first); put(v1, sums + t &* strides.tap + strides.vector, first)
         }
         finish(0, a00 + b00, a01 + b01); finish(1, a10 + b10, a11 + b11); finish(2, a20 + b20, a21 + b21)
         finish(3, a30 + b30, a31 + b31); finish(4, a40 + b40, a41 + b41); finish(5, a50 + b50, a51 + b51)
@@ -767,7 +812,7 @@ enum ChannelVectorKernels {
 
     /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
     static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, sumStride: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
@@ -795,7 +840,7 @@ enum ChannelVectorKernels {
                 a4.addProduct(Vector(repeating: x[4, i]), d); a5.addProduct(Vector(repeating: x[5, i]), d)
             }
         }
-        @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { put(v, sums + t &* sumStride, first) } }
+        @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { put(v, sums + t &* strides.tap, first) } }
         finish(0, a0 + b0); finish(1, a1 + b1); finish(2, a2 + b2); finish(3, a3 + b3); finish(4, a4 + b4)
         finish(5, a5 + b5)
     }

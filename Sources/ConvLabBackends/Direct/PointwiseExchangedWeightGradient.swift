@@ -9,21 +9,27 @@ import ConvLabCore
 /// - no K×C transpose at the end (MobileNetV2's 960 → 160 at 7²: 600 KiB of dw, a quarter of the pass);
 /// - the lanes fill the register tile's 4 vectors whenever C does (960 is 15 tiles; K = 160 left a 2-vector tile);
 /// - a narrow K no longer halves the kernel's FMAs per broadcast (MobileNetV2's 32 → 16 at 112²: 16 lanes).
-/// On nChw16c tensors both operands are read in place (a strided layer's x gathered first, C·Ho·Wo floats: ResNet-50's
-/// 512 → 1024 at 28²/2 skips a 2 MiB transpose of dw), and the exchanged plan always runs. At stride 1 the NCHW entry
-/// transposes
-/// x instead of dy (and no dw), so it runs the exchanged plan only where that moves fewer floats: N·HW·C against
-/// N·HW·K + K·C (ResNet-50's 64 → 256 at 56²: 0.37 → 0.26 ms; its 256 → 64, and MobileNetV2's 32 → 16 at 112²,
-/// 1.2–1.6× slower exchanged, keep the plan as given).
+/// At stride 1 the NCHW entry transposes x instead of dy (and no dw), so it runs the exchanged plan only where that
+/// moves fewer floats: N·HW·C against N·HW·K + K·C (ResNet-50's 64 → 256 at 56²: 0.37 → 0.26 ms; its 256 → 64, and
+/// MobileNetV2's 32 → 16 at 112², 1.2–1.6× slower exchanged, keep the plan as given).
+///
+/// The nChw16c entry returns dw in Oihw16o, which is what the plan as given sums in place (K along the lanes), with x
+/// and dy read in place: no transpose and no gather at all. It runs that plan wherever K fills a 4-vector block
+/// (K ≥ 64); narrower K keeps the exchanged plan (the as-given kernels would multiply 1–3 vectors per broadcast),
+/// both operands read in place (a strided layer's x gathered first), and blocks its K×C result at the end.
 struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
     let descriptor: ConvolutionDescriptor
     /// The channel-vector plan of the exchanged layer, delivering its dwᵀ.
     let exchanged: ChannelVectorWeightGradientPlan
-    /// The NCHW entry's plan of the layer as given, where exchanging would transpose more (and at stride > 1).
-    let asGiven: ChannelVectorWeightGradientPlan?
-    /// A strided layer's x at the positions its outputs read, nChw16c [n][C/16][Ho·Wo][16], after the exchanged
-    /// plan's workspace (the blocked entry's; empty at stride 1).
+    /// The plan of the layer as given: the NCHW entry's where exchanging would transpose more (and at stride > 1),
+    /// the blocked entry's where K ≥ 64.
+    let asGiven: ChannelVectorWeightGradientPlan
+    let exchangesNCHW: Bool
+    let blockedRunsAsGiven: Bool
+    /// The blocked entry's exchanged plan (K < 64): a strided layer's x at the positions its outputs read, nChw16c
+    /// [n][C/16][Ho·Wo][16] (empty at stride 1), and dw K×C before it is blocked, after the exchanged plan's workspace.
     let gathered: WorkspaceRegion<Float>
+    let exchangedResult: WorkspaceRegion<Float>
     /// The NCHW entry's plan, with the workspace of both entries.
     let summary: PlanDescription
     let blockedSummary: PlanDescription
@@ -59,44 +65,67 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
         descriptor = d
         exchanged = ChannelVectorWeightGradientPlan(geometry: try ChannelVectorWeightGradientGeometry(
             descriptor: try Self.exchangedLayer(d), options: options, resultIsTransposed: true))
-        asGiven = Self.exchangesNCHW(d) ? nil : ChannelVectorWeightGradientPlan(
+        asGiven = ChannelVectorWeightGradientPlan(
             geometry: try ChannelVectorWeightGradientGeometry(descriptor: d, options: options))
+        exchangesNCHW = Self.exchangesNCHW(d)
+        blockedRunsAsGiven = d.outputChannels >= 64
         var layout = WorkspaceLayout()
-        let what = "the exchanged weight gradient's gathered input"
+        let what = "the exchanged weight gradient's gathered input and result"
         _ = try layout.reserve(UInt8.self, count: exchanged.summary.workspaceBytes, what: what)
-        gathered = try layout.reserve(Float.self, count: d.isStrideOne ? 0 : try CheckedArithmetic.product(
-            [d.batch, d.inputChannels, d.outputHeight, d.outputWidth], what: what), what: what)
+        gathered = try layout.reserve(Float.self, count: d.isStrideOne || blockedRunsAsGiven ? 0
+                                      : try CheckedArithmetic.product(
+                                          [d.batch, d.inputChannels, d.outputHeight, d.outputWidth], what: what),
+                                      what: what)
+        exchangedResult = try layout.reserve(Float.self, count: blockedRunsAsGiven ? 0 : d.weightCount, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
-        var blocked = exchanged.summary
-        blocked.workspaceBytes = layout.byteCount
-        blocked.variant = "input-channel vectors (x and dy exchanged" + (d.isStrideOne ? "" : ", x gathered") + "), "
-            + blocked.variant
-        let nchw = asGiven?.summary ?? blocked
+        var exchangedSummary = exchanged.summary
+        exchangedSummary.workspaceBytes = layout.byteCount
+        exchangedSummary.variant = "input-channel vectors (x and dy exchanged" + (d.isStrideOne ? "" : ", x gathered")
+            + "), " + exchangedSummary.variant
+        let nchw = exchangesNCHW ? exchangedSummary : asGiven.summary
+        var blocked = exchangedSummary
+        if blockedRunsAsGiven {
+            blocked = asGiven.summary
+            blocked.variant += ", dw summed in Oihw16o"
+        } else {
+            blocked.variant += ", dw blocked at the end"
+        }
         (blockedSummary, summary) = (blocked.sharingWorkspace(with: nchw), nchw.sharingWorkspace(with: blocked))
     }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
-        if let asGiven {
-            asGiven.run(operands, workspace: workspace, blockedGradient: false, profile: profile)
-        } else {
+        if exchangesNCHW {
             exchanged.run(Self.exchange(operands), workspace: workspace, blockedGradient: false, profile: profile)
+        } else {
+            asGiven.run(operands, workspace: workspace, blockedGradient: false, profile: profile)
         }
     }
 
     func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
                         profile: ExecutionProfile?) throws {
         try validateBlocked(operands, workspace: workspace)
-        guard !descriptor.isStrideOne else {
-            exchanged.run(Self.exchange(operands), workspace: workspace, blockedGradient: true, profile: profile)
+        if blockedRunsAsGiven {
+            asGiven.run(operands, workspace: workspace, blockedGradient: true, blockedResult: true, profile: profile)
             return
         }
-        let target = gathered.pointer(in: workspace)
-        measurePhase("gather input", in: profile) { gather(operands.input.baseAddress!, into: target) }
-        exchanged.run(PassOperands(input: operands.gradOutput, gradOutput: UnsafeBufferPointer(start: target,
-                                                                                                count: gathered.count),
-                                   output: operands.output),
-                      workspace: workspace, blockedGradient: true, profile: profile)
+        let d = descriptor
+        let result = UnsafeMutableBufferPointer(start: exchangedResult.pointer(in: workspace), count: d.weightCount)
+        if d.isStrideOne {
+            exchanged.run(PassOperands(input: operands.gradOutput, gradOutput: operands.input, output: result),
+                          workspace: workspace, blockedGradient: true, profile: profile)
+        } else {
+            let target = gathered.pointer(in: workspace)
+            measurePhase("gather input", in: profile) { gather(operands.input.baseAddress!, into: target) }
+            exchanged.run(PassOperands(input: operands.gradOutput,
+                                       gradOutput: UnsafeBufferPointer(start: target, count: gathered.count),
+                                       output: result),
+                          workspace: workspace, blockedGradient: true, profile: profile)
+        }
+        measurePhase("block dw", in: profile) {
+            ChannelBlocking.block(result.baseAddress!, batch: 1, channels: d.outputChannels, height: 1,
+                                  width: d.inputChannels, into: operands.output.baseAddress!)
+        }
     }
 
     /// x's 16-channel vectors at the positions the outputs read, [n][block][oh·Wo + ow][16], a task per image and

@@ -6,7 +6,9 @@ import ConvLabCore
 /// both ways, so the cost of the NCHW transpositions is a number, not a footnote.
 ///
 /// The activations of the pass are blocked: x and y forward; dy and dx for backward-data; x and dy for
-/// backward-weights. Weights and the weight gradient dw stay K×C/G×R×S. One exception, declared by
+/// backward-weights, which returns dw blocked too, in Oihw16o (`ChannelBlocking.blockedWeights`: the layout its
+/// kernels' registers hold, as oneDNN's blocked kernels return diff weights). The weights a forward or backward-data
+/// plan is made with stay K×C/G×R×S (packed at plan time). One exception, declared by
 /// `blockedInputLayout`: a layer on at most 4 input channels (a network's RGB or grey stem) takes its input NCHW, as
 /// oneDNN's stem kernels do — that input is an image, and blocked it would be 16 lanes per pixel of which 3 are data.
 public protocol ChannelBlockedPassExecution: PassPlan {
@@ -37,10 +39,17 @@ extension ChannelBlockedPassExecution {
         blockedInputLayout == .nchw ? input : try ChannelBlocking.blocked(input)
     }
 
-    /// What `executeBlocked` writes: y or dx as [N, ⌈C/16⌉, H, W, 16], or dw as K×C/G×R×S.
+    /// What `executeBlocked` writes: y or dx as [N, ⌈C/16⌉, H, W, 16], or dw as [⌈K/16⌉, C/G, R, S, 16].
     public var blockedOutputShape: [Int] {
         let shape = descriptor.shapes(for: pass).output
-        return pass == .backwardWeights ? shape : ChannelBlocking.blockedShape(shape)
+        return pass == .backwardWeights ? ChannelBlocking.blockedWeightShape(shape) : ChannelBlocking.blockedShape(shape)
+    }
+
+    /// What `executeBlocked` wrote, as the NCHW entry writes it: y or dx unblocked to NCHW, dw to K×C/G×R×S.
+    public func unblockedOutput(_ output: Tensor<Float>) throws -> Tensor<Float> {
+        let channels = descriptor.shapes(for: pass).output[pass == .backwardWeights ? 0 : 1]
+        return pass == .backwardWeights ? try ChannelBlocking.unblockedWeights(output, outputChannels: channels)
+            : try ChannelBlocking.unblocked(output, channels: channels)
     }
 
     /// Checks the blocked operands' sizes (and dw's, for backward-weights) and the workspace, as `validate` does for
@@ -54,8 +63,8 @@ extension ChannelBlockedPassExecution {
         if let gradOutput = shapes.gradOutput {
             checks.append(("gradient of the output", operands.gradOutput.count, try blocked(gradOutput)))
         }
-        checks.append(("\(pass) output", operands.output.count,
-                       pass == .backwardWeights ? shapes.output.reduce(1, *) : try blocked(shapes.output)))
+        checks.append(("\(pass) output", operands.output.count, try CheckedArithmetic.product(
+            blockedOutputShape, what: "an nChw16c \(pass) output")))
         for (what, actual, expected) in checks where actual != expected {
             throw ConvLabError.shapeMismatch(what: "nChw16c " + what, expected: "\(expected) floats",
                                              actual: "\(actual)")
@@ -80,8 +89,8 @@ extension ChannelBlockedExecution {
 extension ChannelBlockedPassExecution {
     /// Tensor front end on blocked tensors (`ChannelBlocking.blocked`): `input` is x (forward, backward-weights) or
     /// dy (backward-data), `gradOutput` dy for backward-weights, all N×⌈C/16⌉×H×W×16 (`input` NCHW where
-    /// `blockedInputLayout` says so). Returns the blocked output (y or dx), or dw as K×C/G×R×S. Allocates the output
-    /// and a workspace.
+    /// `blockedInputLayout` says so). Returns the blocked output (y or dx), or dw in Oihw16o (`blockedOutputShape`;
+    /// `unblockedOutput` gives either back in the NCHW entry's layout). Allocates the output and a workspace.
     public func runBlocked(_ input: Tensor<Float>, gradOutput: Tensor<Float>? = nil) throws -> Tensor<Float> {
         let shapes = descriptor.shapes(for: pass)
         let blocked = ChannelBlocking.blockedShape

@@ -272,11 +272,16 @@ struct WinogradWeightGradientPlan: PassPlan {
                 first += passRows
             }
         }
-        // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector.
+        // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector. KCRS dw: a task per output channel;
+        // Oihw16o dw (the blocked entry, one group): a task per 16 of them, which share every cache line they write.
         let (R, S, Cg, Kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
         let (nh, nw) = (l.height.tileSize, l.width.tileSize)
+        let blockedResult = tensorLayout == .nChw16c
+        let channelsPerTask = blockedResult ? 16 : 1
         measurePhase("output transform", in: profile) {
-            Parallel.forEach(taskCount: d.outputChannels, threads: l.workers) { worker, channel in
+            Parallel.forEach(taskCount: (d.outputChannels + channelsPerTask - 1) / channelsPerTask,
+                             threads: l.workers) { worker, task in
+              for channel in (task * channelsPerTask)..<min(d.outputChannels, (task + 1) * channelsPerTask) {
                 let (_, _, dw, workspace) = shared.value
                 let (g, k) = (channel / Kg, channel % Kg)
                 let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
@@ -293,10 +298,23 @@ struct WinogradWeightGradientPlan: PassPlan {
                                                     outputBlockStride: 0)
                     }
                     for lane in 0..<min(16, Cg - block * 16) {
-                        let target = dw + ((g * Kg + k) * Cg + block * 16 + lane) * R * S
-                        for ij in 0..<(R * S) { target[ij] = result[ij * 16 + lane] }
+                        if blockedResult {  // one group: dw[k / 16][c][ij][k % 16]
+                            let target = dw + ((k / 16 * Cg + block * 16 + lane) * R * S) * 16 + k % 16
+                            for ij in 0..<(R * S) { target[ij * 16] = result[ij * 16 + lane] }
+                        } else {
+                            let target = dw + ((g * Kg + k) * Cg + block * 16 + lane) * R * S
+                            for ij in 0..<(R * S) { target[ij] = result[ij * 16 + lane] }
+                        }
                     }
                 }
+              }
+              // Oihw16o: lanes past the last output channel are zero.
+              if blockedResult && (task + 1) * 16 > d.outputChannels {
+                  let (_, _, dw, _) = shared.value
+                  for k in d.outputChannels..<((task + 1) * 16) {
+                      for cij in 0..<(Cg * R * S) { dw[(task * Cg * R * S + cij) * 16 + k % 16] = 0 }
+                  }
+              }
             }
         }
     }

@@ -128,14 +128,13 @@ public struct ComparisonRunner: Sendable {
         }
     }
 
-    /// Times a plan's nChw16c entry point on the blocked activations (x or dy, and dy for backward-weights); a blocked
-    /// output is unblocked for the accuracy check (dw is not blocked). The blocking of the operands and the
-    /// unblocking of the output are outside the timed runs (the layout a network would keep between layers), as in
+    /// Times a plan's nChw16c entry point on the blocked activations (x or dy, and dy for backward-weights); the
+    /// blocked output (y, dx, or dw in Oihw16o) is unblocked for the accuracy check. The blocking of the operands and
+    /// the unblocking of the output are outside the timed runs (the layout a network would keep between layers), as in
     /// oneDNN's measurements.
     private func measureBlocked(_ plan: any ChannelBlockedPassExecution, input: Tensor<Float>,
                                 gradOutput: Tensor<Float>?, reference: ReferenceResult?,
                                 into row: inout BackendMeasurement) throws {
-        let blocksOutput = pass != .backwardWeights
         let blockedInput = try plan.blockedInput(input)
         let blockedGradient = try pass == .backwardWeights ? ChannelBlocking.blocked(gradOutput!) : Tensor<Float>(shape: [0])
         var output = try Tensor<Float>(shape: plan.blockedOutputShape)
@@ -155,8 +154,7 @@ public struct ComparisonRunner: Sendable {
             }
         }, accuracy: {
             try reference.map {
-                try AccuracyChecker.compare(output: blocksOutput ? try ChannelBlocking.unblocked(
-                                                output, channels: descriptor.shapes(for: pass).output[1]) : output,
+                try AccuracyChecker.compare(output: try plan.unblockedOutput(output),
                                             reference: $0, errorBound: plan.summary.errorBound,
                                             ceiling: options.accuracy.ceiling, typicalError: plan.summary.typicalError)
             }

@@ -55,7 +55,7 @@ struct RunOptions: ParsableArguments {
     var isTraining: Bool { PassOption.isTraining(pass) }
 
     @Option(help: ArgumentHelp(stringLiteral: "Tensor layout of the timings, every pass: nchw, nchw16c (plans with a "
-        + "channel-blocked entry point, on blocked activations; weights and dw stay KCRS) or both."))
+        + "channel-blocked entry point, on blocked activations; weights stay KCRS, dw is Oihw16o) or both."))
     var layout = "nchw"
 
     /// The layouts `--layout` names.
