@@ -141,7 +141,8 @@ struct WinogradWeightGradientLayout: Sendable {
                                          workers: workers, what: what)
         transformScratch = try layout.reserve(Float.self, count: max(inputGeometry.transformScratchFloats,
                                                                      gradientGeometry.transformScratchFloats,
-                                                                     (points + d.kernelHeight * d.kernelWidth) * 16),
+                                                                     (points + d.kernelHeight * d.kernelWidth) * 16
+                                                                        + d.kernelHeight * d.kernelWidth * 256),
                                               workers: workers, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
 
@@ -272,21 +273,25 @@ struct WinogradWeightGradientPlan: PassPlan {
                 first += passRows
             }
         }
-        // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector. KCRS dw: a task per output channel;
-        // Oihw16o dw (the blocked entry, one group): a task per 16 of them, which share every cache line they write.
+        // dw[k][c] = Aᵀ_h · M[·][k][c] · A_w, 16 input channels per vector, then transposed into dw: KCRS, a task per
+        // output channel, [c][r·S + s] from each 16-channel result; Oihw16o (the blocked entry, one group), a task per
+        // 16 output channels (they share every cache line they write), their results gathered per channel block in
+        // `tile`, [k][r·S + s][16 c], and transposed per tap. (Scalar stores per lane were 14% of ResNet's
+        // 128-channel 28² pass on NCHW, and wrote every line of Oihw16o 16 times.)
         let (R, S, Cg, Kg) = (d.kernelHeight, d.kernelWidth, d.channelsPerGroup, d.outputChannelsPerGroup)
-        let (nh, nw) = (l.height.tileSize, l.width.tileSize)
+        let (nh, nw, taps) = (l.height.tileSize, l.width.tileSize, d.kernelHeight * d.kernelWidth)
         let blockedResult = tensorLayout == .nChw16c
         let channelsPerTask = blockedResult ? 16 : 1
         measurePhase("output transform", in: profile) {
             Parallel.forEach(taskCount: (d.outputChannels + channelsPerTask - 1) / channelsPerTask,
                              threads: l.workers) { worker, task in
-              for channel in (task * channelsPerTask)..<min(d.outputChannels, (task + 1) * channelsPerTask) {
                 let (_, _, dw, workspace) = shared.value
-                let (g, k) = (channel / Kg, channel % Kg)
                 let scratch = l.transformScratch.pointer(in: workspace, worker: worker)
-                let (rowsDone, result) = (scratch, scratch + nh * nw * 16)
-                for block in 0..<(cp / 16) {
+                let (rowsDone, result, tile) = (scratch, scratch + nh * nw * 16, scratch + (nh * nw + taps) * 16)
+                let channels = (task * channelsPerTask)..<min(d.outputChannels, (task + 1) * channelsPerTask)
+                /// The 16-channel block's R×S result of output channel `channel` into `target`, [r·S + s][16].
+                func transform(_ channel: Int, block: Int, into target: UnsafeMutablePointer<Float>) {
+                    let (g, k) = (channel / Kg, channel % Kg)
                     let base = products + (g * points * kp + k) * cp + block * 16
                     // tmp[i][ν] = Σ_ξ Aᵀ_h[i][ξ] · M[ξ·nw + ν], then out[i][j] = Σ_ν Aᵀ_w[j][ν] · tmp[i][ν].
                     outputTransform.height.apply(input: base, contractionStride: nw * kp * cp, blockStride: kp * cp,
@@ -294,27 +299,36 @@ struct WinogradWeightGradientPlan: PassPlan {
                                                  outputBlockStride: 16)
                     for i in 0..<R {
                         outputTransform.width.apply(input: rowsDone + i * nw * 16, contractionStride: 16, blockStride: 0,
-                                                    blocks: 1, output: result + i * S * 16, outputRowStride: 16,
+                                                    blocks: 1, output: target + i * S * 16, outputRowStride: 16,
                                                     outputBlockStride: 0)
                     }
-                    for lane in 0..<min(16, Cg - block * 16) {
-                        if blockedResult {  // one group: dw[k / 16][c][ij][k % 16]
-                            let target = dw + ((k / 16 * Cg + block * 16 + lane) * R * S) * 16 + k % 16
-                            for ij in 0..<(R * S) { target[ij * 16] = result[ij * 16 + lane] }
+                }
+                for block in 0..<(cp / 16) {
+                    let lanes = min(16, Cg - block * 16)
+                    guard blockedResult else {
+                        let (g, k) = (channels.lowerBound / Kg, channels.lowerBound % Kg)
+                        transform(channels.lowerBound, block: block, into: result)
+                        ChannelBlocking.fromBlocked(result, count: taps, channels: lanes,
+                                                    into: dw + ((g * Kg + k) * Cg + block * 16) * taps,
+                                                    planeStride: taps)
+                        continue
+                    }
+                    // One group: dw[k / 16][c][r·S + s][k % 16]; the tile's rows past the last channel stay zero.
+                    for lane in 0..<16 {
+                        let row = tile + lane * taps * 16
+                        if channels.lowerBound + lane < channels.upperBound {
+                            transform(channels.lowerBound + lane, block: block, into: row)
                         } else {
-                            let target = dw + ((g * Kg + k) * Cg + block * 16 + lane) * R * S
-                            for ij in 0..<(R * S) { target[ij] = result[ij * 16 + lane] }
+                            row.update(repeating: 0, count: taps * 16)
                         }
                     }
+                    // Per tap, 16 output channels (positions, `taps`·16 apart) × `lanes` input channels.
+                    let target = dw + (task * Cg + block * 16) * taps * 16
+                    for tap in 0..<taps {
+                        ChannelBlocking.fromBlocked(tile + tap * 16, count: 16, channels: lanes, into: target + tap * 16,
+                                                    planeStride: taps * 16, positionStride: taps * 16)
+                    }
                 }
-              }
-              // Oihw16o: lanes past the last output channel are zero.
-              if blockedResult && (task + 1) * 16 > d.outputChannels {
-                  let (_, _, dw, _) = shared.value
-                  for k in d.outputChannels..<((task + 1) * 16) {
-                      for cij in 0..<(Cg * R * S) { dw[(task * Cg * R * S + cij) * 16 + k % 16] = 0 }
-                  }
-              }
             }
         }
     }
