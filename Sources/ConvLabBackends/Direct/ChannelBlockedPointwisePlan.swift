@@ -11,9 +11,11 @@ import ConvLabCore
 /// groups, sized so its input chunk and its weight panels ([group][channel][64 lanes], packed at plan time) each stay
 /// in L2 and split further (`BlockedTaskSplit`): on 7×7 maps with 2048 channels, tasks of one 24-position tile re-read
 /// the 4 MB of weights per tile from L3. It walks
-/// the input channels in chunks whose weights for one group fit two thirds of L1. Strided layers gather their positions into the
-/// worker's scratch first (as does the tensor's last tile: no read beyond the tensor). Each output sums its channels
-/// in order, chunk after chunk, so no result depends on the thread count.
+/// the input channels in chunks whose weights for one group fit two thirds of L1. Strided layers first gather the
+/// positions their outputs read into one buffer, once (`gathered`, zeros after it for the last tile's reach), and
+/// then run as stride-1 layers on it: gathered per task and chunk, ResNet-50's 512 → 1024 1×1/2 copied its input once
+/// per group range, 8 times (the tensor's last tile at stride 1 is gathered into the worker's scratch: no read beyond
+/// the tensor). Each output sums its channels in order, chunk after chunk, so no result depends on the thread count.
 struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     let geometry: ChannelBlockedPointwiseGeometry
     /// [group of 4 output blocks][input channel][64 lanes], zero past the last output channel.
@@ -29,7 +31,20 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
 
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
              workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
-        let g = geometry
+        let (d, g) = (descriptor, geometry)
+        let strided = !d.isStrideOne
+        if strided {
+            let (plane, positions) = (d.inputHeight * d.inputWidth * 16, d.outputHeight * d.outputWidth)
+            let shared = UncheckedSendable((input.baseAddress!, g.gathered.pointer(in: workspace)))
+            measurePhase("gather input", in: profile) {
+                Parallel.forEach(taskCount: d.batch * g.inputBlocks, threads: g.workers) { _, block in
+                    let (x, gathered) = shared.value
+                    gatherOutputPositions(of: x + block * plane, d, positions: 0..<positions,
+                                          into: gathered + block * positions * 16)
+                }
+                zeroFloats(shared.value.1 + d.batch * g.inputBlocks * positions * 16, count: 24 * 16)
+            }
+        }
         forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
                                workspace: workspace, profile: profile) { worker, task, x, y, workspace, weights in
             let range = task % g.groupRanges
@@ -37,27 +52,27 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             let n = task / (g.groupRanges * g.positionRanges)
             runTask(n: n, positions: g.positions(positions),
                     groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                    x: x, y: y, weights: weights, scratch: g.scratch.pointer(in: workspace, worker: worker))
+                    x: strided ? UnsafePointer(g.gathered.pointer(in: workspace)) : x, readsPastEnd: strided, y: y,
+                    weights: weights, scratch: g.scratch.pointer(in: workspace, worker: worker))
         }
     }
 
     /// One image's range of positions × a range of groups, chunk by chunk of input channels: the chunk's rows of the
-    /// positions (in place, or gathered into the scratch) are read by every group, and each group's chunk of weights
-    /// by every register tile of the range. A range's last tile may read positions past it (its results are not
-    /// stored): in place, except past the tensor's end, where that tail is gathered, zero-padded.
-    private func runTask(n: Int, positions: Range<Int>, groups: Range<Int>, x: UnsafePointer<Float>,
+    /// positions (in `x`: the input, or its gathered positions) are read by every group, and each group's chunk of
+    /// weights by every register tile of the range. A range's last tile may read positions past it (its results are
+    /// not stored): in place, except past the end of an `x` that is the tensor (`readsPastEnd` false), where that
+    /// tail is gathered into the scratch, zero-padded.
+    private func runTask(n: Int, positions: Range<Int>, groups: Range<Int>, x: UnsafePointer<Float>, readsPastEnd: Bool,
                          y: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
-        let (C, Q, W) = (d.inputChannels, d.outputHeight * d.outputWidth, d.inputWidth)
-        let plane = d.inputHeight * W * 16
+        let (C, Q) = (d.inputChannels, d.outputHeight * d.outputWidth)
         let outputBlock = Q * 16
-        // Gathered rows: the whole range when strided, else — in the last image, where a tile reading past the map
-        // would read past the tensor — the positions from the range's last whole 24 on. (Any tile reads at most up
-        // to the range's start plus its length rounded up to 24: tiles are 6, 8, 12 or 24 wide.)
-        let gatherStart = d.isStrideOne ? positions.lowerBound + (positions.count / 24) * 24 : positions.lowerBound
-        let gathers = !d.isStrideOne
-            || (n == d.batch - 1 && positions.lowerBound + (positions.count + 23) / 24 * 24 > Q)
+        // Gathered rows: in the last image, where a tile reading past the map would read past the tensor, the
+        // positions from the range's last whole 24 on. (Any tile reads at most up to the range's start plus its
+        // length rounded up to 24: tiles are 6, 8, 12 or 24 wide.)
+        let gatherStart = positions.lowerBound + (positions.count / 24) * 24
+        let gathers = !readsPastEnd && n == d.batch - 1 && positions.lowerBound + (positions.count + 23) / 24 * 24 > Q
         let gatherWidth = g.scratchPositions
         var chunkStart = 0
         while chunkStart < C {
@@ -68,8 +83,8 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                 let count = positions.upperBound - gatherStart
                 for b in 0..<chunkBlocks {
                     let target = scratch + b * gatherWidth * 16
-                    gatherOutputPositions(of: x + (n * g.inputBlocks + firstBlock + b) * plane, d,
-                                          positions: gatherStart..<positions.upperBound, into: target)
+                    copyFloats(x + ((n * g.inputBlocks + firstBlock + b) * Q + gatherStart) * 16, to: target,
+                               count: count * 16)
                     zeroFloats(target + count * 16, count: (gatherWidth - count) * 16)
                 }
             }
@@ -137,7 +152,10 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     let groupRanges: Int
     let tasks: Int
     let workers: Int
-    /// Positions of a gathered range (strided layers) or tail, zero-padded for the widest register tile to read.
+    /// A strided layer's input at the positions its outputs read, [n][block][oh·Wo + ow][16], and 24 positions of
+    /// zeros after it (what the last tile reads past the end).
+    let gathered: WorkspaceRegion<Float>
+    /// Positions of a gathered tail (stride 1, the tensor's last), zero-padded for the widest register tile to read.
     let scratchPositions: Int
     let scratch: WorkspaceRegion<Float>
     let summary: PlanDescription
@@ -178,10 +196,12 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
         (positionRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
         tasks = d.batch * positionRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
-        // The longest range (strided: gathered whole) or a tail of up to 23 positions, plus one widest tile's reach.
-        let longest = d.isStrideOne ? 24 : (positions + positionRanges - 1) / positionRanges + 6
-        scratchPositions = (longest + 24 + 23) / 24 * 24
+        // A tail of up to 23 positions, plus one widest tile's reach.
+        scratchPositions = 48
         var layout = WorkspaceLayout()
+        gathered = try layout.reserve(Float.self, count: d.isStrideOne ? 0 : try CheckedArithmetic.sum([
+            try CheckedArithmetic.product([d.batch, inputBlocks, positions, 16], what: "the 1×1 gathered input"),
+            24 * 16], what: "the 1×1 gathered input"), what: "the 1×1 gathered input")
         scratch = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
             [min(chunkChannels, inputBlocks * 16) / 16, scratchPositions, 16], what: "the 1×1 gather scratch"),
             workers: workers, what: "the 1×1 gather scratch")
@@ -192,7 +212,7 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
             backend: "direct", variant: "1x1 channel-blocked", errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d), workspaceBytes: layout.byteCount,
             persistentBytes: groups * d.inputChannels * 64 * 4,
-            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount + 2 * gathered.count) * 4),
                                 .gemm(flops: flops, m: positions, n: groups * 64, k: d.inputChannels, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
