@@ -7,7 +7,7 @@ import ConvLabCore
 /// is written as zeros. Through the phase plans' own blocked entries, every phase padded its part of dy again and
 /// wrote a phase buffer scattered into dx afterwards: on ResNet-50's 128-channel 3×3 stride-2 layer (Zen 5,
 /// 2 threads) pad and scatter were 16% of the pass.
-struct ChannelBlockedPhasedDataGradientPlan: Sendable {
+struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
     /// A phase with taps: the blocked direct geometry of its forward problem, its sub-kernel packed for the tiles, and
     /// where its window (the forward problem's padded row 0, column 0) starts in a padded dy plane.
     struct PhaseRun: Sendable {
@@ -30,7 +30,7 @@ struct ChannelBlockedPhasedDataGradientPlan: Sendable {
     let tailFloats: Int
     let padded: WorkspaceRegion<Float>
     let workers: Int
-    let summary: PlanDescription
+    let blockedSummary: PlanDescription
 
     var descriptor: ConvolutionDescriptor { split.descriptor }
 
@@ -41,7 +41,7 @@ struct ChannelBlockedPhasedDataGradientPlan: Sendable {
 
     /// The plan's description without weights (the phases' packed sub-kernels are its only weights).
     static func describe(_ d: ConvolutionDescriptor, options: PlanOptions) throws -> PlanDescription {
-        try ChannelBlockedPhasedDataGradientPlan(d, weights: nil, options: options).summary
+        try ChannelBlockedPhasedDataGradientPlan(d, weights: nil, options: options).blockedSummary
     }
 
     init(_ d: ConvolutionDescriptor, weights: Tensor<Float>?, options: PlanOptions) throws {
@@ -88,18 +88,20 @@ struct ChannelBlockedPhasedDataGradientPlan: Sendable {
             + planned.flatMap { run in (run.geometry.summary.work?.stages ?? []).filter { $0.name != "memory" } }
         let forwards = planned.map(\.geometry.descriptor)
         let kernels = split.phases.map { "\($0.kernelRows)x\($0.kernelColumns)" }.joined(separator: ",")
-        summary = PlanDescription(
+        blockedSummary = PlanDescription(
             backend: "direct", pass: .backwardData,
             variant: "\(d.strideHeight)x\(d.strideWidth) phases (\(kernels)) channel-blocked, into dx",
             errorBound: forwards.map(DirectBackend.errorBound).max() ?? 0,
             typicalError: forwards.map(DirectBackend.typicalError).max() ?? 0, workspaceBytes: layout.byteCount,
             persistentBytes: planned.reduce(0) { $0 + $1.weights.count * 4 },
             work: WorkEstimate(stages))
-        try options.accuracy.admit(summary)
+        try options.accuracy.admit(blockedSummary)
     }
 
-    /// dy (nChw16c) → dx (nChw16c): pad dy, then each phase into its positions of dx.
-    func run(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
+    /// dy (nChw16c) → dx (nChw16c), on checked operands (`PassPlanWithBlockedEntry`): pad dy, then each phase into its
+    /// positions of dx.
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) {
         let d = descriptor
         let (dyBlocks, dxBlocks) = ((d.outputChannels + 15) / 16, (d.inputChannels + 15) / 16)
         let (dxPlane, dxRow) = (d.inputHeight * d.inputWidth * 16, d.inputWidth * 16)
@@ -148,27 +150,5 @@ struct ChannelBlockedPhasedDataGradientPlan: Sendable {
                           weights: weights)
             }
         }
-    }
-}
-
-/// The direct backend's backward-data of a dense strided layer: the phased plan (`DataGradientAsPhases`) on NCHW
-/// tensors, `ChannelBlockedPhasedDataGradientPlan` on nChw16c ones. One workspace serves both (the larger).
-struct PhasedDataGradientWithBlockedEntry: ChannelBlockedPassExecution {
-    let nchw: any PassPlan
-    let blocked: ChannelBlockedPhasedDataGradientPlan
-
-    var descriptor: ConvolutionDescriptor { nchw.descriptor }
-    var summary: PlanDescription { nchw.summary.sharingWorkspace(with: blocked.summary) }
-    var blockedSummary: PlanDescription { blocked.summary }
-
-    func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
-        try validate(operands, workspace: workspace)
-        try nchw.execute(operands, workspace: workspace, profile: profile)
-    }
-
-    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
-                        profile: ExecutionProfile?) throws {
-        try validateBlocked(operands, workspace: workspace)
-        blocked.run(operands, workspace: workspace, profile: profile)
     }
 }

@@ -245,7 +245,7 @@ extension DirectBackend {
     public func makeOwnDataGradientPlan(_ descriptor: ConvolutionDescriptor, weights: Tensor<Float>,
                                         options: PlanOptions) throws -> (any PassPlan)? {
         if ChannelBlockedPhasedDataGradientPlan.applies(to: descriptor) {
-            return PhasedDataGradientWithBlockedEntry(
+            return PassPlanWithBlockedEntry(
                 nchw: try DataGradientAsPhases.makePlan(descriptor, on: self, weights: weights, options: options),
                 blocked: try ChannelBlockedPhasedDataGradientPlan(descriptor, weights: weights, options: options))
         }
@@ -286,8 +286,8 @@ extension DirectBackend {
                                                                                    options: options) else {
                 return rows
             }
-            return DepthwiseWeightGradientRowsWithBlockedEntry(
-                rows: rows, blocked: ChannelBlockedDepthwiseWeightGradientPlan(geometry: blocked))
+            return PassPlanWithBlockedEntry(nchw: rows,
+                                            blocked: ChannelBlockedDepthwiseWeightGradientPlan(geometry: blocked))
         }
         return DirectWeightGradientPlan(geometry: try DirectWeightGradientGeometry(descriptor: descriptor,
                                                                                     options: options))

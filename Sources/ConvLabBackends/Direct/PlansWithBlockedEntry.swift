@@ -40,19 +40,30 @@ struct PlanWithBlockedEntry: ChannelBlockedExecution {
     }
 }
 
-/// The same pairing for backward-weights: the depthwise row plan on NCHW x and dy, the channel-blocked bands on
-/// nChw16c ones.
-struct DepthwiseWeightGradientRowsWithBlockedEntry: ChannelBlockedPassExecution {
-    let rows: DepthwiseWeightGradientPlan
-    let blocked: ChannelBlockedDepthwiseWeightGradientPlan
+/// The blocked half of a backward pairing (`PassPlanWithBlockedEntry`): a plan that runs on nChw16c operands.
+protocol BlockedPassPlan: Sendable {
+    var blockedSummary: PlanDescription { get }
+    func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
+                        profile: ExecutionProfile?) throws
+}
 
-    var descriptor: ConvolutionDescriptor { rows.descriptor }
-    var summary: PlanDescription { rows.summary.sharingWorkspace(with: blocked.summary) }
-    var blockedSummary: PlanDescription { blocked.summary }
+extension ChannelBlockedDepthwiseWeightGradientPlan: BlockedPassPlan {}
+
+/// The same pairing for the backward passes: a plan on NCHW tensors, another on nChw16c ones, one workspace (the
+/// larger). `direct` pairs the depthwise row plan (backward-weights) with the channel-blocked bands, and the phased
+/// backward-data of dense strided layers with the blocked tiles writing dx's phases in place
+/// (`ChannelBlockedPhasedDataGradientPlan`).
+struct PassPlanWithBlockedEntry: ChannelBlockedPassExecution {
+    let nchw: any PassPlan
+    let blocked: any BlockedPassPlan
+
+    var descriptor: ConvolutionDescriptor { nchw.descriptor }
+    var summary: PlanDescription { nchw.summary.sharingWorkspace(with: blocked.blockedSummary) }
+    var blockedSummary: PlanDescription { blocked.blockedSummary }
 
     func execute(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) throws {
         try validate(operands, workspace: workspace)
-        try rows.execute(operands, workspace: workspace, profile: profile)
+        try nchw.execute(operands, workspace: workspace, profile: profile)
     }
 
     func executeBlocked(_ operands: PassOperands, workspace: UnsafeMutableRawBufferPointer,
