@@ -11,7 +11,6 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
     /// A phase with taps: the blocked direct geometry of its forward problem, its sub-kernel packed for the tiles, and
     /// where its window (the forward problem's padded row 0, column 0) starts in a padded dy plane.
     struct PhaseRun: Sendable {
-        let phase: DataGradientAsPhases.Phase
         let geometry: ChannelBlockedDirectGeometry
         let weights: [Float]
         let windowOffset: Int
@@ -77,7 +76,7 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
         runs = try split.phases.map { phase in
             guard let f = phase.forward else { return nil }
             let b = before(phase, f)
-            return PhaseRun(phase: phase, geometry: try ChannelBlockedDirectGeometry(descriptor: f, options: options),
+            return PhaseRun(geometry: try ChannelBlockedDirectGeometry(descriptor: f, options: options),
                             weights: try weights.map { blockedTileWeights(try split.weights($0, for: phase), f) } ?? [],
                             windowOffset: ((top - b.rows) * width + left - b.columns) * 16)
         }

@@ -428,8 +428,9 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// Channel split, one task: a block of output-channel vectors of one group × a range of tap blocks, over the
-    /// whole reduction, into its rows of dwᵀ; then those rows into dw (into Oihw16o dw directly: `blockedResult`). The running sums are block-major — the
-    /// block's rows of its own lanes, J·lane floats into the group's — unless the result is dwᵀ itself.
+    /// whole reduction, into its rows of dwᵀ; then those rows into dw. The running sums are block-major — the block's
+    /// rows of its own lanes, J·lane floats into the group's — unless the result is dwᵀ itself, or Oihw16o dw
+    /// (`blockedResult`), summed in place.
     ///
     /// Block-major: a task's rows of a K-wide dwᵀ are 256 bytes every K·4 (2 KiB at K = 512), and those strides fold
     /// into an eighth of L2's sets — VGG-16's 512-channel 14² layer, 3 chunks, re-read its 0.6 MB of sums per task
@@ -467,8 +468,9 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// dwᵀ rows `taps` of one group, lanes `lanes` (whole vectors) → dw[k][j] (KCRS), 16×16 transposes (a transposed
-    /// result: the rows copied as they are; `blockedResult`: each vector to its place in Oihw16o dw). `rows`: row 0 at lane `lanes.lowerBound`, rows `rowStride` floats apart
-    /// (L for K-wide rows, the block's width for the channel split's block-major sums). Element by element, the
+    /// result: the rows copied as they are; `blockedResult`: each vector to its place in Oihw16o dw). `rows`: row 0 at
+    /// lane `lanes.lowerBound`, rows `rowStride` floats apart (L for K-wide rows, the block's width for the channel
+    /// split's block-major sums). Element by element, the
     /// stores J floats apart all fell into one L1 set and ran at a miss each (ResNet-50's 2048→512 1×1 at 7²: 2.9 ms
     /// against 0.4 for the whole convolution).
     func store(_ rows: UnsafePointer<Float>, rowStride: Int, group: Int, taps: Range<Int>, lanes: Range<Int>,
