@@ -30,34 +30,38 @@ struct ChannelBlockedDirectPlan: BlockedOnlyPlan {
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
              workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?) {
         let (d, g) = (descriptor, geometry)
-        let shared = UncheckedSendable((input.baseAddress!, output.baseAddress!, workspace))
         measurePhase("pad", in: profile) {
-            // One task per image and channel block: its rows into the padded buffer, zero around them.
-            Parallel.forEach(taskCount: d.batch * g.inputBlocks, threads: g.workers) { _, plane in
-                let (x, _, workspace) = shared.value
-                padBlockedPlane(x + plane * d.inputHeight * d.inputWidth * 16, height: d.inputHeight,
-                                width: d.inputWidth, top: d.padding.top, left: d.padding.left,
-                                into: g.padded.pointer(in: workspace) + plane * g.paddedPlane,
-                                paddedHeight: g.paddedHeight, paddedWidth: g.paddedWidth)
-            }
-            zeroFloats(g.padded.pointer(in: shared.value.2) + d.batch * g.inputBlocks * g.paddedPlane,
-                       count: g.tailFloats)
+            padBlockedPlanes(input.baseAddress!, count: d.batch * g.inputBlocks, height: d.inputHeight,
+                             width: d.inputWidth, top: d.padding.top, left: d.padding.left,
+                             into: g.padded.pointer(in: workspace), paddedHeight: g.paddedHeight,
+                             paddedWidth: g.paddedWidth, tailFloats: g.tailFloats, threads: g.workers)
         }
         forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
                                workspace: workspace, profile: profile) { _, task, _, y, workspace, weights in
-            let range = task % g.groupRanges
-            let rows = (task / g.groupRanges) % g.rowRanges
-            let n = task / (g.groupRanges * g.rowRanges)
+            let (n, rows, groups) = g.task(task)
             let window = BlockedDirectWindow(
                 input: UnsafePointer(g.padded.pointer(in: workspace)) + n * g.inputBlocks * g.paddedPlane,
                 inputRow: g.paddedWidth * 16, inputBlock: g.paddedPlane,
                 output: y + n * g.outputBlocks * d.outputHeight * d.outputWidth * 16, outputRow: d.outputWidth * 16,
                 outputStep: 16, outputBlock: d.outputHeight * d.outputWidth * 16)
-            g.runTask(window, rows: g.rowRange(rows),
-                      groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                      weights: weights)
+            g.runTask(window, rows: rows, groups: groups, weights: weights)
         }
     }
+}
+
+/// `count` planes (channel blocks of images) of height × width positions of 16 lanes from `source` into `padded`, each
+/// `padBlockedPlane`, a task per plane, then `tailFloats` zeros after the last: what a row's last tile reads past it.
+func padBlockedPlanes(_ source: UnsafePointer<Float>, count: Int, height: Int, width: Int, top: Int, left: Int,
+                      into padded: UnsafeMutablePointer<Float>, paddedHeight: Int, paddedWidth: Int, tailFloats: Int,
+                      threads: Int) {
+    let shared = UncheckedSendable((source, padded))
+    Parallel.forEach(taskCount: count, threads: threads) { _, plane in
+        let (source, padded) = shared.value
+        padBlockedPlane(source + plane * height * width * 16, height: height, width: width, top: top, left: left,
+                        into: padded + plane * paddedHeight * paddedWidth * 16, paddedHeight: paddedHeight,
+                        paddedWidth: paddedWidth)
+    }
+    zeroFloats(padded + count * paddedHeight * paddedWidth * 16, count: tailFloats)
 }
 
 /// Rows `top`… and columns `left`… of `padded` (paddedHeight × paddedWidth positions of 16 lanes) from the
@@ -93,9 +97,12 @@ struct BlockedDirectWindow {
 }
 
 extension ChannelBlockedDirectGeometry {
-    /// Output rows of row range `index` of `rowRanges`.
-    func rowRange(_ index: Int) -> Range<Int> {
-        (index * descriptor.outputHeight / rowRanges)..<((index + 1) * descriptor.outputHeight / rowRanges)
+    /// Task `index`'s image, output rows (a range of `rowRanges`) and 64-channel groups (a range of `groupRanges`).
+    func task(_ index: Int) -> (image: Int, rows: Range<Int>, groups: Range<Int>) {
+        let (range, rows) = (index % groupRanges, (index / groupRanges) % rowRanges)
+        return (index / (groupRanges * rowRanges),
+                (rows * descriptor.outputHeight / rowRanges)..<((rows + 1) * descriptor.outputHeight / rowRanges),
+                (range * groupsPerRange)..<min(groups, (range + 1) * groupsPerRange))
     }
 
     /// One task: output `rows` of 64-channel `groups` of one image, the input channels in chunks.
@@ -163,7 +170,10 @@ struct ChannelBlockedDirectGeometry: Sendable {
         d.groups == 1 && !ChannelBlockedPointwiseGeometry.applies(to: d)
     }
 
-    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
+    /// `padsInput` false: the caller runs the tasks on an input it padded itself (the phases of a strided
+    /// backward-data, `ChannelBlockedPhasedDataGradientPlan`), and no padded buffer is reserved.
+    init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current,
+         padsInput: Bool = true) throws {
         descriptor = d
         inputBlocks = (d.inputChannels + 15) / 16
         outputBlocks = (d.outputChannels + 15) / 16
@@ -202,8 +212,8 @@ struct ChannelBlockedDirectGeometry: Sendable {
         tasks = d.batch * rowRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         var layout = WorkspaceLayout()
-        let paddedCount = try CheckedArithmetic.sum([try CheckedArithmetic.product([d.batch, inputBlocks, paddedPlane],
-                                                                                    what: what), tailFloats], what: what)
+        let paddedCount = !padsInput ? 0 : try CheckedArithmetic.sum(
+            [try CheckedArithmetic.product([d.batch, inputBlocks, paddedPlane], what: what), tailFloats], what: what)
         padded = try layout.reserve(Float.self, count: paddedCount, what: what)
         try ResourceLimits.check(what, bytes: layout.byteCount, limit: options.limits.maxWorkspaceBytes)
         let flops = 2 * Double(d.batch * d.outputHeight * d.outputWidth) * Double(outputBlocks * 16)

@@ -76,7 +76,8 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
         runs = try split.phases.map { phase in
             guard let f = phase.forward else { return nil }
             let b = before(phase, f)
-            return PhaseRun(geometry: try ChannelBlockedDirectGeometry(descriptor: f, options: options),
+            return PhaseRun(geometry: try ChannelBlockedDirectGeometry(descriptor: f, options: options,
+                                                                       padsInput: false),
                             weights: try weights.map { blockedTileWeights(try split.weights($0, for: phase), f) } ?? [],
                             windowOffset: ((top - b.rows) * width + left - b.columns) * 16)
         }
@@ -107,13 +108,10 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
         let shared = UncheckedSendable((operands.input.baseAddress!, operands.output.baseAddress!,
                                         padded.pointer(in: workspace)))
         measurePhase("pad", in: profile) {
-            Parallel.forEach(taskCount: d.batch * dyBlocks, threads: workers) { _, plane in
-                let (dy, _, padded) = shared.value
-                padBlockedPlane(dy + plane * d.outputHeight * d.outputWidth * 16, height: d.outputHeight,
-                                width: d.outputWidth, top: top, left: left, into: padded + plane * paddedPlane,
-                                paddedHeight: paddedHeight, paddedWidth: paddedWidth)
-            }
-            zeroFloats(shared.value.2 + d.batch * dyBlocks * paddedPlane, count: tailFloats)
+            padBlockedPlanes(operands.input.baseAddress!, count: d.batch * dyBlocks, height: d.outputHeight,
+                             width: d.outputWidth, top: top, left: left, into: shared.value.2,
+                             paddedHeight: paddedHeight, paddedWidth: paddedWidth, tailFloats: tailFloats,
+                             threads: workers)
         }
         for (phase, run) in zip(split.phases, runs) {
             /// dx at the phase's first row and column, image n.
@@ -137,16 +135,12 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
             forEachBlockedTileTask(g.tasks, workers: g.workers, weights: run.weights, input: operands.input,
                                    output: operands.output, workspace: workspace, profile: profile) {
                 _, task, _, dx, _, weights in
-                let range = task % g.groupRanges
-                let rows = (task / g.groupRanges) % g.rowRanges
-                let n = task / (g.groupRanges * g.rowRanges)
+                let (n, rows, groups) = g.task(task)
                 let window = BlockedDirectWindow(
                     input: UnsafePointer(shared.value.2) + n * dyBlocks * paddedPlane + run.windowOffset,
                     inputRow: paddedWidth * 16, inputBlock: paddedPlane, output: origin(dx, n),
                     outputRow: d.strideHeight * dxRow, outputStep: d.strideWidth * 16, outputBlock: dxPlane)
-                g.runTask(window, rows: g.rowRange(rows),
-                          groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                          weights: weights)
+                g.runTask(window, rows: rows, groups: groups, weights: weights)
             }
         }
     }

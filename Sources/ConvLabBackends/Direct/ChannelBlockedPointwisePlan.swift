@@ -34,15 +34,10 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
         let (d, g) = (descriptor, geometry)
         let strided = !d.isStrideOne
         if strided {
-            let (plane, positions) = (d.inputHeight * d.inputWidth * 16, d.outputHeight * d.outputWidth)
-            let shared = UncheckedSendable((input.baseAddress!, g.gathered.pointer(in: workspace)))
+            let gathered = g.gathered.pointer(in: workspace)
             measurePhase("gather input", in: profile) {
-                Parallel.forEach(taskCount: d.batch * g.inputBlocks, threads: g.workers) { _, block in
-                    let (x, gathered) = shared.value
-                    gatherOutputPositions(of: x + block * plane, d, positions: 0..<positions,
-                                          into: gathered + block * positions * 16)
-                }
-                zeroFloats(shared.value.1 + d.batch * g.inputBlocks * positions * 16, count: 24 * 16)
+                gatherOutputPositions(of: input.baseAddress!, d, into: gathered, threads: g.workers)
+                zeroFloats(gathered + d.batch * g.inputBlocks * d.outputHeight * d.outputWidth * 16, count: 24 * 16)
             }
         }
         forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
@@ -120,6 +115,18 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             }
             chunkStart += channels
         }
+    }
+}
+
+/// Every input block's 16-channel vectors (nChw16c x of a 1×1 layer) at the positions its outputs read, [n][block]
+/// [oh·Wo + ow][16], a task per image and block: a strided 1×1 layer's input as a stride-1 one's.
+func gatherOutputPositions(of x: UnsafePointer<Float>, _ d: ConvolutionDescriptor,
+                           into target: UnsafeMutablePointer<Float>, threads: Int) {
+    let (plane, positions) = (d.inputHeight * d.inputWidth * 16, d.outputHeight * d.outputWidth)
+    let shared = UncheckedSendable((x, target))
+    Parallel.forEach(taskCount: d.batch * ((d.inputChannels + 15) / 16), threads: threads) { _, block in
+        let (x, target) = shared.value
+        gatherOutputPositions(of: x + block * plane, d, positions: 0..<positions, into: target + block * positions * 16)
     }
 }
 

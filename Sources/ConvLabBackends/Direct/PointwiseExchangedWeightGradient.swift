@@ -24,12 +24,13 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
     /// The channel-vector plan of the exchanged layer, delivering its dwᵀ.
     let exchanged: ChannelVectorWeightGradientPlan
     /// The plan of the layer as given: the NCHW entry's where exchanging would transpose more (and at stride > 1),
-    /// the blocked entry's where K ≥ 64.
+    /// the blocked entry's on one image with K ≥ 64.
     let asGiven: ChannelVectorWeightGradientPlan
     let exchangesNCHW: Bool
     let blockedRunsAsGiven: Bool
-    /// The blocked entry's exchanged plan (K < 64): a strided layer's x at the positions its outputs read, nChw16c
-    /// [n][C/16][Ho·Wo][16] (empty at stride 1), and dw K×C before it is blocked, after the exchanged plan's workspace.
+    /// The blocked entry's exchanged plan (K < 64, or a batch): a strided layer's x at the positions its outputs
+    /// read, nChw16c [n][C/16][Ho·Wo][16] (empty at stride 1), and dw K×C before it is blocked, after the exchanged
+    /// plan's workspace.
     let gathered: WorkspaceRegion<Float>
     let exchangedResult: WorkspaceRegion<Float>
     /// The NCHW entry's plan, with the workspace of both entries.
@@ -118,7 +119,10 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
                           workspace: workspace, blockedGradient: true, profile: profile)
         } else {
             let target = gathered.pointer(in: workspace)
-            measurePhase("gather input", in: profile) { gather(operands.input.baseAddress!, into: target) }
+            measurePhase("gather input", in: profile) {
+                gatherOutputPositions(of: operands.input.baseAddress!, d, into: target,
+                                      threads: exchanged.geometry.threads)
+            }
             exchanged.run(PassOperands(input: operands.gradOutput,
                                        gradOutput: UnsafeBufferPointer(start: target, count: gathered.count),
                                        output: result),
@@ -127,18 +131,6 @@ struct PointwiseExchangedWeightGradientPlan: ChannelBlockedPassExecution {
         measurePhase("block dw", in: profile) {
             ChannelBlocking.block(result.baseAddress!, batch: 1, channels: d.outputChannels, height: 1,
                                   width: d.inputChannels, into: operands.output.baseAddress!)
-        }
-    }
-
-    /// x's 16-channel vectors at the positions the outputs read, [n][block][oh·Wo + ow][16], a task per image and
-    /// block.
-    private func gather(_ x: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
-        let d = descriptor
-        let (plane, positions) = (d.inputHeight * d.inputWidth * 16, d.outputHeight * d.outputWidth)
-        let shared = UncheckedSendable((x, target))
-        Parallel.forEach(taskCount: d.batch * d.inputChannels / 16, threads: exchanged.geometry.threads) { _, task in
-            let (x, target) = shared.value
-            gatherOutputPositions(of: x + task * plane, d, positions: 0..<positions, into: target + task * positions * 16)
         }
     }
 
