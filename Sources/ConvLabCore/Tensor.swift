@@ -1,9 +1,10 @@
-/// 64-byte-aligned, zero-initialised storage shared copy-on-write by `Tensor` values.
-/// 64 bytes is one cache line and one AVX-512 register, so row starts never split a vector load.
+/// 64-byte-aligned, zero-initialised storage shared copy-on-write by `Tensor` values, and the packed weights of the
+/// vector kernels. 64 bytes is one cache line and one AVX-512 register, so row starts never split a vector load. (A
+/// Swift array's elements start 16 or 48 bytes past a line: every 64-byte load from one touches two lines.)
 package final class AlignedStorage<Scalar>: @unchecked Sendable {
     static var alignment: Int { 64 }
 
-    let count: Int
+    package let count: Int
     package let pointer: UnsafeMutablePointer<Scalar>
 
     package init(count: Int) {
@@ -12,6 +13,11 @@ package final class AlignedStorage<Scalar>: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         pointer = raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
+    }
+
+    /// The elements, with the storage kept alive while `body` runs.
+    package func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(UnsafeBufferPointer(start: pointer, count: count)) }
     }
 
     func copy() -> AlignedStorage {

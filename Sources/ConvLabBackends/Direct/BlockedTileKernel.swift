@@ -7,15 +7,15 @@ import ConvLabCore
 
 /// Weights K×C×R×S as the tiles load them, [group of 4 output blocks][r][s][input channel][64 lanes], zero past the
 /// last output channel (a 1×1 layer: [group][channel][64]).
-func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) -> [Float] {
+func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) -> AlignedStorage<Float> {
     let (C, K, R, S) = (d.inputChannels, d.outputChannels, d.kernelHeight, d.kernelWidth)
-    var packed = [Float](repeating: 0, count: (K + 63) / 64 * R * S * C * 64)
+    let packed = AlignedStorage<Float>(count: (K + 63) / 64 * R * S * C * 64)
     weights.withUnsafeBufferPointer { w in
         for k in 0..<K {
             for c in 0..<C {
                 for r in 0..<R {
                     for s in 0..<S {
-                        packed[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64] = w[((k * C + c) * R + r) * S + s]
+                        packed.pointer[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64] = w[((k * C + c) * R + r) * S + s]
                     }
                 }
             }
@@ -26,7 +26,7 @@ func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) ->
 
 /// The convolve phase of a blocked tile plan: `body(worker, task, x, y, workspace, weights)` for each of `tasks` tasks
 /// on `workers` threads, with the packed weights pinned meanwhile.
-func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: [Float], input: UnsafeBufferPointer<Float>,
+func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: AlignedStorage<Float>, input: UnsafeBufferPointer<Float>,
                             output: UnsafeMutableBufferPointer<Float>, workspace: UnsafeMutableRawBufferPointer,
                             profile: ExecutionProfile?,
                             _ body: (_ worker: Int, _ task: Int, _ x: UnsafePointer<Float>,

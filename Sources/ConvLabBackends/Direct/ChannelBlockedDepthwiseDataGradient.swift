@@ -96,7 +96,7 @@ struct ChannelBlockedDepthwiseDataGradientPlan: ChannelBlockedPassExecution {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseDataGradientGeometry
     /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
-    let packedWeights: [Float]
+    let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var summary: PlanDescription { geometry.summary }

@@ -20,7 +20,7 @@ struct ChannelBlockedDepthwisePlan: ChannelBlockedExecution, BlockedOnlyPlan {
     typealias Vector = SIMD16<Float>
     let geometry: ChannelBlockedDepthwiseGeometry
     /// Weights as [channel block][r][s][16 lanes], zero in lanes past the last channel.
-    let packedWeights: [Float]
+    let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var summary: PlanDescription { geometry.summary }

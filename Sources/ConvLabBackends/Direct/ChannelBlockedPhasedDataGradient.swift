@@ -12,7 +12,7 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
     /// where its window (the forward problem's padded row 0, column 0) starts in a padded dy plane.
     struct PhaseRun: Sendable {
         let geometry: ChannelBlockedDirectGeometry
-        let weights: [Float]
+        let weights: AlignedStorage<Float>
         let windowOffset: Int
     }
 
@@ -78,7 +78,8 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
             let b = before(phase, f)
             return PhaseRun(geometry: try ChannelBlockedDirectGeometry(descriptor: f, options: options,
                                                                        padsInput: false),
-                            weights: try weights.map { blockedTileWeights(try split.weights($0, for: phase), f) } ?? [],
+                            weights: try weights.map { blockedTileWeights(try split.weights($0, for: phase), f) }
+                                ?? AlignedStorage(count: 0),
                             windowOffset: ((top - b.rows) * width + left - b.columns) * 16)
         }
         workers = Parallel.workers(threads: options.threads, tasks: d.batch * dyBlocks)

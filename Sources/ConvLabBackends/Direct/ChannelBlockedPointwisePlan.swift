@@ -19,7 +19,7 @@ import ConvLabCore
 struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     let geometry: ChannelBlockedPointwiseGeometry
     /// [group of 4 output blocks][input channel][64 lanes], zero past the last output channel.
-    let packedWeights: [Float]
+    let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var blockedSummary: PlanDescription { geometry.summary }

@@ -62,13 +62,13 @@ struct DepthwiseBand: Sendable {
 
     /// Depthwise weights (C×1×R×S) as [channel block][r][s][16 lanes], zero in lanes past the last channel: what the
     /// channel-blocked kernels load, one vector per tap.
-    func packedWeights(_ weights: Tensor<Float>) -> [Float] {
+    func packedWeights(_ weights: Tensor<Float>) -> AlignedStorage<Float> {
         let d = descriptor
         let (taps, blocks) = (d.kernelHeight * d.kernelWidth, (d.inputChannels + 15) / 16)
-        var packed = [Float](repeating: 0, count: blocks * taps * 16)
+        let packed = AlignedStorage<Float>(count: blocks * taps * 16)
         weights.withUnsafeBufferPointer { w in
             for c in 0..<d.inputChannels {
-                for t in 0..<taps { packed[((c / 16) * taps + t) * 16 + c % 16] = w[c * taps + t] }
+                for t in 0..<taps { packed.pointer[((c / 16) * taps + t) * 16 + c % 16] = w[c * taps + t] }
             }
         }
         return packed

@@ -200,7 +200,7 @@ struct DirectGeometry: Sendable {
 struct DirectPlan: ConvolutionPlan {
     let geometry: DirectGeometry
     /// Weights as [group][block][j][blockChannels], zero-filled past K/G.
-    let packedWeights: [Float]
+    let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var summary: PlanDescription { geometry.summary }
@@ -210,14 +210,14 @@ struct DirectPlan: ConvolutionPlan {
         let d = geometry.descriptor
         let kg = d.outputChannelsPerGroup
         let (J, bc, blocks) = (d.reductionLength, geometry.blockChannels, geometry.blocksPerGroup)
-        var packed = [Float](repeating: 0, count: d.groups * blocks * J * bc)
+        let packed = AlignedStorage<Float>(count: d.groups * blocks * J * bc)
         weights.withUnsafeBufferPointer { w in
             for g in 0..<d.groups {
                 for k in 0..<kg {
                     let (block, lane) = (k / bc, k % bc)
                     let source = (g * kg + k) * J
                     let target = (g * blocks + block) * J * bc + lane
-                    for j in 0..<J { packed[target + j * bc] = w[source + j] }
+                    for j in 0..<J { packed.pointer[target + j * bc] = w[source + j] }
                 }
             }
         }

@@ -20,7 +20,7 @@ import ConvLabCore
 struct FewChannelDirectPlan: BlockedOnlyPlan {
     let geometry: FewChannelDirectGeometry
     /// [group of 4 output blocks][r][s][input channel][64 lanes], zero past the last output channel.
-    let packedWeights: [Float]
+    let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
     var blockedSummary: PlanDescription { geometry.summary }
