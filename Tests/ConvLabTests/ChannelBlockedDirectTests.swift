@@ -46,6 +46,10 @@ import Testing
         result.append(try! ConvolutionDescriptor(batch: 2, inputChannels: 72, inputHeight: 16, inputWidth: 35,
                                                  outputChannels: 48, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
                                                  strideWidth: 2, padding: .valid))
+        // Whole 4 × 6 tiles of a 4-block group run in one call per row: 16-wide rows (2 tiles and a tail) at stride 2.
+        result.append(try! ConvolutionDescriptor(inputChannels: 20, inputHeight: 9, inputWidth: 31, outputChannels: 80,
+                                                 kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                                 padding: .explicit(Padding(top: 1, bottom: 1, left: 1, right: 1))))
         return result
     }()
 

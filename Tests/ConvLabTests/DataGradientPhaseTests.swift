@@ -72,6 +72,9 @@ import Testing
                                       padding: .explicit(Padding(top: 2, bottom: 1, left: 0, right: 2))),
             try ConvolutionDescriptor(inputChannels: 80, inputHeight: 14, inputWidth: 14, outputChannels: 40,
                                       kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2),
+            // A 4-block group of dx over phase rows of 15: two whole 4 × 6 tiles in one call, then a tail.
+            try ConvolutionDescriptor(inputChannels: 72, inputHeight: 29, inputWidth: 30, outputChannels: 20,
+                                      kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2, padding: .same),
         ]
         for (index, d) in (random + wide + Self.edgeCases.filter { $0.groups == 1 }).enumerated() {
             let (x, w, dy) = try BlockedEntryChecks.operands(d, seed: UInt64(index) + 90)

@@ -117,6 +117,26 @@ func blockedRowTiling(blocks: Int, width: Int) -> (columns: Int, halves: Bool) {
     }
 }
 
+/// A row of `width` outputs for a group of `blocks` output blocks, tiled as `blockedRowTiling` says: `a` addresses the
+/// row's first tile (its `valid` is ignored), `step` floats between input positions. A 4-block group's whole 4 × 6
+/// tiles run in one kernel call (`BlockedTileKernel.blocks4(_:_:step:tiles:)`), the rest tile by tile.
+func runBlockedRow(_ a: BlockedTileArguments, blocks: Int, width: Int, tiling: (columns: Int, halves: Bool),
+                   _ steps: BlockedTileSteps, step: Int) {
+    var column = 0
+    if blocks == 4 && !tiling.halves && width >= 6 {
+        BlockedTileKernel.blocks4(a, steps, step: step, tiles: width / 6)
+        column = width / 6 * 6
+    }
+    while column < width {
+        let arguments = BlockedTileArguments(
+            input: a.input + column * step, weights: a.weights, output: a.output + column * a.outputStep,
+            outputBlockStride: a.outputBlockStride, storeBlocks: a.storeBlocks,
+            valid: min(tiling.columns, width - column), accumulate: a.accumulate, outputStep: a.outputStep)
+        runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, steps, step: step)
+        column += tiling.columns
+    }
+}
+
 /// One tile of a row for a group of `blocks` output blocks, tiled as `blockedRowTiling` says: `a` addresses the whole
 /// group (its 64-lane weight panel, its first output block); a split 4-block group runs as two 2 × 14 halves, the
 /// second on lanes 32… of the panel and blocks 2 and 3 of the output. `step`: floats between positions.
@@ -137,9 +157,7 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
         case (3, _): BlockedTileKernel.blocks3(arguments, steps, step: step)
-        case (_, 16): BlockedTileKernel.blocks4s1(arguments, steps)
-        case (_, 32): BlockedTileKernel.blocks4s2(arguments, steps)
-        default: BlockedTileKernel.blocks4(arguments, steps, step: step)
+        default: BlockedTileKernel.blocks4(arguments, steps, step: step, tiles: 1)
         }
     }
 }
@@ -149,10 +167,36 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
 enum BlockedTileKernel {
     typealias Vector = SIMD16<Float>
 
-    @inline(never) static func blocks4s1(_ a: BlockedTileArguments, _ s: BlockedTileSteps) { tile(4, 6, a, s, 16) }
-    @inline(never) static func blocks4s2(_ a: BlockedTileArguments, _ s: BlockedTileSteps) { tile(4, 6, a, s, 32) }
-    @inline(never) static func blocks4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(4, 6, a, s, step)
+    /// `tiles` whole 4 × 6 tiles one after another along a row (`a` the first; positions `step` floats apart in the
+    /// input, `a.outputStep` in the output) in one call: of a call per tile, only the zeroed registers and the
+    /// stores are left per tile, not the dispatch, the arguments and the prologue. That was 4–5% of a 1×1 layer on
+    /// 64 channels (one 64-term tile is 768 FMA cycles). Zen 5, 2 threads, alternated runs: 64 → 64 at 64² 0.0728 →
+    /// 0.0692 ms, MobileNetV2's 24 → 144 at 56² 0.0492 → 0.0472; 960 → 160 at 7² and 512 → 128 at 28² the same.
+    /// Steps 16 and 32 (stride 1 and 2 on nChw16c) are compiled with the step a constant.
+    static func blocks4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int, tiles: Int) {
+        switch step {
+        case 16: blocks4s1(a, s, tiles: tiles)
+        case 32: blocks4s2(a, s, tiles: tiles)
+        default: blocks4Stepped(a, s, step: step, tiles: tiles)
+        }
+    }
+    @inline(never) static func blocks4s1(_ a: BlockedTileArguments, _ s: BlockedTileSteps, tiles: Int) {
+        tiles4x6(a, s, 16, tiles)
+    }
+    @inline(never) static func blocks4s2(_ a: BlockedTileArguments, _ s: BlockedTileSteps, tiles: Int) {
+        tiles4x6(a, s, 32, tiles)
+    }
+    @inline(never) static func blocks4Stepped(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int, tiles: Int) {
+        tiles4x6(a, s, step, tiles)
+    }
+    @inline(__always)
+    static func tiles4x6(_ a: BlockedTileArguments, _ s: BlockedTileSteps, _ step: Int, _ tiles: Int) {
+        for t in 0..<tiles {
+            tile(4, 6, BlockedTileArguments(input: a.input + t &* 6 &* step, weights: a.weights,
+                                            output: a.output + t &* 6 &* a.outputStep,
+                                            outputBlockStride: a.outputBlockStride, storeBlocks: 4, valid: 6,
+                                            accumulate: a.accumulate, outputStep: a.outputStep), s, step)
+        }
     }
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
     /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed

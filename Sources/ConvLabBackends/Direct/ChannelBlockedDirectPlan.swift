@@ -126,16 +126,11 @@ extension ChannelBlockedDirectGeometry {
                     let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                     let panel = weights + group * R * S * C * 64 + chunkStart * 64
                     let outputRow = window.output + group * 4 * window.outputBlock + oh * window.outputRow
-                    var ow = 0
-                    while ow < Wo {
-                        let arguments = BlockedTileArguments(
-                            input: inputRow + ow * d.strideWidth * 16, weights: panel,
-                            output: outputRow + ow * window.outputStep, outputBlockStride: window.outputBlock,
-                            storeBlocks: blocks, valid: min(tiling.columns, Wo - ow), accumulate: accumulate,
-                            outputStep: window.outputStep)
-                        runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, steps, step: d.strideWidth * 16)
-                        ow += tiling.columns
-                    }
+                    runBlockedRow(BlockedTileArguments(input: inputRow, weights: panel, output: outputRow,
+                                                       outputBlockStride: window.outputBlock, storeBlocks: blocks,
+                                                       valid: Wo, accumulate: accumulate,
+                                                       outputStep: window.outputStep),
+                                  blocks: blocks, width: Wo, tiling: tiling, steps, step: d.strideWidth * 16)
                 }
             }
             chunkStart += channels

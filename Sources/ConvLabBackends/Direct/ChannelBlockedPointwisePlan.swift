@@ -92,6 +92,18 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                 let blocks = min(4, g.outputBlocks - group * 4)
                 let columns = 24 / blocks  // 1 × 24, 2 × 12, 3 × 8, 4 × 6
                 var start = positions.lowerBound
+                // Whole 4 × 6 tiles reading the tensor in one call; the rest (and the gathered tail) tile by tile.
+                let inPlaceEnd = gathers ? min(positions.upperBound, gatherStart) : positions.upperBound
+                if blocks == 4 && inPlaceEnd - start >= 6 {
+                    let tiles = (inPlaceEnd - start) / 6
+                    BlockedTileKernel.blocks4s1(BlockedTileArguments(
+                        input: x + ((n * g.inputBlocks + firstBlock) * Q + start) * 16,
+                        weights: weights + (group * C + chunkStart) * 64,
+                        output: y + ((n * g.outputBlocks + group * 4) * Q + start) * 16,
+                        outputBlockStride: outputBlock, storeBlocks: 4, valid: 6, accumulate: accumulate),
+                                                inPlace, tiles: tiles)
+                    start += tiles * 6
+                }
                 while start < positions.upperBound {
                     let fromScratch = gathers && start >= gatherStart
                     let arguments = BlockedTileArguments(
@@ -108,7 +120,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                     case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
                     case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
                     case 3: BlockedTileKernel.blocks3(arguments, steps, step: 16)
-                    default: BlockedTileKernel.blocks4s1(arguments, steps)
+                    default: BlockedTileKernel.blocks4s1(arguments, steps, tiles: 1)
                     }
                     start += columns
                 }

@@ -59,15 +59,10 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
                 let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                 let panel = weights + group * R * S * C * 64
                 let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
-                var ow = 0
-                while ow < Wo {
-                    let arguments = BlockedTileArguments(
-                        input: inputRow + ow * step, weights: panel, output: outputRow + ow * 16,
-                        outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: min(tiling.columns, Wo - ow),
-                        accumulate: false)
-                    runBlockedRowTile(arguments, blocks: blocks, tiling: tiling, g.steps, step: step)
-                    ow += tiling.columns
-                }
+                runBlockedRow(BlockedTileArguments(input: inputRow, weights: panel, output: outputRow,
+                                                   outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: Wo,
+                                                   accumulate: false),
+                              blocks: blocks, width: Wo, tiling: tiling, g.steps, step: step)
             }
         }
     }
