@@ -15,7 +15,8 @@ func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) ->
             for c in 0..<C {
                 for r in 0..<R {
                     for s in 0..<S {
-                        packed.pointer[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64] = w[((k * C + c) * R + r) * S + s]
+                        packed.pointer[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64]
+                            = w[((k * C + c) * R + r) * S + s]
                     }
                 }
             }
@@ -26,9 +27,9 @@ func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) ->
 
 /// The convolve phase of a blocked tile plan: `body(worker, task, x, y, workspace, weights)` for each of `tasks` tasks
 /// on `workers` threads, with the packed weights pinned meanwhile.
-func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: AlignedStorage<Float>, input: UnsafeBufferPointer<Float>,
-                            output: UnsafeMutableBufferPointer<Float>, workspace: UnsafeMutableRawBufferPointer,
-                            profile: ExecutionProfile?,
+func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: AlignedStorage<Float>,
+                            input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                            workspace: UnsafeMutableRawBufferPointer, profile: ExecutionProfile?,
                             _ body: (_ worker: Int, _ task: Int, _ x: UnsafePointer<Float>,
                                      _ y: UnsafeMutablePointer<Float>, _ workspace: UnsafeMutableRawBufferPointer,
                                      _ weights: UnsafePointer<Float>) -> Void) {
@@ -169,10 +170,10 @@ enum BlockedTileKernel {
 
     /// `tiles` whole 4 × 6 tiles one after another along a row (`a` the first; positions `step` floats apart in the
     /// input, `a.outputStep` in the output) in one call: of a call per tile, only the zeroed registers and the
-    /// stores are left per tile, not the dispatch, the arguments and the prologue (a 64-term tile of a 1×1 layer on
-    /// 64 channels is only 768 FMA cycles). A small gain: Zen 5, alternated runs, 64 → 64 at 64² 0.0712 → 0.0693 ms
-    /// on 2 threads, 0.1366 → 0.1354 on 1; 256 → 256 at 28² 0.2175 → 0.2132. Steps 16 and 32 (stride 1 and 2 on
-    /// nChw16c) are compiled with the step a constant.
+    /// stores are left per tile, not the dispatch, the arguments and the prologue (a 64-term tile of a 1×1 layer
+    /// on 64 channels is only 768 FMA cycles). A small gain: Zen 5, alternated runs, 64 → 64 at 64² 0.0712 →
+    /// 0.0693 ms on 2 threads, 0.1366 → 0.1354 on 1; 256 → 256 at 28² 0.2175 → 0.2132. Steps 16 and 32 (stride 1
+    /// and 2 on nChw16c) are compiled with the step a constant.
     static func blocks4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int, tiles: Int) {
         switch step {
         case 16: blocks4s1(a, s, tiles: tiles)

@@ -91,28 +91,26 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             for group in groups {
                 let blocks = min(4, g.outputBlocks - group * 4)
                 let columns = 24 / blocks  // 1 × 24, 2 × 12, 3 × 8, 4 × 6
-                var start = positions.lowerBound
-                // Whole 4 × 6 tiles reading the tensor in one call; the rest (and the gathered tail) tile by tile.
-                let inPlaceEnd = gathers ? min(positions.upperBound, gatherStart) : positions.upperBound
-                if blocks == 4 && inPlaceEnd - start >= 6 {
-                    let tiles = (inPlaceEnd - start) / 6
-                    BlockedTileKernel.blocks4s1(BlockedTileArguments(
-                        input: x + ((n * g.inputBlocks + firstBlock) * Q + start) * 16,
-                        weights: weights + (group * C + chunkStart) * 64,
-                        output: y + ((n * g.outputBlocks + group * 4) * Q + start) * 16,
-                        outputBlockStride: outputBlock, storeBlocks: 4, valid: 6, accumulate: accumulate),
-                                                inPlace, tiles: tiles)
-                    start += tiles * 6
-                }
-                while start < positions.upperBound {
-                    let fromScratch = gathers && start >= gatherStart
-                    let arguments = BlockedTileArguments(
+                func arguments(at start: Int, fromScratch: Bool) -> BlockedTileArguments {
+                    BlockedTileArguments(
                         input: fromScratch ? UnsafePointer(scratch + (start - gatherStart) * 16)
                             : x + ((n * g.inputBlocks + firstBlock) * Q + start) * 16,
                         weights: weights + (group * C + chunkStart) * 64,
                         output: y + ((n * g.outputBlocks + group * 4) * Q + start) * 16,
                         outputBlockStride: outputBlock, storeBlocks: blocks,
                         valid: min(columns, positions.upperBound - start), accumulate: accumulate)
+                }
+                var start = positions.lowerBound
+                // Whole 4 × 6 tiles reading the tensor in one call; the rest (and the gathered tail) tile by tile.
+                let inPlaceEnd = gathers ? min(positions.upperBound, gatherStart) : positions.upperBound
+                if blocks == 4 && inPlaceEnd - start >= 6 {
+                    let tiles = (inPlaceEnd - start) / 6
+                    BlockedTileKernel.blocks4s1(arguments(at: start, fromScratch: false), inPlace, tiles: tiles)
+                    start += tiles * 6
+                }
+                while start < positions.upperBound {
+                    let fromScratch = gathers && start >= gatherStart
+                    let arguments = arguments(at: start, fromScratch: fromScratch)
                     let steps = fromScratch ? gathered : inPlace
                     // (A last tile of under 6 positions as 4 × P, whatever the group's blocks: `blocks4Tail`.)
                     switch blocks {
