@@ -106,11 +106,11 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
         let d = descriptor
         let (dyBlocks, dxBlocks) = ((d.outputChannels + 15) / 16, (d.inputChannels + 15) / 16)
         let (dxPlane, dxRow) = (d.inputHeight * d.inputWidth * 16, d.inputWidth * 16)
-        let shared = UncheckedSendable((operands.input.baseAddress!, operands.output.baseAddress!,
-                                        padded.pointer(in: workspace)))
+        // dx, and dy padded: what the workers' closures need.
+        let shared = UncheckedSendable((operands.output.baseAddress!, padded.pointer(in: workspace)))
         measurePhase("pad", in: profile) {
             padBlockedPlanes(operands.input.baseAddress!, count: d.batch * dyBlocks, height: d.outputHeight,
-                             width: d.outputWidth, top: top, left: left, into: shared.value.2,
+                             width: d.outputWidth, top: top, left: left, into: shared.value.1,
                              paddedHeight: paddedHeight, paddedWidth: paddedWidth, tailFloats: tailFloats,
                              threads: workers)
         }
@@ -122,7 +122,7 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
             guard let run else {
                 measurePhase("zero phases", in: profile) {
                     Parallel.forEach(taskCount: d.batch * dxBlocks, threads: workers) { _, plane in
-                        let target = origin(shared.value.1, 0) + plane * dxPlane
+                        let target = origin(shared.value.0, 0) + plane * dxPlane
                         for i in 0..<phase.rows {
                             for j in 0..<phase.columns {
                                 storeVector(SIMD16(), target + i * d.strideHeight * dxRow + j * d.strideWidth * 16)
@@ -138,7 +138,7 @@ struct ChannelBlockedPhasedDataGradientPlan: BlockedPassPlan {
                 _, task, _, dx, _, weights in
                 let (n, rows, groups) = g.task(task)
                 let window = BlockedDirectWindow(
-                    input: UnsafePointer(shared.value.2) + n * dyBlocks * paddedPlane + run.windowOffset,
+                    input: UnsafePointer(shared.value.1) + n * dyBlocks * paddedPlane + run.windowOffset,
                     inputRow: paddedWidth * 16, inputBlock: paddedPlane, output: origin(dx, n),
                     outputRow: d.strideHeight * dxRow, outputStep: d.strideWidth * 16, outputBlock: dxPlane)
                 g.runTask(window, rows: rows, groups: groups, weights: weights)
