@@ -151,9 +151,8 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
                                    accumulate: a.accumulate, outputStep: a.outputStep)
             : a
         switch (blocks, step) {
-        // (Groups of 1–3 blocks too: their panels are 64 lanes wide, zero past the group's last channel.)
         case (_, _) where !tiling.halves && arguments.valid < 6:
-            BlockedTileKernel.blocks4Tail(arguments, steps, step: step)
+            BlockedTileKernel.tail(arguments, steps, step: step, blocks: blocks)
         case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
@@ -199,6 +198,42 @@ enum BlockedTileKernel {
                                             accumulate: a.accumulate, outputStep: a.outputStep), s, step)
         }
     }
+    /// The last tile of a row or range of a group of `blocks` blocks when fewer than 6 positions P = `a.valid` are
+    /// left: B × P on the group's own 2 or 3 blocks where its 2P or 3P chains are the 8+ the FMA latency needs
+    /// (P ≥ 3), else 4 × P (`blocks4Tail`, the zero blocks of a smaller group's panel computed too: there the chains
+    /// bound the tile either way). On 2 blocks the 4 × P tile spent half its FMAs on zeros: MobileNetV2's stem (112 =
+    /// 9 · 12 + 4 wide) had 6% of its time in its 4 × 4 tails. Each output sums its terms in the same order in every
+    /// tile, so the bits do not change.
+    static func tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int, blocks: Int) {
+        switch (blocks, a.valid) {
+        case (2, 3): blocks2x3(a, s, step: step)
+        case (2, 4): blocks2x4(a, s, step: step)
+        case (2, 5): blocks2x5(a, s, step: step)
+        case (3, 3): blocks3x3(a, s, step: step)
+        case (3, 4): blocks3x4(a, s, step: step)
+        case (3, 5): blocks3x5(a, s, step: step)
+        default: blocks4Tail(a, s, step: step)
+        }
+    }
+    @inline(never) static func blocks2x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(2, 3, a, s, step)
+    }
+    @inline(never) static func blocks2x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(2, 4, a, s, step)
+    }
+    @inline(never) static func blocks2x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(2, 5, a, s, step)
+    }
+    @inline(never) static func blocks3x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(3, 3, a, s, step)
+    }
+    @inline(never) static func blocks3x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(3, 4, a, s, step)
+    }
+    @inline(never) static func blocks3x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(3, 5, a, s, step)
+    }
+
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
     /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed
     /// 12 and 54 (the 7² maps of every network's last stage). Its P · 4 chains are short of the 8 the FMA latency

@@ -118,9 +118,9 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                     let fromScratch = gathers && start >= gatherStart
                     let arguments = arguments(at: start, fromScratch: fromScratch)
                     let steps = fromScratch ? gathered : inPlace
-                    // (A last tile of under 6 positions as 4 × P, whatever the group's blocks: `blocks4Tail`.)
                     switch blocks {
-                    case _ where arguments.valid < 6: BlockedTileKernel.blocks4Tail(arguments, steps, step: 16)
+                    case _ where arguments.valid < 6:
+                        BlockedTileKernel.tail(arguments, steps, step: 16, blocks: blocks)
                     case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
                     case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
                     case 3: BlockedTileKernel.blocks3(arguments, steps, step: 16)
@@ -135,7 +135,7 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
 }
 
 /// Positions a group of `blocks` output blocks reads for `count` outputs from a tile boundary: whole tiles of
-/// `24 / blocks` positions, and a last one of under 6 exactly (`BlockedTileKernel.blocks4Tail`).
+/// `24 / blocks` positions, and a last one of under 6 exactly (`BlockedTileKernel.tail`).
 func blockedTileReach(count: Int, blocks: Int) -> Int {
     let columns = 24 / blocks
     var start = 0
