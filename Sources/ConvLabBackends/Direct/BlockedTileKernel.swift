@@ -237,8 +237,8 @@ enum BlockedTileKernel {
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
     /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed
     /// 12 and 54 (the 7² maps of every network's last stage). Its P · 4 chains are short of the 8 the FMA latency
-    /// needs at P = 1, but the tail is one tile in many. Groups of 1 or 2 blocks take it too (4 · P FMAs per step
-    /// against the 24 of their 1 × 24 or 2 × 12 tiles), their 64-lane weight panels being zero past the group.
+    /// needs at P = 1, but the tail is one tile in many. Groups of 1 block, and of 2 or 3 at P ≤ 2 (`tail`), take it
+    /// too, their 64-lane weight panels being zero past the group.
     static func blocks4Tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         switch a.valid {
         case 1: blocks4x1(a, s, step: step)

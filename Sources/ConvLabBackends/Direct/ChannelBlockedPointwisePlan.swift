@@ -72,9 +72,10 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
         // What the tail's tiles read past its positions must be zeros (garbage could be denormal, and slow): zeroed
         // once, by the first chunk (the later ones rewrite only the positions themselves). Zeroing the whole scratch
         // row every chunk was 5% of MobileNetV2's 960 → 160 at 7², one tail position a task.
-        let tailReach = groups.map { group in
-            blockedTileReach(count: positions.upperBound - gatherStart, blocks: min(4, g.outputBlocks - group * 4))
-        }.max() ?? 0
+        let tailReach = !gathers ? 0 : groups.reduce(0) { reach, group in
+            max(reach, blockedTileReach(count: positions.upperBound - gatherStart,
+                                        blocks: min(4, g.outputBlocks - group * 4)))
+        }
         var chunkStart = 0
         while chunkStart < C {
             let channels = min(g.chunkChannels, C - chunkStart)
