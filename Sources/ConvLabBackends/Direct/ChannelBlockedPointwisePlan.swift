@@ -118,15 +118,8 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                 while start < positions.upperBound {
                     let fromScratch = gathers && start >= gatherStart
                     let arguments = arguments(at: start, fromScratch: fromScratch)
-                    let steps = fromScratch ? gathered : inPlace
-                    switch blocks {
-                    case _ where arguments.valid < 6:
-                        BlockedTileKernel.tail(arguments, steps, step: 16, blocks: blocks)
-                    case 1: BlockedTileKernel.blocks1(arguments, steps, step: 16)
-                    case 2: BlockedTileKernel.blocks2(arguments, steps, step: 16)
-                    case 3: BlockedTileKernel.blocks3(arguments, steps, step: 16)
-                    default: BlockedTileKernel.blocks4s1(arguments, steps, tiles: 1)
-                    }
+                    runBlockedRowTile(arguments, blocks: blocks, tiling: (columns, false),
+                                      fromScratch ? gathered : inPlace, step: 16)
                     start += columns
                 }
             }
