@@ -27,6 +27,14 @@ import Testing
         // Dilated 7x1 taps on a 1-pixel-wide output, 112 channels (4+2+1 vectors).
         try! ConvolutionDescriptor(inputChannels: 2, inputHeight: 30, inputWidth: 1, outputChannels: 112,
                                    kernelHeight: 7, kernelWidth: 1, dilationHeight: 4, dilationWidth: 1),
+        // Taps that do not fill blocks of 6, so blocks of 5 come last (`tapBlocks`): 16 taps on one vector
+        // (6 + 5 + 5), 27 taps on 4 + 1 vectors (6 + 6 + 5 + 5 + 5), 7 taps on 3 vectors (5 + 2).
+        try! ConvolutionDescriptor(batch: 2, inputChannels: 8, inputHeight: 9, inputWidth: 11, outputChannels: 16,
+                                   kernelHeight: 2, kernelWidth: 1),
+        try! ConvolutionDescriptor(inputChannels: 3, inputHeight: 17, inputWidth: 15, outputChannels: 80,
+                                   kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2, padding: .same),
+        try! ConvolutionDescriptor(inputChannels: 7, inputHeight: 10, inputWidth: 10, outputChannels: 40,
+                                   kernelHeight: 1, kernelWidth: 1),
     ]
 
     @Test func everyShapeAgreesWithTheReference() throws {

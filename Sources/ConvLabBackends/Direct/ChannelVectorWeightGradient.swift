@@ -41,7 +41,11 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
     /// Output channels per group rounded up to whole vectors: the row length of dyᵀ and dwᵀ (padding lanes zero).
     let laneChannels: Int
     let channelBlocks: [ChannelBlock]
+    /// Kernel calls over a group's J taps: as many as blocks of 6 would take, the shortfall spread over blocks of 5
+    /// that come last — 64 taps as 9 × 6 + 2 × 5, not 10 × 6 and a block of 4 computed as 6 (3% of the FMAs of a
+    /// 64 → 64 1×1 layer, 12% at 16 or 32 taps). No sum changes: each tap's is over positions alone.
     let tapBlocks: Int
+    let fiveTapBlocks: Int
     /// Channel split: tap blocks are dealt to tasks in `tapRanges` contiguous ranges of `tapBlocksPerRange`.
     let tapRanges: Int
     let tapBlocksPerRange: Int
@@ -109,6 +113,7 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         }
         channelBlocks = blocks
         tapBlocks = (J + Self.blockTaps - 1) / Self.blockTaps
+        fiveTapBlocks = min(tapBlocks, tapBlocks * Self.blockTaps - J)
 
         let what = "the direct backend's backward-weights workspace"
         planeHeight = (Ho - 1) * d.strideHeight + d.kernelExtentHeight
@@ -190,7 +195,8 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
 
         let terms = d.reductionLength(for: .backwardWeights)
         let partials = chunks + slices
-        let flops = 2 * Double(d.batch * Ho * Wo) * Double(d.groups * laneChannels) * Double(tapBlocks * Self.blockTaps)
+        let flops = 2 * Double(d.batch * Ho * Wo) * Double(d.groups * laneChannels)
+            * Double(max(J, tapBlocks * (Self.blockTaps - 1)))
         let copied: Int = readsInPlace ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
         // The channel split writes and reads dyᵀ once more than the reduction split, which transposes it in cache.
         let transposed: Int = slices > 0 ? 0 : 2 * d.batch * d.groups * Ho * Wo * laneChannels
@@ -220,6 +226,16 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
                 .directKernel(flops: flops, reduction: chunkColumns, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
+
+    /// The first tap of tap block `block` (J for `tapBlocks`).
+    func firstTap(ofBlock block: Int) -> Int {
+        let sixes = tapBlocks - fiveTapBlocks
+        let start = block <= sixes ? block * Self.blockTaps : sixes * Self.blockTaps + (block - sixes) * (Self.blockTaps - 1)
+        return min(descriptor.reductionLength, start)
+    }
+
+    /// Taps tap block `block` is computed for (its last may lie past J: repeated, never stored).
+    func width(ofBlock block: Int) -> Int { block < tapBlocks - fiveTapBlocks ? Self.blockTaps : Self.blockTaps - 1 }
 
     /// The rectangle of output positions chunk `index` of an image covers.
     func chunk(_ index: Int) -> (row: Int, column: Int, rows: Int, columns: Int) {
@@ -443,10 +459,9 @@ extension ChannelVectorWeightGradientGeometry {
         let range = task % tapRanges
         let block = channelBlocks[(task / tapRanges) % channelBlocks.count]
         let group = task / (tapRanges * channelBlocks.count)
-        let (firstTap, endTap) = (range * tapBlocksPerRange * Self.blockTaps,
-                                  min(J, (range + 1) * tapBlocksPerRange * Self.blockTaps))
-        guard firstTap < endTap else { return }
-        let taps = firstTap..<endTap
+        let blockRange = min(tapBlocks, range * tapBlocksPerRange)..<min(tapBlocks, (range + 1) * tapBlocksPerRange)
+        guard !blockRange.isEmpty else { return }
+        let taps = firstTap(ofBlock: blockRange.lowerBound)..<firstTap(ofBlock: blockRange.upperBound)
         let lane = block.firstVector * 16
         let groupSums = blockedResult ? dw : sums + group * J * L
         let layout: SumsLayout = blockedResult ? .blockedResult : resultIsTransposed ? .rows : .blockMajor
@@ -456,7 +471,7 @@ extension ChannelVectorWeightGradientGeometry {
                 let c = chunk(index)
                 accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView,
                            gradient: gradientImage + (c.row * Wo + c.column) * view.column, gradientRow: Wo * view.column,
-                           view: view, blocks: CollectionOfOne(block), taps: taps, sums: groupSums,
+                           view: view, blocks: CollectionOfOne(block), tapBlocks: blockRange, sums: groupSums,
                            layout: layout, first: n == 0 && index == 0)
             }
         }
@@ -509,7 +524,7 @@ extension ChannelVectorWeightGradientGeometry {
                 let view = blockedView
                 accumulate(chunk: c, image: n, group: 0, input: input, inputView: inputView,
                            gradient: dy + n * view.image + first * 16, gradientRow: d.outputWidth * 16, view: view,
-                           blocks: channelBlocks, taps: 0..<J, sums: sliceSums,
+                           blocks: channelBlocks, tapBlocks: 0..<tapBlocks, sums: sliceSums,
                            first: global == slice * chunksPerSlice)
                 continue
             }
@@ -521,19 +536,20 @@ extension ChannelVectorWeightGradientGeometry {
                 }
                 accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView, gradient: buffer,
                            gradientRow: c.columns * L, view: chunkView,
-                           blocks: channelBlocks, taps: 0..<J, sums: sliceSums + group * J * L,
+                           blocks: channelBlocks, tapBlocks: 0..<tapBlocks, sums: sliceSums + group * J * L,
                            first: global == slice * chunksPerSlice)
             }
         }
     }
 
-    /// One chunk of one image and group through the given blocks and taps: the kernel calls, 6 taps each, adding into
+    /// One chunk of one image and group through the given blocks and tap blocks: the kernel calls, 6 or 5 taps each
+    /// (`tapBlocks`), adding into
     /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart), or storing them for
     /// the `first` chunk of a task; `layout` says where (`SumsLayout`).
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
         input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>, gradientRow: Int,
-        view: GradientView, blocks: Blocks, taps: Range<Int>, sums: UnsafeMutablePointer<Float>,
+        view: GradientView, blocks: Blocks, tapBlocks: Range<Int>, sums: UnsafeMutablePointer<Float>,
         layout: SumsLayout = .rows, first: Bool) {
         let (L, J) = (laneChannels, descriptor.reductionLength)
         let steps = ChannelVectorKernels.Steps(inputRow: inputView.row, inputColumn: inputView.column,
@@ -550,39 +566,54 @@ extension ChannelVectorWeightGradientGeometry {
             case .blockMajor: (base, strides) = (sums + J * lane, .init(tap: block.vectors * 16, vector: 16))
             case .blockedResult: (base, strides) = (sums + J * lane, .init(tap: 16, vector: J * 16))
             }
-            var j = taps.lowerBound
-            while j < taps.upperBound {
-                let count = min(Self.blockTaps, taps.upperBound - j)
+            for tapBlock in tapBlocks {
+                let (j, width) = (firstTap(ofBlock: tapBlock), width(ofBlock: tapBlock))
+                let count = firstTap(ofBlock: tapBlock + 1) - j
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * strides.tap)
                 func run<Windows: KernelTaps>(_ windows: Windows) {
                     switch block.vectors {
-                    case 4:
+                    case 4 where width == Self.blockTaps:
                         ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
                                                            strides: strides, taps: count, first: first)
-                    case 3:
+                    case 4:
+                        ChannelVectorKernels.accumulate4x5(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           strides: strides, taps: count, first: first)
+                    case 3 where width == Self.blockTaps:
                         ChannelVectorKernels.accumulate3x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
                                                            strides: strides, taps: count, first: first)
-                    case 2:
+                    case 3:
+                        ChannelVectorKernels.accumulate3x5(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           strides: strides, taps: count, first: first)
+                    case 2 where width == Self.blockTaps:
                         ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
                                                            strides: strides, taps: count, first: first)
-                    default:
+                    case 2:
+                        ChannelVectorKernels.accumulate2x5(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           strides: strides, taps: count, first: first)
+                    case _ where width == Self.blockTaps:
                         ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows,
+                                                           columns: c.columns, steps: steps, into: target,
+                                                           strides: strides, taps: count, first: first)
+                    default:
+                        ChannelVectorKernels.accumulate1x5(taps: windows, gradient: dyStart, rows: c.rows,
                                                            columns: c.columns, steps: steps, into: target,
                                                            strides: strides, taps: count, first: first)
                     }
                 }
-                // Six taps one float apart are broadcast from one pointer, others from six.
-                if count == Self.blockTaps && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
+                // A block's taps one float apart are broadcast from one pointer, others from six.
+                if count == width && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
                     run(ConsecutiveTapWindows(first: tap(0)))
                 } else {
                     run(TapWindows(pointers: (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5))))
                 }
-                j += count
             }
         }
     }
@@ -683,6 +714,26 @@ enum ChannelVectorKernels {
     static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
                                                    steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
+        accumulate4(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    /// 64 output channels × 5 taps (a block of 5 where the taps do not fill blocks of 6): 4 loads and 5 broadcasts
+    /// per 20 FMAs.
+    static func accumulate4x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                   taps: Int, first: Bool) {
+        accumulate4(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    /// The 4 × 6 and 4 × 5 kernels' body; `sixth` is a constant in each, so the sixth tap's FMAs and registers exist
+    /// only in the first.
+    @inline(__always)
+    private static func accumulate4<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
+                                                      rows: Int, columns: Int, steps: Steps,
+                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                      taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
@@ -706,8 +757,10 @@ enum ChannelVectorKernels {
                 a30.addProduct(b, d0); a31.addProduct(b, d1); a32.addProduct(b, d2); a33.addProduct(b, d3)
                 b = Vector(repeating: x[4, i])
                 a40.addProduct(b, d0); a41.addProduct(b, d1); a42.addProduct(b, d2); a43.addProduct(b, d3)
-                b = Vector(repeating: x[5, i])
-                a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
+                if sixth {
+                    b = Vector(repeating: x[5, i])
+                    a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2); a53.addProduct(b, d3)
+                }
             }
             walk.advance()
         }
@@ -717,7 +770,8 @@ enum ChannelVectorKernels {
             put(v0, s, first); put(v1, s + v, first); put(v2, s + 2 &* v, first); put(v3, s + 3 &* v, first)
         }
         finish(0, a00, a01, a02, a03); finish(1, a10, a11, a12, a13); finish(2, a20, a21, a22, a23)
-        finish(3, a30, a31, a32, a33); finish(4, a40, a41, a42, a43); finish(5, a50, a51, a52, a53)
+        finish(3, a30, a31, a32, a33); finish(4, a40, a41, a42, a43)
+        if sixth { finish(5, a50, a51, a52, a53) }
     }
 
     /// 48 output channels × 6 taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
@@ -725,6 +779,23 @@ enum ChannelVectorKernels {
     static func accumulate3x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
                                                    steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
+        accumulate3(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    /// 48 output channels × 5 taps.
+    static func accumulate3x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                   taps: Int, first: Bool) {
+        accumulate3(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    @inline(__always)
+    private static func accumulate3<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
+                                                      rows: Int, columns: Int, steps: Steps,
+                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                      taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a02 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector()
@@ -747,8 +818,10 @@ enum ChannelVectorKernels {
                 a30.addProduct(b, d0); a31.addProduct(b, d1); a32.addProduct(b, d2)
                 b = Vector(repeating: x[4, i])
                 a40.addProduct(b, d0); a41.addProduct(b, d1); a42.addProduct(b, d2)
-                b = Vector(repeating: x[5, i])
-                a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2)
+                if sixth {
+                    b = Vector(repeating: x[5, i])
+                    a50.addProduct(b, d0); a51.addProduct(b, d1); a52.addProduct(b, d2)
+                }
             }
             walk.advance()
         }
@@ -758,13 +831,31 @@ enum ChannelVectorKernels {
             put(v0, s, first); put(v1, s + v, first); put(v2, s + 2 &* v, first)
         }
         finish(0, a00, a01, a02); finish(1, a10, a11, a12); finish(2, a20, a21, a22)
-        finish(3, a30, a31, a32); finish(4, a40, a41, a42); finish(5, a50, a51, a52)
+        finish(3, a30, a31, a32); finish(4, a40, a41, a42)
+        if sixth { finish(5, a50, a51, a52) }
     }
 
     /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
     static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
                                                    steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
+        accumulate2(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    /// 32 output channels × 5 taps.
+    static func accumulate2x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                   taps: Int, first: Bool) {
+        accumulate2(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    @inline(__always)
+    private static func accumulate2<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
+                                                      rows: Int, columns: Int, steps: Steps,
+                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                      taps: Int, first: Bool) {
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
@@ -787,8 +878,10 @@ enum ChannelVectorKernels {
                 a30.addProduct(b, d0); a31.addProduct(b, d1); b30.addProduct(c, e0); b31.addProduct(c, e1)
                 b = Vector(repeating: x[4, i]); c = Vector(repeating: x[4, i &+ ic])
                 a40.addProduct(b, d0); a41.addProduct(b, d1); b40.addProduct(c, e0); b41.addProduct(c, e1)
-                b = Vector(repeating: x[5, i]); c = Vector(repeating: x[5, i &+ ic])
-                a50.addProduct(b, d0); a51.addProduct(b, d1); b50.addProduct(c, e0); b51.addProduct(c, e1)
+                if sixth {
+                    b = Vector(repeating: x[5, i]); c = Vector(repeating: x[5, i &+ ic])
+                    a50.addProduct(b, d0); a51.addProduct(b, d1); b50.addProduct(c, e0); b51.addProduct(c, e1)
+                }
                 i &+= 2 &* ic
                 dy += 2 &* gc
                 column += 2
@@ -801,7 +894,7 @@ enum ChannelVectorKernels {
                 b = Vector(repeating: x[2, i]); a20.addProduct(b, d0); a21.addProduct(b, d1)
                 b = Vector(repeating: x[3, i]); a30.addProduct(b, d0); a31.addProduct(b, d1)
                 b = Vector(repeating: x[4, i]); a40.addProduct(b, d0); a41.addProduct(b, d1)
-                b = Vector(repeating: x[5, i]); a50.addProduct(b, d0); a51.addProduct(b, d1)
+                if sixth { b = Vector(repeating: x[5, i]); a50.addProduct(b, d0); a51.addProduct(b, d1) }
             }
         }
         @inline(__always) func finish(_ t: Int, _ v0: Vector, _ v1: Vector) {
@@ -809,13 +902,31 @@ enum ChannelVectorKernels {
             put(v0, sums + t &* strides.tap, first); put(v1, sums + t &* strides.tap + strides.vector, first)
         }
         finish(0, a00 + b00, a01 + b01); finish(1, a10 + b10, a11 + b11); finish(2, a20 + b20, a21 + b21)
-        finish(3, a30 + b30, a31 + b31); finish(4, a40 + b40, a41 + b41); finish(5, a50 + b50, a51 + b51)
+        finish(3, a30 + b30, a31 + b31); finish(4, a40 + b40, a41 + b41)
+        if sixth { finish(5, a50 + b50, a51 + b51) }
     }
 
     /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
     static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
                                                    steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
                                                    taps: Int, first: Bool) {
+        accumulate1(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    /// 16 output channels × 5 taps.
+    static func accumulate1x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
+                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                   taps: Int, first: Bool) {
+        accumulate1(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
+                    strides: strides, taps: taps, first: first)
+    }
+
+    @inline(__always)
+    private static func accumulate1<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
+                                                      rows: Int, columns: Int, steps: Steps,
+                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
+                                                      taps: Int, first: Bool) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
         let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
@@ -830,7 +941,9 @@ enum ChannelVectorKernels {
                 a2.addProduct(Vector(repeating: x[2, i]), d); b2.addProduct(Vector(repeating: x[2, i &+ ic]), e)
                 a3.addProduct(Vector(repeating: x[3, i]), d); b3.addProduct(Vector(repeating: x[3, i &+ ic]), e)
                 a4.addProduct(Vector(repeating: x[4, i]), d); b4.addProduct(Vector(repeating: x[4, i &+ ic]), e)
-                a5.addProduct(Vector(repeating: x[5, i]), d); b5.addProduct(Vector(repeating: x[5, i &+ ic]), e)
+                if sixth {
+                    a5.addProduct(Vector(repeating: x[5, i]), d); b5.addProduct(Vector(repeating: x[5, i &+ ic]), e)
+                }
                 i &+= 2 &* ic
                 dy += 2 &* gc
                 column += 2
@@ -839,11 +952,12 @@ enum ChannelVectorKernels {
                 let d = loadVector(dy)
                 a0.addProduct(Vector(repeating: x[0, i]), d); a1.addProduct(Vector(repeating: x[1, i]), d)
                 a2.addProduct(Vector(repeating: x[2, i]), d); a3.addProduct(Vector(repeating: x[3, i]), d)
-                a4.addProduct(Vector(repeating: x[4, i]), d); a5.addProduct(Vector(repeating: x[5, i]), d)
+                a4.addProduct(Vector(repeating: x[4, i]), d)
+                if sixth { a5.addProduct(Vector(repeating: x[5, i]), d) }
             }
         }
         @inline(__always) func finish(_ t: Int, _ v: Vector) { if t < taps { put(v, sums + t &* strides.tap, first) } }
         finish(0, a0 + b0); finish(1, a1 + b1); finish(2, a2 + b2); finish(3, a3 + b3); finish(4, a4 + b4)
-        finish(5, a5 + b5)
+        if sixth { finish(5, a5 + b5) }
     }
 }
