@@ -81,6 +81,14 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
     let chunksPerImage: Int
 
     let paddedInput: WorkspaceRegion<Float>
+    /// Reduction split on a padded NCHW x: each slice pads only the input rows its chunks read, image by image, into
+    /// its worker's band (`bandInput`, planes of `bandRows` rows, read through `bandTapOffsets`), instead of a phase
+    /// of its own copying every image whole before any sum starts. MobileNetV2's stem (3 → 32 3×3/2 at 224²): that
+    /// phase was 13% of the pass, its 0.6 MB of copies written out to L3 and read back.
+    let padsBands: Bool
+    let bandRows: Int
+    let bandTapOffsets: [Int]
+    let bandInput: WorkspaceRegion<Float>
     /// Channel split: dyᵀ, [n][g][oh·Wo + ow][laneChannels]. Reduction split: one chunk's, per worker.
     let transposedGradient: WorkspaceRegion<Float>
     /// dwᵀ, [g][j][laneChannels]: the running sums (reduction split: one per slice).
@@ -118,8 +126,9 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         let what = "the direct backend's backward-weights workspace"
         planeHeight = (Ho - 1) * d.strideHeight + d.kernelExtentHeight
         planeWidth = (Wo - 1) * d.strideWidth + d.kernelExtentWidth
-        readsInPlace = d.padding.top == 0 && d.padding.left == 0 && planeHeight <= d.inputHeight
+        let inPlace = d.padding.top == 0 && d.padding.left == 0 && planeHeight <= d.inputHeight
             && planeWidth <= d.inputWidth
+        readsInPlace = inPlace
         let (rowStride, channelStride) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth)
             : (planeWidth, try CheckedArithmetic.product([planeHeight, planeWidth], what: what))
         var offsets: [Int] = []
@@ -175,11 +184,30 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             tasks = independent * tapRanges
         }
         let workers = Parallel.workers(threads: threads, tasks: tasks)
+        let bands = slices > 0 && !inPlace
+        padsBands = bands
+        if bands {
+            // A slice's chunks of one image span at most this many output rows (`accumulate(slice:)`).
+            let outputRows = min(Ho, ((chunksPerSlice - 1) / columnChunks + 2) * chunkRows)
+            let (rows, width) = (min(planeHeight, (outputRows - 1) * d.strideHeight + d.kernelExtentHeight), planeWidth)
+            let bandPlane = try CheckedArithmetic.product([rows, width], what: what)
+            bandRows = rows
+            bandTapOffsets = (0..<J).map { j in
+                let (c, r, s) = (j / (d.kernelHeight * d.kernelWidth), j / d.kernelWidth % d.kernelHeight,
+                                 j % d.kernelWidth)
+                return c * bandPlane + r * d.dilationHeight * width + s * d.dilationWidth
+            }
+        } else {
+            (bandRows, bandTapOffsets) = (0, [])
+        }
 
         var layout = WorkspaceLayout()
-        // (The blocked entry's padded copy rounds the channels up to whole blocks.)
-        paddedInput = try layout.reserve(Float.self, count: readsInPlace ? 0 : try CheckedArithmetic.product(
+        // (The blocked entry's padded copy rounds the channels up to whole blocks; with bands, only it copies whole.)
+        let copiesWhole = !inPlace && (!bands || Self.readsBlockedInput(d))
+        paddedInput = try layout.reserve(Float.self, count: !copiesWhole ? 0 : try CheckedArithmetic.product(
             [d.batch, (d.inputChannels + 15) / 16 * 16, planeHeight, planeWidth], what: what), what: what)
+        bandInput = try layout.reserve(Float.self, count: !padsBands ? 0 : try CheckedArithmetic.product(
+            [d.inputChannels, bandRows, planeWidth], what: what), workers: workers, what: what)
         if slices > 0 {
             transposedGradient = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
                 [chunkPositions, laneChannels], what: what), workers: workers, what: what)
@@ -197,7 +225,8 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         let partials = chunks + slices
         let flops = 2 * Double(d.batch * Ho * Wo) * Double(d.groups * laneChannels)
             * Double(max(J, tapBlocks * (Self.blockTaps - 1)))
-        let copied: Int = readsInPlace ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
+        // (Bands are written and read in cache.)
+        let copied: Int = readsInPlace || padsBands ? 0 : 2 * d.batch * d.inputChannels * planeHeight * planeWidth
         // The channel split writes and reads dyᵀ once more than the reduction split, which transposes it in cache.
         let transposed: Int = slices > 0 ? 0 : 2 * d.batch * d.groups * Ho * Wo * laneChannels
         // A channel split whose running sums outgrow half of L2 reads and writes them from L3 once per chunk:
@@ -212,7 +241,8 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             ? weightsBytes / MemoryLayout<Float>.stride * (2 * chunks) : 0
         let streamed: Int = copied + d.outputCount + transposed + d.inputCount + d.weightCount + spilled
         let variant = "channel vectors, " + (slices > 0 ? "\(slices) slices of " : "")
-            + "\(chunkRows)x\(chunkColumns) chunks" + (readsInPlace ? "" : ", padded copy")
+            + "\(chunkRows)x\(chunkColumns) chunks" + (readsInPlace ? "" : padsBands ? ", padded copy by slice"
+                                                          : ", padded copy")
         summary = PlanDescription(
             backend: "direct", pass: .backwardWeights, variant: variant,
             // Each chunk is summed from zero (two interleaved chains for the narrow blocks, shorter still), then added
@@ -271,7 +301,9 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
         // planes left one of two threads a plane to copy alone (MobileNetV2's stem, 2 threads: this phase
         // 0.022–0.026 -> 0.017–0.020 ms).
         let blockedInput = blockedGradient && !g.blockedTapOffsets.isEmpty
-        let planes = g.readsInPlace ? 0 : d.batch * (blockedInput ? (d.inputChannels + 15) / 16 : d.inputChannels)
+        let bands = g.padsBands && !blockedInput
+        let planes = g.readsInPlace || bands ? 0
+            : d.batch * (blockedInput ? (d.inputChannels + 15) / 16 : d.inputChannels)
         let pieces = planes == 0 ? 1 : min(g.planeHeight, (4 * g.threads + planes - 1) / planes)
         let copies = planes * pieces
         let transposes = g.splitsReduction || blockedGradient ? 0 : d.batch * d.groups * channelRows
@@ -300,16 +332,18 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                           positionStride: L)
             }
         }
-        (blockedInput ? g.blockedTapOffsets : g.tapOffsets).withUnsafeBufferPointer { offsets in
-            let view = UncheckedSendable(g.inputView(blocked: blockedInput, offsets: offsets.baseAddress!))
+        (bands ? g.bandTapOffsets : blockedInput ? g.blockedTapOffsets : g.tapOffsets).withUnsafeBufferPointer { offsets in
+            let view = UncheckedSendable(bands ? g.bandView(offsets: offsets.baseAddress!)
+                                         : g.inputView(blocked: blockedInput, offsets: offsets.baseAddress!))
             measurePhase("accumulate", in: profile) {
                 Parallel.forEach(taskCount: g.tasks, threads: g.threads) { worker, task in
                     let (x, dy, dw, padded, workspace) = shared.value
-                    let input = g.readsInPlace ? x : UnsafePointer(padded)
+                    let input = g.readsInPlace || bands ? x : UnsafePointer(padded)
                     if g.splitsReduction {
                         g.accumulate(slice: task, input: input, inputView: view.value, gradient: dy,
                                      blocked: blockedGradient,
                                      buffer: g.transposedGradient.pointer(in: workspace, worker: worker),
+                                     band: bands ? g.bandInput.pointer(in: workspace, worker: worker) : nil,
                                      sums: g.transposedWeights.pointer(in: workspace))
                     } else {
                         g.accumulate(task: task, input: input, inputView: view.value,
@@ -418,13 +452,23 @@ extension ChannelVectorWeightGradientGeometry {
                          row: d.strideHeight * strides.row, column: d.strideWidth, offsets: offsets)
     }
 
-    /// Rows `rows` of the zero-padded rows and columns of one input plane that taps reach.
-    func pad(_ plane: UnsafePointer<Float>, rows: Range<Int>, into target: UnsafeMutablePointer<Float>) {
+    /// A worker's band (`padsBands`): planes of `bandRows` rows of the padded plane's width, with `bandTapOffsets`;
+    /// the chunks' rows are then counted from the band's first (`accumulate(slice:)`).
+    func bandView(offsets: UnsafePointer<Int>) -> InputView {
+        let d = descriptor
+        return InputView(image: 0, group: d.channelsPerGroup * bandRows * planeWidth,
+                         row: d.strideHeight * planeWidth, column: d.strideWidth, offsets: offsets)
+    }
+
+    /// Rows `rows` of the zero-padded rows and columns of one input plane that taps reach, row `firstRow` of them
+    /// at `target`.
+    func pad(_ plane: UnsafePointer<Float>, rows: Range<Int>, into target: UnsafeMutablePointer<Float>,
+             firstRow: Int = 0) {
         let d = descriptor
         for i in rows {
             let ih = i - d.padding.top
             copyPaddedRow(ih >= 0 && ih < d.inputHeight ? plane + ih * d.inputWidth : nil, width: d.inputWidth,
-                          offset: -d.padding.left, into: target + i * planeWidth, count: planeWidth)
+                          offset: -d.padding.left, into: target + (i - firstRow) * planeWidth, count: planeWidth)
         }
     }
 
@@ -511,18 +555,39 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// Reduction split, one slice: its chunks in order, each group's dy of it transposed into `buffer` (nChw16c dy:
-    /// read in place) and run through every block and tap, into the slice's own dwᵀ.
-    func accumulate(slice: Int, input: UnsafePointer<Float>, inputView: InputView, gradient dy: UnsafePointer<Float>,
-                    blocked: Bool, buffer: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+    /// read in place) and run through every block and tap, into the slice's own dwᵀ. With a `band` (`padsBands`),
+    /// `input` is x itself and `inputView` the band's: the rows the slice's chunks of an image read are padded into
+    /// the band first.
+    func accumulate(slice: Int, input x: UnsafePointer<Float>, inputView: InputView, gradient dy: UnsafePointer<Float>,
+                    blocked: Bool, buffer: UnsafeMutablePointer<Float>, band: UnsafeMutablePointer<Float>?,
+                    sums: UnsafeMutablePointer<Float>) {
         let d = descriptor
         let (Kg, J, Q, L) = (d.outputChannelsPerGroup, d.reductionLength, d.outputHeight * d.outputWidth, laneChannels)
         let sliceSums = sums + slice * d.groups * J * L
-        for global in (slice * chunksPerSlice)..<min(d.batch * chunksPerImage, (slice + 1) * chunksPerSlice) {
+        let chunks = (slice * chunksPerSlice)..<min(d.batch * chunksPerImage, (slice + 1) * chunksPerSlice)
+        let input = band.map { UnsafePointer($0) } ?? x
+        var bandOrigin = 0
+        for global in chunks {
             let (n, c) = (global / chunksPerImage, chunk(global % chunksPerImage))
             let (first, count) = (c.row * d.outputWidth + c.column, c.rows * c.columns)
+            if let band {
+                if global == chunks.lowerBound || global % chunksPerImage == 0 {
+                    // The padded rows this slice's chunks of image n read, from its first chunk's to its last's.
+                    let last = chunk((min(chunks.upperBound, (n + 1) * chunksPerImage) - 1) % chunksPerImage)
+                    bandOrigin = c.row
+                    let rows = (c.row * d.strideHeight)..<min(planeHeight, (last.row + last.rows - 1) * d.strideHeight
+                                                                 + d.kernelExtentHeight)
+                    for channel in 0..<d.inputChannels {
+                        pad(x + (n * d.inputChannels + channel) * d.inputHeight * d.inputWidth, rows: rows,
+                            into: band + channel * bandRows * planeWidth, firstRow: rows.lowerBound)
+                    }
+                }
+            }
+            // Where the chunk's taps read: its rows from the band's first, with a band (the gradient's stay as are).
+            let source = (row: c.row - bandOrigin, column: c.column, rows: c.rows, columns: c.columns)
             if blocked {
                 let view = blockedView
-                accumulate(chunk: c, image: n, group: 0, input: input, inputView: inputView,
+                accumulate(chunk: source, image: n, group: 0, input: input, inputView: inputView,
                            gradient: dy + n * view.image + first * 16, gradientRow: d.outputWidth * 16, view: view,
                            blocks: channelBlocks, tapBlocks: 0..<tapBlocks, sums: sliceSums,
                            first: global == slice * chunksPerSlice)
@@ -534,7 +599,8 @@ extension ChannelVectorWeightGradientGeometry {
                                               from: first, count: count, channels: min(16, Kg - k),
                                               into: buffer + k, positionStride: L)
                 }
-                accumulate(chunk: c, image: n, group: group, input: input, inputView: inputView, gradient: buffer,
+                accumulate(chunk: source, image: n, group: group, input: input, inputView: inputView,
+                           gradient: buffer,
                            gradientRow: c.columns * L, view: chunkView,
                            blocks: channelBlocks, tapBlocks: 0..<tapBlocks, sums: sliceSums + group * J * L,
                            first: global == slice * chunksPerSlice)
@@ -543,9 +609,9 @@ extension ChannelVectorWeightGradientGeometry {
     }
 
     /// One chunk of one image and group through the given blocks and tap blocks: the kernel calls, 6 or 5 taps each
-    /// (`tapBlocks`), adding into
-    /// dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats apart), or storing them for
-    /// the `first` chunk of a task; `layout` says where (`SumsLayout`).
+    /// (`tapBlocks`), adding into dwᵀ rows `sums + j·L` (dyᵀ of the chunk at `gradient`, rows `gradientRow` floats
+    /// apart), or storing them for the `first` chunk of a task; `layout` says where (`SumsLayout`). The chunk's row
+    /// and column place it in the input as `inputView` sees it.
     private func accumulate<Blocks: Collection<ChannelBlock>>(
         chunk c: (row: Int, column: Int, rows: Int, columns: Int), image n: Int, group: Int,
         input: UnsafePointer<Float>, inputView: InputView, gradient: UnsafePointer<Float>, gradientRow: Int,
