@@ -153,6 +153,19 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
         switch (blocks, step) {
         case (_, _) where !tiling.halves && arguments.valid < 6:
             BlockedTileKernel.tail(arguments, steps, step: step, blocks: blocks)
+        case (2, _) where tiling.columns == 12 && arguments.valid < 12:
+            // 6–11 positions on 2 blocks: 2 × 6 and a tail, not a 2 × 12 tile half wasted (a 7-wide row's, or a
+            // range's last 6–11 positions).
+            BlockedTileKernel.blocks2x6(arguments, steps, step: step)
+            if arguments.valid > 6 {
+                BlockedTileKernel.tail(
+                    BlockedTileArguments(input: arguments.input + 6 * step, weights: arguments.weights,
+                                         output: arguments.output + 6 * arguments.outputStep,
+                                         outputBlockStride: arguments.outputBlockStride,
+                                         storeBlocks: arguments.storeBlocks, valid: arguments.valid - 6,
+                                         accumulate: arguments.accumulate, outputStep: arguments.outputStep),
+                    steps, step: step, blocks: blocks)
+            }
         case (1, _): BlockedTileKernel.blocks1(arguments, steps, step: step)
         case (_, _) where tiling.columns == 14: BlockedTileKernel.blocks2x14(arguments, steps, step: step)
         case (2, _): BlockedTileKernel.blocks2(arguments, steps, step: step)
@@ -214,6 +227,13 @@ enum BlockedTileKernel {
         case (3, 5): blocks3x5(a, s, step: step)
         default: blocks4Tail(a, s, step: step)
         }
+    }
+    /// 2 blocks × 6 positions (12 chains): the first 6 of a 2-block group's last 6–11 positions
+    /// (`runBlockedRowTile`).
+    @inline(never) static func blocks2x6(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
+        tile(2, 6, BlockedTileArguments(input: a.input, weights: a.weights, output: a.output,
+                                        outputBlockStride: a.outputBlockStride, storeBlocks: a.storeBlocks,
+                                        valid: 6, accumulate: a.accumulate, outputStep: a.outputStep), s, step)
     }
     @inline(never) static func blocks2x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         tile(2, 3, a, s, step)
