@@ -256,9 +256,9 @@ enum BlockedTileKernel {
 
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
     /// P = `a.valid`: a 7-wide row is 6 + 1 positions and a 49-position map 8 · 6 + 1, where a 4 × 6 tail computed
-    /// 12 and 54 (the 7² maps of every network's last stage). Its P · 4 chains are short of the 8 the FMA latency
-    /// needs at P = 1, but the tail is one tile in many. Groups of 1 block, and of 2 or 3 at P ≤ 2 (`tail`), take it
-    /// too, their 64-lane weight panels being zero past the group.
+    /// 12 and 54 (the 7² maps of every network's last stage). At P = 1 its 4 chains are short of the 8 the FMA
+    /// latency needs, so that tile splits its terms in two (`blocks4x1`). Groups of 1 block, and of 2 or 3 at P ≤ 2
+    /// (`tail`), take it too, their 64-lane weight panels being zero past the group.
     static func blocks4Tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         switch a.valid {
         case 1: blocks4x1(a, s, step: step)
@@ -271,7 +271,8 @@ enum BlockedTileKernel {
     /// One position: its 4 chains alone would run the FMAs at half rate (4 cycles of latency, 2 FMAs a cycle), and a
     /// 7-wide row's or a 49-position map's last position on 960 channels is 960 terms deep. So its terms alternate
     /// between two sets of 4 accumulators — each 16-channel block's even channels into one, odd into the other —
-    /// added at the end. Zen 5, 1 thread, MobileNetV2's 960 → 160 1×1 at 7²: the tail was 4.4% of the time.
+    /// added at the end. Zen 5, 1 thread: the tail was 4.4% of MobileNetV2's 960 → 160 1×1 at 7² (`perf`); 512 → 512
+    /// 3×3 at 7² (a tail every 7 positions) 1.0826 → 1.0401 ms.
     @inline(never) static func blocks4x1(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector()

@@ -260,7 +260,8 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
     /// The first tap of tap block `block` (J for `tapBlocks`).
     func firstTap(ofBlock block: Int) -> Int {
         let sixes = tapBlocks - fiveTapBlocks
-        let start = block <= sixes ? block * Self.blockTaps : sixes * Self.blockTaps + (block - sixes) * (Self.blockTaps - 1)
+        let start = block <= sixes ? block * Self.blockTaps
+            : sixes * Self.blockTaps + (block - sixes) * (Self.blockTaps - 1)
         return min(descriptor.reductionLength, start)
     }
 
@@ -332,7 +333,8 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                                           positionStride: L)
             }
         }
-        (bands ? g.bandTapOffsets : blockedInput ? g.blockedTapOffsets : g.tapOffsets).withUnsafeBufferPointer { offsets in
+        let tapOffsets = bands ? g.bandTapOffsets : blockedInput ? g.blockedTapOffsets : g.tapOffsets
+        tapOffsets.withUnsafeBufferPointer { offsets in
             let view = UncheckedSendable(bands ? g.bandView(offsets: offsets.baseAddress!)
                                          : g.inputView(blocked: blockedInput, offsets: offsets.baseAddress!))
             measurePhase("accumulate", in: profile) {
