@@ -640,41 +640,28 @@ extension ChannelVectorWeightGradientGeometry {
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * strides.tap)
-                func run<Windows: KernelTaps>(_ windows: Windows) {
+                func run<Windows: KernelTaps, Width: TapBlockWidth>(_ windows: Windows, _ width: Width.Type) {
                     switch block.vectors {
-                    case 4 where width == Self.blockTaps:
-                        ChannelVectorKernels.accumulate4x6(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
                     case 4:
-                        ChannelVectorKernels.accumulate4x5(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
-                    case 3 where width == Self.blockTaps:
-                        ChannelVectorKernels.accumulate3x6(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
+                        ChannelVectorKernels.accumulate4(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                                                         columns: c.columns, steps: steps, into: target,
+                                                         strides: strides, taps: count, first: first)
                     case 3:
-                        ChannelVectorKernels.accumulate3x5(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
-                    case 2 where width == Self.blockTaps:
-                        ChannelVectorKernels.accumulate2x6(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
+                        ChannelVectorKernels.accumulate3(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                                                         columns: c.columns, steps: steps, into: target,
+                                                         strides: strides, taps: count, first: first)
                     case 2:
-                        ChannelVectorKernels.accumulate2x5(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
-                    case _ where width == Self.blockTaps:
-                        ChannelVectorKernels.accumulate1x6(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
+                        ChannelVectorKernels.accumulate2(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                                                         columns: c.columns, steps: steps, into: target,
+                                                         strides: strides, taps: count, first: first)
                     default:
-                        ChannelVectorKernels.accumulate1x5(taps: windows, gradient: dyStart, rows: c.rows,
-                                                           columns: c.columns, steps: steps, into: target,
-                                                           strides: strides, taps: count, first: first)
+                        ChannelVectorKernels.accumulate1(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                                                         columns: c.columns, steps: steps, into: target,
+                                                         strides: strides, taps: count, first: first)
                     }
+                }
+                func run<Windows: KernelTaps>(_ windows: Windows) {
+                    if width == Self.blockTaps { run(windows, SixTaps.self) } else { run(windows, FiveTaps.self) }
                 }
                 // A block's taps one float apart are broadcast from one pointer, others from six.
                 if count == width && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
@@ -685,6 +672,21 @@ extension ChannelVectorWeightGradientGeometry {
             }
         }
     }
+}
+
+/// How many taps a channel-vector kernel call computes: 6, or 5 in the blocks that absorb a layer's shortfall
+/// (`ChannelVectorWeightGradientGeometry.tapBlocks`). A type rather than a flag, so each width is its own
+/// specialised kernel with the sixth tap's code folded away.
+protocol TapBlockWidth {
+    static var sixth: Bool { get }
+}
+
+enum SixTaps: TapBlockWidth {
+    static var sixth: Bool { true }
+}
+
+enum FiveTaps: TapBlockWidth {
+    static var sixth: Bool { false }
 }
 
 /// The six input windows a channel-vector kernel call broadcasts from: sample i of tap t is `self[t, i]`.
@@ -720,7 +722,7 @@ struct ConsecutiveTapWindows: KernelTaps {
 /// The outer-product kernels of the channel-vector backward-weights pass: per output position, vectors of dyᵀ
 /// (output channels) times broadcast input samples (taps), added into registers; at the end of a chunk the
 /// registers are added into dwᵀ rows (`sums + t·strides.tap`, vector v at `+ v·strides.vector`) for the first `taps`
-/// taps.
+/// taps. Each kernel computes 6 taps (`SixTaps`) or 5 (`FiveTaps`), specialised per width.
 enum ChannelVectorKernels {
     typealias Vector = SIMD16<Float>
     typealias Taps6 = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
@@ -778,30 +780,12 @@ enum ChannelVectorKernels {
         storeVector(first ? v : loadVector(p) + v, p)
     }
 
-    /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs.
-    static func accumulate4x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate4(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    /// 64 output channels × 5 taps (a block of 5 where the taps do not fill blocks of 6): 4 loads and 5 broadcasts
-    /// per 20 FMAs.
-    static func accumulate4x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate4(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    /// The 4 × 6 and 4 × 5 kernels' body; `sixth` is a constant in each, so the sixth tap's FMAs and registers exist
-    /// only in the first.
-    @inline(__always)
-    private static func accumulate4<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
-                                                      rows: Int, columns: Int, steps: Steps,
-                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                      taps: Int, first: Bool) {
+    /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs (× 5 with `FiveTaps`: 5 broadcasts per 20).
+    @inline(never)
+    static func accumulate4<Taps: KernelTaps, Width: TapBlockWidth>(
+        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+        into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
+        let sixth = Width.sixth
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
@@ -842,28 +826,13 @@ enum ChannelVectorKernels {
         if sixth { finish(5, a50, a51, a52, a53) }
     }
 
-    /// 48 output channels × 6 taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
+    /// 48 output channels × 6 (or 5) taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
     /// 3-vector remainder (112 or 240 channels) ran as 2 + 1 vectors, the 1 × 6 kernel at 7 loads per 6 FMAs.
-    static func accumulate3x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate3(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    /// 48 output channels × 5 taps.
-    static func accumulate3x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate3(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    @inline(__always)
-    private static func accumulate3<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
-                                                      rows: Int, columns: Int, steps: Steps,
-                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                      taps: Int, first: Bool) {
+    @inline(never)
+    static func accumulate3<Taps: KernelTaps, Width: TapBlockWidth>(
+        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+        into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
+        let sixth = Width.sixth
         var a00 = Vector(), a01 = Vector(), a02 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector()
@@ -903,27 +872,12 @@ enum ChannelVectorKernels {
         if sixth { finish(5, a50, a51, a52) }
     }
 
-    /// 32 output channels × 6 taps, two positions a step into two accumulator sets (24 registers).
-    static func accumulate2x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate2(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    /// 32 output channels × 5 taps.
-    static func accumulate2x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate2(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    @inline(__always)
-    private static func accumulate2<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
-                                                      rows: Int, columns: Int, steps: Steps,
-                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                      taps: Int, first: Bool) {
+    /// 32 output channels × 6 (or 5) taps, two positions a step into two accumulator sets (24 registers).
+    @inline(never)
+    static func accumulate2<Taps: KernelTaps, Width: TapBlockWidth>(
+        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+        into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
+        let sixth = Width.sixth
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
@@ -974,27 +928,12 @@ enum ChannelVectorKernels {
         if sixth { finish(5, a50 + b50, a51 + b51) }
     }
 
-    /// 16 output channels × 6 taps, two positions a step into two accumulator sets.
-    static func accumulate1x6<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate1(taps: x, sixth: true, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    /// 16 output channels × 5 taps.
-    static func accumulate1x5<Taps: KernelTaps>(taps x: Taps, gradient: UnsafePointer<Float>, rows: Int, columns: Int,
-                                                   steps: Steps, into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                   taps: Int, first: Bool) {
-        accumulate1(taps: x, sixth: false, gradient: gradient, rows: rows, columns: columns, steps: steps, into: sums,
-                    strides: strides, taps: taps, first: first)
-    }
-
-    @inline(__always)
-    private static func accumulate1<Taps: KernelTaps>(taps x: Taps, sixth: Bool, gradient: UnsafePointer<Float>,
-                                                      rows: Int, columns: Int, steps: Steps,
-                                                      into sums: UnsafeMutablePointer<Float>, strides: SumStrides,
-                                                      taps: Int, first: Bool) {
+    /// 16 output channels × 6 (or 5) taps, two positions a step into two accumulator sets.
+    @inline(never)
+    static func accumulate1<Taps: KernelTaps, Width: TapBlockWidth>(
+        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+        into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
+        let sixth = Width.sixth
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
         let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
