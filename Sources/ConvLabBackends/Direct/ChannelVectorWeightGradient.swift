@@ -640,22 +640,22 @@ extension ChannelVectorWeightGradientGeometry {
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * strides.tap)
-                func run<Windows: KernelTaps, Width: TapBlockWidth>(_ windows: Windows, _ width: Width.Type) {
+                func run<Windows: KernelTaps, Width: TapBlockWidth>(_ windows: Windows, _ kind: Width.Type) {
                     switch block.vectors {
                     case 4:
-                        ChannelVectorKernels.accumulate4(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                        ChannelVectorKernels.accumulate4(taps: windows, width: kind, gradient: dyStart, rows: c.rows,
                                                          columns: c.columns, steps: steps, into: target,
                                                          strides: strides, taps: count, first: first)
                     case 3:
-                        ChannelVectorKernels.accumulate3(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                        ChannelVectorKernels.accumulate3(taps: windows, width: kind, gradient: dyStart, rows: c.rows,
                                                          columns: c.columns, steps: steps, into: target,
                                                          strides: strides, taps: count, first: first)
                     case 2:
-                        ChannelVectorKernels.accumulate2(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                        ChannelVectorKernels.accumulate2(taps: windows, width: kind, gradient: dyStart, rows: c.rows,
                                                          columns: c.columns, steps: steps, into: target,
                                                          strides: strides, taps: count, first: first)
                     default:
-                        ChannelVectorKernels.accumulate1(taps: windows, width: width, gradient: dyStart, rows: c.rows,
+                        ChannelVectorKernels.accumulate1(taps: windows, width: kind, gradient: dyStart, rows: c.rows,
                                                          columns: c.columns, steps: steps, into: target,
                                                          strides: strides, taps: count, first: first)
                     }
