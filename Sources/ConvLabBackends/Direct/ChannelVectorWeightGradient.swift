@@ -640,7 +640,7 @@ extension ChannelVectorWeightGradientGeometry {
                 // Taps past the last repeat it (computed, never stored).
                 func tap(_ t: Int) -> UnsafePointer<Float> { inputStart + tapOffsets[j + min(t, count - 1)] }
                 let (dyStart, target) = (gradient + block.firstVector * view.block, base + j * strides.tap)
-                func run<Windows: KernelTaps, Width: TapBlockWidth>(_ windows: Windows, _ kind: Width.Type) {
+                func run<Windows: KernelTaps, let Width: Int>(_ windows: Windows, _ kind: Compiled<Width>) {
                     switch block.vectors {
                     case 4:
                         ChannelVectorKernels.accumulate4(taps: windows, width: kind, gradient: dyStart, rows: c.rows,
@@ -661,7 +661,7 @@ extension ChannelVectorWeightGradientGeometry {
                     }
                 }
                 func run<Windows: KernelTaps>(_ windows: Windows) {
-                    if width == Self.blockTaps { run(windows, SixTaps.self) } else { run(windows, FiveTaps.self) }
+                    if width == Self.blockTaps { run(windows, Compiled<6>()) } else { run(windows, Compiled<5>()) }
                 }
                 // A block's taps one float apart are broadcast from one pointer, others from six.
                 if count == width && (1..<count).allSatisfy({ tapOffsets[j + $0] == tapOffsets[j] + $0 }) {
@@ -672,21 +672,6 @@ extension ChannelVectorWeightGradientGeometry {
             }
         }
     }
-}
-
-/// How many taps a channel-vector kernel call computes: 6, or 5 in the blocks that absorb a layer's shortfall
-/// (`ChannelVectorWeightGradientGeometry.tapBlocks`). A type rather than a flag, so each width is its own
-/// specialised kernel with the sixth tap's code folded away.
-protocol TapBlockWidth {
-    static var sixth: Bool { get }
-}
-
-enum SixTaps: TapBlockWidth {
-    static var sixth: Bool { true }
-}
-
-enum FiveTaps: TapBlockWidth {
-    static var sixth: Bool { false }
 }
 
 /// The six input windows a channel-vector kernel call broadcasts from: sample i of tap t is `self[t, i]`.
@@ -722,7 +707,8 @@ struct ConsecutiveTapWindows: KernelTaps {
 /// The outer-product kernels of the channel-vector backward-weights pass: per output position, vectors of dyᵀ
 /// (output channels) times broadcast input samples (taps), added into registers; at the end of a chunk the
 /// registers are added into dwᵀ rows (`sums + t·strides.tap`, vector v at `+ v·strides.vector`) for the first `taps`
-/// taps. Each kernel computes 6 taps (`SixTaps`) or 5 (`FiveTaps`), specialised per width.
+/// taps. Each kernel computes `Width` = 6 taps or 5 (the blocks that absorb a layer's shortfall, `tapBlocks`), a
+/// `Compiled` count: each width its own copy, the sixth tap's code folded away in the 5-tap one.
 enum ChannelVectorKernels {
     typealias Vector = SIMD16<Float>
     typealias Taps6 = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
@@ -780,12 +766,12 @@ enum ChannelVectorKernels {
         storeVector(first ? v : loadVector(p) + v, p)
     }
 
-    /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs (× 5 with `FiveTaps`: 5 broadcasts per 20).
+    /// 64 output channels × 6 taps: 4 loads and 6 broadcasts per 24 FMAs (5 broadcasts per 20 at `Width` 5).
     @inline(never)
-    static func accumulate4<Taps: KernelTaps, Width: TapBlockWidth>(
-        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate4<Taps: KernelTaps, let Width: Int>(
+        taps x: Taps, width: Compiled<Width>, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
         into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
-        let sixth = Width.sixth
+        let sixth = Width > 5
         var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
@@ -829,10 +815,10 @@ enum ChannelVectorKernels {
     /// 48 output channels × 6 (or 5) taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
     /// 3-vector remainder (112 or 240 channels) ran as 2 + 1 vectors, the 1 × 6 kernel at 7 loads per 6 FMAs.
     @inline(never)
-    static func accumulate3<Taps: KernelTaps, Width: TapBlockWidth>(
-        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate3<Taps: KernelTaps, let Width: Int>(
+        taps x: Taps, width: Compiled<Width>, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
         into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
-        let sixth = Width.sixth
+        let sixth = Width > 5
         var a00 = Vector(), a01 = Vector(), a02 = Vector()
         var a10 = Vector(), a11 = Vector(), a12 = Vector()
         var a20 = Vector(), a21 = Vector(), a22 = Vector()
@@ -874,10 +860,10 @@ enum ChannelVectorKernels {
 
     /// 32 output channels × 6 (or 5) taps, two positions a step into two accumulator sets (24 registers).
     @inline(never)
-    static func accumulate2<Taps: KernelTaps, Width: TapBlockWidth>(
-        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate2<Taps: KernelTaps, let Width: Int>(
+        taps x: Taps, width: Compiled<Width>, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
         into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
-        let sixth = Width.sixth
+        let sixth = Width > 5
         var a00 = Vector(), a01 = Vector(), a10 = Vector(), a11 = Vector(), a20 = Vector(), a21 = Vector()
         var a30 = Vector(), a31 = Vector(), a40 = Vector(), a41 = Vector(), a50 = Vector(), a51 = Vector()
         var b00 = Vector(), b01 = Vector(), b10 = Vector(), b11 = Vector(), b20 = Vector(), b21 = Vector()
@@ -930,10 +916,10 @@ enum ChannelVectorKernels {
 
     /// 16 output channels × 6 (or 5) taps, two positions a step into two accumulator sets.
     @inline(never)
-    static func accumulate1<Taps: KernelTaps, Width: TapBlockWidth>(
-        taps x: Taps, width: Width.Type, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
+    static func accumulate1<Taps: KernelTaps, let Width: Int>(
+        taps x: Taps, width: Compiled<Width>, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
         into sums: UnsafeMutablePointer<Float>, strides: SumStrides, taps: Int, first: Bool) {
-        let sixth = Width.sixth
+        let sixth = Width > 5
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
         var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector(), b4 = Vector(), b5 = Vector()
         let (ic, gc) = (steps.inputColumn, steps.gradientColumn)
