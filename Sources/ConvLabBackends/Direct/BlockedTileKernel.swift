@@ -156,7 +156,8 @@ func runBlockedRowTile(_ a: BlockedTileArguments, blocks: Int, tiling: (columns:
         case (2, _) where tiling.columns == 12 && arguments.valid < 12:
             // 6–11 positions on 2 blocks: 2 × 6 and a tail, not a 2 × 12 tile half wasted (a 7-wide row's, or a
             // range's last 6–11 positions).
-            BlockedTileKernel.blocks2x6(arguments, steps, step: step)
+            // (The 2 × 6 tile stores its 6 positions; the tail the rest.)
+            BlockedTileKernel.shaped(Compiled<2>(), Compiled<6>(), arguments, steps, step: step)
             if arguments.valid > 6 {
                 BlockedTileKernel.tail(
                     BlockedTileArguments(input: arguments.input + 6 * step, weights: arguments.weights,
@@ -219,39 +220,22 @@ enum BlockedTileKernel {
     /// tile, so the bits do not change.
     static func tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int, blocks: Int) {
         switch (blocks, a.valid) {
-        case (2, 3): blocks2x3(a, s, step: step)
-        case (2, 4): blocks2x4(a, s, step: step)
-        case (2, 5): blocks2x5(a, s, step: step)
-        case (3, 3): blocks3x3(a, s, step: step)
-        case (3, 4): blocks3x4(a, s, step: step)
-        case (3, 5): blocks3x5(a, s, step: step)
+        case (2, 3): shaped(Compiled<2>(), Compiled<3>(), a, s, step: step)
+        case (2, 4): shaped(Compiled<2>(), Compiled<4>(), a, s, step: step)
+        case (2, 5): shaped(Compiled<2>(), Compiled<5>(), a, s, step: step)
+        case (3, 3): shaped(Compiled<3>(), Compiled<3>(), a, s, step: step)
+        case (3, 4): shaped(Compiled<3>(), Compiled<4>(), a, s, step: step)
+        case (3, 5): shaped(Compiled<3>(), Compiled<5>(), a, s, step: step)
         default: blocks4Tail(a, s, step: step)
         }
     }
-    /// 2 blocks × 6 positions (12 chains): the first 6 of a 2-block group's last 6–11 positions
-    /// (`runBlockedRowTile`).
-    @inline(never) static func blocks2x6(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(2, 6, BlockedTileArguments(input: a.input, weights: a.weights, output: a.output,
-                                        outputBlockStride: a.outputBlockStride, storeBlocks: a.storeBlocks,
-                                        valid: 6, accumulate: a.accumulate, outputStep: a.outputStep), s, step)
-    }
-    @inline(never) static func blocks2x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(2, 3, a, s, step)
-    }
-    @inline(never) static func blocks2x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(2, 4, a, s, step)
-    }
-    @inline(never) static func blocks2x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(2, 5, a, s, step)
-    }
-    @inline(never) static func blocks3x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(3, 3, a, s, step)
-    }
-    @inline(never) static func blocks3x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(3, 4, a, s, step)
-    }
-    @inline(never) static func blocks3x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(3, 5, a, s, step)
+    /// A B × P tile (`tile`) as its own copy, B and P constants in it (`Compiled`): only there does Swift fold them
+    /// and keep the B·P accumulators in registers. The tails and the 2 × 6 tile take it; the whole tiles keep
+    /// named functions for their attributes and notes.
+    @inline(never)
+    static func shaped<let B: Int, let P: Int>(_: Compiled<B>, _: Compiled<P>, _ a: BlockedTileArguments,
+                                               _ s: BlockedTileSteps, step: Int) {
+        tile(B, P, a, s, step)
     }
 
     /// The last tile of a row or range of a 4-block group when fewer than 6 positions are left, as a 4 × P tile with
@@ -262,10 +246,10 @@ enum BlockedTileKernel {
     static func blocks4Tail(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
         switch a.valid {
         case 1: blocks4x1(a, s, step: step)
-        case 2: blocks4x2(a, s, step: step)
-        case 3: blocks4x3(a, s, step: step)
-        case 4: blocks4x4(a, s, step: step)
-        default: blocks4x5(a, s, step: step)
+        case 2: shaped(Compiled<4>(), Compiled<2>(), a, s, step: step)
+        case 3: shaped(Compiled<4>(), Compiled<3>(), a, s, step: step)
+        case 4: shaped(Compiled<4>(), Compiled<4>(), a, s, step: step)
+        default: shaped(Compiled<4>(), Compiled<5>(), a, s, step: step)
         }
     }
     /// One position: its 4 chains alone would run the FMAs at half rate (4 cycles of latency, 2 FMAs a cycle), and a
@@ -310,18 +294,6 @@ enum BlockedTileKernel {
             storeVector(a.accumulate ? loadVector(target) + v : v, target)
         }
         finish(0, a0 + b0); finish(1, a1 + b1); finish(2, a2 + b2); finish(3, a3 + b3)
-    }
-    @inline(never) static func blocks4x2(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(4, 2, a, s, step)
-    }
-    @inline(never) static func blocks4x3(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(4, 3, a, s, step)
-    }
-    @inline(never) static func blocks4x4(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(4, 4, a, s, step)
-    }
-    @inline(never) static func blocks4x5(_ a: BlockedTileArguments, _ s: BlockedTileSteps, step: Int) {
-        tile(4, 5, a, s, step)
     }
     /// Optimised for size: that keeps LLVM from unrolling the channel loop, which it did for `-target-cpu znver5`
     /// (AMD Zen 5), whose scheduling model allows larger unrolled bodies than the Intel kinds'. Unrolled twice, with
