@@ -196,8 +196,8 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     }
 
     /// The Q positions' ⌈Q/6⌉ tiles of 6 dealt evenly to the R ranges (range i starts at tile ⌊i·T/R⌋; the last
-    /// ends at Q). Rounding each range's start down to a multiple of 6 instead had made MobileNetV2's 49 positions
-    /// in 3 ranges 12 + 18 + 19: 5% of its 960 → 160 1×1 lost to the imbalance (Zen 5, 2 threads).
+    /// ends at Q). Rounding each range's start down to a multiple of 6 instead made 49 positions in 3 ranges
+    /// 12 + 18 + 19 rather than 18 + 18 + 13.
     func positions(_ range: Int) -> Range<Int> {
         let q = descriptor.outputHeight * descriptor.outputWidth
         let tiles = (q + 5) / 6

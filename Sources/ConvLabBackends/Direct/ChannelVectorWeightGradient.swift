@@ -131,16 +131,7 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
         readsInPlace = inPlace
         let (rowStride, channelStride) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth)
             : (planeWidth, try CheckedArithmetic.product([planeHeight, planeWidth], what: what))
-        var offsets: [Int] = []
-        offsets.reserveCapacity(J)
-        for c in 0..<d.channelsPerGroup {
-            for r in 0..<d.kernelHeight {
-                for s in 0..<d.kernelWidth {
-                    offsets.append(c * channelStride + r * d.dilationHeight * rowStride + s * d.dilationWidth)
-                }
-            }
-        }
-        tapOffsets = offsets
+        tapOffsets = Self.planeTapOffsets(d, channelStride: channelStride, rowStride: rowStride)
         let (blockedRow, blockedPlane) = readsInPlace ? (d.inputWidth, d.inputHeight * d.inputWidth)
             : (planeWidth, planeHeight * planeWidth)
         blockedTapOffsets = !Self.readsBlockedInput(d) ? [] : (0..<J).map { j in
@@ -192,11 +183,7 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
             let (rows, width) = (min(planeHeight, (outputRows - 1) * d.strideHeight + d.kernelExtentHeight), planeWidth)
             let bandPlane = try CheckedArithmetic.product([rows, width], what: what)
             bandRows = rows
-            bandTapOffsets = (0..<J).map { j in
-                let (c, r, s) = (j / (d.kernelHeight * d.kernelWidth), j / d.kernelWidth % d.kernelHeight,
-                                 j % d.kernelWidth)
-                return c * bandPlane + r * d.dilationHeight * width + s * d.dilationWidth
-            }
+            bandTapOffsets = Self.planeTapOffsets(d, channelStride: bandPlane, rowStride: width)
         } else {
             (bandRows, bandTapOffsets) = (0, [])
         }
@@ -255,6 +242,21 @@ struct ChannelVectorWeightGradientGeometry: Sendable {
                 // The kernel's inner loop runs along one row of a chunk: 7-wide rows leave its overhead unamortised.
                 .directKernel(flops: flops, reduction: chunkColumns, tasks: tasks)]))
         try options.accuracy.admit(summary)
+    }
+
+    /// Where tap j = (c, r, s) of a group reads for output (0, 0) in NCHW planes `channelStride` floats apart with
+    /// rows `rowStride` apart (x itself, its padded copy, or a slice's band).
+    static func planeTapOffsets(_ d: ConvolutionDescriptor, channelStride: Int, rowStride: Int) -> [Int] {
+        var offsets: [Int] = []
+        offsets.reserveCapacity(d.reductionLength)
+        for c in 0..<d.channelsPerGroup {
+            for r in 0..<d.kernelHeight {
+                for s in 0..<d.kernelWidth {
+                    offsets.append(c * channelStride + r * d.dilationHeight * rowStride + s * d.dilationWidth)
+                }
+            }
+        }
+        return offsets
     }
 
     /// The first tap of tap block `block` (J for `tapBlocks`).
