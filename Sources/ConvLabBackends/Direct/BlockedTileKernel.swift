@@ -5,17 +5,20 @@ import ConvLabCore
 /// feed B·P = 24 FMAs on 24 accumulators (4 × 6, 3 × 8, 2 × 12 or 1 × 24: 8+ independent chains each), `vbroadcastss` and
 /// `vfmadd231ps` only in the loop (checked with objdump). Each output sums its taps, then channels, in order.
 
-/// Weights K×C×R×S as the tiles load them, [group of 4 output blocks][r][s][input channel][64 lanes], zero past the
-/// last output channel (a 1×1 layer: [group][channel][64]).
-func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor) -> AlignedStorage<Float> {
+/// Weights K×C×R×S as the tiles load them, [group of `groupBlocks` output blocks][r][s][input channel][64 lanes], zero
+/// past the last output channel and past a group's blocks (a 1×1 layer: [group][channel][64]). Groups of 4 fill the
+/// 64 lanes; the few-channel plan may group 3 blocks (its 3 × 8 tiles), the panel's last 16 lanes then unused.
+func blockedTileWeights(_ weights: Tensor<Float>, _ d: ConvolutionDescriptor,
+                        groupBlocks: Int = 4) -> AlignedStorage<Float> {
     let (C, K, R, S) = (d.inputChannels, d.outputChannels, d.kernelHeight, d.kernelWidth)
-    let packed = AlignedStorage<Float>(count: (K + 63) / 64 * R * S * C * 64)
+    let groupLanes = groupBlocks * 16
+    let packed = AlignedStorage<Float>(count: (K + groupLanes - 1) / groupLanes * R * S * C * 64)
     weights.withUnsafeBufferPointer { w in
         for k in 0..<K {
             for c in 0..<C {
                 for r in 0..<R {
                     for s in 0..<S {
-                        packed.pointer[((((k / 64) * R + r) * S + s) * C + c) * 64 + k % 64]
+                        packed.pointer[((((k / groupLanes) * R + r) * S + s) * C + c) * 64 + k % groupLanes]
                             = w[((k * C + c) * R + r) * S + s]
                     }
                 }

@@ -6,11 +6,11 @@ import ConvLabCore
 /// The tap-by-tap blocked plan (`ChannelBlockedDirectPlan`) copies the whole input into a padded blocked buffer, 16
 /// lanes per pixel of which 3 are data, and walks the kernel tap by tap with 3 terms each: on MobileNetV2's 3×3/2
 /// stem it ran at a third of the NCHW plan's speed. This plan uses the same register tiles (`BlockedTileKernel`: output
-/// channels along the lanes, pixels broadcast, 4 × 6, 2 × 12, 2 × 14 or 1 × 24 vectors) over a band buffer that holds the
-/// input rows a task reads as [row][column][C], zero-padded, C floats per pixel: a kernel row of an undilated layer is
-/// then one run of S·C consecutive terms (9 for 3×3 RGB, 33 for 11×11), as its packed weights are. A task (a band of
-/// output rows of one image, every output channel) fills its band itself, a few tens of KiB that stay in cache, and
-/// stores its tiles straight into y.
+/// channels along the lanes, pixels broadcast, 4 × 6, 3 × 8, 2 × 12, 2 × 14 or 1 × 24 vectors) over a band buffer
+/// that holds the input rows a task reads as [row][column][C], zero-padded, C floats per pixel: a kernel row of an
+/// undilated layer is then one run of S·C consecutive terms (9 for 3×3 RGB, 33 for 11×11), as its packed weights are.
+/// A task (a band of output rows of one image, every output channel) fills its band itself, a few tens of KiB that
+/// stay in cache, and stores its tiles straight into y.
 ///
 /// On NCHW tensors the polyphase plan stays: measured on the Intel kind (2 threads, alternated runs), this schedule
 /// with an NCHW band fill and 16×16 transposes of each output row was 1.07–1.34× slower on five of eight stems (the
@@ -19,7 +19,8 @@ import ConvLabCore
 /// Each output sums its terms in (r, s, c) order, so the bits do not depend on the thread count.
 struct FewChannelDirectPlan: BlockedOnlyPlan {
     let geometry: FewChannelDirectGeometry
-    /// [group of 4 output blocks][r][s][input channel][64 lanes], zero past the last output channel.
+    /// [group of `geometry.groupBlocks` output blocks][r][s][input channel][64 lanes], zero past the group and the last
+    /// output channel.
     let packedWeights: AlignedStorage<Float>
 
     var descriptor: ConvolutionDescriptor { geometry.descriptor }
@@ -30,7 +31,7 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
 
     init(geometry: FewChannelDirectGeometry, weights: Tensor<Float>) {
         self.geometry = geometry
-        packedWeights = blockedTileWeights(weights, geometry.descriptor)
+        packedWeights = blockedTileWeights(weights, geometry.descriptor, groupBlocks: geometry.groupBlocks)
     }
 
     func run(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
@@ -55,10 +56,10 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
             let oh = firstRow + local
             let inputRow = band + local * d.strideHeight * rowFloats
             for group in 0..<g.groups {
-                let blocks = min(4, g.outputBlocks - group * 4)
+                let blocks = min(g.groupBlocks, g.outputBlocks - group * g.groupBlocks)
                 let tiling = blockedRowTiling(blocks: blocks, width: Wo)
                 let panel = weights + group * R * S * C * 64
-                let outputRow = y + ((n * g.outputBlocks + group * 4) * Ho + oh) * Wo * 16
+                let outputRow = y + ((n * g.outputBlocks + group * g.groupBlocks) * Ho + oh) * Wo * 16
                 runBlockedRow(BlockedTileArguments(input: inputRow, weights: panel, output: outputRow,
                                                    outputBlockStride: Ho * Wo * 16, storeBlocks: blocks, valid: Wo,
                                                    accumulate: false),
@@ -112,7 +113,9 @@ struct FewChannelDirectPlan: BlockedOnlyPlan {
 struct FewChannelDirectGeometry: Sendable {
     let descriptor: ConvolutionDescriptor
     let outputBlocks: Int
-    /// Groups of up to 4 output blocks: one register tile's channels.
+    /// Output blocks per group (one register tile's channels): 4 (4 × 6 tiles), or 3 (3 × 8) where that computes
+    /// fewer padded positions (`groupBlocks(outputBlocks:width:)`).
+    let groupBlocks: Int
     let groups: Int
     /// Padded input columns a band row holds: every column a tile of the last, partial tile of a row reads.
     let paddedWidth: Int
@@ -137,17 +140,39 @@ struct FewChannelDirectGeometry: Sendable {
             && d.kernelHeight * d.kernelWidth > 1
     }
 
+    /// 4 blocks a group, or 3 where the 3 × 8 tiles compute fewer block-positions (the lanes × positions a row's tiles
+    /// compute, padding included): 96 output channels (ConvNeXt's 4×4/4, AlexNet's 11×11/4) are 3 + 3 blocks on rows
+    /// of 56 or 55, 7 tiles of 3 × 8 each, where 4 + 2 computed 4 × 60 + 2 × 60 (a 4 × 2 or 4 × 1 tail, and a 2-block
+    /// group at 14 loads per 24 FMAs).
+    static func groupBlocks(outputBlocks: Int, width: Int) -> Int {
+        func computed(_ groupBlocks: Int) -> Int {
+            groupSizes(outputBlocks: outputBlocks, groupBlocks: groupBlocks)
+                .map { $0 * tiledWidth(blocks: $0, width: width) }.reduce(0, +)
+        }
+        return outputBlocks % 4 != 0 && computed(3) < computed(4) ? 3 : 4
+    }
+
+    /// The blocks of each group, `groupBlocks` each but the last.
+    static func groupSizes(outputBlocks: Int, groupBlocks: Int) -> [Int] {
+        (0..<((outputBlocks + groupBlocks - 1) / groupBlocks)).map {
+            min(groupBlocks, outputBlocks - $0 * groupBlocks)
+        }
+    }
+
+    /// A row of `width` outputs padded to whole tiles of a `blocks`-block group.
+    static func tiledWidth(blocks: Int, width: Int) -> Int {
+        let columns = blockedRowTiling(blocks: blocks, width: width).columns
+        return (width + columns - 1) / columns * columns
+    }
+
     init(descriptor d: ConvolutionDescriptor, options: PlanOptions, caches: MachineCaches = .current) throws {
         descriptor = d
         outputBlocks = (d.outputChannels + 15) / 16
-        groups = (outputBlocks + 3) / 4
+        groupBlocks = Self.groupBlocks(outputBlocks: outputBlocks, width: d.outputWidth)
+        groups = (outputBlocks + groupBlocks - 1) / groupBlocks
         // A row's tiles may run past Wo, to a multiple of their width.
-        var groupBlocks = outputBlocks >= 4 ? [4] : []
-        if outputBlocks % 4 != 0 { groupBlocks.append(outputBlocks % 4) }
-        let tiledWidth = groupBlocks.map { blocks in
-            let columns = blockedRowTiling(blocks: blocks, width: d.outputWidth).columns
-            return (d.outputWidth + columns - 1) / columns * columns
-        }.max()!
+        let tiledWidth = Self.groupSizes(outputBlocks: outputBlocks, groupBlocks: groupBlocks)
+            .map { Self.tiledWidth(blocks: $0, width: d.outputWidth) }.max()!
         paddedWidth = (tiledWidth - 1) * d.strideWidth + (d.kernelWidth - 1) * d.dilationWidth + 1
         let (C, rowFloats) = (d.inputChannels, paddedWidth * d.inputChannels)
         steps = d.dilationWidth == 1
@@ -179,7 +204,8 @@ struct FewChannelDirectGeometry: Sendable {
         let lanes = outputBlocks * 16
         let flops = 2 * Double(d.batch * d.outputHeight * tiledWidth) * Double(lanes) * Double(d.reductionLength)
         summary = PlanDescription(
-            backend: "direct", variant: "few-channel", errorBound: DirectBackend.errorBound(d),
+            backend: "direct", variant: groupBlocks == 3 ? "few-channel, 3-block groups" : "few-channel",
+            errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d), workspaceBytes: layout.byteCount,
             persistentBytes: groups * d.reductionLength * 64 * 4,
             work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount) * 4),
