@@ -101,13 +101,17 @@ final class WorkerPool: @unchecked Sendable {
         return true
     }
 
-    /// Own share first, then the others' in turn.
+    /// Own share first, then the others' in turn. The share's counter object and end are read once, not per task:
+    /// indexed per task, `cursors[share]` was retained and released around every claim (two more atomic writes, to
+    /// the counter's own cache line) and `ends[share]` cost an exclusivity check; and `add` traps on overflow, so it
+    /// compiled to a compare-exchange loop where `wrappingAdd` is one `lock xadd`. (A task index cannot overflow.)
     private func work(as worker: Int, workers: Int, _ body: (Int, Int) -> Void) {
         for offset in 0..<workers {
             let share = (worker + offset) % workers
+            let (cursor, end) = (cursors[share], ends[share])
             while true {
-                let task = cursors[share].value.add(1, ordering: .relaxed).oldValue
-                if task >= ends[share] { break }
+                let task = cursor.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                if task >= end { break }
                 body(worker, task)
             }
         }
