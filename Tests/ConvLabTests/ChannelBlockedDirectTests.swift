@@ -81,6 +81,33 @@ import Testing
         #expect(forward == [0, 1, 2, 3] && dataGradient == [0, 1, 2, 3], "\(forward) \(dataGradient)")
     }
 
+    /// Where the weight panels outweigh the input, the tasks stop at 2 per thread once the threads' first shares hold
+    /// the same work: Inception-v3's 288 → 384 3×3/2 on 2 threads is its 6 groups over all 17 rows (3 + 3), not 2
+    /// row ranges of 9 and 8 rows × 6 groups. With 5 groups the shares cannot be even and the split goes on to 4 tasks
+    /// a thread, an even count; and where the input outweighs the weights (64 → 64 at 56²) the early stop is not
+    /// taken.
+    @Test func tasksStopAtEvenSharesWhenWeightsOutweighTheInput() throws {
+        func tasks(inputChannels: Int, size: Int, outputChannels: Int, stride: Int) throws -> Int {
+            let d = try ConvolutionDescriptor(inputChannels: inputChannels, inputHeight: size, inputWidth: size,
+                                              outputChannels: outputChannels, kernelHeight: 3, kernelWidth: 3,
+                                              strideHeight: stride, strideWidth: stride,
+                                              padding: stride == 1 ? .same : .valid)
+            let w = try Tensor<Float>(shape: d.weightShape)
+            let plan = try #require(try DirectBackend().makePlan(descriptor: d, weights: w,
+                                                                 options: PlanOptions(threads: 2))
+                                        as? any ChannelBlockedPassExecution)
+            #expect(plan.blockedSummary.variant == "channel-blocked", "\(d)")
+            let stages: [WorkEstimate.Stage] = plan.blockedSummary.work?.stages ?? []
+            for case .gemm(_, _, _, _, let tasks) in stages { return tasks }
+            Issue.record("\(d): no gemm stage")
+            return 0
+        }
+        #expect(try tasks(inputChannels: 288, size: 35, outputChannels: 384, stride: 2) == 6)
+        let uneven = try tasks(inputChannels: 288, size: 35, outputChannels: 320, stride: 2)
+        #expect(uneven >= 8 && uneven % 2 == 0, "\(uneven)")
+        #expect(try tasks(inputChannels: 64, size: 56, outputChannels: 64, stride: 1) >= 8)
+    }
+
     @Test func sameBitsAtEveryThreadCount() throws {
         for (index, d) in Self.shapes.suffix(6).enumerated() {
             let x = try ChannelBlocking.blocked(try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(index)))

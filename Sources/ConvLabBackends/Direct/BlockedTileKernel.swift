@@ -55,19 +55,31 @@ func forEachBlockedTileTask(_ tasks: Int, workers: Int, weights: AlignedStorage<
 /// counted as the ranges come out: 20 groups in 8 ranges are 7 ranges of 3, and 7 tasks on 2 threads ran
 /// MobileNetV2's last 1×1 10% slower than 10. (8 tasks per thread from the start read ResNet-50's 4 MB of 2048 → 512
 /// weights twice: 1.25× slower on the Intel kind.)
+///
+/// Where the weights outweigh the input, it stops earlier, at 2 tasks per thread, once every thread's first share
+/// (`WorkerPool`: worker w starts on tasks [w·T/W, (w+1)·T/W)) holds the same work — units (rows, or tiles of 6
+/// positions) × output blocks: each further range re-reads every weight panel, and balanced shares need no
+/// stealing. Inception-v3's 288 → 384 3×3/2 (17 output rows, 6 groups of 4 MB of panels) took 2 ranges of 9 and 8
+/// rows × 6 groups, one share a ninth heavier than the other; its 6 groups in 3 + 3 are even.
 struct BlockedTaskSplit: Sendable {
     let ranges: Int
     let groupsPerRange: Int
     let groupRanges: Int
 
-    /// `weightBytes` and `inputBytes`: one image's, in the same unit.
+    /// `weightBytes` and `inputBytes`: one image's, in the same unit. `units`: the rows (or tiles) the ranges deal,
+    /// range i of R taking [⌊i·U/R⌋, ⌊(i+1)·U/R⌋); `outputBlocks`: the layer's, 4 to a group but the last.
     init(batch: Int, ranges initialRanges: Int, maxRanges: Int, groups: Int, groupRanges initialGroupRanges: Int,
-         weightBytes: Int, inputBytes: Int, threads: Int) {
+         weightBytes: Int, inputBytes: Int, threads: Int, units: Int, outputBlocks: Int) {
         var (ranges, groupRangeCount) = (min(initialRanges, maxRanges), min(initialGroupRanges, groups))
         func perRange() -> Int { (groups + groupRangeCount - 1) / groupRangeCount }
         func taskCount() -> Int { batch * ranges * ((groups + perRange() - 1) / perRange()) }
+        func balancedEnough() -> Bool {
+            weightBytes >= inputBytes && taskCount() >= 2 * threads
+                && Self.sharesAreEven(batch: batch, ranges: ranges, groupsPerRange: perRange(), groups: groups,
+                                      units: units, outputBlocks: outputBlocks, threads: threads)
+        }
         while (taskCount() < 4 * threads || (taskCount() % threads != 0 && taskCount() < 8 * threads))
-                && (ranges < maxRanges || groupRangeCount < groups) {
+                && !balancedEnough() && (ranges < maxRanges || groupRangeCount < groups) {
             if groupRangeCount < groups && (weightBytes >= inputBytes || ranges == maxRanges) {
                 groupRangeCount += 1
             } else {
@@ -77,6 +89,24 @@ struct BlockedTaskSplit: Sendable {
         self.ranges = ranges
         groupsPerRange = perRange()
         groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+    }
+
+    /// Whether the `threads` first shares of the tasks (image, range, group range; group range fastest) hold the
+    /// same work, units × output blocks.
+    static func sharesAreEven(batch: Int, ranges: Int, groupsPerRange: Int, groups: Int, units: Int,
+                              outputBlocks: Int, threads: Int) -> Bool {
+        let groupRanges = (groups + groupsPerRange - 1) / groupsPerRange
+        let tasks = batch * ranges * groupRanges
+        func work(_ task: Int) -> Int {
+            let (range, groupRange) = ((task / groupRanges) % ranges, task % groupRanges)
+            let rangeUnits = (range + 1) * units / ranges - range * units / ranges
+            let firstBlock = groupRange * groupsPerRange * 4
+            return rangeUnits * (min(outputBlocks, firstBlock + groupsPerRange * 4) - firstBlock)
+        }
+        let shares = (0..<threads).map { w in
+            (w * tasks / threads..<(w + 1) * tasks / threads).reduce(0) { $0 + work($1) }
+        }
+        return shares.min() == shares.max()
     }
 }
 

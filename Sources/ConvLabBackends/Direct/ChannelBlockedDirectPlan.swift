@@ -202,7 +202,8 @@ struct ChannelBlockedDirectGeometry: Sendable {
         let split = BlockedTaskSplit(
             batch: d.batch, ranges: 1, maxRanges: d.outputHeight, groups: groups,
             groupRanges: max(1, (groups * panelBytes + quarter - 1) / quarter), weightBytes: panelBytes * groups,
-            inputBytes: d.inputCount / d.batch * float, threads: options.threads)
+            inputBytes: d.inputCount / d.batch * float, threads: options.threads, units: d.outputHeight,
+            outputBlocks: outputBlocks)
         (rowRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
         tasks = d.batch * rowRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)

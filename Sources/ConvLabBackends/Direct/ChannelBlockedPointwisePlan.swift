@@ -225,7 +225,8 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
             batch: d.batch, ranges: max(1, (positions * chunkBytesPerPosition + quarter - 1) / quarter),
             maxRanges: max(1, positions / 6), groups: groups,
             groupRanges: max(1, (groups * d.inputChannels * 64 * float + quarter - 1) / quarter),
-            weightBytes: d.inputChannels * groups * 64, inputBytes: positions * d.inputChannels, threads: options.threads)
+            weightBytes: d.inputChannels * groups * 64, inputBytes: positions * d.inputChannels,
+            threads: options.threads, units: (positions + 5) / 6, outputBlocks: outputBlocks)
         (positionRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
         tasks = d.batch * positionRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
