@@ -814,8 +814,9 @@ enum ChannelVectorKernels {
         if sixth { finish(5, a50, a51, a52, a53) }
     }
 
-    /// 48 output channels × 6 (or 5) taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA latency). A
-    /// 3-vector remainder (112 or 240 channels) ran as 2 + 1 vectors, the 1 × 6 kernel at 7 loads per 6 FMAs.
+    /// 48 output channels × 6 (or 5) taps: 3 loads and 6 broadcasts per 18 FMAs (18 chains, enough for the FMA
+    /// latency). A 3-vector remainder (112 or 240 channels) ran as 2 + 1 vectors, the 1 × 6 kernel at 7 loads per 6
+    /// FMAs.
     @inline(never)
     static func accumulate3<Taps: KernelTaps, let Width: Int>(
         taps x: Taps, width: Compiled<Width>, gradient: UnsafePointer<Float>, rows: Int, columns: Int, steps: Steps,
