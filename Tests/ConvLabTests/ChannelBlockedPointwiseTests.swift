@@ -26,6 +26,14 @@ import Testing
                                                  kernelHeight: 1, kernelWidth: 1))
         result.append(try! ConvolutionDescriptor(inputChannels: 32, inputHeight: 112, inputWidth: 112, outputChannels: 16,
                                                  kernelHeight: 1, kernelWidth: 1))
+        // Two channel slices (`reductionSlices`): MobileNetV2's 960 → 160 at 7²; 300 channels (a ragged last block,
+        // slices of 144 and 156) into one group on 7×8, batch 3; strided, 272 → 150 at 13² / 2 (gathered input).
+        result.append(try! ConvolutionDescriptor(inputChannels: 960, inputHeight: 7, inputWidth: 7, outputChannels: 160,
+                                                 kernelHeight: 1, kernelWidth: 1))
+        result.append(try! ConvolutionDescriptor(batch: 3, inputChannels: 300, inputHeight: 7, inputWidth: 8,
+                                                 outputChannels: 40, kernelHeight: 1, kernelWidth: 1))
+        result.append(try! ConvolutionDescriptor(inputChannels: 272, inputHeight: 13, inputWidth: 13, outputChannels: 150,
+                                                 kernelHeight: 1, kernelWidth: 1, strideHeight: 2, strideWidth: 2))
         // One output block on a 6×6 map: ranges of 6 positions, each read by a 24-wide tile past the map's end (the
         // last image's must be gathered, or they read past the tensor: the AddressSanitizer pass runs this suite).
         for threads in 0..<3 {
@@ -46,8 +54,9 @@ import Testing
                 // into every s-th position of dx (`ChannelBlockedPhasedDataGradientPlan`).
                 let blocked = try #require(plan as? any ChannelBlockedPassExecution, "\(pass) \(d): no nChw16c entry")
                 let phased = pass == .backwardData && !d.isStrideOne
-                #expect(blocked.blockedSummary.variant.hasSuffix(phased ? "channel-blocked, into dx"
-                                                                         : "1x1 channel-blocked"), "\(pass) \(d)")
+                let variant = blocked.blockedSummary.variant
+                #expect(phased ? variant.hasSuffix("channel-blocked, into dx") : variant.contains("1x1 channel-blocked"),
+                        "\(pass) \(d): \(variant)")
                 if pass == .backwardData { dataGradients += 1 }
                 try BlockedEntryChecks.expectAgreesWithReference(blocked, x: x, weights: w, gradOutput: dy)
             }
@@ -73,6 +82,34 @@ import Testing
                                             as? any ChannelBlockedPassExecution)
                 return try plan.runBlocked(x).withUnsafeBufferPointer { $0.map(\.bitPattern) }
             }
+            #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
+        }
+    }
+
+    /// Which layers sum their channels in two slices: small maps (≤ 64 positions) with an odd number of 64-channel
+    /// groups, an odd batch and at least 256 channels; and the sliced plans give the same bits at every thread count.
+    @Test func channelSlicesOnlyOnSmallMapsWithUnevenGroups() throws {
+        func layer(_ c: Int, _ size: Int, _ k: Int, batch: Int = 1) throws -> ConvolutionDescriptor {
+            try ConvolutionDescriptor(batch: batch, inputChannels: c, inputHeight: size, inputWidth: size,
+                                      outputChannels: k, kernelHeight: 1, kernelWidth: 1)
+        }
+        let cases: [(ConvolutionDescriptor, Bool)] = [
+            (try layer(960, 7, 160), true), (try layer(1152, 7, 192), true), (try layer(960, 7, 320), true),
+            (try layer(256, 8, 64), true), (try layer(960, 7, 160, batch: 3), true),
+            (try layer(960, 7, 128), false), (try layer(2048, 7, 512), false), (try layer(576, 14, 96), false),
+            (try layer(240, 7, 160), false), (try layer(960, 7, 160, batch: 2), false), (try layer(960, 9, 160), false),
+        ]
+        for (index, (d, sliced)) in cases.enumerated() {
+            let w = try Tensor<Float>.random(shape: d.weightShape, seed: UInt64(index))
+            let plans = try (1...3).map { threads in
+                try #require(try DirectBackend().makePlan(descriptor: d, weights: w, options: PlanOptions(threads: threads))
+                                 as? any ChannelBlockedPassExecution)
+            }
+            #expect(plans[0].blockedSummary.variant.hasSuffix("2 channel slices") == sliced,
+                    "\(d): \(plans[0].blockedSummary.variant)")
+            guard sliced else { continue }
+            let x = try ChannelBlocking.blocked(try Tensor<Float>.random(shape: d.inputShape, seed: UInt64(index) + 9))
+            let bits = try plans.map { try $0.runBlocked(x).withUnsafeBufferPointer { $0.map(\.bitPattern) } }
             #expect(bits[0] == bits[1] && bits[1] == bits[2], "\(d)")
         }
     }

@@ -15,7 +15,9 @@ import ConvLabCore
 /// positions their outputs read into one buffer, once (`gathered`, zeros after it for the last tile's reach), and
 /// then run as stride-1 layers on it: gathered per task and chunk, ResNet-50's 512 → 1024 1×1/2 copied its input once
 /// per group range, 8 times (the tensor's last tile at stride 1 is gathered into the worker's scratch: no read beyond
-/// the tensor). Each output sums its channels in order, chunk after chunk, so no result depends on the thread count.
+/// the tensor). Each output sums its channels in order, chunk after chunk — on small maps whose groups do not split
+/// evenly, in two slices of the channels added at the end (`ChannelBlockedPointwiseGeometry.reductionSlices(_:)`) —
+/// so no result depends on the thread count.
 struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     let geometry: ChannelBlockedPointwiseGeometry
     /// [group of 4 output blocks][input channel][64 lanes], zero past the last output channel.
@@ -40,15 +42,33 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                 zeroFloats(gathered + d.batch * g.inputBlocks * d.outputHeight * d.outputWidth * 16, count: 24 * 16)
             }
         }
+        let tasksPerSlice = g.tasks / g.reductionSlices
         forEachBlockedTileTask(g.tasks, workers: g.workers, weights: packedWeights, input: input, output: output,
                                workspace: workspace, profile: profile) { worker, task, x, y, workspace, weights in
-            let range = task % g.groupRanges
-            let positions = (task / g.groupRanges) % g.positionRanges
-            let n = task / (g.groupRanges * g.positionRanges)
+            let (slice, sliceTask) = (task / tasksPerSlice, task % tasksPerSlice)
+            let range = sliceTask % g.groupRanges
+            let positions = (sliceTask / g.groupRanges) % g.positionRanges
+            let n = sliceTask / (g.groupRanges * g.positionRanges)
             runTask(n: n, positions: g.positions(positions),
                     groups: (range * g.groupsPerRange)..<min(g.groups, (range + 1) * g.groupsPerRange),
-                    x: strided ? UnsafePointer(g.gathered.pointer(in: workspace)) : x, readsPastEnd: strided, y: y,
+                    channels: g.sliceChannels(slice),
+                    x: strided ? UnsafePointer(g.gathered.pointer(in: workspace)) : x, readsPastEnd: strided,
+                    y: slice == 0 ? y : g.partialSums.pointer(in: workspace) + (slice - 1) * g.outputFloats,
                     weights: weights, scratch: g.scratch.pointer(in: workspace, worker: worker))
+        }
+        if g.reductionSlices > 1 {
+            // y = slice 0's sum + slice 1's (+ …), added in slice order, a task per image and output block.
+            let shared = UncheckedSendable((output.baseAddress!, g.partialSums.pointer(in: workspace)))
+            let plane = d.outputHeight * d.outputWidth * 16
+            measurePhase("add slices", in: profile) {
+                Parallel.forEach(taskCount: d.batch * g.outputBlocks, threads: g.workers) { _, block in
+                    let (y, partial) = shared.value
+                    for slice in 1..<g.reductionSlices {
+                        addFloats(partial + (slice - 1) * g.outputFloats + block * plane, into: y + block * plane,
+                                  count: plane)
+                    }
+                }
+            }
         }
     }
 
@@ -57,7 +77,8 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     /// weights by every register tile of the range. A range's last tile may read positions past it (its results are
     /// not stored): in place, except past the end of an `x` that is the tensor (`readsPastEnd` false), where that
     /// tail is gathered into the scratch, zero-padded.
-    private func runTask(n: Int, positions: Range<Int>, groups: Range<Int>, x: UnsafePointer<Float>, readsPastEnd: Bool,
+    private func runTask(n: Int, positions: Range<Int>, groups: Range<Int>, channels slice: Range<Int>,
+                         x: UnsafePointer<Float>, readsPastEnd: Bool,
                          y: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
         let d = descriptor, g = geometry
@@ -76,9 +97,9 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             max(reach, blockedTileReach(count: positions.upperBound - gatherStart,
                                         blocks: min(4, g.outputBlocks - group * 4)))
         }
-        var chunkStart = 0
-        while chunkStart < C {
-            let channels = min(g.chunkChannels, C - chunkStart)
+        var chunkStart = slice.lowerBound
+        while chunkStart < slice.upperBound {
+            let channels = min(g.chunkChannels, slice.upperBound - chunkStart)
             let firstBlock = chunkStart / 16
             let chunkBlocks = (channels + 15) / 16
             if gathers {
@@ -87,10 +108,12 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
                     let target = scratch + b * gatherWidth * 16
                     copyFloats(x + ((n * g.inputBlocks + firstBlock + b) * Q + gatherStart) * 16, to: target,
                                count: count * 16)
-                    if chunkStart == 0 { zeroFloats(target + count * 16, count: (tailReach - count) * 16) }
+                    if chunkStart == slice.lowerBound {
+                        zeroFloats(target + count * 16, count: (tailReach - count) * 16)
+                    }
                 }
             }
-            let accumulate = chunkStart > 0
+            let accumulate = chunkStart > slice.lowerBound
             let inPlace = BlockedTileSteps(blockStride: Q * 16, tapRow: 0, tapColumn: 0, kernelHeight: 1, kernelWidth: 1,
                                            channels: channels, weightTap: 0)
             let gathered = BlockedTileSteps(blockStride: gatherWidth * 16, tapRow: 0, tapColumn: 0, kernelHeight: 1,
@@ -125,6 +148,16 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
             }
             chunkStart += channels
         }
+    }
+}
+
+/// target[i] += source[i] for a count that is a multiple of 16 (whole nChw16c planes).
+@inline(__always)
+private func addFloats(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i < count {
+        storeVector(loadVector(target + i) + loadVector(source + i), target + i)
+        i += 16
     }
 }
 
@@ -176,6 +209,13 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     let groups: Int
     /// Input channels per chunk: a multiple of 16 whose weights for one group fill at most two thirds of L1.
     let chunkChannels: Int
+    /// Ranges of the input channels summed apart, each into its own copy of y, added in slice order at the end: 1, or
+    /// 2 (`reductionSlices(_:)`).
+    let reductionSlices: Int
+    /// Floats of one copy of y.
+    let outputFloats: Int
+    /// Slices 1…: their sums, [slice − 1][n][block][position][16].
+    let partialSums: WorkspaceRegion<Float>
     /// Ranges of each image's positions (multiples of 6 long, the last one ragged), one per task and group range.
     let positionRanges: Int
     let groupsPerRange: Int
@@ -193,6 +233,28 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     /// 1×1, one group, no padding (a padded 1×1 layer's border outputs read only zeros), any stride and batch.
     static func applies(to d: ConvolutionDescriptor) -> Bool {
         d.kernelHeight == 1 && d.kernelWidth == 1 && d.groups == 1 && d.padding == .zero
+    }
+
+    /// Two slices of the input channels where a small map's work cannot be dealt evenly otherwise: at most 64 output
+    /// positions per image (7² and 8² maps, where every further range of positions re-reads every weight panel, for
+    /// a tile or two of work), an odd number of 64-channel output groups and an odd batch (no even number of workers
+    /// shares them evenly), and at least 256 input channels (8 blocks a slice). Each worker then sums half the
+    /// channels for every output, its half of the weights read once. MobileNetV2's 960 → 160 at 7² took 3 groups × 4
+    /// ranges of 12 positions, each worker reading every panel twice: against oneDNN in the same run (Zen 5, 2
+    /// threads) 0.878 → 0.955, 0.0354 → 0.0325 ms; 1152 → 192 and 960 → 320 at 7² 4–7% faster; 576 → 96 at 14² 8%
+    /// slower, and 2048 → 512 at 7² (8 groups) the same, so neither is sliced. One thread pays the adding, about 1%.
+    /// Fixed by the shape, not the thread count, so the bits do not depend on it.
+    static func reductionSlices(_ d: ConvolutionDescriptor) -> Int {
+        let groups = (d.outputChannels + 63) / 64
+        return d.outputHeight * d.outputWidth <= 64 && groups % 2 == 1 && d.batch % 2 == 1 && d.inputChannels >= 256
+            ? 2 : 1
+    }
+
+    /// Slice `slice`'s input channels: whole 16-channel blocks, dealt evenly.
+    func sliceChannels(_ slice: Int) -> Range<Int> {
+        let (c, blocks) = (descriptor.inputChannels, inputBlocks)
+        func boundary(_ i: Int) -> Int { i == reductionSlices ? c : i * blocks / reductionSlices * 16 }
+        return boundary(slice)..<boundary(slice + 1)
     }
 
     /// The Q positions' ⌈Q/6⌉ tiles of 6 dealt evenly to the R ranges (range i starts at tile ⌊i·T/R⌋; the last
@@ -218,6 +280,7 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
         // was slower again on most.
         chunkChannels = max(16, caches.level1DataBytes * 2 / 3 / (64 * float) / 16 * 16)
         let positions = d.outputHeight * d.outputWidth
+        reductionSlices = Self.reductionSlices(d)
         // Position ranges even to 6 positions (tiles of 24 had left a 49-position map one task of a single position).
         let chunkBytesPerPosition = min(chunkChannels, inputBlocks * 16) * float
         let quarter = caches.level2Bytes / 4
@@ -226,13 +289,16 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
             maxRanges: max(1, positions / 6), groups: groups,
             groupRanges: max(1, (groups * d.inputChannels * 64 * float + quarter - 1) / quarter),
             weightBytes: d.inputChannels * groups * 64, inputBytes: positions * d.inputChannels,
-            threads: options.threads, units: (positions + 5) / 6, outputBlocks: outputBlocks)
+            threads: max(1, options.threads / reductionSlices), units: (positions + 5) / 6, outputBlocks: outputBlocks)
         (positionRanges, groupsPerRange, groupRanges) = (split.ranges, split.groupsPerRange, split.groupRanges)
-        tasks = d.batch * positionRanges * groupRanges
+        tasks = reductionSlices * d.batch * positionRanges * groupRanges
         workers = Parallel.workers(threads: options.threads, tasks: tasks)
         // A tail of up to 23 positions, plus one widest tile's reach.
         scratchPositions = 48
         var layout = WorkspaceLayout()
+        outputFloats = try CheckedArithmetic.product([d.batch, outputBlocks, positions, 16], what: "the 1×1 slice sums")
+        partialSums = try layout.reserve(Float.self, count: try CheckedArithmetic.product(
+            [reductionSlices - 1, outputFloats], what: "the 1×1 slice sums"), what: "the 1×1 slice sums")
         gathered = try layout.reserve(Float.self, count: d.isStrideOne ? 0 : try CheckedArithmetic.sum([
             try CheckedArithmetic.product([d.batch, inputBlocks, positions, 16], what: "the 1×1 gathered input"),
             24 * 16], what: "the 1×1 gathered input"), what: "the 1×1 gathered input")
@@ -243,10 +309,12 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
                                  limit: options.limits.maxWorkspaceBytes)
         let flops = 2 * Double(d.batch * positions) * Double(outputBlocks * 16) * Double(d.inputChannels)
         summary = PlanDescription(
-            backend: "direct", variant: "1x1 channel-blocked", errorBound: DirectBackend.errorBound(d),
+            backend: "direct", variant: reductionSlices > 1 ? "1x1 channel-blocked, \(reductionSlices) channel slices"
+                : "1x1 channel-blocked", errorBound: DirectBackend.errorBound(d),
             typicalError: DirectBackend.typicalError(d), workspaceBytes: layout.byteCount,
             persistentBytes: groups * d.inputChannels * 64 * 4,
-            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount + 2 * gathered.count) * 4),
+            work: WorkEstimate([.memory(bytes: Double(d.inputCount + d.outputCount + 2 * gathered.count
+                                                      + 2 * partialSums.count) * 4),
                                 .gemm(flops: flops, m: positions, n: groups * 64, k: d.inputChannels, tasks: tasks)]))
         try options.accuracy.admit(summary)
     }
