@@ -241,9 +241,10 @@ struct ChannelBlockedPointwiseGeometry: Sendable {
     /// shares them evenly), and at least 256 input channels (8 blocks a slice). Each worker then sums half the
     /// channels for every output, its half of the weights read once. MobileNetV2's 960 → 160 at 7² took 3 groups × 4
     /// ranges of 12 positions, each worker reading every panel twice: against oneDNN in the same run (Zen 5, 2
-    /// threads) 0.878 → 0.955, 0.0354 → 0.0325 ms; 1152 → 192 and 960 → 320 at 7² 4–7% faster; 576 → 96 at 14² 8%
-    /// slower, and 2048 → 512 at 7² (8 groups) the same, so neither is sliced. One thread pays the adding, about 1%.
-    /// Fixed by the shape, not the thread count, so the bits do not depend on it.
+    /// threads) 0.872 → 0.947, 0.0344 → 0.0318 ms; its 320 → 1280 backward-data (1280 → 320 here: 5 groups) 0.757 →
+    /// 0.869; 1152 → 192 and 960 → 320 at 7² 4–7% faster; 576 → 96 at 14² 8% slower, and 2048 → 512 at 7² (8 groups)
+    /// the same, so neither is sliced. One thread pays for the add, 1.7%. Fixed by the shape, not the thread count,
+    /// so the bits do not depend on it.
     static func reductionSlices(_ d: ConvolutionDescriptor) -> Int {
         let groups = (d.outputChannels + 63) / 64
         return d.outputHeight * d.outputWidth <= 64 && groups % 2 == 1 && d.batch % 2 == 1 && d.inputChannels >= 256
