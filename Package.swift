@@ -40,7 +40,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "ConvLabCore", swiftSettings: hostCPU),
-        .target(name: "ConvLabMatMul", dependencies: ["ConvLabCore", "CBLAS"], swiftSettings: kernels),
+        .target(name: "ConvLabMatMul", dependencies: ["ConvLabCore", "CBLAS", "CCacheHints"], swiftSettings: kernels),
         .target(name: "ConvLabBackends", dependencies: ["ConvLabCore", "ConvLabMatMul", "CFFTW", "CCacheHints"],
                 swiftSettings: kernels),
         .target(name: "ConvLabAccuracy", dependencies: ["ConvLabCore", "ConvLabBackends"], swiftSettings: hostCPU),

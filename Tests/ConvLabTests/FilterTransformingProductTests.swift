@@ -106,8 +106,9 @@ import Testing
     @Test func theAutomaticRuleTakesOnlyTablesBeyondTheLastLevelCacheOnFewTiles() {
         let rule = WinogradBackend.transformsFiltersInProducts
         #expect(rule(.automatic, 38 << 20, 4, 32 << 20))
-        #expect(rule(.automatic, 38 << 20, 16, 32 << 20))
-        #expect(!rule(.automatic, 38 << 20, 17, 32 << 20))
+        #expect(rule(.automatic, 38 << 20, 8, 32 << 20))
+        #expect(!rule(.automatic, 38 << 20, 9, 32 << 20))
+        #expect(!rule(.automatic, 38 << 20, 16, 32 << 20))
         #expect(!rule(.automatic, 9 << 20, 4, 32 << 20))
         #expect(!rule(.table, 38 << 20, 4, 32 << 20))
         #expect(rule(.inProducts, 1 << 10, 400, 32 << 20))

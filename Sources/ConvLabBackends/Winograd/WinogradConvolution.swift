@@ -27,7 +27,7 @@ public struct WinogradBackend: BackwardDataByForward {
     public var fractions: WinogradTransform.FractionPlacement
     /// Where the filter transform happens: a plan-time table, or inside the products (`FilterTransformingProduct`:
     /// F(4,3) on 3×3 kernels with ± paired points). `.automatic` transforms in the products when the table would not
-    /// fit in the last-level cache and a pass has at most 16 tiles.
+    /// fit in the last-level cache and a pass has at most 8 tiles.
     public var filterTransform: FilterTransformPlacement
 
     public enum FilterTransformPlacement: Sendable {
@@ -36,16 +36,18 @@ public struct WinogradBackend: BackwardDataByForward {
 
     /// Whether the products transform the filters themselves (where `FilterTransformingProduct` applies): asked to,
     /// or, automatically, when the table would not fit in the last-level cache — it then streams from memory once
-    /// per pass — and a pass has at most 16 tiles, which reuse each transformed value too few times to amortise
-    /// reading it. Zen 5, 2 threads, F(4,3): 512 channels at 7² (38 MiB table) 0.50 → 0.26 ms, at 7² with batch 4
-    /// 1.43 → 1.06; tables inside L3 stay faster: 256 channels at 14² (9 MiB) 0.19 against 0.28, 384 at 13² (21
-    /// MiB) 0.45 against 0.58.
+    /// per pass — and a pass has at most 8 tiles, which reuse each transformed value too few times to amortise
+    /// reading it. Zen 5, 2 threads, F(4,3), 512 channels (38 MiB table): at 7² (4 tiles) 0.25 ms in the products
+    /// against 0.51 from the table; with 16 tiles the table is faster since the short products prefetch it
+    /// (`ShortProduct.prefetchAhead`): at 14² 0.82 against 1.00 ms, at 7² with batch 4 0.80 against 0.96 (without
+    /// the prefetch the table had taken 1.38 and 1.43). Tables inside L3 stay faster: 256 channels at 14² (9 MiB)
+    /// 0.19 against 0.28, 384 at 13² (21 MiB) 0.40 against 0.45.
     public static func transformsFiltersInProducts(_ placement: FilterTransformPlacement, tableBytes: Int, tiles: Int,
                                                    lastLevelBytes: Int = MachineCaches.current.lastLevelBytes) -> Bool {
         switch placement {
         case .table: return false
         case .inProducts: return true
-        case .automatic: return tableBytes > lastLevelBytes && tiles <= 16
+        case .automatic: return tableBytes > lastLevelBytes && tiles <= 8
         }
     }
 
