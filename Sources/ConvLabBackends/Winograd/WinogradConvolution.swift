@@ -41,7 +41,7 @@ public struct WinogradBackend: BackwardDataByForward {
     /// against 0.51 from the table; with 16 tiles the table is faster since the short products prefetch it
     /// (`ShortProduct.prefetchAhead`): at 14² 0.82 against 1.00 ms, at 7² with batch 4 0.80 against 0.96 (without
     /// the prefetch the table had taken 1.38 and 1.43). Tables inside L3 stay faster: 256 channels at 14² (9 MiB)
-    /// 0.19 against 0.28, 384 at 13² (21 MiB) 0.40 against 0.45.
+    /// 0.19 against 0.28, 384 at 13² (21 MiB) 0.45 against 0.58 (0.40 with the prefetch).
     public static func transformsFiltersInProducts(_ placement: FilterTransformPlacement, tableBytes: Int, tiles: Int,
                                                    lastLevelBytes: Int = MachineCaches.current.lastLevelBytes) -> Bool {
         switch placement {
