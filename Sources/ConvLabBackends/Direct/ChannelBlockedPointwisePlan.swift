@@ -151,16 +151,6 @@ struct ChannelBlockedPointwisePlan: BlockedOnlyPlan {
     }
 }
 
-/// target[i] += source[i] for a count that is a multiple of 16 (whole nChw16c planes).
-@inline(__always)
-private func addFloats(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i < count {
-        storeVector(loadVector(target + i) + loadVector(source + i), target + i)
-        i += 16
-    }
-}
-
 /// Positions a group of `blocks` output blocks reads for `count` outputs from a tile boundary: whole tiles of
 /// `24 / blocks` positions, and a last one of under 6 exactly (`BlockedTileKernel.tail`; on 2 blocks, under 12:
 /// 2 × 6 and a tail).

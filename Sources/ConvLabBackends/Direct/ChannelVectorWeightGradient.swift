@@ -369,8 +369,7 @@ struct ChannelVectorWeightGradientPlan: PassPlan {
                 let (group, taps) = (task / pieces, ((task % pieces) * 64)..<min(J, (task % pieces) * 64 + 64))
                 for row in (group * J + taps.lowerBound)..<(group * J + taps.upperBound) {
                     for slice in 1..<g.slices {
-                        let (sum, part) = (dwT + row * L, UnsafePointer(dwT + (slice * rows + row) * L))
-                        for k in stride(from: 0, to: L, by: 16) { storeVector(loadVector(sum + k) + loadVector(part + k), sum + k) }
+                        addFloats(dwT + (slice * rows + row) * L, into: dwT + row * L, count: L)
                     }
                 }
                 g.store(UnsafePointer(dwT + group * J * L), rowStride: L, group: group, taps: taps, lanes: 0..<L,

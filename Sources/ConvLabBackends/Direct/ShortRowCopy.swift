@@ -1,7 +1,8 @@
 import ConvLabCore
 
 // Copies and clears of short rows (tens to hundreds of floats) inside the depthwise plans' band buffers, inline:
-// at these lengths libc's memmove/memset calls cost more than the data they move.
+// at these lengths libc's memmove/memset calls cost more than the data they move. And the vector sum that adds the
+// slices of a split reduction.
 
 /// A short copy without a libc call: whole vectors, then the last vector overlapping (or scalars below 16).
 @inline(__always)
@@ -16,6 +17,17 @@ func copyFloats(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<
         i += 16
     }
     if i < count { storeVector(loadVector(source + count - 16), target + count - 16) }
+}
+
+/// target[i] += source[i] for a `count` that is a multiple of 16, whole vectors: the slices' partial sums added into
+/// slice 0's (Winograd's and the channel-vector weight gradients, the 1×1 plan's channel slices).
+@inline(__always)
+func addFloats(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i < count {
+        storeVector(loadVector(target + i) + loadVector(source + i), target + i)
+        i += 16
+    }
 }
 
 @inline(__always)

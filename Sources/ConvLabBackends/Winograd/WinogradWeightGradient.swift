@@ -425,12 +425,7 @@ extension WinogradWeightGradientPlan {
             Parallel.forEach(taskCount: d.groups * points, threads: l.workers) { _, task in
                 let sum = products + task * kp * cp
                 for slice in 1..<count {
-                    let part = UnsafePointer(sum + slice * sliceFloats)
-                    var i = 0
-                    while i < kp * cp {
-                        storeVector(loadVector(sum + i) + loadVector(part + i), sum + i)
-                        i += 16
-                    }
+                    addFloats(sum + slice * sliceFloats, into: sum, count: kp * cp)
                 }
             }
         }
